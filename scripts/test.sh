@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One command: install what is needed, build, and run every test (unit tests with ctest, then the
+# integration and browser tests with node's test runner against real server processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+export FC25_BIN="$PWD/build/src/app/fc25"
+export FC25_SHARED_DIR=${FC25_SHARED_DIR:-$(cd .. && pwd)/shared}
+
+status=0
+echo "== unit tests (ctest)"
+ctest --test-dir build --output-on-failure -j"$(nproc)" || status=1
+
+echo "== integration and browser tests (node --test)"
+mapfile -t node_tests < <(find tests/integration tests/e2e tests/tools -name '*.test.mjs' 2>/dev/null | sort)
+if ((${#node_tests[@]})); then
+  node --test --test-concurrency=1 "${node_tests[@]}" || status=1
+else
+  echo "no node tests found"; status=1
+fi
+exit $status

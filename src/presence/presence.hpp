@@ -1,0 +1,67 @@
+#pragma once
+// Presence: the /ws/presence/ WebSocket sessions and the channel layer that carries events between them, across
+// server processes when the Redis backend is used. The HTTP plane hands over upgraded connections; the streams and
+// social planes send events to users. Nothing here knows about HTTP routing, SQL or streams.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <nlohmann/json.hpp>
+
+namespace fc25::presence {
+
+struct ChannelLayerConfig {
+  std::string backend = "memory";     // "memory" | "redis"
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+};
+
+// What presence needs from the other planes; filled in by the app.
+struct Hooks {
+  // The full snapshot message for a user (type "snapshot": self + friends' status). Called on connect and after a
+  // channel-layer reconnect; may be called from any thread.
+  std::function<nlohmann::json(std::int64_t user_id)> snapshot_for;
+  // A presence socket of this user, opened with this client_id, has closed (any reason).
+  std::function<void(std::int64_t user_id, const std::string& client_id)> on_socket_closed;
+};
+
+struct SocketUser {
+  std::int64_t id = 0;
+  std::string username;   // lower-case
+};
+
+class Presence {
+ public:
+  // Creates the channel layer (connecting to Redis when configured; it reconnects with backoff on its own).
+  Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks);
+  ~Presence();
+  Presence(const Presence&) = delete;
+  Presence& operator=(const Presence&) = delete;
+
+  // Takes over a connection whose HTTP upgrade request has already been authenticated and Origin-checked by the
+  // HTTP plane; performs the WebSocket handshake, sends the snapshot, and serves the socket until it closes.
+  void accept(boost::beast::tcp_stream stream,
+              boost::beast::http::request<boost::beast::http::string_body> upgrade_request,
+              SocketUser user, std::string client_id);
+
+  // Sends one event (a JSON object with a "type") to every presence socket of `username`, in every process.
+  // Thread-safe; never blocks on a socket.
+  void send_to_user(const std::string& username, const nlohmann::json& event);
+
+  // Number of open presence sockets in this process (for tests and logs).
+  std::size_t open_sockets() const;
+
+  // Closes every socket (1001 going away) and the channel layer. Idempotent.
+  void shutdown();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace fc25::presence
