@@ -1,0 +1,61 @@
+#pragma once
+// fc25 denoise engine: streaming speech enhancement at 48 kHz in 480-sample (10 ms) hops.
+// No I/O, no server, no GStreamer: a Model (weights, loaded once, shared read-only by every stream) and a Denoiser
+// per stream. process() never allocates, locks or logs.
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace fc25::denoise {
+
+inline constexpr int kSampleRate = 48000;
+inline constexpr std::size_t kHopSize = 480;
+
+// Per-stream options. Defaults are those of DeepFilterNet's `deep-filter` command line.
+struct Options {
+  float atten_lim_db = 100.0f;      // maximum attenuation in dB; 100 = unlimited
+  float post_filter_beta = 0.0f;    // DeepFilterNet post-filter strength; 0 = off
+  float min_db_thresh = -15.0f;     // local SNR below this: frame is noise only, output silenced
+  float max_db_erb_thresh = 35.0f;  // local SNR above this: the ERB stage is skipped
+  float max_db_df_thresh = 35.0f;   // local SNR above this: the deep-filtering stage is skipped
+};
+
+// A model directory that cannot be used: the message names the file and what was expected.
+class ModelLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// DeepFilterNet3 weights read from the official export (enc.onnx, erb_dec.onnx, df_dec.onnx, config.ini).
+class Model {
+ public:
+  static std::shared_ptr<const Model> load(const std::filesystem::path& dir);  // throws ModelLoadError
+  virtual ~Model() = default;
+};
+
+enum class Backend { dfn3, classic, passthrough };
+Backend parse_backend(std::string_view name);  // throws std::invalid_argument naming the value
+std::string_view to_string(Backend backend);
+
+// One stream's denoiser.
+class Denoiser {
+ public:
+  virtual ~Denoiser() = default;
+  // Samples of delay between an input sample and the same sample in the output.
+  virtual std::size_t latency_samples() const = 0;
+  // Takes exactly kHopSize input samples (float, nominally [-1, 1]) and writes kHopSize output samples.
+  // Returns the local SNR estimate of this hop in dB where the backend has one, else 0.
+  virtual float process(std::span<const float> in, std::span<float> out) = 0;
+  // Forgets all history, as if newly made.
+  virtual void reset() = 0;
+};
+
+std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options = {});
+std::unique_ptr<Denoiser> make_classic(const Options& options = {});
+std::unique_ptr<Denoiser> make_passthrough();
+
+}  // namespace fc25::denoise
