@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-export FC25_BIN="$PWD/build/src/app/fc25"
+export FC25_BUILD_DIR="$PWD/build"
+export FC25_BIN="$FC25_BUILD_DIR/src/app/fc25"
 export FC25_SHARED_DIR=${FC25_SHARED_DIR:-$(cd .. && pwd)/shared}
+export FC25_MODEL_DIR=${FC25_MODEL_DIR:-$FC25_SHARED_DIR/models/DeepFilterNet3}
 
 status=0
 echo "== unit tests (ctest)"
