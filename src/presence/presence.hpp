@@ -60,6 +60,7 @@ class Presence {
   void shutdown();
 
  private:
+  friend class WsSession;
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

@@ -1,0 +1,143 @@
+#include "app/config.hpp"
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "core/log.hpp"
+
+#ifndef FC25_DEFAULT_WEB_DIR
+#define FC25_DEFAULT_WEB_DIR "web"
+#endif
+
+namespace fc25::app {
+namespace {
+
+int parse_int(const std::string& name, const std::string& v, int lo, int hi) {
+  try {
+    std::size_t used = 0;
+    long n = std::stol(v, &used);
+    if (used != v.size() || n < lo || n > hi) throw std::out_of_range("range");
+    return static_cast<int>(n);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(name + ": '" + v + "' is not a whole number from " + std::to_string(lo) + " to " +
+                                std::to_string(hi));
+  }
+}
+
+bool parse_bool(const std::string& name, const std::string& v) {
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off" || v.empty()) return false;
+  throw std::invalid_argument(name + ": '" + v + "' is not a boolean (expected 1 or 0)");
+}
+
+void one_of(const std::string& name, const std::string& v, std::initializer_list<const char*> allowed) {
+  std::string list;
+  for (auto a : allowed) {
+    if (v == a) return;
+    list += (list.empty() ? "" : ", ") + std::string(a);
+  }
+  throw std::invalid_argument(name + ": '" + v + "' is not one of " + list);
+}
+
+struct Setting {
+  const char* env;   // may be null
+  const char* flag;
+  std::function<void(Config&, const std::string& name, const std::string& value)> set;
+  bool takes_value = true;
+};
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> s = {
+      {"FC25_BIND", "--bind", [](Config& c, auto&, auto& v) { c.bind = v; }},
+      {"FC25_PORT", "--port", [](Config& c, auto& n, auto& v) { c.port = parse_int(n, v, 0, 65535); }},
+      {nullptr, "--port-file", [](Config& c, auto&, auto& v) { c.port_file = v; }},
+      {"FC25_DATA_DIR", "--data-dir", [](Config& c, auto&, auto& v) { c.data_dir = v; }},
+      {"FC25_DB", "--db", [](Config& c, auto&, auto& v) { c.db = v; }},
+      {"FC25_WEB_DIR", "--web-dir", [](Config& c, auto&, auto& v) { c.web_dir = v; }},
+      {"FC25_MODEL_DIR", "--model-dir", [](Config& c, auto&, auto& v) { c.model_dir = v; }},
+      {"FC25_DENOISER", "--denoiser",
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"dfn3", "classic", "passthrough"}); c.denoiser = v; }},
+      {"CHANNEL_BACKEND", "--channel-backend",
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"memory", "redis"}); c.channel_backend = v; }},
+      {"REDIS_HOST", "--redis-host", [](Config& c, auto&, auto& v) { c.redis_host = v; }},
+      {"REDIS_PORT", "--redis-port", [](Config& c, auto& n, auto& v) { c.redis_port = parse_int(n, v, 1, 65535); }},
+      {"FC25_LOG_LEVEL", "--log-level",
+       [](Config& c, auto& n, auto& v) {
+         one_of(n, v, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+         c.log_level = v;
+       }},
+      {"FC25_THREADS", "--threads", [](Config& c, auto& n, auto& v) { c.threads = parse_int(n, v, 0, 256); }},
+      {"FC25_SECURE_COOKIES", "--secure-cookies",
+       [](Config& c, auto& n, auto& v) { c.secure_cookies = parse_bool(n, v); }},
+  };
+  return s;
+}
+
+}  // namespace
+
+Config load_config(const std::vector<std::string>& args) {
+  Config c;
+  c.web_dir = FC25_DEFAULT_WEB_DIR;
+  for (auto& s : settings()) {
+    if (!s.env) continue;
+    if (const char* v = std::getenv(s.env); v && *v) s.set(c, s.env, v);
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i], value;
+    auto eq = a.find('=');
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    const Setting* found = nullptr;
+    for (auto& s : settings())
+      if (a == s.flag) found = &s;
+    if (!found) throw std::invalid_argument("unknown option '" + args[i] + "' (see fc25 serve --help)");
+    if (eq == std::string::npos) {
+      if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
+      value = args[++i];
+    }
+    found->set(c, a, value);
+  }
+  if (c.db.empty()) c.db = c.data_dir / "fc25.sqlite3";
+  if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return c;
+}
+
+std::string Config::describe() const {
+  std::ostringstream o;
+  o << "bind=" << bind << " port=" << port << " data_dir=" << data_dir.string() << " db=" << db.string()
+    << " web_dir=" << web_dir.string() << " model_dir=" << (model_dir.empty() ? "-" : model_dir.string())
+    << " denoiser=" << denoiser << " channel_backend=" << channel_backend;
+  if (channel_backend == "redis") o << " redis=" << redis_host << ":" << redis_port;
+  o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0);
+  return o.str();
+}
+
+std::string serve_usage() {
+  return R"(usage: fc25 serve [options]
+
+Serves the fc25 web app and API. Every option also has an environment variable; the option wins.
+
+  --bind ADDR              FC25_BIND        address to listen on (default 127.0.0.1)
+  --port N                 FC25_PORT        port (default 8000; 0 = any free port)
+  --port-file PATH                          write the bound port to PATH once listening
+  --data-dir DIR           FC25_DATA_DIR    database, streamed_audios/, media (default ./var)
+  --db FILE                FC25_DB          SQLite database (default DATA_DIR/fc25.sqlite3)
+  --web-dir DIR            FC25_WEB_DIR     pages and scripts (default: the checkout's web/)
+  --model-dir DIR          FC25_MODEL_DIR   DeepFilterNet3 model directory
+  --denoiser NAME          FC25_DENOISER    dfn3 | classic | passthrough (default dfn3)
+  --channel-backend NAME   CHANNEL_BACKEND  memory | redis (default memory)
+  --redis-host HOST        REDIS_HOST       (default 127.0.0.1)
+  --redis-port N           REDIS_PORT       (default 6379)
+  --log-level LEVEL        FC25_LOG_LEVEL   trace | debug | info | warn | error (default info)
+  --threads N              FC25_THREADS     io threads (default: one per core)
+  --secure-cookies 0|1     FC25_SECURE_COOKIES  mark cookies Secure when served over TLS
+)";
+}
+
+}  // namespace fc25::app

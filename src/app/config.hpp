@@ -1,0 +1,36 @@
+#pragma once
+// fc25 serve's configuration: one struct, filled once from the environment and then from flags (flags win),
+// validated at start-up. Every field says what it is for.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace fc25::app {
+
+struct Config {
+  std::string bind = "127.0.0.1";          // FC25_BIND, --bind: address to listen on
+  int port = 8000;                         // FC25_PORT, --port: 0 picks any free port
+  std::filesystem::path port_file;         // --port-file: where to write the bound port once listening
+  std::filesystem::path data_dir = "var";  // FC25_DATA_DIR, --data-dir: database, streamed_audios/, media
+  std::filesystem::path db;                // FC25_DB, --db: SQLite file (default data_dir/fc25.sqlite3)
+  std::filesystem::path web_dir;           // FC25_WEB_DIR, --web-dir: pages and scripts (default: the checkout's web/)
+  std::filesystem::path model_dir;         // FC25_MODEL_DIR, --model-dir: DeepFilterNet3 model directory
+  std::string denoiser = "dfn3";           // FC25_DENOISER, --denoiser: dfn3 | classic | passthrough
+  std::string channel_backend = "memory";  // CHANNEL_BACKEND, --channel-backend: memory | redis
+  std::string redis_host = "127.0.0.1";    // REDIS_HOST, --redis-host
+  int redis_port = 6379;                   // REDIS_PORT, --redis-port
+  std::string log_level = "info";          // FC25_LOG_LEVEL, --log-level
+  int threads = 0;                         // FC25_THREADS, --threads: io threads (0: one per core)
+  bool secure_cookies = false;             // FC25_SECURE_COOKIES, --secure-cookies: mark cookies Secure (TLS)
+
+  std::string describe() const;            // one line for the start-up log
+};
+
+// Reads the environment, then `args` (flags after the subcommand). Throws std::invalid_argument naming the
+// variable or flag and what was expected. Unknown flags are errors.
+Config load_config(const std::vector<std::string>& args);
+
+// The usage text of `fc25 serve`.
+std::string serve_usage();
+
+}  // namespace fc25::app

@@ -1,0 +1,334 @@
+#include "http/api.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "core/api_error.hpp"
+#include "core/crypto.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "http/static_files.hpp"
+
+namespace fc25::http {
+
+using core::ApiError;
+using nlohmann::json;
+
+namespace {
+
+bool is_state_changing(bhttp::verb v) {
+  return v == bhttp::verb::post || v == bhttp::verb::put || v == bhttp::verb::patch || v == bhttp::verb::delete_;
+}
+
+std::string media_type(const Request& req) {
+  std::string ct(req.msg[bhttp::field::content_type]);
+  auto semi = ct.find(';');
+  if (semi != std::string::npos) ct.resize(semi);
+  while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+  for (auto& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ct;
+}
+
+// The body as a JSON object: JSON, or (where allowed) a urlencoded form whose fields become strings.
+json body_object(const Request& req, bool allow_form) {
+  const auto& body = req.msg.body();
+  auto type = media_type(req);
+  if (body.empty()) return json::object();
+  if (type == "application/json") {
+    json j;
+    try {
+      j = json::parse(body);
+    } catch (const json::parse_error& e) {
+      throw ApiError(400, "bad_json", std::string("request body is not valid JSON: ") + e.what());
+    }
+    if (!j.is_object()) throw ApiError(400, "bad_json", "request body must be a JSON object");
+    return j;
+  }
+  if (allow_form && type == "application/x-www-form-urlencoded") {
+    json j = json::object();
+    for (auto& [k, v] : parse_form(body)) j[k] = v;
+    return j;
+  }
+  throw ApiError(415, "unsupported_media_type",
+                 "Content-Type '" + type + "' is not accepted here (expected application/json" +
+                     (allow_form ? " or application/x-www-form-urlencoded)" : ")"));
+}
+
+std::string string_field(const json& body, const char* name, bool required = true) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    if (required) throw ApiError(400, "invalid_field", std::string("field '") + name + "' is required");
+    return "";
+  }
+  if (!it->is_string()) throw ApiError(400, "invalid_field", std::string("field '") + name + "' must be a string");
+  return it->get<std::string>();
+}
+
+std::optional<std::int64_t> id_field(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (it->is_number_integer()) return it->get<std::int64_t>();
+  if (it->is_string()) {
+    auto s = it->get<std::string>();
+    if (!s.empty() && s.size() < 19 && std::all_of(s.begin(), s.end(), ::isdigit)) return std::stoll(s);
+  }
+  throw ApiError(400, "invalid_field", std::string("field '") + name + "' must be a session id (a number)");
+}
+
+std::int64_t path_id(const Request& req, const char* name) {
+  auto s = req.params.at(name);
+  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), ::isdigit)) {
+    throw ApiError(404, "not_found", "'" + s + "' is not a request id");
+  }
+  return std::stoll(s);
+}
+
+std::string session_cookie(const std::string& token, std::int64_t max_age_s, bool secure) {
+  return "fc25_session=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age_s) +
+         (secure ? "; Secure" : "");
+}
+
+json me_json(const Request& req, Services& svc) {
+  auto s = svc.store.live_status(req.user->id);
+  json j{{"username", req.user->username}, {"csrf_token", req.csrf_token}, {"is_streaming", s.is_streaming},
+         {"server_now", core::iso8601_ms(core::now_ms())}};
+  j["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
+  j["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
+  j["client_id"] = s.is_streaming ? json(s.client_id) : json(nullptr);
+  return j;
+}
+
+// Runs slow work (password hashing) off the io threads and answers from there.
+template <typename Fn>
+void off_thread(Services& svc, Respond respond, Fn fn) {
+  boost::asio::post(svc.slow_work, [respond = std::move(respond), fn = std::move(fn)]() mutable {
+    try {
+      respond(fn());
+    } catch (const ApiError& e) {
+      respond(error_response(e.status(), e.code(), e.what()));
+    } catch (const std::exception& e) {
+      core::logger("http")->error("request failed: {}", e.what());
+      respond(error_response(500, "internal", "the server failed to handle this request"));
+    }
+  });
+}
+
+}  // namespace
+
+Api::Api(Services& svc) : svc_(svc) { add_routes(); }
+
+void Api::add(bhttp::verb method, const std::string& pattern, bool needs_user, Handler fn) {
+  router_.add(method, pattern, RouteInfo{std::move(fn), needs_user});
+}
+
+void Api::prepare(Request& req) const {
+  auto target = std::string(req.msg.target());
+  auto q = target.find('?');
+  std::string path = url_decode(target.substr(0, q).c_str());
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  req.path = path;
+  if (q != std::string::npos) req.query = parse_form(std::string_view(target).substr(q + 1));
+  auto cookie = req.msg[bhttp::field::cookie];
+  req.cookies = parse_cookies(std::string_view(cookie.data(), cookie.size()));
+  auto c = req.cookies.find("fc25_csrf");
+  if (c != req.cookies.end() && c->second.size() == 64) {
+    req.csrf_token = c->second;
+  } else {
+    req.csrf_token = core::random_token_hex(32);
+    req.set_csrf_cookie = true;
+  }
+  auto s = req.cookies.find("fc25_session");
+  if (s != req.cookies.end()) req.user = svc_.sessions.user_for(s->second);
+}
+
+void Api::handle(Request& req, Respond respond) const {
+  try {
+    prepare(req);
+    auto m = router_.match(req.msg.method(), req.path);
+    if (!m.handler) {
+      if (m.allowed.empty()) throw ApiError(404, "not_found", "no such page or API: " + req.path);
+      std::string allow;
+      for (auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
+      auto res = error_response(405, "method_not_allowed",
+                                std::string(req.msg.method_string()) + " is not allowed on " + req.path +
+                                    " (allowed: " + allow + ")");
+      res.set(bhttp::field::allow, allow);
+      return respond(std::move(res));
+    }
+    req.params = m.params;
+    if (is_state_changing(req.msg.method())) {
+      std::string sent(req.msg["X-CSRF-Token"]);
+      if (sent.empty() && media_type(req) == "application/x-www-form-urlencoded") {
+        auto form = parse_form(std::string_view(req.msg.body()));
+        if (form.count("csrf_token")) sent = form["csrf_token"];
+      }
+      if (req.set_csrf_cookie || !auth::csrf_ok(req.csrf_token, sent)) {
+        throw ApiError(403, "csrf_failed",
+                       sent.empty() ? "missing CSRF token (X-CSRF-Token header or csrf_token form field)"
+                                    : "CSRF token does not match the fc25_csrf cookie");
+      }
+    }
+    if (m.handler->needs_user && !req.user) {
+      throw ApiError(401, "not_authenticated", "log in to use " + req.path);
+    }
+    m.handler->fn(req, respond);
+  } catch (const ApiError& e) {
+    respond(error_response(e.status(), e.code(), e.what()));
+  } catch (const std::exception& e) {
+    core::logger("http")->error("{} {} failed: {}", std::string(req.msg.method_string()), req.path, e.what());
+    respond(error_response(500, "internal", "the server failed to handle this request"));
+  }
+}
+
+void Api::add_routes() {
+  using V = bhttp::verb;
+  auto& svc = svc_;
+
+  // Pages and static files
+  auto page = [&svc](const char* file) {
+    return [&svc, file](Request& req, Respond& respond) { respond(serve_file(svc.web_dir, file, req)); };
+  };
+  add(V::get, "/", false, [&svc](Request& req, Respond& respond) {
+    if (!req.user) {
+      Response res{bhttp::status::found, 11};
+      res.set(bhttp::field::location, "/login");
+      return respond(std::move(res));
+    }
+    respond(serve_file(svc.web_dir, "dashboard/index.html", req));
+  });
+  add(V::get, "/login", false, page("login/index.html"));
+  add(V::get, "/register", false, page("register/index.html"));
+  add(V::get, "/u/{username}", false, page("friend/index.html"));
+  add(V::get, "/static/{*path}", false,
+      [&svc](Request& req, Respond& respond) { respond(serve_file(svc.web_dir, req.params["path"], req)); });
+
+  // Accounts
+  add(V::get, "/api/csrf", false,
+      [](Request& req, Respond& respond) { respond(json_response(200, {{"csrf_token", req.csrf_token}})); });
+
+  add(V::post, "/api/auth/register", false, [&svc](Request& req, Respond& respond) {
+    auto body = body_object(req, false);
+    auto username_raw = string_field(body, "username");
+    auto password = string_field(body, "password");
+    if (auto p = auth::username_problem(username_raw); !p.empty()) throw ApiError(400, "invalid_username", p);
+    if (auto p = auth::password_problem(password); !p.empty()) throw ApiError(400, "invalid_password", p);
+    auto username = auth::normalise_username(username_raw);
+    if (svc.store.user_by_name(username)) {
+      throw ApiError(409, "username_taken", "the username '" + username + "' is taken");
+    }
+    off_thread(svc, respond, [&svc, username, password] {
+      auto user = svc.store.create_user(username, auth::hash_password(password), core::now_ms());
+      if (!user) throw ApiError(409, "username_taken", "the username '" + username + "' is taken");
+      auto session = svc.sessions.create(user->id);
+      core::logger("auth")->info("registered user={}", username);
+      auto res = json_response(201, {{"username", username}});
+      res.insert(bhttp::field::set_cookie,
+                 session_cookie(session.token, auth::kSessionLifetimeMs / 1000, svc.secure_cookies));
+      return res;
+    });
+  });
+
+  add(V::post, "/api/auth/login", false, [&svc](Request& req, Respond& respond) {
+    auto body = body_object(req, false);
+    auto username = auth::normalise_username(string_field(body, "username"));
+    auto password = string_field(body, "password");
+    auto key_user = "user:" + username, key_addr = "addr:" + req.remote_address;
+    int wait = std::max(svc.throttle.retry_after(key_user), svc.throttle.retry_after(key_addr));
+    if (wait > 0) {
+      core::logger("auth")->info("login throttled user={} addr={}", username, req.remote_address);
+      auto res = error_response(429, "too_many_attempts",
+                                "too many failed logins; try again in " + std::to_string(wait) + " s");
+      res.set(bhttp::field::retry_after, std::to_string(wait));
+      return respond(std::move(res));
+    }
+    off_thread(svc, respond, [&svc, username, password, key_user, key_addr] {
+      static const std::string dummy = auth::hash_password("not a real password");
+      auto user = svc.store.user_by_name(username);
+      // Verify even for unknown users, so timing does not tell which usernames exist.
+      bool ok = auth::verify_password(user ? user->password_hash : dummy, password) && user;
+      if (!ok) {
+        svc.throttle.record_failure(key_user);
+        svc.throttle.record_failure(key_addr);
+        core::logger("auth")->info("login failed user={}", username);
+        throw ApiError(401, "bad_credentials", "wrong username or password");
+      }
+      svc.throttle.reset(key_user);
+      auto session = svc.sessions.create(user->id);
+      core::logger("auth")->info("login user={}", username);
+      auto res = json_response(200, {{"username", username}});
+      res.insert(bhttp::field::set_cookie,
+                 session_cookie(session.token, auth::kSessionLifetimeMs / 1000, svc.secure_cookies));
+      return res;
+    });
+  });
+
+  add(V::post, "/api/auth/logout", false, [&svc](Request& req, Respond& respond) {
+    auto s = req.cookies.find("fc25_session");
+    if (s != req.cookies.end()) svc.sessions.destroy(s->second);
+    auto res = json_response(200, {{"ok", true}});
+    res.insert(bhttp::field::set_cookie, session_cookie("", 0, svc.secure_cookies));
+    respond(std::move(res));
+  });
+
+  add(V::get, "/api/me", true, [&svc](Request& req, Respond& respond) { respond(json_response(200, me_json(req, svc))); });
+
+  // Friends
+  add(V::get, "/api/friends", true,
+      [&svc](Request& req, Respond& respond) { respond(json_response(200, svc.friends.list(*req.user))); });
+  add(V::post, "/api/friends/requests", true, [&svc](Request& req, Respond& respond) {
+    auto body = body_object(req, false);
+    auto result = svc.friends.send_request(*req.user, string_field(body, "username"));
+    respond(json_response(result.contains("request") ? 201 : 200, result));
+  });
+  add(V::get, "/api/friends/requests", true,
+      [&svc](Request& req, Respond& respond) { respond(json_response(200, svc.friends.requests(*req.user))); });
+  add(V::post, "/api/friends/requests/{id}/accept", true, [&svc](Request& req, Respond& respond) {
+    respond(json_response(200, svc.friends.accept(*req.user, path_id(req, "id"))));
+  });
+  add(V::post, "/api/friends/requests/{id}/decline", true, [&svc](Request& req, Respond& respond) {
+    svc.friends.decline(*req.user, path_id(req, "id"));
+    respond(json_response(200, {{"ok", true}}));
+  });
+  add(V::post, "/api/friends/requests/{id}/cancel", true, [&svc](Request& req, Respond& respond) {
+    svc.friends.cancel(*req.user, path_id(req, "id"));
+    respond(json_response(200, {{"ok", true}}));
+  });
+  add(V::delete_, "/api/friends/{username}", true, [&svc](Request& req, Respond& respond) {
+    svc.friends.remove(*req.user, req.params["username"]);
+    respond(json_response(200, {{"ok", true}}));
+  });
+
+  // Streams
+  add(V::post, "/api/stream/start", true, [&svc](Request& req, Respond& respond) {
+    auto body = body_object(req, false);
+    auto started = svc.streams.start(*req.user, string_field(body, "client_id"));
+    respond(json_response(started.created ? 201 : 200,
+                          {{"session_id", started.stream.session_id},
+                           {"started_at", core::iso8601_ms(started.stream.started_at)},
+                           {"client_id", started.stream.client_id}}));
+  });
+  add(V::post, "/api/stream/stop", true, [&svc](Request& req, Respond& respond) {
+    auto body = body_object(req, true);
+    auto reason_s = string_field(body, "reason", false);
+    auto reason = streams::EndReason::user;
+    if (!reason_s.empty()) {
+      auto r = streams::parse_end_reason(reason_s);
+      if (!r || (*r != streams::EndReason::user && *r != streams::EndReason::page_unload)) {
+        throw ApiError(400, "invalid_field", "reason must be 'user' or 'page_unload', not '" + reason_s + "'");
+      }
+      reason = *r;
+    }
+    auto stopped = svc.streams.stop_user(*req.user, id_field(body, "session_id"), reason);
+    if (!stopped) return respond(json_response(200, {{"stopped", false}}));
+    respond(json_response(200, {{"stopped", true},
+                                {"session_id", stopped->session_id},
+                                {"end_reason", streams::to_string(stopped->reason)}}));
+  });
+  add(V::get, "/api/stream/status", true, [&svc](Request& req, Respond& respond) {
+    auto who = req.query.count("username") && !req.query["username"].empty()
+                   ? svc.friends.visible_user(*req.user, req.query["username"])
+                   : *req.user;
+    respond(json_response(200, social::status_json(svc.store.live_status(who.id))));
+  });
+}
+
+}  // namespace fc25::http

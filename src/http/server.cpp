@@ -1,0 +1,210 @@
+// Listener and HTTP sessions (Beast's advanced-server shape): a session per connection on its own strand,
+// do_read/on_read, limits on headers and body, a read timeout, keep-alive, and the upgrade of /ws/presence/.
+#include "http/server.hpp"
+
+#include <chrono>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "core/crypto.hpp"
+#include "core/log.hpp"
+#include "http/api.hpp"
+#include "http/exchange.hpp"
+
+namespace fc25::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr auto kReadTimeout = std::chrono::seconds(30);
+
+bool valid_client_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (unsigned char c : id)
+    if (!(std::isalnum(c) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, Services& svc, const Api& api)
+      : stream_(std::move(socket)), svc_(svc), api_(api), log_(core::logger("http")) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    remote_ = ec ? "?" : ep.address().to_string();
+  }
+
+  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this())); }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(kMaxBodyBytes);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(kReadTimeout);
+    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout) {
+      return close();
+    }
+    started_ = std::chrono::steady_clock::now();
+    if (ec == bhttp::error::body_limit) {
+      req_.msg = parser_->release();
+      keep_alive_ = false;
+      return write(error_response(413, "payload_too_large",
+                                  "request body over " + std::to_string(kMaxBodyBytes / 1024) + " KiB"));
+    }
+    if (ec == bhttp::error::header_limit) {
+      keep_alive_ = false;
+      return write(error_response(431, "headers_too_large", "request headers over 16 KiB"));
+    }
+    if (ec) {
+      log_->debug("read from {} failed: {}", remote_, ec.message());
+      return close();
+    }
+    req_ = Request{};
+    req_.msg = parser_->release();
+    req_.remote_address = remote_;
+    keep_alive_ = req_.msg.keep_alive();
+    if (beast::websocket::is_upgrade(req_.msg)) return upgrade();
+    // The answer may come later from another thread (password hashing): it holds the session until then.
+    api_.handle(req_, [self = shared_from_this()](Response res) {
+      auto holder = std::make_shared<Response>(std::move(res));
+      net::post(self->stream_.get_executor(), [self, holder] { self->write(std::move(*holder)); });
+    });
+  }
+
+  void upgrade() {
+    api_.prepare(req_);  // path, query, cookies, user
+    auto log_refusal = [&](unsigned status) {
+      log_->info("GET {} {} upgrade refused user={}", req_.path, status, req_.user ? req_.user->username : "-");
+    };
+    if (req_.path != "/ws/presence") {
+      log_refusal(404);
+      return write(error_response(404, "not_found", "no WebSocket at " + req_.path));
+    }
+    if (!req_.user) {
+      log_refusal(401);
+      return write(error_response(401, "not_authenticated", "log in before opening the presence socket"));
+    }
+    std::string origin(req_.msg[bhttp::field::origin]);
+    std::string host(req_.msg[bhttp::field::host]);
+    if (origin.empty() || host.empty() || (origin != "http://" + host && origin != "https://" + host)) {
+      log_refusal(403);
+      return write(error_response(403, "forbidden_origin",
+                                  "WebSocket Origin '" + origin + "' is not this server (" + host + ")"));
+    }
+    auto client_id = req_.query.count("client_id") ? req_.query["client_id"] : std::string();
+    if (!valid_client_id(client_id)) {
+      log_refusal(400);
+      return write(error_response(400, "invalid_field", "client_id must be 1-64 characters of A-Z a-z 0-9 _ -"));
+    }
+    log_->info("GET /ws/presence 101 user={} client={}", req_.user->username, client_id);
+    stream_.expires_never();
+    svc_.presence.accept(std::move(stream_), std::move(req_.msg), {req_.user->id, req_.user->username}, client_id);
+  }
+
+  void write(Response res) {
+    res.set(bhttp::field::server, "fc25");
+    res.keep_alive(keep_alive_);
+    if (req_.set_csrf_cookie) {
+      res.insert(bhttp::field::set_cookie, "fc25_csrf=" + req_.csrf_token + "; Path=/; SameSite=Lax; Max-Age=31536000" +
+                                               (svc_.secure_cookies ? "; Secure" : ""));
+    }
+    res.prepare_payload();
+    res_ = std::make_shared<Response>(std::move(res));
+    bhttp::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t bytes) {
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    std::string path = req_.path.empty() ? std::string(req_.msg.target().substr(0, req_.msg.target().find('?')))
+                                         : req_.path;
+    log_->info("{} {} {} {}B {:.1f}ms user={}", std::string(req_.msg.method_string()), path, res_->result_int(),
+               bytes, ms, req_.user ? req_.user->username : "-");
+    if (ec) return close();
+    bool keep = keep_alive_ && !res_->need_eof();
+    res_.reset();
+    if (!keep) return close();
+    do_read();
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Services& svc_;
+  const Api& api_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::string remote_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request req_;
+  bool keep_alive_ = true;
+  std::shared_ptr<Response> res_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  net::io_context& io;
+  Services& svc;
+  Api api;
+  tcp::acceptor acceptor;
+
+  Impl(net::io_context& io_, Services& s) : io(io_), svc(s), api(s), acceptor(net::make_strand(io_)) {}
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (!ec) std::make_shared<HttpSession>(std::move(socket), self->svc, self->api)->run();
+      self->do_accept();
+    });
+  }
+};
+
+Server::Server(net::io_context& io, Services& services) : impl_(std::make_shared<Impl>(io, services)) {}
+Server::~Server() { stop_accepting(); }
+
+unsigned short Server::listen(const std::string& address, unsigned short port) {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(address, ec);
+  if (ec) throw std::runtime_error("FC25_BIND: '" + address + "' is not an IP address");
+  tcp::endpoint ep{addr, port};
+  auto fail = [&](const char* what) {
+    throw std::runtime_error(std::string("cannot ") + what + " " + address + ":" + std::to_string(port) + ": " +
+                             ec.message());
+  };
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (ec) fail("open");
+  impl_->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  impl_->acceptor.bind(ep, ec);
+  if (ec) fail("bind");
+  impl_->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen on");
+  impl_->do_accept();
+  return impl_->acceptor.local_endpoint().port();
+}
+
+void Server::stop_accepting() {
+  net::post(impl_->acceptor.get_executor(), [impl = impl_] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+}
+
+}  // namespace fc25::http

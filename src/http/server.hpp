@@ -1,0 +1,48 @@
+#pragma once
+// The HTTP plane: a Beast listener and one session per connection (each on its own strand), the REST API of
+// docs/protocol.md, the pages and static files of web/, and the hand-over of /ws/presence/ upgrades to presence.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "auth/auth.hpp"
+#include "presence/presence.hpp"
+#include "social/friends.hpp"
+#include "storage/store.hpp"
+#include "streams/registry.hpp"
+
+namespace fc25::http {
+
+inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+
+// What the handlers use; owned by the app.
+struct Services {
+  storage::Store& store;
+  auth::Sessions& sessions;
+  auth::LoginThrottle& throttle;
+  social::Friends& friends;
+  streams::StreamRegistry& streams;
+  presence::Presence& presence;
+  boost::asio::thread_pool& slow_work;   // password hashing, off the io threads
+  std::filesystem::path web_dir;
+  bool secure_cookies = false;
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, Services& services);
+  ~Server();
+  // Binds and starts accepting; returns the bound port (useful with port 0). Throws std::runtime_error naming
+  // the address on failure.
+  unsigned short listen(const std::string& address, unsigned short port);
+  void stop_accepting();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace fc25::http

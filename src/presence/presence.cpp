@@ -1,0 +1,299 @@
+// Presence: one WsSession per /ws/presence/ socket, each on its own strand with one write in flight and a bounded
+// queue; a hub that knows which local sessions are in which group and fans channel-layer messages out to them.
+#include "presence/presence.hpp"
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "core/log.hpp"
+#include "presence/channel_layer.hpp"
+
+namespace fc25::presence {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+using nlohmann::json;
+
+namespace {
+constexpr std::size_t kMaxMessageBytes = 64 * 1024;
+constexpr std::size_t kMaxQueuedMessages = 1024;
+
+std::string group_of(const std::string& username) { return "user." + username; }
+
+// The "type" of an event, read without parsing (events are dumped with sorted keys, "type" is always present).
+std::string_view type_of(std::string_view payload) {
+  auto p = payload.find("\"type\":\"");
+  if (p == std::string_view::npos) return "?";
+  p += 8;
+  auto e = payload.find('"', p);
+  return payload.substr(p, e == std::string_view::npos ? 0 : e - p);
+}
+}  // namespace
+
+class WsSession;
+
+struct Presence::Impl : std::enable_shared_from_this<Presence::Impl> {
+  boost::asio::io_context& io;
+  Hooks hooks;
+  std::unique_ptr<ChannelLayer> layer;
+  std::shared_ptr<spdlog::logger> log = core::logger("presence");
+  std::shared_ptr<spdlog::logger> chlog = core::logger("channel");
+  mutable std::mutex mu;
+  std::map<std::string, std::set<WsSession*>> groups;   // group -> local members
+  std::map<WsSession*, std::weak_ptr<WsSession>> sessions;
+  std::atomic<bool> closed{false};
+
+  Impl(boost::asio::io_context& io_, Hooks h) : io(io_), hooks(std::move(h)) {}
+
+  void add(const std::shared_ptr<WsSession>& s, const std::string& group);
+  void remove(WsSession* s, const std::string& group);
+  void deliver(const std::string& group, const std::string& payload);
+  void resend_snapshots();
+};
+
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(std::shared_ptr<Presence::Impl> hub, beast::tcp_stream&& stream, SocketUser user, std::string client_id)
+      : hub_(std::move(hub)), ws_(std::move(stream)), user_(std::move(user)), client_id_(std::move(client_id)) {}
+
+  const SocketUser& user() const { return user_; }
+
+  void run(http::request<http::string_body> req) {
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = std::chrono::seconds(20);   // a ping after 10 s of silence; no answer by 20 s: dropped
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(kMaxMessageBytes);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "fc25"); }));
+    ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+  }
+
+  // Thread-safe: queues a text message on this session's strand.
+  void send(std::shared_ptr<const std::string> msg) {
+    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), msg = std::move(msg)] { self->enqueue(msg); });
+  }
+
+  void send_snapshot() {
+    if (!hub_->hooks.snapshot_for) return;
+    try {
+      auto snap = hub_->hooks.snapshot_for(user_.id);
+      send(std::make_shared<const std::string>(snap.dump()));
+    } catch (const std::exception& e) {
+      hub_->log->warn("snapshot for {} failed: {}", user_.username, e.what());
+    }
+  }
+
+  // Closes after the messages already queued are written (so a shutdown notice reaches the page first).
+  void close(websocket::close_code code) {
+    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), code] {
+      if (self->closing_ || self->done_) return;
+      self->closing_ = true;
+      self->close_code_ = code;
+      if (self->queue_.empty()) self->do_close();
+    });
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      hub_->log->debug("websocket handshake failed for {}: {}", user_.username, ec.message());
+      closed();
+      return;
+    }
+    hub_->log->info("presence open user={} client={}", user_.username, client_id_);
+    hub_->add(shared_from_this(), group_of(user_.username));
+    send_snapshot();
+    do_read();
+  }
+
+  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        hub_->log->info("presence user={} sent a message over {} bytes: closing (1009)", user_.username,
+                        kMaxMessageBytes);
+      }
+      closed();
+      return;
+    }
+    handle(beast::buffers_to_string(buffer_.data()));
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void handle(const std::string& text) {
+    json reply;
+    try {
+      auto msg = json::parse(text);
+      if (!msg.is_object() || !msg.contains("type") || !msg["type"].is_string()) {
+        throw std::invalid_argument("a message must be a JSON object with a string \"type\"");
+      }
+      auto type = msg["type"].get<std::string>();
+      if (type == "ping") {
+        reply = {{"type", "pong"}, {"t", msg.value("t", json(nullptr))}};
+      } else {
+        throw std::invalid_argument("unknown message type '" + type + "' (expected: ping)");
+      }
+    } catch (const json::parse_error& e) {
+      reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", std::string("malformed JSON: ") + e.what()}}}};
+    } catch (const std::exception& e) {
+      reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", e.what()}}}};
+    }
+    enqueue(std::make_shared<const std::string>(reply.dump()));
+  }
+
+  void enqueue(std::shared_ptr<const std::string> msg) {
+    if (closing_ || done_) return;
+    if (queue_.size() >= kMaxQueuedMessages) {
+      // Not reading: drop the socket rather than grow without bound (the page reconnects and gets a snapshot).
+      hub_->log->warn("presence user={} client={} is not reading: {} messages queued, closing", user_.username,
+                      client_id_, queue_.size());
+      closing_ = true;
+      beast::get_lowest_layer(ws_).close();
+      return;
+    }
+    queue_.push_back(std::move(msg));
+    if (queue_.size() == 1) do_write();
+  }
+
+  void do_write() {
+    ws_.text(true);
+    ws_.async_write(boost::asio::buffer(*queue_.front()),
+                    beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) { closed(); return; }
+    queue_.pop_front();
+    if (!queue_.empty()) do_write();
+    else if (closing_) do_close();
+  }
+
+  void do_close() {
+    ws_.async_close(close_code_, [self = shared_from_this()](beast::error_code) {});
+  }
+
+  // Runs once, whatever ended the socket.
+  void closed() {
+    if (done_) return;
+    done_ = true;
+    queue_.clear();
+    hub_->remove(this, group_of(user_.username));
+    hub_->log->info("presence closed user={} client={}", user_.username, client_id_);
+    if (hub_->hooks.on_socket_closed && !hub_->closed) hub_->hooks.on_socket_closed(user_.id, client_id_);
+  }
+
+  std::shared_ptr<Presence::Impl> hub_;
+  websocket::stream<beast::tcp_stream> ws_;
+  SocketUser user_;
+  std::string client_id_;
+  beast::flat_buffer buffer_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool closing_ = false;
+  bool done_ = false;
+  websocket::close_code close_code_ = websocket::close_code::going_away;
+};
+
+void Presence::Impl::add(const std::shared_ptr<WsSession>& s, const std::string& group) {
+  std::lock_guard lock(mu);
+  groups[group].insert(s.get());
+  sessions[s.get()] = s;
+}
+
+void Presence::Impl::remove(WsSession* s, const std::string& group) {
+  std::lock_guard lock(mu);
+  auto it = groups.find(group);
+  if (it != groups.end()) {
+    it->second.erase(s);
+    if (it->second.empty()) groups.erase(it);
+  }
+  sessions.erase(s);
+}
+
+void Presence::Impl::deliver(const std::string& group, const std::string& payload) {
+  std::vector<std::shared_ptr<WsSession>> targets;
+  {
+    std::lock_guard lock(mu);
+    auto it = groups.find(group);
+    if (it == groups.end()) return;  // no local member: another process serves this group
+    for (auto* s : it->second)
+      if (auto sp = sessions[s].lock()) targets.push_back(std::move(sp));
+  }
+  chlog->info("channel receive group={} type={} sockets={}", group, type_of(payload), targets.size());
+  auto msg = std::make_shared<const std::string>(payload);
+  for (auto& s : targets) s->send(msg);
+}
+
+void Presence::Impl::resend_snapshots() {
+  std::vector<std::shared_ptr<WsSession>> all;
+  {
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : sessions)
+      if (auto s = w.lock()) all.push_back(std::move(s));
+  }
+  log->info("channel layer reconnected: sending fresh snapshots to {} sockets", all.size());
+  for (auto& s : all) s->send_snapshot();
+}
+
+Presence::Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks)
+    : impl_(std::make_shared<Impl>(io, std::move(hooks))) {
+  impl_->layer = make_channel_layer(io, config);
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->layer->start(
+      [weak](const std::string& group, const std::string& payload) {
+        if (auto i = weak.lock()) i->deliver(group, payload);
+      },
+      [weak] {
+        if (auto i = weak.lock()) i->resend_snapshots();
+      });
+  impl_->log->info("channel layer: {}{}", impl_->layer->name(),
+                   config.backend == "redis" ? " at " + config.redis_host + ":" + std::to_string(config.redis_port)
+                                             : std::string());
+}
+
+Presence::~Presence() { shutdown(); }
+
+void Presence::accept(beast::tcp_stream stream, http::request<http::string_body> req, SocketUser user,
+                      std::string client_id) {
+  if (impl_->closed) return;
+  auto s = std::make_shared<WsSession>(impl_, std::move(stream), std::move(user), std::move(client_id));
+  s->run(std::move(req));
+}
+
+void Presence::send_to_user(const std::string& username, const json& event) {
+  auto group = group_of(username);
+  auto payload = event.dump();
+  impl_->chlog->info("channel send group={} type={} user={}", group, type_of(payload), event.value("username", ""));
+  impl_->layer->publish(group, std::move(payload));
+}
+
+std::size_t Presence::open_sockets() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->sessions.size();
+}
+
+void Presence::shutdown() {
+  if (impl_->closed.exchange(true)) return;
+  std::vector<std::shared_ptr<WsSession>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [p, w] : impl_->sessions)
+      if (auto s = w.lock()) all.push_back(std::move(s));
+  }
+  for (auto& s : all) s->close(websocket::close_code::going_away);
+  impl_->layer->stop();
+}
+
+}  // namespace fc25::presence

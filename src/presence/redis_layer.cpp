@@ -1,0 +1,193 @@
+// Redis pub/sub channel layer (hiredis, synchronous API on two threads of its own so io threads never block):
+// a publisher thread drains a queue and pipelines PUBLISH commands; a subscriber thread PSUBSCRIBEs to every
+// fc25 group and hands messages to the io_context. Both reconnect with backoff; after the subscriber reconnects,
+// on_reconnect lets presence send fresh snapshots, since events published during the outage were lost.
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <hiredis/hiredis.h>
+
+#include "core/log.hpp"
+#include "presence/channel_layer.hpp"
+
+namespace fc25::presence {
+namespace {
+
+constexpr const char* kPrefix = "fc25:group:";
+constexpr std::size_t kMaxQueued = 100000;
+
+class RedisLayer final : public ChannelLayer {
+ public:
+  RedisLayer(boost::asio::io_context& io, std::string host, int port)
+      : io_(io), host_(std::move(host)), port_(port), log_(core::logger("channel")) {}
+  ~RedisLayer() override { stop(); }
+
+  void start(Receiver on_message, Reconnected on_reconnect) override {
+    receiver_ = std::move(on_message);
+    reconnected_ = std::move(on_reconnect);
+    running_ = true;
+    publisher_ = std::thread([this] { publish_loop(); });
+    subscriber_ = std::thread([this] { subscribe_loop(); });
+  }
+
+  void publish(const std::string& group, std::string payload) override {
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.size() >= kMaxQueued) {
+        log_->warn("channel send dropped group={}: {} messages already waiting for Redis", group, queue_.size());
+        return;
+      }
+      queue_.emplace_back(kPrefix + group, std::move(payload));
+    }
+    cv_.notify_one();
+  }
+
+  void stop() override {
+    if (!running_.exchange(false)) return;
+    cv_.notify_all();
+    {
+      std::lock_guard lock(sub_mu_);
+      if (sub_fd_ >= 0) ::shutdown(sub_fd_, SHUT_RDWR);  // wakes the blocked read
+    }
+    if (publisher_.joinable()) publisher_.join();
+    if (subscriber_.joinable()) subscriber_.join();
+  }
+
+  const char* name() const override { return "redis"; }
+
+ private:
+  redisContext* connect(const char* role) {
+    timeval tv{2, 0};
+    redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, tv);
+    if (!c || c->err) {
+      log_->warn("redis {} connection to {}:{} failed: {}", role, host_, port_, c ? c->errstr : "out of memory");
+      if (c) redisFree(c);
+      return nullptr;
+    }
+    return c;
+  }
+
+  void backoff(std::chrono::milliseconds& delay) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, delay, [this] { return !running_; });
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+
+  void publish_loop() {
+    redisContext* c = nullptr;
+    auto delay = std::chrono::milliseconds(100);
+    // On stop, what is queued is still sent (a shutdown's "stream ended" notices), if Redis is there.
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return !queue_.empty() || !running_; });
+        if (queue_.empty()) break;
+      }
+      if (!c) {
+        c = connect("publisher");
+        if (!c) {
+          if (!running_) break;
+          backoff(delay);
+          continue;
+        }
+        delay = std::chrono::milliseconds(100);
+      }
+      std::deque<std::pair<std::string, std::string>> batch;
+      {
+        std::lock_guard lock(mu_);
+        batch.swap(queue_);
+      }
+      for (auto& [channel, payload] : batch) {
+        redisAppendCommand(c, "PUBLISH %b %b", channel.data(), channel.size(), payload.data(), payload.size());
+      }
+      bool failed = false;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        void* reply = nullptr;
+        if (redisGetReply(c, &reply) != REDIS_OK) { failed = true; break; }
+        freeReplyObject(reply);
+      }
+      if (failed) {
+        log_->warn("redis publisher lost its connection ({}); {} events not delivered, clients get a snapshot "
+                   "after reconnect", c->errstr, batch.size());
+        redisFree(c);
+        c = nullptr;
+      }
+    }
+    if (c) redisFree(c);
+  }
+
+  void subscribe_loop() {
+    auto delay = std::chrono::milliseconds(100);
+    bool first = true;
+    while (running_) {
+      redisContext* c = connect("subscriber");
+      if (!c) { backoff(delay); continue; }
+      delay = std::chrono::milliseconds(100);
+      {
+        std::lock_guard lock(sub_mu_);
+        sub_fd_ = c->fd;
+      }
+      void* r = redisCommand(c, "PSUBSCRIBE %s*", kPrefix);
+      if (!r) {
+        std::lock_guard lock(sub_mu_);
+        sub_fd_ = -1;
+        redisFree(c);
+        continue;
+      }
+      freeReplyObject(r);
+      log_->info("redis channel layer connected to {}:{}", host_, port_);
+      if (!first && reconnected_) boost::asio::post(io_, reconnected_);
+      first = false;
+      while (running_) {
+        void* reply = nullptr;
+        if (redisGetReply(c, &reply) != REDIS_OK) break;
+        auto* rep = static_cast<redisReply*>(reply);
+        // pmessage: [ "pmessage", pattern, channel, payload ]
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[2]->type == REDIS_REPLY_STRING) {
+          std::string channel(rep->element[2]->str, rep->element[2]->len);
+          std::string payload(rep->element[3]->str, rep->element[3]->len);
+          if (channel.rfind(kPrefix, 0) == 0) {
+            boost::asio::post(io_, [recv = receiver_, g = channel.substr(std::strlen(kPrefix)),
+                                    p = std::move(payload)] { recv(g, p); });
+          }
+        }
+        freeReplyObject(reply);
+      }
+      {
+        std::lock_guard lock(sub_mu_);
+        sub_fd_ = -1;
+      }
+      if (running_) log_->warn("redis subscriber lost its connection: {}; reconnecting", c->errstr);
+      redisFree(c);
+    }
+  }
+
+  boost::asio::io_context& io_;
+  std::string host_;
+  int port_;
+  std::shared_ptr<spdlog::logger> log_;
+  Receiver receiver_;
+  Reconnected reconnected_;
+  std::atomic<bool> running_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, std::string>> queue_;
+  std::mutex sub_mu_;
+  int sub_fd_ = -1;
+  std::thread publisher_, subscriber_;
+};
+
+}  // namespace
+
+std::unique_ptr<ChannelLayer> make_redis_layer(boost::asio::io_context& io, std::string host, int port) {
+  return std::make_unique<RedisLayer>(io, std::move(host), port);
+}
+
+}  // namespace fc25::presence

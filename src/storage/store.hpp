@@ -1,0 +1,130 @@
+#pragma once
+// The store: every durable fact of fc25 (users, sessions, friendships, streams) behind one interface, so the
+// SQLite implementation used now can be joined by PostgreSQL for multi-node deployments. Every method is one
+// transaction; methods are thread-safe. Times are epoch milliseconds.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fc25::storage {
+
+struct User {
+  std::int64_t id = 0;
+  std::string username;
+  std::string password_hash;
+  std::int64_t created_at = 0;
+  bool is_streaming = false;
+};
+
+// A user's live status as friends see it.
+struct LiveStatus {
+  std::string username;
+  bool is_streaming = false;
+  std::int64_t session_id = 0;   // 0 when not streaming
+  std::int64_t started_at = 0;
+  std::string client_id;         // the tab that owns the stream (shown to the owner only)
+};
+
+struct FriendRequest {
+  std::int64_t id = 0;
+  std::int64_t from_user = 0;
+  std::int64_t to_user = 0;
+  std::string from_username;
+  std::string to_username;
+  std::int64_t created_at = 0;
+  std::string status;  // pending | accepted | declined | cancelled
+};
+
+struct ActiveStream {
+  std::int64_t session_id = 0;
+  std::int64_t user_id = 0;
+  std::string username;
+  std::string client_id;
+  std::int64_t started_at = 0;
+  std::string node_id;
+};
+
+struct StreamSession {
+  std::int64_t id = 0;
+  std::int64_t user_id = 0;
+  std::string client_id;
+  std::int64_t started_at = 0;
+  std::optional<std::int64_t> ended_at;
+  std::string end_reason;
+};
+
+// A server process sharing this store.
+struct Node {
+  std::string node_id;
+  std::string host;
+  std::int64_t pid = 0;
+  std::int64_t last_seen = 0;
+};
+
+enum class StartOutcome { started, already_live_same_client, live_elsewhere };
+struct StartResult {
+  StartOutcome outcome;
+  ActiveStream stream;  // the new stream, or the one already live
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Users
+  virtual std::optional<User> create_user(const std::string& username, const std::string& password_hash,
+                                          std::int64_t now) = 0;  // nullopt: username taken
+  virtual std::optional<User> user_by_name(const std::string& username) = 0;
+  virtual std::optional<User> user_by_id(std::int64_t id) = 0;
+  virtual std::vector<User> list_users() = 0;
+
+  // Sessions (only the token's hash is stored)
+  virtual void create_session(const std::string& token_hash, std::int64_t user_id, std::int64_t now,
+                              std::int64_t expires_at) = 0;
+  virtual std::optional<User> user_by_session(const std::string& token_hash, std::int64_t now) = 0;
+  virtual void delete_session(const std::string& token_hash) = 0;
+
+  // Friends
+  virtual bool are_friends(std::int64_t a, std::int64_t b) = 0;
+  virtual std::vector<LiveStatus> friends_of(std::int64_t user_id) = 0;
+  virtual std::vector<std::string> friend_names(std::int64_t user_id) = 0;
+  virtual std::optional<FriendRequest> pending_request(std::int64_t from, std::int64_t to) = 0;
+  virtual FriendRequest create_request(std::int64_t from, std::int64_t to, std::int64_t now) = 0;
+  virtual std::optional<FriendRequest> request_by_id(std::int64_t id) = 0;
+  virtual std::vector<FriendRequest> incoming_requests(std::int64_t user_id) = 0;
+  virtual std::vector<FriendRequest> outgoing_requests(std::int64_t user_id) = 0;
+  // Marks a pending request `status`; with "accepted" the friendship is made in the same transaction.
+  // Returns false when the request was no longer pending.
+  virtual bool resolve_request(std::int64_t id, const std::string& status, std::int64_t now) = 0;
+  virtual bool remove_friendship(std::int64_t a, std::int64_t b) = 0;
+
+  // Streams
+  virtual StartResult start_stream(std::int64_t user_id, const std::string& client_id, std::int64_t now,
+                                   const std::string& node_id) = 0;
+  virtual std::optional<ActiveStream> active_stream(std::int64_t user_id) = 0;
+  virtual std::optional<ActiveStream> active_stream_by_session(std::int64_t session_id) = 0;
+  virtual std::vector<ActiveStream> active_streams_of_node(const std::string& node_id) = 0;
+  // Ends a live session: exactly one caller wins (true); later or concurrent callers get false.
+  virtual bool end_stream(std::int64_t session_id, const std::string& reason, std::int64_t now) = 0;
+  virtual std::optional<StreamSession> stream_session(std::int64_t session_id) = 0;
+  virtual LiveStatus live_status(std::int64_t user_id) = 0;
+
+  virtual std::vector<ActiveStream> all_active_streams() = 0;
+
+  // Nodes: each server process beats; streams of a node that stopped beating were left by a crash.
+  virtual void heartbeat(const Node& node) = 0;
+  virtual void forget_node(const std::string& node_id) = 0;
+  virtual std::vector<Node> nodes() = 0;
+};
+
+// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
+// Throws std::runtime_error naming the file on failure.
+std::unique_ptr<Store> open_sqlite_store(const std::filesystem::path& path);
+
+// Schema version after migrations (for tests and logs).
+int sqlite_schema_version(const std::filesystem::path& path);
+
+}  // namespace fc25::storage

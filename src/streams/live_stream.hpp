@@ -1,0 +1,40 @@
+#pragma once
+// The state machine of one live stream: starting -> live -> stopping -> ended. The first stop wins and fixes the
+// reason; every later stop (from any path) is a no-op. Pure logic, no I/O.
+#include <optional>
+#include <string_view>
+
+#include "storage/store.hpp"
+
+namespace fc25::streams {
+
+enum class State { starting, live, stopping, ended };
+
+enum class EndReason { user, page_unload, socket_closed, webrtc_failed, media_timeout, server_shutdown, server_restart };
+
+std::string_view to_string(State s);
+std::string_view to_string(EndReason r);
+std::optional<EndReason> parse_end_reason(std::string_view s);
+
+class LiveStream {
+ public:
+  explicit LiveStream(storage::ActiveStream info) : info_(std::move(info)) {}
+
+  const storage::ActiveStream& info() const { return info_; }
+  State state() const { return state_; }
+  std::optional<EndReason> end_reason() const { return reason_; }
+
+  // starting -> live. False (and no change) from any other state.
+  bool mark_live();
+  // starting|live -> stopping, remembering the reason. False when a stop already began: the caller must do nothing.
+  bool begin_stop(EndReason reason);
+  // stopping -> ended. False from any other state.
+  bool finish();
+
+ private:
+  storage::ActiveStream info_;
+  State state_ = State::starting;
+  std::optional<EndReason> reason_;
+};
+
+}  // namespace fc25::streams

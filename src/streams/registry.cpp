@@ -1,0 +1,203 @@
+#include "streams/registry.hpp"
+
+#include <csignal>
+#include <regex>
+
+#include <unistd.h>
+
+#include "core/api_error.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+
+namespace fc25::streams {
+
+using nlohmann::json;
+
+namespace {
+bool valid_client_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (unsigned char c : id)
+    if (!(std::isalnum(c) || c == '_' || c == '-')) return false;
+  return true;
+}
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+}  // namespace
+
+StreamRegistry::StreamRegistry(boost::asio::io_context& io, storage::Store& store, core::EventSink& events,
+                               RegistryOptions options)
+    : io_(io), store_(store), events_(events), options_(std::move(options)), host_(hostname()) {}
+
+StreamRegistry::~StreamRegistry() { stop_housekeeping(); }
+
+json StreamRegistry::status_event(const storage::LiveStatus& s) const {
+  json e{{"type", "streaming_status"}, {"username", s.username}, {"is_streaming", s.is_streaming}};
+  e["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
+  e["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
+  return e;
+}
+
+void StreamRegistry::notify(const std::string& username, std::int64_t user_id, const json& event) {
+  for (auto& name : store_.friend_names(user_id)) events_.send_to_user(name, event);
+  events_.send_to_user(username, event);  // the user's own other tabs
+}
+
+Started StreamRegistry::start(const storage::User& user, const std::string& client_id) {
+  if (!valid_client_id(client_id)) {
+    throw core::ApiError(400, "invalid_field", "client_id must be 1-64 characters of A-Z a-z 0-9 _ -");
+  }
+  auto result = store_.start_stream(user.id, client_id, core::now_ms(), options_.node_id);
+  switch (result.outcome) {
+    case storage::StartOutcome::live_elsewhere:
+      throw core::ApiError(409, "already_streaming",
+                           "'" + user.username + "' is already live from another tab (session " +
+                               std::to_string(result.stream.session_id) + ")");
+    case storage::StartOutcome::already_live_same_client:
+      return Started{false, result.stream};
+    case storage::StartOutcome::started:
+      break;
+  }
+  auto stream = std::make_shared<LiveStream>(result.stream);
+  stream->mark_live();
+  {
+    std::lock_guard lock(mu_);
+    live_[result.stream.session_id] = stream;
+  }
+  core::logger("streams")->info("stream started user={} session={} client={}", user.username,
+                                result.stream.session_id, client_id);
+  storage::LiveStatus s{user.username, true, result.stream.session_id, result.stream.started_at, client_id};
+  notify(user.username, user.id, status_event(s));
+  return Started{true, result.stream};
+}
+
+std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local,
+                                                   EndReason reason) {
+  // Order matters: (media flush and recording finalisation go here) then the store, then friends.
+  auto active = store_.active_stream_by_session(session_id);
+  auto now = core::now_ms();
+  bool won = store_.end_stream(session_id, std::string(to_string(reason)), now);
+  if (local) {
+    local->finish();
+    std::lock_guard lock(mu_);
+    live_.erase(session_id);
+  }
+  if (!won || !active) return std::nullopt;
+  core::logger("streams")->info("stream stopped user={} session={} reason={} duration={:.1f}s", active->username,
+                                session_id, to_string(reason), (now - active->started_at) / 1000.0);
+  json e{{"type", "streaming_status"}, {"username", active->username}, {"is_streaming", false},
+         {"session_id", session_id}, {"started_at", core::iso8601_ms(active->started_at)},
+         {"ended_at", core::iso8601_ms(now)}, {"end_reason", to_string(reason)}};
+  notify(active->username, active->user_id, e);
+  return Stopped{session_id, reason};
+}
+
+std::optional<Stopped> StreamRegistry::stop_session(std::int64_t session_id, EndReason reason) {
+  std::shared_ptr<LiveStream> local;
+  {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(session_id);
+    if (it != live_.end()) {
+      local = it->second;
+      if (!local->begin_stop(reason)) return std::nullopt;  // another path is already stopping it
+    }
+  }
+  // Not run here: another process owns it (or nobody, after a crash); the store decides who wins.
+  return finish_stop(session_id, local, reason);
+}
+
+std::optional<Stopped> StreamRegistry::stop_user(const storage::User& user, std::optional<std::int64_t> only_session,
+                                                 EndReason reason) {
+  auto active = store_.active_stream(user.id);
+  if (!active) return std::nullopt;
+  if (only_session && *only_session != active->session_id) return std::nullopt;
+  return stop_session(active->session_id, reason);
+}
+
+void StreamRegistry::on_socket_closed(std::int64_t user_id, const std::string& client_id) {
+  auto active = store_.active_stream(user_id);
+  if (!active || active->client_id != client_id) return;  // another tab of the user: not the owner
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_, options_.socket_close_grace);
+  auto session_id = active->session_id;
+  timer->async_wait([this, timer, session_id](const boost::system::error_code& ec) {
+    if (ec) return;
+    stop_session(session_id, EndReason::socket_closed);
+  });
+}
+
+void StreamRegistry::stop_all(EndReason reason) {
+  std::vector<std::int64_t> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, s] : live_) ids.push_back(id);
+  }
+  // Streams recorded in the store for this node but not in memory (none normally) are ended too.
+  for (auto& a : store_.active_streams_of_node(options_.node_id)) ids.push_back(a.session_id);
+  for (auto id : ids) stop_session(id, reason);
+}
+
+bool StreamRegistry::node_alive(const storage::Node& n, std::int64_t now) const {
+  if (n.node_id == options_.node_id) return true;
+  if (n.host == host_ && n.pid > 0 && ::kill(static_cast<pid_t>(n.pid), 0) != 0 && errno == ESRCH) return false;
+  return now - n.last_seen < options_.node_stale_after.count();
+}
+
+std::size_t StreamRegistry::recover_orphans() {
+  auto now = core::now_ms();
+  std::map<std::string, bool> alive;
+  for (auto& n : store_.nodes()) alive[n.node_id] = node_alive(n, now);
+  std::size_t ended = 0;
+  for (auto& a : store_.all_active_streams()) {
+    auto it = alive.find(a.node_id);
+    if (a.node_id == options_.node_id || (it != alive.end() && it->second)) continue;
+    if (stop_session(a.session_id, EndReason::server_restart)) ++ended;
+  }
+  for (auto& [id, ok] : alive)
+    if (!ok) store_.forget_node(id);
+  return ended;
+}
+
+void StreamRegistry::beat() {
+  try {
+    store_.heartbeat(storage::Node{options_.node_id, host_, static_cast<std::int64_t>(::getpid()), core::now_ms()});
+    recover_orphans();
+  } catch (const std::exception& e) {
+    core::logger("streams")->warn("housekeeping failed: {}", e.what());
+  }
+}
+
+void StreamRegistry::start_housekeeping() {
+  beat();
+  housekeeping_ = true;
+  heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  std::function<void()> arm;
+  auto schedule = std::make_shared<std::function<void()>>();
+  *schedule = [this, schedule] {
+    heartbeat_timer_->expires_after(options_.heartbeat_interval);
+    heartbeat_timer_->async_wait([this, schedule](const boost::system::error_code& ec) {
+      if (ec || !housekeeping_) return;
+      beat();
+      (*schedule)();
+    });
+  };
+  (*schedule)();
+}
+
+void StreamRegistry::stop_housekeeping() {
+  if (!housekeeping_) return;
+  housekeeping_ = false;
+  if (heartbeat_timer_) heartbeat_timer_->cancel();
+  try {
+    store_.forget_node(options_.node_id);
+  } catch (...) {
+  }
+}
+
+std::size_t StreamRegistry::live_count() const {
+  std::lock_guard lock(mu_);
+  return live_.size();
+}
+
+}  // namespace fc25::streams

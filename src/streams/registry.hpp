@@ -1,0 +1,87 @@
+#pragma once
+// The authority over live streams. Every way a stream ends reaches stop(), which is idempotent: it ends the
+// session in the store (exactly one caller wins, across processes), then tells the user's friends and the user's
+// own other pages, once. Streams are owned by one tab (client_id); only that tab's presence socket ends them.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/events.hpp"
+#include "storage/store.hpp"
+#include "streams/live_stream.hpp"
+
+namespace fc25::streams {
+
+struct Started {
+  bool created = false;           // false: this tab was already live, the same session is returned
+  storage::ActiveStream stream;
+};
+
+struct Stopped {
+  std::int64_t session_id = 0;
+  EndReason reason = EndReason::user;
+};
+
+struct RegistryOptions {
+  std::string node_id;                                           // this process, unique per start
+  std::chrono::milliseconds socket_close_grace{250};             // lets a racing page_unload beacon win the reason
+  std::chrono::milliseconds heartbeat_interval{2000};
+  std::chrono::milliseconds node_stale_after{10000};             // a node silent this long has crashed
+};
+
+class StreamRegistry {
+ public:
+  StreamRegistry(boost::asio::io_context& io, storage::Store& store, core::EventSink& events, RegistryOptions options);
+  ~StreamRegistry();
+
+  // Throws core::ApiError 409 already_streaming when live from another tab; 400 for a bad client_id.
+  Started start(const storage::User& user, const std::string& client_id);
+
+  // Stops the user's live stream; with `only_session`, only if that is the live session. Idempotent.
+  std::optional<Stopped> stop_user(const storage::User& user, std::optional<std::int64_t> only_session,
+                                   EndReason reason);
+  // Stops one session wherever it runs. Idempotent: nullopt when it was not live (any more).
+  std::optional<Stopped> stop_session(std::int64_t session_id, EndReason reason);
+
+  // A presence socket closed: ends the user's stream if this socket's tab owns it (after the grace period).
+  void on_socket_closed(std::int64_t user_id, const std::string& client_id);
+
+  // Ends every stream this process runs (shutdown); blocks until all are ended and friends told.
+  void stop_all(EndReason reason);
+
+  // Ends streams left live by crashed processes (server_restart), then beats; repeats every heartbeat.
+  void start_housekeeping();
+  void stop_housekeeping();
+  std::size_t recover_orphans();
+
+  // The streaming_status event for a user's current state.
+  nlohmann::json status_event(const storage::LiveStatus& status) const;
+
+  std::size_t live_count() const;
+
+ private:
+  void notify(const std::string& username, std::int64_t user_id, const nlohmann::json& event);
+  std::optional<Stopped> finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local, EndReason reason);
+  void beat();
+  bool node_alive(const storage::Node& n, std::int64_t now) const;
+
+  boost::asio::io_context& io_;
+  storage::Store& store_;
+  core::EventSink& events_;
+  RegistryOptions options_;
+  std::string host_;
+  mutable std::mutex mu_;
+  std::map<std::int64_t, std::shared_ptr<LiveStream>> live_;  // by session id, streams run by this process
+  std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
+  bool housekeeping_ = false;
+};
+
+}  // namespace fc25::streams
