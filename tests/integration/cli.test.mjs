@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+import { Client } from '../support/client.mjs';
+import { fc25Bin, startServer, tempDir } from '../support/server.mjs';
+
+const run = (args, opts = {}) => spawnSync(fc25Bin, args, { encoding: 'utf8', ...opts });
+
+describe('fc25 command line', () => {
+  it('prints its version and help', () => {
+    const v = run(['--version']);
+    assert.equal(v.status, 0);
+    assert.match(v.stdout, /^fc25 \d+\.\d+\.\d+/);
+    const h = run(['--help']);
+    assert.equal(h.status, 0);
+    for (const cmd of ['serve', 'user create', 'user list', 'denoise']) assert.ok(h.stdout.includes(cmd), cmd);
+    const sh = run(['serve', '--help']);
+    assert.equal(sh.status, 0);
+    assert.match(sh.stdout, /FC25_PORT/);
+    assert.match(sh.stdout, /CHANNEL_BACKEND/);
+  });
+
+  it('creates a user from --password-stdin who can then log in over HTTP, and lists users', async () => {
+    const dir = tempDir();
+    const c = run(['user', 'create', 'Operator', '--password-stdin', '--data-dir', dir], { input: 'a good password\n' });
+    assert.equal(c.status, 0, c.stderr);
+    const dupe = run(['user', 'create', 'operator', '--password-stdin', '--data-dir', dir], { input: 'another one\n' });
+    assert.notEqual(dupe.status, 0);
+    assert.match(dupe.stderr, /taken/);
+    const list = run(['user', 'list', '--data-dir', dir]);
+    assert.equal(list.status, 0);
+    assert.equal(list.stdout.trim(), 'operator');
+    const server = await startServer({ dataDir: dir });
+    const client = new Client(server.url);
+    assert.equal((await client.login('operator', 'a good password')).status, 200);
+    assert.equal((await client.get('/api/me')).body.username, 'operator');
+    await server.stop();
+  });
+
+  it('refuses bad flags and environment values, naming them', () => {
+    const dir = tempDir();
+    let r = run(['serve', '--port', 'eighty', '--data-dir', dir]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--port: 'eighty'/);
+    r = run(['serve', '--data-dir', dir], { env: { ...process.env, CHANNEL_BACKEND: 'carrier-pigeon' } });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /CHANNEL_BACKEND: 'carrier-pigeon' is not one of memory, redis/);
+    r = run(['serve', '--frobnicate']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown option '--frobnicate'/);
+    r = run(['launch']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown command 'launch'/);
+    r = run(['user', 'create', 'x', '--password-stdin', '--data-dir', path.join(dir, 'u')], { input: 'long enough\n' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /at least 3 characters/);
+  });
+});

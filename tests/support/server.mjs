@@ -1,0 +1,96 @@
+// Starts real `fc25 serve` processes on free loopback ports with temporary data directories, for tests.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const fc25Bin = process.env.FC25_BIN || path.join(repoRoot, 'build/src/app/fc25');
+export const sharedDir = process.env.FC25_SHARED_DIR || path.resolve(repoRoot, '../shared');
+
+const running = new Set();
+const tempDirs = new Set();
+process.on('exit', () => {
+  for (const p of running) {
+    try { p.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+  if (process.env.FC25_KEEP_TEST_DATA !== '1') {
+    for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
+export function tempDir(prefix = 'fc25-test-') {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// startServer({env, args, dataDir, db}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
+export async function startServer({ env = {}, args = [], dataDir, db } = {}) {
+  if (!fs.existsSync(fc25Bin)) throw new Error(`fc25 binary not found at ${fc25Bin} (build it, or set FC25_BIN)`);
+  dataDir = dataDir || tempDir();
+  const portFile = path.join(tempDir('fc25-port-'), 'port');
+  const dbPath = db || path.join(dataDir, 'fc25.sqlite3');
+  const proc = spawn(fc25Bin, ['serve', '--bind', '127.0.0.1', '--port', '0', '--port-file', portFile,
+    '--data-dir', dataDir, '--db', dbPath, ...args], {
+    env: { ...process.env, FC25_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    running.delete(proc);
+    resolve(code ?? signal);
+  }));
+  let exitCode;
+  exited.then((c) => { exitCode = c; });
+
+  const deadline = Date.now() + 15000;
+  let port;
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) throw new Error(`fc25 serve exited (${exitCode}) before listening:\n${output}`);
+    if (fs.existsSync(portFile)) {
+      port = Number(fs.readFileSync(portFile, 'utf8').trim());
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/api/csrf`);
+        if (r.ok) break;
+      } catch { /* not yet */ }
+    }
+    await sleep(50);
+  }
+  if (!port) {
+    proc.kill('SIGKILL');
+    throw new Error(`fc25 serve did not start within 15 s:\n${output}`);
+  }
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url, port, dataDir, dbPath, proc,
+    logs: () => output,
+    async waitForLog(re, timeoutMs = 5000) {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        if (re.test(output)) return;
+        await sleep(25);
+      }
+      throw new Error(`log never matched ${re} within ${timeoutMs} ms:\n${output}`);
+    },
+    async stop(signal = 'SIGTERM', timeoutMs = 10000) {
+      if (exitCode !== undefined) return exitCode;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    async kill() {
+      if (exitCode !== undefined) return exitCode;
+      proc.kill('SIGKILL');
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,258 @@
+// Dashboard: wires the page to the API and the presence socket. The server is the authority on whether this
+// user is live; the page shows what it says and never starts a stream by itself.
+import { api, me as fetchMe } from '/static/common/api.js';
+import { clientId } from '/static/common/clientid.js';
+import { Presence } from '/static/common/presence.js';
+import { noteServerTime, startTicker } from '/static/common/timer.js';
+import { startBroadcast, stopBroadcast } from './broadcast.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { me: null, friends: new Map(), incoming: [], outgoing: [] };
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'onclick') e.addEventListener('click', v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function ownsStream() {
+  return state.me.is_streaming && state.me.client_id === clientId;
+}
+
+function renderLive() {
+  const m = state.me;
+  const timer = $('timer');
+  $('my-dot').classList.toggle('live', m.is_streaming);
+  $('live-state').textContent = m.is_streaming ? (ownsStream() ? 'Live' : 'Live in another tab') : 'Offline';
+  $('go-live').hidden = m.is_streaming;
+  $('stop').hidden = !m.is_streaming;
+  $('live-elsewhere').hidden = !m.is_streaming || ownsStream();
+  timer.hidden = !m.is_streaming;
+  if (m.is_streaming) timer.dataset.startedAt = m.started_at;
+  else delete timer.dataset.startedAt;
+  document.title = (m.is_streaming ? '● ' : '') + 'Dashboard · fc25';
+}
+
+function renderFriends() {
+  const list = $('friends');
+  list.replaceChildren();
+  const names = [...state.friends.keys()].sort();
+  $('no-friends').hidden = names.length > 0;
+  for (const name of names) {
+    const f = state.friends.get(name);
+    const timer = el('span', { class: 'timer muted', style: 'font-size:1rem' });
+    if (f.is_streaming) timer.dataset.startedAt = f.started_at;
+    list.append(
+      el('li', { 'data-testid': `friend-${name}`, 'data-live': String(f.is_streaming) },
+        el('span', { class: 'badge' }, el('span', { class: 'dot' + (f.is_streaming ? ' live' : '') }),
+          el('a', { href: `/u/${encodeURIComponent(name)}` }, name),
+          el('span', { class: 'muted' }, f.is_streaming ? 'live' : 'offline'), timer),
+        el('button', { type: 'button', 'data-testid': `remove-${name}`, onclick: () => removeFriend(name) }, 'Remove')));
+  }
+}
+
+function renderRequests() {
+  const inc = $('incoming');
+  inc.replaceChildren();
+  for (const r of state.incoming) {
+    inc.append(el('li', { 'data-testid': `incoming-${r.from}` }, el('span', {}, r.from),
+      el('span', { class: 'row' },
+        el('button', { type: 'button', class: 'primary', 'data-testid': `accept-${r.from}`, onclick: () => act(r.id, 'accept') }, 'Accept'),
+        el('button', { type: 'button', 'data-testid': `decline-${r.from}`, onclick: () => act(r.id, 'decline') }, 'Decline'))));
+  }
+  if (!state.incoming.length) inc.append(el('li', { class: 'muted' }, 'None'));
+  const out = $('outgoing');
+  out.replaceChildren();
+  for (const r of state.outgoing) {
+    out.append(el('li', { 'data-testid': `outgoing-${r.to}` }, el('span', {}, r.to),
+      el('button', { type: 'button', 'data-testid': `cancel-${r.to}`, onclick: () => act(r.id, 'cancel') }, 'Cancel')));
+  }
+  if (!state.outgoing.length) out.append(el('li', { class: 'muted' }, 'None'));
+}
+
+function setSelf(s) {
+  state.me = { ...state.me, is_streaming: s.is_streaming, session_id: s.session_id, started_at: s.started_at,
+    client_id: s.client_id ?? (s.is_streaming ? state.me.client_id : null) };
+  renderLive();
+}
+
+function setFriend(s) {
+  state.friends.set(s.username, s);
+  renderFriends();
+}
+
+async function loadRequests() {
+  const r = await api('GET', '/api/friends/requests');
+  state.incoming = r.incoming;
+  state.outgoing = r.outgoing;
+  renderRequests();
+}
+
+async function poll() {
+  const [m, f] = await Promise.all([fetchMe(), api('GET', '/api/friends')]);
+  if (!m) return location.assign('/login');
+  noteServerTime(m.server_now);
+  setSelf(m);
+  state.friends = new Map(f.friends.map((x) => [x.username, x]));
+  renderFriends();
+  await loadRequests();
+}
+
+function onPresence(msg) {
+  switch (msg.type) {
+    case 'snapshot':
+      noteServerTime(msg.server_now);
+      setSelf(msg.self);
+      state.friends = new Map(msg.friends.map((x) => [x.username, x]));
+      renderFriends();
+      loadRequests().catch(() => {});
+      break;
+    case 'streaming_status':
+      if (msg.username === state.me.username) {
+        // Another tab (or the server) changed our stream; a stop while we broadcast ends our media too.
+        if (!msg.is_streaming && ownsStream()) stopBroadcast();
+        setSelf({ ...msg, client_id: msg.is_streaming ? state.me.client_id : null });
+        if (msg.is_streaming && state.me.session_id !== msg.session_id) poll().catch(() => {});
+      } else if (state.friends.has(msg.username)) {
+        setFriend({ username: msg.username, is_streaming: msg.is_streaming, session_id: msg.session_id,
+          started_at: msg.started_at });
+      }
+      break;
+    case 'friend_request':
+      state.incoming = state.incoming.filter((r) => r.id !== msg.request.id).concat([msg.request]);
+      renderRequests();
+      break;
+    case 'friend_request_cancelled':
+      state.incoming = state.incoming.filter((r) => r.id !== msg.request.id);
+      renderRequests();
+      break;
+    case 'friend_request_declined':
+      state.outgoing = state.outgoing.filter((r) => r.id !== msg.request.id);
+      renderRequests();
+      break;
+    case 'friend_added':
+      setFriend(msg.friend);
+      state.incoming = state.incoming.filter((r) => r.from !== msg.friend.username);
+      state.outgoing = state.outgoing.filter((r) => r.to !== msg.friend.username);
+      renderRequests();
+      break;
+    case 'friend_removed':
+      state.friends.delete(msg.username);
+      renderFriends();
+      break;
+    default:
+      break;
+  }
+}
+
+async function goLive() {
+  $('live-error').textContent = '';
+  $('go-live').disabled = true;
+  try {
+    const s = await api('POST', '/api/stream/start', { client_id: clientId });
+    setSelf({ is_streaming: true, session_id: s.session_id, started_at: s.started_at, client_id: clientId });
+    await startBroadcast(s);
+  } catch (e) {
+    $('live-error').textContent = e.message;
+  } finally {
+    $('go-live').disabled = false;
+  }
+}
+
+async function stop() {
+  $('live-error').textContent = '';
+  $('stop').disabled = true;
+  try {
+    if (ownsStream()) stopBroadcast();
+    await api('POST', '/api/stream/stop', { session_id: state.me.session_id, reason: 'user' });
+    setSelf({ is_streaming: false, session_id: null, started_at: null, client_id: null });
+  } catch (e) {
+    $('live-error').textContent = e.message;
+  } finally {
+    $('stop').disabled = false;
+  }
+}
+
+async function act(id, action) {
+  $('request-error').textContent = '';
+  try {
+    await api('POST', `/api/friends/requests/${id}/${action}`);
+    await loadRequests();
+    if (action === 'accept') {
+      const f = await api('GET', '/api/friends');
+      state.friends = new Map(f.friends.map((x) => [x.username, x]));
+      renderFriends();
+    }
+  } catch (e) {
+    $('request-error').textContent = e.message;
+  }
+}
+
+async function removeFriend(name) {
+  try {
+    await api('DELETE', `/api/friends/${encodeURIComponent(name)}`);
+    state.friends.delete(name);
+    renderFriends();
+  } catch (e) {
+    $('request-error').textContent = e.message;
+  }
+}
+
+async function main() {
+  const m = await fetchMe();
+  if (!m) return location.assign('/login');
+  state.me = m;
+  noteServerTime(m.server_now);
+  $('me').textContent = m.username;
+  renderLive();
+  const f = await api('GET', '/api/friends');
+  state.friends = new Map(f.friends.map((x) => [x.username, x]));
+  renderFriends();
+  await loadRequests();
+  startTicker();
+
+  $('go-live').addEventListener('click', goLive);
+  $('stop').addEventListener('click', stop);
+  $('logout').addEventListener('click', async () => {
+    await api('POST', '/api/auth/logout');
+    location.assign('/login');
+  });
+  $('request-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('request-error').textContent = '';
+    const input = $('request-username');
+    try {
+      const r = await api('POST', '/api/friends/requests', { username: input.value.trim() });
+      input.value = '';
+      if (r.friend) await poll();
+      else await loadRequests();
+    } catch (e) {
+      $('request-error').textContent = e.message;
+    }
+  });
+  // Leaving the page ends the stream this tab owns; the beacon survives the unload.
+  window.addEventListener('pagehide', () => {
+    if (!ownsStream()) return;
+    stopBroadcast();
+    navigator.sendBeacon('/api/stream/stop', new URLSearchParams({
+      csrf_token: state.me.csrf_token, session_id: String(state.me.session_id), reason: 'page_unload' }));
+  });
+  new Presence({
+    onMessage: onPresence,
+    onState: (up) => {
+      const c = $('connection');
+      c.textContent = up ? '' : 'reconnecting…';
+      c.classList.toggle('down', !up);
+    },
+    poll,
+  });
+}
+
+main().catch((e) => {
+  $('live-error').textContent = 'Could not load the dashboard: ' + e.message;
+});

@@ -1,0 +1,3 @@
+import { wireAuthForm } from '/static/common/authform.js';
+
+wireAuthForm(document.getElementById('auth'), '/api/auth/login');
