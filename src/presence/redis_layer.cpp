@@ -80,6 +80,18 @@ class RedisLayer final : public ChannelLayer {
     delay = std::min(delay * 2, std::chrono::milliseconds(5000));
   }
 
+  static bool send_batch(redisContext* c, const std::deque<std::pair<std::string, std::string>>& batch) {
+    for (auto& [channel, payload] : batch) {
+      redisAppendCommand(c, "PUBLISH %b %b", channel.data(), channel.size(), payload.data(), payload.size());
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      void* reply = nullptr;
+      if (redisGetReply(c, &reply) != REDIS_OK) return false;
+      freeReplyObject(reply);
+    }
+    return true;
+  }
+
   void publish_loop() {
     redisContext* c = nullptr;
     auto delay = std::chrono::milliseconds(100);
@@ -104,19 +116,17 @@ class RedisLayer final : public ChannelLayer {
         std::lock_guard lock(mu_);
         batch.swap(queue_);
       }
-      for (auto& [channel, payload] : batch) {
-        redisAppendCommand(c, "PUBLISH %b %b", channel.data(), channel.size(), payload.data(), payload.size());
-      }
-      bool failed = false;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        void* reply = nullptr;
-        if (redisGetReply(c, &reply) != REDIS_OK) { failed = true; break; }
-        freeReplyObject(reply);
-      }
-      if (failed) {
-        log_->warn("redis publisher lost its connection ({}); {} events not delivered, clients get a snapshot "
-                   "after reconnect", c->errstr, batch.size());
+      // A connection found dead while sending is replaced and the batch sent once more on the new one.
+      bool sent = send_batch(c, batch);
+      if (!sent) {
         redisFree(c);
+        c = connect("publisher");
+        sent = c && send_batch(c, batch);
+      }
+      if (!sent) {
+        log_->warn("redis publisher lost its connection; {} events not delivered, clients get a snapshot "
+                   "after reconnect", batch.size());
+        if (c) redisFree(c);
         c = nullptr;
       }
     }
