@@ -19,13 +19,23 @@ export function elapsedSince(startedAtIso) {
   return Date.now() + skewMs - Date.parse(startedAtIso);
 }
 
-// Keeps every element with data-started-at showing its elapsed time; one ticker for the whole page.
+// Keeps every element with data-started-at showing its elapsed time. One ticker for the page, woken just after
+// the next whole second of any timer, so the display is never a second behind.
 export function startTicker(root = document) {
+  let handle = null;
   const tick = () => {
+    let wait = 1000;
     for (const el of root.querySelectorAll('[data-started-at]')) {
-      el.textContent = formatElapsed(elapsedSince(el.dataset.startedAt));
+      const ms = elapsedSince(el.dataset.startedAt);
+      const text = formatElapsed(ms);
+      if (el.textContent !== text) el.textContent = text;
+      wait = Math.min(wait, 1000 - (((ms % 1000) + 1000) % 1000));
     }
+    handle = setTimeout(tick, wait + 5);
   };
   tick();
-  return setInterval(tick, 250);
+  // A timer that appears (going live, a friend going live) is shown at once, not at the next tick.
+  new MutationObserver(() => { clearTimeout(handle); tick(); })
+    .observe(root.body || root, { subtree: true, attributes: true, attributeFilter: ['data-started-at'], childList: true });
+  return () => clearTimeout(handle);
 }

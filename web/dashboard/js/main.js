@@ -45,7 +45,7 @@ function renderFriends() {
   $('no-friends').hidden = names.length > 0;
   for (const name of names) {
     const f = state.friends.get(name);
-    const timer = el('span', { class: 'timer muted', style: 'font-size:1rem' });
+    const timer = el('span', { class: 'timer small muted' });
     if (f.is_streaming) timer.dataset.startedAt = f.started_at;
     list.append(
       el('li', { 'data-testid': `friend-${name}`, 'data-live': String(f.is_streaming) },

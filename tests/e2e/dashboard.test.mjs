@@ -1,0 +1,115 @@
+// Two people in two browsers: register, become friends, go live, reload, close — as a user would.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { launchBrowser } from '../support/browser.mjs';
+import { uniqueName } from '../support/client.mjs';
+import { startServer } from '../support/server.mjs';
+import { query } from '../support/sqlite.mjs';
+
+const friendRow = (page, name) => page.locator(`[data-testid="friend-${name}"]`);
+
+// Resolves with the milliseconds it took until the friend's row shows `live`.
+async function timeUntilLive(page, name, live, timeout = 3000) {
+  const t0 = performance.now();
+  await page.waitForSelector(`[data-testid="friend-${name}"][data-live="${live}"]`, { timeout });
+  return performance.now() - t0;
+}
+
+async function register(context, base, name) {
+  const page = await context.newPage();
+  await page.goto(`${base}/register`);
+  await page.fill('[data-testid=username]', name);
+  await page.fill('[data-testid=password]', 'a fine password');
+  await page.click('[data-testid=submit]');
+  await page.waitForURL(`${base}/`);
+  await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+  return page;
+}
+
+const seconds = (text) => text.split(':').reduce((acc, x) => acc * 60 + Number(x), 0);
+
+describe('dashboard in Chromium', () => {
+  let server, browser, aliceCtx, bobCtx;
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  const activeCount = () => query(server.dbPath, 'SELECT count(*) AS n FROM active_streams')[0].n;
+  const lastSession = () => query(server.dbPath,
+    `SELECT s.* FROM stream_sessions s JOIN users u ON u.id = s.user_id WHERE u.username = '${alice}' ORDER BY s.id DESC LIMIT 1`)[0];
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    aliceCtx = await browser.newContext();
+    bobCtx = await browser.newContext();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('alice goes live, bob sees it at once, the timer runs, reload and close end the stream', async () => {
+    let alicePage = await register(aliceCtx, server.url, alice);
+    const bobPage = await register(bobCtx, server.url, bob);
+
+    // Friends through the UI.
+    await alicePage.fill('[data-testid=request-username]', bob);
+    await alicePage.click('[data-testid=send-request]');
+    await alicePage.waitForSelector(`[data-testid="outgoing-${bob}"]`);
+    await bobPage.click(`[data-testid="accept-${alice}"]`, { timeout: 3000 });
+    await friendRow(bobPage, alice).waitFor({ timeout: 3000 });
+    await friendRow(alicePage, bob).waitFor({ timeout: 3000 });
+    assert.equal(await friendRow(bobPage, alice).getAttribute('data-live'), 'false');
+
+    // Go live: bob sees it within 1 s; alice's timer starts at 00:00 and runs.
+    const [, liveAfter] = await Promise.all([alicePage.click('[data-testid=go-live]'), timeUntilLive(bobPage, alice, true)]);
+    assert.ok(liveAfter < 1000, `bob saw alice live after ${liveAfter.toFixed(0)} ms`);
+    const timer = alicePage.locator('[data-testid=timer]');
+    await timer.waitFor();
+    assert.equal(await timer.textContent(), '00:00');
+    await alicePage.waitForTimeout(2100);
+    const t2 = seconds(await timer.textContent());
+    assert.ok(t2 >= 2, `timer read ${await timer.textContent()} after two seconds`);
+    await alicePage.waitForTimeout(1100);
+    assert.ok(seconds(await timer.textContent()) > t2, 'the timer keeps advancing');
+    assert.equal(activeCount(), 1);
+
+    // A second tab of alice: shows "live in another tab", starts nothing.
+    const second = await aliceCtx.newPage();
+    await second.goto(`${server.url}/`);
+    await second.waitForSelector('[data-testid=live-elsewhere]:not([hidden])');
+    assert.equal(await second.locator('[data-testid=go-live]').isHidden(), true);
+    assert.ok(seconds(await second.locator('[data-testid=timer]').textContent()) >= 3, 'the real elapsed time, not a restart');
+    await second.close();
+    assert.equal(activeCount(), 1);
+
+    // Reload: bob sees her offline within 1 s; the reloaded page is not live.
+    const [, offAfterReload] = await Promise.all([alicePage.reload(), timeUntilLive(bobPage, alice, false)]);
+    assert.ok(offAfterReload < 1000, `bob saw alice offline ${offAfterReload.toFixed(0)} ms after the reload`);
+    await alicePage.waitForSelector('[data-testid=go-live]:not([hidden])');
+    assert.equal(await alicePage.locator('[data-testid=stop]').isHidden(), true);
+    assert.equal(activeCount(), 0);
+    assert.equal(lastSession().end_reason, 'page_unload');
+
+    // The friend page shows her status too.
+    const friendPage = await bobCtx.newPage();
+    await friendPage.goto(`${server.url}/u/${alice}`);
+    await friendPage.waitForSelector('[data-testid=friend-state]:text("Offline")');
+
+    // Live again, then close the tab: bob sees her offline within 1 s.
+    await Promise.all([alicePage.click('[data-testid=go-live]'), timeUntilLive(bobPage, alice, true)]);
+    await friendPage.waitForSelector('[data-testid=friend-state]:text("Live")', { timeout: 2000 });
+    const [, offAfterClose] = await Promise.all([alicePage.close({ runBeforeUnload: true }), timeUntilLive(bobPage, alice, false)]);
+    assert.ok(offAfterClose < 1000, `bob saw alice offline ${offAfterClose.toFixed(0)} ms after the tab closed`);
+    assert.equal(activeCount(), 0);
+    assert.ok(['page_unload', 'socket_closed'].includes(lastSession().end_reason), lastSession().end_reason);
+    await friendPage.waitForSelector('[data-testid=friend-state]:text("Offline")', { timeout: 2000 });
+
+    // Nothing started by itself afterwards.
+    alicePage = await aliceCtx.newPage();
+    await alicePage.goto(`${server.url}/`);
+    await alicePage.waitForSelector('[data-testid=go-live]:not([hidden])');
+    await alicePage.waitForTimeout(500);
+    assert.equal(activeCount(), 0);
+  });
+});
