@@ -172,7 +172,6 @@ void StreamRegistry::start_housekeeping() {
   beat();
   housekeeping_ = true;
   heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  std::function<void()> arm;
   auto schedule = std::make_shared<std::function<void()>>();
   *schedule = [this, schedule] {
     heartbeat_timer_->expires_after(options_.heartbeat_interval);

@@ -1,0 +1,87 @@
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/crypto.hpp"
+#include "storage/store.hpp"
+
+namespace fc25::storage {
+namespace {
+
+struct TempDb {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("fc25-store-" + std::to_string(::getpid()) + "-" + core::random_token_hex(4) + ".sqlite3");
+  ~TempDb() {
+    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  }
+};
+
+TEST(Store, CreatesAndMigratesANewFileOnceAndReopensIt) {
+  TempDb db;
+  { auto s = open_sqlite_store(db.path); s->create_user("alice", "h", 1); }
+  EXPECT_EQ(sqlite_schema_version(db.path), 1);
+  auto again = open_sqlite_store(db.path);  // migrations already applied: nothing lost
+  ASSERT_TRUE(again->user_by_name("alice"));
+  EXPECT_EQ(sqlite_schema_version(db.path), 1);
+}
+
+TEST(Store, RefusesAnUnopenablePathNamingIt) {
+  try {
+    open_sqlite_store("/nonexistent-dir/for/sure/fc25.sqlite3");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/for/sure/fc25.sqlite3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Store, UsernamesAreUniqueCaseInsensitively) {
+  TempDb db;
+  auto s = open_sqlite_store(db.path);
+  EXPECT_TRUE(s->create_user("alice", "h", 1));
+  EXPECT_FALSE(s->create_user("ALICE", "h", 1));
+  EXPECT_EQ(s->list_users().size(), 1u);
+}
+
+TEST(Store, AcceptedRequestMakesFriendsBothWaysAndSettlesTheReverseRequest) {
+  TempDb db;
+  auto s = open_sqlite_store(db.path);
+  auto a = *s->create_user("alice", "h", 1), b = *s->create_user("bob", "h", 1);
+  auto r1 = s->create_request(a.id, b.id, 2);
+  auto r2 = s->create_request(b.id, a.id, 3);
+  EXPECT_TRUE(s->resolve_request(r1.id, "accepted", 4));
+  EXPECT_FALSE(s->resolve_request(r1.id, "declined", 5)) << "only pending requests change";
+  EXPECT_TRUE(s->are_friends(a.id, b.id));
+  EXPECT_TRUE(s->are_friends(b.id, a.id));
+  EXPECT_EQ(s->request_by_id(r2.id)->status, "accepted");
+  EXPECT_TRUE(s->remove_friendship(b.id, a.id));
+  EXPECT_FALSE(s->are_friends(a.id, b.id));
+}
+
+TEST(Store, OneLiveStreamPerUserAndExactlyOneEnderWins) {
+  TempDb db;
+  auto s = open_sqlite_store(db.path);
+  auto a = *s->create_user("alice", "h", 1);
+  auto first = s->start_stream(a.id, "tab1", 10, "node");
+  EXPECT_EQ(first.outcome, StartOutcome::started);
+  EXPECT_EQ(s->start_stream(a.id, "tab1", 11, "node").outcome, StartOutcome::already_live_same_client);
+  EXPECT_EQ(s->start_stream(a.id, "tab2", 12, "node").outcome, StartOutcome::live_elsewhere);
+  EXPECT_TRUE(s->user_by_id(a.id)->is_streaming);
+
+  // Two "processes" (two connections to one file) race to end it: one wins.
+  auto other = open_sqlite_store(db.path);
+  int wins = 0;
+  std::thread t1([&] { wins += s->end_stream(first.stream.session_id, "user", 20); });
+  std::thread t2([&] { wins += other->end_stream(first.stream.session_id, "socket_closed", 20); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(wins, 1);
+  auto row = s->stream_session(first.stream.session_id);
+  ASSERT_TRUE(row && row->ended_at);
+  EXPECT_TRUE(row->end_reason == "user" || row->end_reason == "socket_closed");
+  EXPECT_FALSE(s->active_stream(a.id));
+  EXPECT_FALSE(s->user_by_id(a.id)->is_streaming);
+}
+
+}  // namespace
+}  // namespace fc25::storage

@@ -1,0 +1,145 @@
+// The registry on a real SQLite file, with a sink that records what users would be told.
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "core/api_error.hpp"
+#include "core/crypto.hpp"
+#include "streams/registry.hpp"
+
+namespace fc25::streams {
+namespace {
+
+struct RecordingSink : core::EventSink {
+  std::mutex mu;
+  std::vector<std::pair<std::string, nlohmann::json>> events;
+  void send_to_user(const std::string& username, const nlohmann::json& event) override {
+    std::lock_guard lock(mu);
+    events.emplace_back(username, event);
+  }
+  int count(const std::string& user, bool is_streaming) {
+    std::lock_guard lock(mu);
+    int n = 0;
+    for (auto& [u, e] : events)
+      if (u == user && e["type"] == "streaming_status" && e["is_streaming"] == is_streaming) ++n;
+    return n;
+  }
+};
+
+class RegistryTest : public ::testing::Test {
+ public:
+  void SetUp() override {
+    store = storage::open_sqlite_store(path);
+    alice = *store->create_user("alice", "h", 1);
+    bob = *store->create_user("bob", "h", 1);
+    auto r = store->create_request(alice.id, bob.id, 1);
+    store->resolve_request(r.id, "accepted", 1);
+    registry = std::make_unique<StreamRegistry>(io, *store, sink, RegistryOptions{"node-under-test"});
+  }
+  void TearDown() override {
+    registry.reset();
+    store.reset();
+    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  }
+  void run_io_for(std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  }
+
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("fc25-streams-" + std::to_string(::getpid()) + "-" + core::random_token_hex(4) + ".sqlite3");
+  boost::asio::io_context io;
+  RecordingSink sink;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<StreamRegistry> registry;
+  storage::User alice, bob;
+};
+
+TEST_F(RegistryTest, StartTellsFriendsAndOwnTabsAndRefusesASecondTab) {
+  auto s = registry->start(alice, "tab1");
+  EXPECT_TRUE(s.created);
+  EXPECT_EQ(sink.count("bob", true), 1);
+  EXPECT_EQ(sink.count("alice", true), 1);
+  EXPECT_FALSE(registry->start(alice, "tab1").created);
+  try {
+    registry->start(alice, "tab2");
+    FAIL() << "a second tab must be refused";
+  } catch (const core::ApiError& e) {
+    EXPECT_EQ(e.status(), 409);
+    EXPECT_EQ(e.code(), "already_streaming");
+  }
+  EXPECT_THROW(registry->start(alice, "bad id!"), core::ApiError);
+  EXPECT_EQ(registry->live_count(), 1u);
+}
+
+// Each stop path, called twice: one end in the store, one notice to friends.
+TEST_F(RegistryTest, EveryStopPathIsIdempotent) {
+  struct Path {
+    const char* reason;
+    std::function<void(RegistryTest&, std::int64_t session)> stop;
+  };
+  const Path paths[] = {
+      {"user", [](RegistryTest& t, std::int64_t) { t.registry->stop_user(t.alice, std::nullopt, EndReason::user); }},
+      {"page_unload",
+       [](RegistryTest& t, std::int64_t s) { t.registry->stop_user(t.alice, s, EndReason::page_unload); }},
+      {"socket_closed",
+       [](RegistryTest& t, std::int64_t) {
+         t.registry->on_socket_closed(t.alice.id, "tab1");
+         t.run_io_for(std::chrono::milliseconds(400));
+       }},
+      {"webrtc_failed", [](RegistryTest& t, std::int64_t s) { t.registry->stop_session(s, EndReason::webrtc_failed); }},
+      {"media_timeout", [](RegistryTest& t, std::int64_t s) { t.registry->stop_session(s, EndReason::media_timeout); }},
+      {"server_shutdown", [](RegistryTest& t, std::int64_t) { t.registry->stop_all(EndReason::server_shutdown); }},
+  };
+  int expected_stops = 0;
+  for (auto& p : paths) {
+    auto s = registry->start(alice, "tab1").stream.session_id;
+    p.stop(*this, s);
+    p.stop(*this, s);
+    ++expected_stops;
+    auto row = store->stream_session(s);
+    ASSERT_TRUE(row && row->ended_at) << p.reason;
+    EXPECT_EQ(row->end_reason, p.reason);
+    EXPECT_FALSE(store->active_stream(alice.id)) << p.reason;
+    EXPECT_FALSE(store->user_by_id(alice.id)->is_streaming) << p.reason;
+    EXPECT_EQ(sink.count("bob", false), expected_stops) << p.reason << ": friends told exactly once";
+    EXPECT_EQ(registry->live_count(), 0u) << p.reason;
+  }
+}
+
+TEST_F(RegistryTest, AnotherTabClosingDoesNotStopTheStream) {
+  registry->start(alice, "owner");
+  registry->on_socket_closed(alice.id, "someone-else");
+  run_io_for(std::chrono::milliseconds(400));
+  EXPECT_TRUE(store->active_stream(alice.id));
+  EXPECT_EQ(sink.count("bob", false), 0);
+}
+
+TEST_F(RegistryTest, AStaleSessionIdStopsNothing) {
+  auto old_session = registry->start(alice, "tab1").stream.session_id;
+  registry->stop_user(alice, std::nullopt, EndReason::user);
+  registry->start(alice, "tab2");
+  EXPECT_FALSE(registry->stop_user(alice, old_session, EndReason::page_unload));
+  EXPECT_TRUE(store->active_stream(alice.id));
+}
+
+TEST_F(RegistryTest, RestartEndsStreamsOfDeadNodesOnlyTwiceSafely) {
+  // A crashed process on this host (a pid that no longer exists) and a live sibling (this test's own pid).
+  store->heartbeat({"crashed", [] { char b[256] = {0}; gethostname(b, 255); return std::string(b); }(), 999999, 1});
+  store->heartbeat({"sibling", [] { char b[256] = {0}; gethostname(b, 255); return std::string(b); }(),
+                    static_cast<std::int64_t>(::getpid()), std::numeric_limits<std::int64_t>::max() / 2});
+  auto orphan = store->start_stream(alice.id, "t", 1, "crashed").stream.session_id;
+  auto sibling = store->start_stream(bob.id, "t", 1, "sibling").stream.session_id;
+  EXPECT_EQ(registry->recover_orphans(), 1u);
+  EXPECT_EQ(registry->recover_orphans(), 0u);
+  EXPECT_EQ(store->stream_session(orphan)->end_reason, "server_restart");
+  EXPECT_FALSE(store->stream_session(sibling)->ended_at) << "a live sibling's stream is left alone";
+  EXPECT_EQ(sink.count("bob", false), 1);
+}
+
+}  // namespace
+}  // namespace fc25::streams
