@@ -14,7 +14,7 @@ describe('friends', () => {
   it('sends a request that the other user sees pushed and listed, and accepting makes friends both ways', async () => {
     const [a, b] = [await user('fa'), await user('fb')];
     const bSocket = b.openPresence();
-    await bSocket.opened;
+    await bSocket.ready;
     await bSocket.next((m) => m.type === 'snapshot');
     const r = await a.post('/api/friends/requests', { username: b.username });
     assert.equal(r.status, 201);
@@ -26,7 +26,7 @@ describe('friends', () => {
     assert.deepEqual((await a.get('/api/friends/requests')).body.outgoing.map((x) => x.to), [b.username]);
 
     const aSocket = a.openPresence();
-    await aSocket.opened;
+    await aSocket.ready;
     const acc = await b.post(`/api/friends/requests/${r.body.request.id}/accept`);
     assert.equal(acc.status, 200);
     assert.equal((await aSocket.next((m) => m.type === 'friend_added')).friend.username, b.username);
@@ -65,7 +65,7 @@ describe('friends', () => {
     const [a, b] = [await user('ra'), await user('rb')];
     await makeFriends(a, b);
     const bSocket = b.openPresence();
-    await bSocket.opened;
+    await bSocket.ready;
     assert.equal((await a.del(`/api/friends/${b.username}`)).status, 200);
     assert.equal((await bSocket.next((m) => m.type === 'friend_removed')).username, a.username);
     assert.equal((await b.get('/api/friends')).body.friends.length, 0);

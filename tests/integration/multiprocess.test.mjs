@@ -22,7 +22,7 @@ describe('two processes with the Redis channel layer', () => {
     await makeFriends(alice, bob);
     bob.baseUrl = B.url; // same cookies, other process
     bobSock = bob.openPresence();
-    await bobSock.opened;
+    await bobSock.ready;
     await bobSock.next((m) => m.type === 'snapshot');
   });
   after(async () => {

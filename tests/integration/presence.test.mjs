@@ -16,7 +16,7 @@ describe('presence socket', () => {
     await makeFriends(a, b);
     const { body: s } = await b.post('/api/stream/start', { client_id: 'b1' });
     const sock = a.openPresence();
-    await sock.opened;
+    await sock.ready;
     const snap = await sock.next((m) => m.type === 'snapshot');
     assert.equal(snap.self.username, a.username);
     assert.equal(snap.self.is_streaming, false);
@@ -31,7 +31,7 @@ describe('presence socket', () => {
     const bSock = b.openPresence();
     const cSock = c.openPresence();
     const aOther = a.openPresence({ clientId: 'other-tab' });
-    await Promise.all([bSock.opened, cSock.opened, aOther.opened]);
+    await Promise.all([bSock.ready, cSock.ready, aOther.ready]);
     await Promise.all([bSock.next((m) => m.type === 'snapshot'), cSock.next((m) => m.type === 'snapshot')]);
     const { body: s } = await a.post('/api/stream/start', { client_id: 'main-tab' });
     const seen = await bSock.next((m) => m.type === 'streaming_status');
@@ -52,7 +52,7 @@ describe('presence socket', () => {
     const bSock = b.openPresence();
     const owner = a.openPresence({ clientId: 'owner-tab' });
     const other = a.openPresence({ clientId: 'second-tab' });
-    await Promise.all([bSock.opened, owner.opened, other.opened]);
+    await Promise.all([bSock.ready, owner.ready, other.ready]);
     const { body: s } = await a.post('/api/stream/start', { client_id: 'owner-tab' });
     await bSock.next((m) => m.type === 'streaming_status' && m.is_streaming);
     await other.close();
@@ -68,7 +68,7 @@ describe('presence socket', () => {
   it('answers ping with pong and a bad message with an error, staying open', async () => {
     const a = await user('pp');
     const sock = a.openPresence();
-    await sock.opened;
+    await sock.ready;
     sock.send({ type: 'ping', t: 42 });
     assert.equal((await sock.next((m) => m.type === 'pong')).t, 42);
     sock.send('{not json');
@@ -81,12 +81,15 @@ describe('presence socket', () => {
     sock.close();
   });
 
-  it('closes with 1009 on a message over 64 KiB', async () => {
+  it('closes the socket (1009) on a message over 64 KiB', async () => {
     const a = await user('big');
     const sock = a.openPresence();
-    await sock.opened;
+    await sock.ready;
     sock.send({ type: 'ping', t: 'x'.repeat(70 * 1024) });
-    assert.equal(await sock.closed, 1009);
+    // 1009, or 1006 when TCP resets the connection (the rest of the message unread) before the close frame arrives.
+    assert.ok([1009, 1006].includes(await sock.closed));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.match(server.logs(), /sent a message over 65536 bytes: closing \(1009\)/);
   });
 
   it('refuses a foreign Origin (403) and a missing session (401)', async () => {

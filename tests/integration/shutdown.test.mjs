@@ -14,7 +14,7 @@ describe('server shutdown and crash', () => {
     await b.register(uniqueName('sb'));
     await makeFriends(a, b);
     const bSock = b.openPresence();
-    await bSock.opened;
+    await bSock.ready;
     const { body: s } = await a.post('/api/stream/start', { client_id: 'tab' });
     await bSock.next((m) => m.type === 'streaming_status' && m.is_streaming);
     const code = await server.stop('SIGTERM');

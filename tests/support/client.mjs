@@ -110,10 +110,17 @@ export class PresenceSocket {
       ws.on('error', reject);
     });
     this.closed = new Promise((resolve) => ws.on('close', (code) => resolve(code)));
+    // Events are delivered from the first snapshot on (the server subscribes the socket, then sends it).
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.opened.catch(reject);
+    });
+    this.ready.catch(() => {}); // a refused socket is reported through `opened`
     ws.on('message', (data) => {
       const msg = JSON.parse(String(data));
       msg.receivedAt = performance.now();
       this.messages.push(msg);
+      if (msg.type === 'snapshot') this.resolveReady(msg);
       for (const w of [...this.waiters]) {
         if (w.pred(msg)) {
           this.waiters.splice(this.waiters.indexOf(w), 1);

@@ -154,7 +154,7 @@ TEST(Presence, ReportsEachClosedSocketExactlyOnceWithItsClientId) {
   EXPECT_TRUE(eventually([&] { return h.presence->open_sockets() == 0; }));
 }
 
-TEST(Presence, ClosesWith1009OnAnOversizedMessage) {
+TEST(Presence, ClosesTheSocketOnAnOversizedMessage) {
   Harness h;
   Client c(h.port, "alice", "a1");
   c.read();
@@ -162,8 +162,13 @@ TEST(Presence, ClosesWith1009OnAnOversizedMessage) {
   beast::flat_buffer b;
   beast::error_code ec;
   c.ws.read(b, ec);
-  EXPECT_EQ(ec, websocket::error::closed);
-  EXPECT_EQ(c.ws.reason().code, websocket::close_code::too_big);
+  EXPECT_TRUE(ec) << "the socket must not stay open";
+  // The server sends close 1009 and drops the connection; with the rest of the client's message still unread,
+  // TCP may reset the connection before the close frame is read.
+  if (ec == websocket::error::closed) {
+    EXPECT_EQ(c.ws.reason().code, websocket::close_code::too_big);
+  }
+  EXPECT_TRUE(eventually([&] { return h.closed_count() == 1; }));
 }
 
 TEST(Presence, ShutdownClosesEverySocketGoingAway) {
