@@ -87,6 +87,15 @@ std::string session_cookie(const std::string& token, std::int64_t max_age_s, boo
          (secure ? "; Secure" : "");
 }
 
+// A new session for `user`, answered with its cookie.
+Response logged_in(Services& svc, const storage::User& user, unsigned status) {
+  auto session = svc.sessions.create(user.id);
+  auto res = json_response(status, {{"username", user.username}});
+  res.insert(bhttp::field::set_cookie,
+             session_cookie(session.token, auth::kSessionLifetimeMs / 1000, svc.secure_cookies));
+  return res;
+}
+
 json me_json(const Request& req, Services& svc) {
   auto s = svc.store.live_status(req.user->id);
   json j{{"username", req.user->username}, {"csrf_token", req.csrf_token}, {"is_streaming", s.is_streaming},
@@ -218,12 +227,8 @@ void Api::add_routes() {
     off_thread(svc, respond, [&svc, username, password] {
       auto user = svc.store.create_user(username, auth::hash_password(password), core::now_ms());
       if (!user) throw ApiError(409, "username_taken", "the username '" + username + "' is taken");
-      auto session = svc.sessions.create(user->id);
       core::logger("auth")->info("registered user={}", username);
-      auto res = json_response(201, {{"username", username}});
-      res.insert(bhttp::field::set_cookie,
-                 session_cookie(session.token, auth::kSessionLifetimeMs / 1000, svc.secure_cookies));
-      return res;
+      return logged_in(svc, *user, 201);
     });
   });
 
@@ -252,12 +257,8 @@ void Api::add_routes() {
         throw ApiError(401, "bad_credentials", "wrong username or password");
       }
       svc.throttle.reset(key_user);
-      auto session = svc.sessions.create(user->id);
       core::logger("auth")->info("login user={}", username);
-      auto res = json_response(200, {{"username", username}});
-      res.insert(bhttp::field::set_cookie,
-                 session_cookie(session.token, auth::kSessionLifetimeMs / 1000, svc.secure_cookies));
-      return res;
+      return logged_in(svc, *user, 200);
     });
   });
 

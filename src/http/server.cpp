@@ -27,13 +27,6 @@ namespace {
 
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 
-bool valid_client_id(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (unsigned char c : id)
-    if (!(std::isalnum(c) || c == '_' || c == '-')) return false;
-  return true;
-}
-
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, Services& svc, const Api& api)
@@ -106,7 +99,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                   "WebSocket Origin '" + origin + "' is not this server (" + host + ")"));
     }
     auto client_id = req_.query.count("client_id") ? req_.query["client_id"] : std::string();
-    if (!valid_client_id(client_id)) {
+    if (!streams::valid_client_id(client_id)) {
       log_refusal(400);
       return write(error_response(400, "invalid_field", "client_id must be 1-64 characters of A-Z a-z 0-9 _ -"));
     }

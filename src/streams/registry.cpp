@@ -13,13 +13,14 @@ namespace fc25::streams {
 
 using nlohmann::json;
 
-namespace {
 bool valid_client_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (unsigned char c : id)
     if (!(std::isalnum(c) || c == '_' || c == '-')) return false;
   return true;
 }
+
+namespace {
 std::string hostname() {
   char buf[256] = {0};
   gethostname(buf, sizeof buf - 1);

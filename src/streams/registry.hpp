@@ -20,6 +20,9 @@
 
 namespace fc25::streams {
 
+// A page's per-tab id: 1-64 of A-Z a-z 0-9 _ -.
+bool valid_client_id(const std::string& id);
+
 struct Started {
   bool created = false;           // false: this tab was already live, the same session is returned
   storage::ActiveStream stream;

@@ -1,6 +1,8 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+
+#include "../support/temp_db.hpp"
 #include <sodium.h>
 
 #include "auth/auth.hpp"
@@ -9,13 +11,8 @@
 namespace fc25::auth {
 namespace {
 
-struct TempDb {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("fc25-auth-" + std::to_string(::getpid()) + "-" + core::random_token_hex(4) + ".sqlite3");
-  ~TempDb() {
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
-  }
-};
+using fc25::testing::TempDb;
+
 
 class AuthTest : public ::testing::Test {
  protected:

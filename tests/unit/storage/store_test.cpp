@@ -3,19 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/temp_db.hpp"
+
 #include "core/crypto.hpp"
 #include "storage/store.hpp"
 
 namespace fc25::storage {
 namespace {
 
-struct TempDb {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("fc25-store-" + std::to_string(::getpid()) + "-" + core::random_token_hex(4) + ".sqlite3");
-  ~TempDb() {
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
-  }
-};
+using fc25::testing::TempDb;
+
 
 TEST(Store, CreatesAndMigratesANewFileOnceAndReopensIt) {
   TempDb db;
