@@ -1,0 +1,48 @@
+#pragma once
+// Scalar reference kernels for the layers of DeepFilterNet3, on one time frame. Plain data and loops; nothing
+// allocates. Layouts follow the ONNX export per frame: feature maps are [channel][frequency].
+#include <cstddef>
+#include <vector>
+
+namespace fc25::denoise::nn {
+
+// A 2-D convolution over (time, frequency) whose time extent is served from the caller's history of frames.
+struct Conv2d {
+  int out_ch = 0, in_ch = 0, groups = 1, kt = 1, kf = 1, stride_f = 1, pad_f = 0;
+  std::vector<float> w;   // [out_ch][in_ch / groups][kt][kf]
+  std::vector<float> b;   // [out_ch] or empty
+  int out_freqs(int in_freqs) const { return (in_freqs + 2 * pad_f - kf) / stride_f + 1; }
+  // frames[dt] points at the input frame for time offset dt (0 = oldest of kt), each [in_ch][in_f]; null = zeros.
+  void run(const float* const* frames, int in_f, float* out) const;
+};
+
+// A depthwise transposed convolution along frequency (kernel 1 x kf, stride 2, padding 1, output padding 1):
+// [ch][f] -> [ch][2f]. No bias.
+struct ConvTranspose1x3 {
+  int ch = 0, kf = 3, stride_f = 2, pad_f = 1, out_pad = 1;
+  std::vector<float> w;   // [ch][kf]
+  void run(const float* in, int in_f, float* out) const;
+};
+
+// y[g][h] = sum_i x[g][i] W[g][i][h]: groups of inputs mapped independently (DeepFilterNet's GroupedLinear).
+struct GroupedLinear {
+  int groups = 0, in = 0, out = 0;   // per group
+  std::vector<float> w;              // [groups][in][out]
+  void run(const float* x, float* y) const;
+};
+
+// One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
+struct Gru {
+  int in = 0, hidden = 0;
+  std::vector<float> w;    // [3 * hidden][in]
+  std::vector<float> r;    // [3 * hidden][hidden]
+  std::vector<float> bw;   // [3 * hidden]
+  std::vector<float> br;   // [3 * hidden]
+  // h is updated in place; scratch holds 6 * hidden floats.
+  void step(const float* x, float* h, float* scratch) const;
+};
+
+inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
+float sigmoid(float x);
+
+}  // namespace fc25::denoise::nn
