@@ -61,8 +61,7 @@ int features(const fs::path& wav, const fs::path& out) {
 
 int stages(const fs::path& model_dir, const fs::path& in, const fs::path& out) {
   auto model = std::dynamic_pointer_cast<const model::Dfn3Model>(Model::load(model_dir));
-  auto weights = std::make_shared<const nn::Dfn3Weights>(nn::build_weights(*model));
-  nn::Dfn3Network net(weights);
+  nn::Dfn3Network net(model->weights);
   auto erb = fc25::probe::read_npy(in / "feat_erb.npy");
   auto spec = fc25::probe::read_npy(in / "feat_spec.npy");
   const std::int64_t T = erb.shape.at(2);
@@ -98,6 +97,33 @@ int stages(const fs::path& model_dir, const fs::path& in, const fs::path& out) {
   return 0;
 }
 
+// The whole streaming pipeline over a file, hop by hop; the output is aligned with the input (latency removed)
+// and as long as it, written as float32 WAV.
+int wav(const fs::path& model_dir, const fs::path& in, const fs::path& out, float atten_lim, float pf_beta) {
+  auto x = read_mono_48k(in);
+  Options o;
+  o.atten_lim_db = atten_lim;
+  o.post_filter_beta = pf_beta;
+  auto d = make_dfn3(Model::load(model_dir), o);
+  const std::size_t lat = d->latency_samples();
+  const std::size_t n = x.size();
+  std::vector<float> padded(x);
+  padded.resize(((n + lat + kHopSize - 1) / kHopSize) * kHopSize, 0.0f);
+  std::vector<float> y(padded.size());
+  for (std::size_t i = 0; i < padded.size(); i += kHopSize) {
+    d->process(std::span<const float>(padded).subspan(i, kHopSize), std::span<float>(y).subspan(i, kHopSize));
+  }
+  SF_INFO info{};
+  info.samplerate = 48000;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  SNDFILE* f = sf_open(out.c_str(), SFM_WRITE, &info);
+  if (!f) throw std::runtime_error(out.string() + ": " + sf_strerror(nullptr));
+  sf_writef_float(f, y.data() + lat, static_cast<sf_count_t>(n));
+  sf_close(f);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,7 +138,11 @@ int main(int argc, char** argv) {
     if (!a.empty() && a[0] == "features" && pos.size() == 2) return features(pos[0], pos[1]);
     if (!a.empty() && a[0] == "stages" && opt.count("--model") && opt.count("--in") && opt.count("--out"))
       return stages(opt["--model"], opt["--in"], opt["--out"]);
+    if (!a.empty() && a[0] == "wav" && opt.count("--model") && pos.size() == 2)
+      return wav(opt["--model"], pos[0], pos[1], opt.count("--atten-lim") ? std::stof(opt["--atten-lim"]) : 100.0f,
+                 opt.count("--post-filter") ? std::stof(opt["--post-filter"]) : 0.0f);
     std::cerr << "usage: fc25-denoise-probe features IN.wav OUTDIR\n"
+                 "       fc25-denoise-probe wav --model DIR IN.wav OUT.wav [--atten-lim DB] [--post-filter BETA]\n"
                  "       fc25-denoise-probe stages --model DIR --in FEATDIR --out OUTDIR\n";
     return 2;
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 // Model::load: the official DeepFilterNet3 export, read and checked so that a wrong or damaged directory fails
 // here with a message naming the file, never later inside the engine.
 #include "denoise/model/model.hpp"
+#include "denoise/nn/network.hpp"
 
 namespace fc25::denoise {
 
@@ -51,7 +52,9 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir) {
   enc.weight("/erb_conv1/0/Conv", 1, {config.conv_ch, 1, 1, 3});
   enc.weight("/df_conv0/1/Conv", 1, {config.conv_ch, 1, 3, 3});
   df_dec.weight("/df_convp/df_convp.1/Conv", 1, {config.df_order * 2, config.conv_ch / 2, config.df_pathway_kernel_size_t, 1});
-  return std::make_shared<Dfn3Model>(std::move(config), std::move(enc), std::move(erb_dec), std::move(df_dec));
+  auto m = std::make_shared<Dfn3Model>(std::move(config), std::move(enc), std::move(erb_dec), std::move(df_dec));
+  m->weights = std::make_shared<const nn::Dfn3Weights>(nn::build_weights(*m));
+  return m;
 }
 
 }  // namespace fc25::denoise

@@ -3,6 +3,7 @@
 #include "denoise/denoise.hpp"
 #include "denoise/model/config.hpp"
 #include "denoise/model/onnx_graph.hpp"
+#include "denoise/nn/weights.hpp"
 
 namespace fc25::denoise::model {
 
@@ -12,6 +13,7 @@ class Dfn3Model final : public Model {
       : config(std::move(config)), enc(std::move(enc)), erb_dec(std::move(erb_dec)), df_dec(std::move(df_dec)) {}
   Dfn3Config config;
   Graph enc, erb_dec, df_dec;
+  std::shared_ptr<const nn::Dfn3Weights> weights;  // built from the graphs at load time
 };
 
 }  // namespace fc25::denoise::model

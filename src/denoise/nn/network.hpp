@@ -7,33 +7,11 @@
 #include <vector>
 
 #include "denoise/model/model.hpp"
-#include "denoise/nn/layers.hpp"
+#include "denoise/nn/weights.hpp"
 
 namespace fc25::denoise::nn {
 
-// Sizes of DeepFilterNet3 (checked against config.ini when the weights are built).
-inline constexpr int kErb = 32, kDf = 96, kCh = 64, kEmb = 512, kHidden = 256, kOrder = 5;
 
-struct Dfn3Weights {
-  // encoder
-  Conv2d erb_conv0, erb_conv1_dw, erb_conv1_pw, erb_conv2_dw, erb_conv2_pw, erb_conv3_dw, erb_conv3_pw;
-  Conv2d df_conv0, df_conv0_pw, df_conv1_dw, df_conv1_pw;
-  GroupedLinear df_fc_emb, enc_lin_in, enc_lin_out;
-  Gru enc_gru;
-  std::vector<float> lsnr_w;  // [512]
-  float lsnr_b = 0, lsnr_scale = 0, lsnr_offset = 0;
-  // ERB decoder
-  GroupedLinear erb_lin_in, erb_lin_out;
-  std::array<Gru, 2> erb_gru;
-  Conv2d conv3p, convt3_dw, convt3_pw, conv2p, convt2_pw, conv1p, convt1_pw, conv0p, conv0_out;
-  ConvTranspose1x3 convt2_dw, convt1_dw;
-  // DF decoder
-  GroupedLinear df_lin_in, df_skip, df_out;
-  std::array<Gru, 2> df_gru;
-  Conv2d df_convp, df_convp_pw;
-  std::vector<float> df_fc_a_w;  // [256]
-  float df_fc_a_b = 0;
-};
 
 // Reads every layer's weights from the loaded graphs; throws ModelLoadError naming a missing or misshapen tensor.
 Dfn3Weights build_weights(const model::Dfn3Model& model);

@@ -1,0 +1,129 @@
+// The streaming DeepFilterNet3 denoiser: STFT -> features -> networks -> ERB gains and deep filtering -> ISTFT.
+//
+// Alignment (as the model was trained): the networks see features two frames ahead (conv_lookahead), so their
+// outputs at step t belong to frame tau = t - 2; deep filtering for tau combines the noisy frames tau-2 .. tau+2
+// (df_order 5, df_lookahead 2) with the coefficients of tau. Everything is known at step t, so the output is
+// frame t - 2: a latency of 2 hops plus the STFT's 480 samples, 1440 samples (30 ms) in all.
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "denoise/denoise.hpp"
+#include "denoise/dsp/dsp.hpp"
+#include "denoise/model/model.hpp"
+#include "denoise/nn/network.hpp"
+
+namespace fc25::denoise {
+
+namespace {
+
+using dsp::cf32;
+constexpr int kFreqs = 481;
+constexpr int kLookahead = 2;  // frames
+
+// libDF's post-filter on the ERB gains: sharpens gains below 1 (beta 0.02 in the official command line).
+void post_filter(std::span<float> gains, float beta) {
+  constexpr float eps = 1e-12f;
+  for (auto& g : gains) {
+    const float g_sin = std::max(g * std::sin(g * static_cast<float>(M_PI) / 2.0f), eps);
+    const float q = g / g_sin;
+    g = (1.0f + beta) * g / (1.0f + beta * q * q);
+  }
+}
+
+class Dfn3Denoiser final : public Denoiser {
+ public:
+  Dfn3Denoiser(std::shared_ptr<const model::Dfn3Model> model, const Options& options)
+      : model_(std::move(model)), options_(options), stft_(config()), features_(config()), net_(model_->weights) {
+    const float lim = std::abs(options.atten_lim_db);
+    atten_lim_ = lim >= 100.0f ? 0.0f : std::pow(10.0f, -lim / 20.0f);
+    reset();
+  }
+
+  std::size_t latency_samples() const override { return kHopSize + kLookahead * kHopSize; }
+
+  void reset() override {
+    stft_.reset();
+    features_.reset();
+    net_.reset();
+    for (auto& f : hist_) f.fill(cf32(0.0f, 0.0f));
+  }
+
+  float process(std::span<const float> in, std::span<float> out) override {
+    // Analysis and features of the newest frame t.
+    std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
+    auto& spec_t = hist_.back();
+    stft_.analysis(in, spec_t);
+    features_.erb(spec_t, erb_);
+    features_.complex(spec_t, cplx_);
+    for (int i = 0; i < nn::kDf; ++i) {
+      feat_spec_[i] = cplx_[i].real();
+      feat_spec_[nn::kDf + i] = cplx_[i].imag();
+    }
+    net_.step(erb_.data(), feat_spec_.data(), y_);
+
+    // Frame tau = t - 2 is the centre of the history; decide the stages by its local SNR.
+    const auto& noisy = hist_[kLookahead];
+    const float lsnr = y_.lsnr;
+    bool apply_erb = true, zero = false, apply_df = true;
+    if (lsnr < options_.min_db_thresh) {
+      apply_erb = false;
+      zero = true;
+      apply_df = false;
+    } else if (lsnr > options_.max_db_erb_thresh) {
+      apply_erb = false;
+      apply_df = false;
+    } else if (lsnr > options_.max_db_df_thresh) {
+      apply_df = false;
+    }
+
+    std::copy(noisy.begin(), noisy.end(), enh_.begin());
+    if (zero) {
+      enh_.fill(cf32(0.0f, 0.0f));
+    } else if (apply_erb) {
+      if (options_.post_filter_beta > 0.0f) post_filter(y_.m, options_.post_filter_beta);
+      dsp::apply_erb_gains(enh_, y_.m, features_.erb_widths());
+    }
+    if (apply_df) {
+      for (int f = 0; f < nn::kDf; ++f) {
+        cf32 acc(0.0f, 0.0f);
+        for (int o = 0; o < nn::kOrder; ++o) {
+          const float* c = &y_.coefs[(f * nn::kOrder + o) * 2];
+          acc += hist_[o][f] * cf32(c[0], c[1]);
+        }
+        enh_[f] = acc;
+      }
+    }
+    if (atten_lim_ > 0.0f) {
+      for (int f = 0; f < kFreqs; ++f) enh_[f] = enh_[f] * (1.0f - atten_lim_) + noisy[f] * atten_lim_;
+    }
+    stft_.synthesis(enh_, out);
+    return lsnr;
+  }
+
+ private:
+  static dsp::DspConfig config() { return dsp::DspConfig{}; }
+
+  std::shared_ptr<const model::Dfn3Model> model_;
+  Options options_;
+  float atten_lim_ = 0.0f;
+  dsp::Stft stft_;
+  dsp::Features features_;
+  nn::Dfn3Network net_;
+  nn::FrameOutputs y_{};
+  std::array<std::array<cf32, kFreqs>, 2 * kLookahead + 1> hist_{};  // noisy frames t-4 .. t
+  std::array<cf32, kFreqs> enh_{};
+  std::array<float, nn::kErb> erb_{};
+  std::array<cf32, nn::kDf> cplx_{};
+  std::array<float, 2 * nn::kDf> feat_spec_{};
+};
+
+}  // namespace
+
+std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options) {
+  auto dfn3 = std::dynamic_pointer_cast<const model::Dfn3Model>(model);
+  if (!dfn3) throw std::invalid_argument("make_dfn3 needs a model loaded by Model::load");
+  return std::make_unique<Dfn3Denoiser>(std::move(dfn3), options);
+}
+
+}  // namespace fc25::denoise
