@@ -1,0 +1,104 @@
+// `fc25 denoise` on real recordings: lengths and rates kept, output aligned, noise removed, clear refusals.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+import { readWav, siSdr } from '../../tools/quality/metrics.mjs';
+import { fc25Bin, sharedDir, tempDir } from '../support/server.mjs';
+
+const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const vb = (name) => path.join(sharedDir, 'audio/voicebank', name);
+const denoise = (args) => spawnSync(fc25Bin, ['denoise', ...args, '--model', modelDir], { encoding: 'utf8' });
+const rms = (x) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+const db = (x) => 20 * Math.log10(rms(x));
+
+// The lag (in samples, within +-max) at which b best matches a.
+function bestLag(a, b, max = 2000) {
+  let best = 0, bestVal = -Infinity;
+  const n = Math.min(a.length, b.length) - max;
+  for (let lag = -max; lag <= max; lag += 1) {
+    let s = 0;
+    for (let i = max; i < n; i += 4) s += a[i] * b[i + lag];
+    if (s > bestVal) { bestVal = s; best = lag; }
+  }
+  return best;
+}
+
+describe('fc25 denoise', () => {
+  const dir = tempDir('fc25-denoise-');
+
+  it('improves a noisy VoiceBank recording and keeps it aligned, at 48 kHz', () => {
+    const out = path.join(dir, 'p232_013.wav');
+    const r = denoise([vb('p232_013_noisy.wav'), out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /dfn3/);
+    const clean = readWav(vb('p232_013_clean.wav')), noisy = readWav(vb('p232_013_noisy.wav')), enh = readWav(out);
+    assert.equal(enh.rate, 48000);
+    assert.equal(enh.samples.length, noisy.samples.length);
+    assert.equal(bestLag(clean.samples, enh.samples), 0, 'the output lines up with the input');
+    const gain = siSdr(clean.samples, enh.samples) - siSdr(clean.samples, noisy.samples);
+    assert.ok(gain > 6, `SI-SDR improved by only ${gain.toFixed(2)} dB`);
+  });
+
+  it('keeps the rate and length of a 16 kHz file and mixes stereo to mono', () => {
+    const in16 = path.join(dir, 'in16.wav'), st = path.join(dir, 'stereo.wav');
+    execFileSync('sox', [vb('p232_019_noisy.wav'), '-r', '16000', in16]);
+    execFileSync('sox', [vb('p232_019_noisy.wav'), st, 'remix', '1', '1']);
+    const o16 = path.join(dir, 'o16.wav'), ost = path.join(dir, 'ost.flac');
+    assert.equal(denoise([in16, o16]).status, 0);
+    assert.equal(denoise([st, ost, '--denoiser', 'classic']).status, 0);
+    const a = readWav(in16), b = readWav(o16);
+    assert.equal(b.rate, 16000);
+    assert.equal(b.samples.length, a.samples.length);
+    const info = execFileSync('soxi', [ost], { encoding: 'utf8' });
+    assert.match(info, /Channels\s*:\s*1/);
+    assert.match(info, /Sample Rate\s*:\s*48000/);
+  });
+
+  it('passes audio through unchanged with the passthrough backend', () => {
+    const out = path.join(dir, 'pass.wav');
+    assert.equal(denoise([vb('p232_028_noisy.wav'), out, '--denoiser', 'passthrough']).status, 0);
+    const a = readWav(vb('p232_028_noisy.wav')).samples, b = readWav(out).samples;
+    assert.equal(b.length, a.length);
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    assert.equal(maxDiff, 0, 'PCM16 in, PCM16 out: bit-identical');
+  });
+
+  it('removes noise: dfn3 from a real noise recording, classic from steady noise', () => {
+    const noise = path.join(sharedDir, 'audio/libdf/noise_freesound_573577.wav');
+    const pink = path.join(dir, 'pink.wav');
+    // Steady pink noise: what a statistical suppressor is made for (it barely touches impulsive noise).
+    execFileSync('sox', ['-n', '-r', '48000', '-c', '1', '-b', '16', pink, 'synth', '5', 'pinknoise', 'vol', '0.1']);
+    for (const [backend, input, min] of [['dfn3', noise, 10], ['classic', pink, 6]]) {
+      const out = path.join(dir, `noise_${backend}.wav`);
+      assert.equal(denoise([input, out, '--denoiser', backend, '--float']).status, 0);
+      const drop = db(readWav(input).samples) - db(readWav(out).samples);
+      console.log(`${backend}: noise level lowered by ${drop.toFixed(1)} dB on ${path.basename(input)}`);
+      assert.ok(drop >= min, `${backend} lowered the noise by only ${drop.toFixed(1)} dB`);
+    }
+  });
+
+  it('refuses bad input clearly, naming it', () => {
+    const txt = path.join(dir, 'text.wav');
+    fs.writeFileSync(txt, 'not audio at all');
+    const cases = [
+      [[path.join(dir, 'missing.wav'), path.join(dir, 'o.wav')], /missing\.wav: no such file/],
+      [[txt, path.join(dir, 'o.wav')], /text\.wav: cannot read it as audio/],
+      [[vb('p232_013_noisy.wav'), '/no/such/dir/o.wav'], /o\.wav: cannot be written/],
+      [[vb('p232_013_noisy.wav'), path.join(dir, 'o.wav'), '--denoiser', 'magic'], /unknown denoiser 'magic'/],
+      [[vb('p232_013_noisy.wav'), path.join(dir, 'o.mp9')], /unknown output format/],
+    ];
+    for (const [args, re] of cases) {
+      const r = denoise(args);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, re);
+    }
+    const noModel = spawnSync(fc25Bin, ['denoise', vb('p232_013_noisy.wav'), path.join(dir, 'o.wav'), '--model', path.join(dir, 'nomodel')], { encoding: 'utf8' });
+    assert.equal(noModel.status, 2);
+    assert.match(noModel.stderr, /nomodel' does not exist/);
+    assert.match(noModel.stderr, /DeepFilterNet3_onnx\.tar\.gz/);
+  });
+});
