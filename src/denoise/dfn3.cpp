@@ -4,6 +4,8 @@
 // outputs at step t belong to frame tau = t - 2; deep filtering for tau combines the noisy frames tau-2 .. tau+2
 // (df_order 5, df_lookahead 2) with the coefficients of tau. Everything is known at step t, so the output is
 // frame t - 2: a latency of 2 hops plus the STFT's 480 samples, 1440 samples (30 ms) in all.
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -50,6 +52,17 @@ class Dfn3Denoiser final : public Denoiser {
   }
 
   float process(std::span<const float> in, std::span<float> out) override {
+    // Denormal numbers (decaying recurrent states, silent input) are flushed to zero while this hop runs: they
+    // cost ~100 times a normal operation and change nothing audible.
+    const unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040);  // FTZ | DAZ
+    const float lsnr = process_hop(in, out);
+    _mm_setcsr(csr);
+    return lsnr;
+  }
+
+ private:
+  float process_hop(std::span<const float> in, std::span<float> out) {
     // Analysis and features of the newest frame t.
     std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
     auto& spec_t = hist_.back();
@@ -101,7 +114,6 @@ class Dfn3Denoiser final : public Denoiser {
     return lsnr;
   }
 
- private:
   static dsp::DspConfig config() { return dsp::DspConfig{}; }
 
   std::shared_ptr<const model::Dfn3Model> model_;

@@ -1,14 +1,56 @@
 #include "denoise/nn/layers.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fc25::denoise::nn {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+__attribute__((target_clones("arch=haswell", "default"))) void axpy(float a, const float* __restrict x,
+                                                                      float* __restrict y, int n) {
+  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+__attribute__((target_clones("arch=haswell", "default"))) void gemv_rows(const float* a, int count,
+                                                                           const float* rows, std::size_t stride,
+                                                                           float* __restrict y, int n) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const float a0 = a[i], a1 = a[i + 1], a2 = a[i + 2], a3 = a[i + 3];
+    const float* __restrict r0 = rows + static_cast<std::size_t>(i) * stride;
+    const float* __restrict r1 = r0 + stride;
+    const float* __restrict r2 = r1 + stride;
+    const float* __restrict r3 = r2 + stride;
+    for (int j = 0; j < n; ++j) y[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
+  }
+  for (; i < count; ++i) {
+    const float ai = a[i];
+    const float* __restrict r = rows + static_cast<std::size_t>(i) * stride;
+    for (int j = 0; j < n; ++j) y[j] += ai * r[j];
+  }
+}
+
 void Conv2d::run(const float* const* frames, int in_f, float* out) const {
   const int of = out_freqs(in_f);
   const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
+  if (kf == 1 && stride_f == 1 && pad_f == 0) {
+    // Pointwise along frequency (1x1, and the (5,1) time kernel): rows of the input scaled and summed.
+    for (int co = 0; co < out_ch; ++co) {
+      const int g = co / out_per_group;
+      float* o = out + static_cast<std::size_t>(co) * of;
+      const float bias = b.empty() ? 0.0f : b[co];
+      for (int f = 0; f < of; ++f) o[f] = bias;
+      for (int cl = 0; cl < in_per_group; ++cl) {
+        const int ci = g * in_per_group + cl;
+        for (int dt = 0; dt < kt; ++dt) {
+          const float k = w[(static_cast<std::size_t>(co) * in_per_group + cl) * kt + dt];
+          axpy(k, frames[dt] + static_cast<std::size_t>(ci) * in_f, o, of);
+        }
+      }
+    }
+    return;
+  }
   for (int co = 0; co < out_ch; ++co) {
     const int g = co / out_per_group;
     const float bias = b.empty() ? 0.0f : b[co];
@@ -56,28 +98,18 @@ void GroupedLinear::run(const float* x, float* y) const {
     for (int h = 0; h < out; ++h) yo[h] = 0.0f;
     const float* xg = x + static_cast<std::size_t>(g) * in;
     const float* wg = w.data() + static_cast<std::size_t>(g) * in * out;
-    for (int i = 0; i < in; ++i) {
-      const float xi = xg[i];
-      const float* wr = wg + static_cast<std::size_t>(i) * out;
-      for (int h = 0; h < out; ++h) yo[h] += xi * wr[h];
-    }
+    gemv_rows(xg, in, wg, static_cast<std::size_t>(out), yo, out);
   }
 }
 
 void Gru::step(const float* x, float* h, float* scratch) const {
-  const int H = hidden;
-  float* gx = scratch;          // W x + bw, [3H]
-  float* gh = scratch + 3 * H;  // R h + br, [3H]
-  for (int j = 0; j < 3 * H; ++j) {
-    const float* wr = w.data() + static_cast<std::size_t>(j) * in;
-    float acc = bw[j];
-    for (int i = 0; i < in; ++i) acc += wr[i] * x[i];
-    gx[j] = acc;
-    const float* rr = r.data() + static_cast<std::size_t>(j) * H;
-    float acc2 = br[j];
-    for (int i = 0; i < H; ++i) acc2 += rr[i] * h[i];
-    gh[j] = acc2;
-  }
+  const int H = hidden, H3 = 3 * hidden;
+  float* gx = scratch;       // W x + bw, [3H]
+  float* gh = scratch + H3;  // R h + br, [3H]
+  std::copy(bw.begin(), bw.end(), gx);
+  std::copy(br.begin(), br.end(), gh);
+  gemv_rows(x, in, w.data(), static_cast<std::size_t>(H3), gx, H3);
+  gemv_rows(h, H, r.data(), static_cast<std::size_t>(H3), gh, H3);
   for (int j = 0; j < H; ++j) {
     const float z = sigmoid(gx[j] + gh[j]);
     const float rg = sigmoid(gx[H + j] + gh[H + j]);

@@ -34,13 +34,20 @@ struct GroupedLinear {
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
 struct Gru {
   int in = 0, hidden = 0;
-  std::vector<float> w;    // [3 * hidden][in]
-  std::vector<float> r;    // [3 * hidden][hidden]
+  std::vector<float> w;    // [in][3 * hidden] (transposed from ONNX's [3H][in], so a step is a sum of rows)
+  std::vector<float> r;    // [hidden][3 * hidden]
   std::vector<float> bw;   // [3 * hidden]
   std::vector<float> br;   // [3 * hidden]
   // h is updated in place; scratch holds 6 * hidden floats.
   void step(const float* x, float* h, float* scratch) const;
 };
+
+// y[0..n) += a * x[0..n): the inner loop of every matrix-vector product here (vectorised, AVX2/FMA when the
+// processor has it).
+void axpy(float a, const float* x, float* y, int n);
+// y[0..n) += sum_i a[i] * rows[i * stride .. + n) for i < count: a matrix-vector product over rows, four rows
+// per pass so y is read and written a quarter as often.
+void gemv_rows(const float* a, int count, const float* rows, std::size_t stride, float* y, int n);
 
 inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
 float sigmoid(float x);

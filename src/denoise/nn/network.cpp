@@ -45,8 +45,15 @@ Gru gru(const Graph& g, const std::string& node, int in) {
   Gru r;
   r.in = in;
   r.hidden = kHidden;
-  r.w = data(g, node, 1, {1, 3 * kHidden, in});
-  r.r = data(g, node, 2, {1, 3 * kHidden, kHidden});
+  // Stored transposed: [in][3H] and [H][3H].
+  auto transpose = [](const std::vector<float>& m, int rows, int cols) {
+    std::vector<float> t(m.size());
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) t[static_cast<std::size_t>(j) * rows + i] = m[static_cast<std::size_t>(i) * cols + j];
+    return t;
+  };
+  r.w = transpose(data(g, node, 1, {1, 3 * kHidden, in}), 3 * kHidden, in);
+  r.r = transpose(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
   auto b = data(g, node, 3, {1, 6 * kHidden});
   r.bw.assign(b.begin(), b.begin() + 3 * kHidden);
   r.br.assign(b.begin() + 3 * kHidden, b.end());

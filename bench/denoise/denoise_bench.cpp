@@ -1,0 +1,84 @@
+// Speed of the denoise engine: one stream on one thread over a real 10 s recording (real-time factor = compute
+// time / audio time), and many streams sharing one model on one thread (how many fit in real time).
+//   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR)
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <sndfile.h>
+
+#include "denoise/denoise.hpp"
+
+namespace fs = std::filesystem;
+using namespace fc25::denoise;
+
+namespace {
+
+fs::path shared_dir() {
+  if (const char* e = std::getenv("FC25_SHARED_DIR"); e && *e) return e;
+  return fs::path(FC25_SOURCE_DIR) / ".." / "shared";
+}
+fs::path model_dir() {
+  if (const char* e = std::getenv("FC25_MODEL_DIR"); e && *e) return e;
+  return shared_dir() / "models" / "DeepFilterNet3";
+}
+
+const std::vector<float>& audio() {
+  static std::vector<float> x = [] {
+    auto f = shared_dir() / "audio/dns/A2CH4HRFV27II2_M_AirCon_Near_Regular_SP_Mobile_Primary_noisy.wav";
+    SF_INFO info{};
+    SNDFILE* s = sf_open(f.c_str(), SFM_READ, &info);
+    if (!s) throw std::runtime_error("cannot read " + f.string());
+    std::vector<float> v(static_cast<std::size_t>(info.frames));
+    sf_readf_float(s, v.data(), info.frames);
+    sf_close(s);
+    v.resize(v.size() / kHopSize * kHopSize);
+    return v;
+  }();
+  return x;
+}
+
+std::shared_ptr<const Model> model() {
+  static auto m = Model::load(model_dir());
+  return m;
+}
+
+// Whole file, one stream: reports the real-time factor.
+void BM_SingleStream(benchmark::State& state) {
+  const auto& x = audio();
+  std::vector<float> y(kHopSize);
+  auto d = make_dfn3(model());
+  for (auto _ : state) {
+    d->reset();
+    for (std::size_t i = 0; i < x.size(); i += kHopSize) {
+      d->process(std::span<const float>(x).subspan(i, kHopSize), y);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double audio_s = static_cast<double>(x.size()) / kSampleRate;
+  state.counters["audio_s"] = audio_s;
+  state.counters["rtf"] = benchmark::Counter(audio_s, benchmark::Counter::kIsIterationInvariantRate |
+                                                          benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_SingleStream)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// N streams advanced by one hop each, one after another on one thread: time per hop for all N.
+void BM_StreamsPerHop(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const auto& x = audio();
+  std::vector<std::unique_ptr<Denoiser>> ds;
+  for (int i = 0; i < n; ++i) ds.push_back(make_dfn3(model()));
+  std::vector<float> y(kHopSize);
+  std::size_t pos = 0;
+  for (auto _ : state) {
+    for (auto& d : ds) d->process(std::span<const float>(x).subspan(pos, kHopSize), y);
+    pos = (pos + kHopSize) % x.size();
+  }
+  state.counters["hop_ms"] = benchmark::Counter(1e-3, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_StreamsPerHop)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
