@@ -1,7 +1,9 @@
 // Speed of the denoise engine: one stream on one thread over a real 10 s recording (real-time factor = compute
 // time / audio time), and many streams sharing one model on one thread (how many fit in real time).
 //   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR)
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <vector>
 
@@ -12,6 +14,7 @@
 
 namespace fs = std::filesystem;
 using namespace fc25::denoise;
+
 
 namespace {
 
@@ -78,6 +81,50 @@ void BM_StreamsPerHop(benchmark::State& state) {
   state.counters["hop_ms"] = benchmark::Counter(1e-3, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_StreamsPerHop)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond);
+
+// N streams advanced together with the batch path (each weight read once per hop for all of them), on one
+// thread; with two threads (one per core) each advances half of them. hop_ms is the time for all N.
+void BM_BatchPerHop(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const auto& x = audio();
+  std::vector<std::unique_ptr<Denoiser>> ds;
+  for (int i = 0; i < n; ++i) ds.push_back(make_dfn3(model()));
+  std::vector<std::vector<float>> ys(n, std::vector<float>(kHopSize));
+  std::size_t pos = 0;
+  double worst_ms = 0;
+  auto run_part = [&](int begin, int end) {
+    std::vector<Denoiser*> p;
+    std::vector<const float*> in;
+    std::vector<float*> out;
+    for (int k = begin; k < end; ++k) {
+      p.push_back(ds[k].get());
+      in.push_back(x.data() + (pos + static_cast<std::size_t>(k) * 7 * kHopSize) % x.size());
+      out.push_back(ys[k].data());
+    }
+    process_batch(p, in, out);
+  };
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (threads == 1) {
+      run_part(0, n);
+    } else {
+      std::thread other([&] { run_part(n / 2, n); });
+      run_part(0, n / 2);
+      other.join();
+    }
+    worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    pos = (pos + kHopSize) % x.size();
+  }
+  state.counters["worst_hop_ms"] = worst_ms;
+  state.counters["streams"] = n;
+}
+BENCHMARK(BM_BatchPerHop)
+    ->ArgsProduct({{1, 8, 32, 64, 128}, {1}})
+    ->ArgsProduct({{32, 64, 96, 128}, {2}})
+    ->ArgNames({"streams", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

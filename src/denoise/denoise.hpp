@@ -54,6 +54,12 @@ class Denoiser {
   virtual void reset() = 0;
 };
 
+// Advances several streams by one hop together (in[k], out[k]: kHopSize samples each). dfn3 streams sharing a
+// model run their networks as one batch, reading each weight once per hop for all of them; others run one by one.
+// The result equals calling process() on each stream. Local SNRs go to lsnr[k] when given.
+void process_batch(std::span<Denoiser* const> streams, std::span<const float* const> in,
+                   std::span<float* const> out, std::span<float> lsnr = {});
+
 std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options = {});
 std::unique_ptr<Denoiser> make_classic(const Options& options = {});
 std::unique_ptr<Denoiser> make_passthrough();

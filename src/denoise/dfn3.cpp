@@ -52,17 +52,43 @@ class Dfn3Denoiser final : public Denoiser {
   }
 
   float process(std::span<const float> in, std::span<float> out) override {
-    // Denormal numbers (decaying recurrent states, silent input) are flushed to zero while this hop runs: they
-    // cost ~100 times a normal operation and change nothing audible.
-    const unsigned int csr = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040);  // FTZ | DAZ
-    const float lsnr = process_hop(in, out);
-    _mm_setcsr(csr);
-    return lsnr;
+    FlushDenormals guard;
+    analyse(in);
+    net_.step(erb_.data(), feat_spec_.data(), y_);
+    return finish(out);
   }
 
+  const void* weights() const { return model_->weights.get(); }
+
+  // Batched: analyse every stream, run all networks in one pass, then finish each.
+  static void batch(Dfn3Denoiser* const* ds, const float* const* in, float* const* out, float* lsnr, int n) {
+    std::array<nn::Dfn3Network*, nn::Dfn3Network::kMaxBatch> nets;
+    std::array<const float*, nn::Dfn3Network::kMaxBatch> erb, spec;
+    std::array<nn::FrameOutputs*, nn::Dfn3Network::kMaxBatch> ys;
+    for (int k = 0; k < n; ++k) {
+      ds[k]->analyse(std::span<const float>(in[k], kHopSize));
+      nets[k] = &ds[k]->net_;
+      erb[k] = ds[k]->erb_.data();
+      spec[k] = ds[k]->feat_spec_.data();
+      ys[k] = &ds[k]->y_;
+    }
+    nn::Dfn3Network::step_batch(nets.data(), erb.data(), spec.data(), ys.data(), n);
+    for (int k = 0; k < n; ++k) {
+      float l = ds[k]->finish(std::span<float>(out[k], kHopSize));
+      if (lsnr) lsnr[k] = l;
+    }
+  }
+
+  // Denormal numbers (decaying recurrent states, silent input) are flushed to zero while a hop runs: they cost
+  // ~100 times a normal operation and change nothing audible.
+  struct FlushDenormals {
+    unsigned int csr = _mm_getcsr();
+    FlushDenormals() { _mm_setcsr(csr | 0x8040); }  // FTZ | DAZ
+    ~FlushDenormals() { _mm_setcsr(csr); }
+  };
+
  private:
-  float process_hop(std::span<const float> in, std::span<float> out) {
+  void analyse(std::span<const float> in) {
     // Analysis and features of the newest frame t.
     std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
     auto& spec_t = hist_.back();
@@ -73,8 +99,10 @@ class Dfn3Denoiser final : public Denoiser {
       feat_spec_[i] = cplx_[i].real();
       feat_spec_[nn::kDf + i] = cplx_[i].imag();
     }
-    net_.step(erb_.data(), feat_spec_.data(), y_);
+  }
 
+  // Applies the network's outputs for frame tau = t - 2 and synthesises the output hop.
+  float finish(std::span<float> out) {
     // Frame tau = t - 2 is the centre of the history; decide the stages by its local SNR.
     const auto& noisy = hist_[kLookahead];
     const float lsnr = y_.lsnr;
@@ -131,6 +159,44 @@ class Dfn3Denoiser final : public Denoiser {
 };
 
 }  // namespace
+
+void process_batch(std::span<Denoiser* const> streams, std::span<const float* const> in,
+                   std::span<float* const> out, std::span<float> lsnr) {
+  if (in.size() != streams.size() || out.size() != streams.size() || (!lsnr.empty() && lsnr.size() != streams.size())) {
+    throw std::invalid_argument("process_batch: one input and one output per stream");
+  }
+  Dfn3Denoiser::FlushDenormals guard;
+  std::array<Dfn3Denoiser*, nn::Dfn3Network::kMaxBatch> group;
+  std::array<const float*, nn::Dfn3Network::kMaxBatch> gin;
+  std::array<float*, nn::Dfn3Network::kMaxBatch> gout;
+  std::array<float, nn::Dfn3Network::kMaxBatch> glsnr;
+  std::array<std::size_t, nn::Dfn3Network::kMaxBatch> gidx;
+  int n = 0;
+  const void* weights = nullptr;
+  auto flush = [&] {
+    if (n == 0) return;
+    Dfn3Denoiser::batch(group.data(), gin.data(), gout.data(), glsnr.data(), n);
+    if (!lsnr.empty())
+      for (int k = 0; k < n; ++k) lsnr[gidx[k]] = glsnr[k];
+    n = 0;
+  };
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    auto* d = dynamic_cast<Dfn3Denoiser*>(streams[i]);
+    if (!d) {
+      float l = streams[i]->process(std::span<const float>(in[i], kHopSize), std::span<float>(out[i], kHopSize));
+      if (!lsnr.empty()) lsnr[i] = l;
+      continue;
+    }
+    if (n == nn::Dfn3Network::kMaxBatch || (n > 0 && d->weights() != weights)) flush();
+    weights = d->weights();
+    group[n] = d;
+    gin[n] = in[i];
+    gout[n] = out[i];
+    gidx[n] = i;
+    ++n;
+  }
+  flush();
+}
 
 std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options) {
   auto dfn3 = std::dynamic_pointer_cast<const model::Dfn3Model>(model);

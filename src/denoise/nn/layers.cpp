@@ -12,25 +12,6 @@ __attribute__((target_clones("arch=haswell", "default"))) void axpy(float a, con
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-__attribute__((target_clones("arch=haswell", "default"))) void gemv_rows(const float* a, int count,
-                                                                           const float* rows, std::size_t stride,
-                                                                           float* __restrict y, int n) {
-  int i = 0;
-  for (; i + 4 <= count; i += 4) {
-    const float a0 = a[i], a1 = a[i + 1], a2 = a[i + 2], a3 = a[i + 3];
-    const float* __restrict r0 = rows + static_cast<std::size_t>(i) * stride;
-    const float* __restrict r1 = r0 + stride;
-    const float* __restrict r2 = r1 + stride;
-    const float* __restrict r3 = r2 + stride;
-    for (int j = 0; j < n; ++j) y[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
-  }
-  for (; i < count; ++i) {
-    const float ai = a[i];
-    const float* __restrict r = rows + static_cast<std::size_t>(i) * stride;
-    for (int j = 0; j < n; ++j) y[j] += ai * r[j];
-  }
-}
-
 void Conv2d::run(const float* const* frames, int in_f, float* out) const {
   const int of = out_freqs(in_f);
   const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
@@ -92,30 +73,45 @@ void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
   }
 }
 
-void GroupedLinear::run(const float* x, float* y) const {
+void GroupedLinear::run(const float* x, float* y) const { run_batch(&x, &y, 1); }
+
+void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {
+  for (int k = 0; k < n; ++k) std::fill(y[k], y[k] + static_cast<std::size_t>(groups) * out, 0.0f);
   for (int g = 0; g < groups; ++g) {
-    float* yo = y + static_cast<std::size_t>(g) * out;
-    for (int h = 0; h < out; ++h) yo[h] = 0.0f;
-    const float* xg = x + static_cast<std::size_t>(g) * in;
     const float* wg = w.data() + static_cast<std::size_t>(g) * in * out;
-    gemv_rows(xg, in, wg, static_cast<std::size_t>(out), yo, out);
+    for (int i = 0; i < in; ++i) {
+      const float* row = wg + static_cast<std::size_t>(i) * out;
+      for (int k = 0; k < n; ++k) axpy(x[k][g * in + i], row, y[k] + static_cast<std::size_t>(g) * out, out);
+    }
   }
 }
 
-void Gru::step(const float* x, float* h, float* scratch) const {
+void Gru::step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const {
   const int H = hidden, H3 = 3 * hidden;
-  float* gx = scratch;       // W x + bw, [3H]
-  float* gh = scratch + H3;  // R h + br, [3H]
-  std::copy(bw.begin(), bw.end(), gx);
-  std::copy(br.begin(), br.end(), gh);
-  gemv_rows(x, in, w.data(), static_cast<std::size_t>(H3), gx, H3);
-  gemv_rows(h, H, r.data(), static_cast<std::size_t>(H3), gh, H3);
-  for (int j = 0; j < H; ++j) {
-    const float z = sigmoid(gx[j] + gh[j]);
-    const float rg = sigmoid(gx[H + j] + gh[H + j]);
-    const float n = std::tanh(gx[2 * H + j] + rg * gh[2 * H + j]);
-    h[j] = (1.0f - z) * n + z * h[j];
+  for (int k = 0; k < n; ++k) {
+    std::copy(bw.begin(), bw.end(), scratch[k]);
+    std::copy(br.begin(), br.end(), scratch[k] + H3);
+  }
+  for (int i = 0; i < in; ++i) {
+    const float* row = w.data() + static_cast<std::size_t>(i) * H3;
+    for (int k = 0; k < n; ++k) axpy(x[k][i], row, scratch[k], H3);
+  }
+  for (int i = 0; i < H; ++i) {
+    const float* row = r.data() + static_cast<std::size_t>(i) * H3;
+    for (int k = 0; k < n; ++k) axpy(h[k][i], row, scratch[k] + H3, H3);
+  }
+  for (int k = 0; k < n; ++k) {
+    const float* gx = scratch[k];
+    const float* gh = scratch[k] + H3;
+    for (int j = 0; j < H; ++j) {
+      const float z = sigmoid(gx[j] + gh[j]);
+      const float rg = sigmoid(gx[H + j] + gh[H + j]);
+      const float nn = std::tanh(gx[2 * H + j] + rg * gh[2 * H + j]);
+      h[k][j] = (1.0f - z) * nn + z * h[k][j];
+    }
   }
 }
+
+void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }
 
 }  // namespace fc25::denoise::nn

@@ -29,6 +29,8 @@ struct GroupedLinear {
   int groups = 0, in = 0, out = 0;   // per group
   std::vector<float> w;              // [groups][in][out]
   void run(const float* x, float* y) const;
+  // The same for n inputs at once, reading each weight row once.
+  void run_batch(const float* const* x, float* const* y, int n) const;
 };
 
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
@@ -40,14 +42,13 @@ struct Gru {
   std::vector<float> br;   // [3 * hidden]
   // h is updated in place; scratch holds 6 * hidden floats.
   void step(const float* x, float* h, float* scratch) const;
+  // n independent steps (x[k], h[k], scratch[k] each as in step()), reading each weight row once for all.
+  void step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const;
 };
 
 // y[0..n) += a * x[0..n): the inner loop of every matrix-vector product here (vectorised, AVX2/FMA when the
 // processor has it).
 void axpy(float a, const float* x, float* y, int n);
-// y[0..n) += sum_i a[i] * rows[i * stride .. + n) for i < count: a matrix-vector product over rows, four rows
-// per pass so y is read and written a quarter as often.
-void gemv_rows(const float* a, int count, const float* rows, std::size_t stride, float* y, int n);
 
 inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
 float sigmoid(float x);

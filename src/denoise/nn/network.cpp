@@ -152,111 +152,178 @@ void Dfn3Network::reset() {
 }
 
 void Dfn3Network::step(const float* feat_erb, const float* feat_spec, FrameOutputs& out) {
-  const auto& w = *w_;
-  // Time histories, oldest first; frames before the start are zeros (the graphs pad with zeros).
-  std::rotate(erb_hist_.begin(), erb_hist_.begin() + 1, erb_hist_.end());
-  std::copy(feat_erb, feat_erb + kErb, erb_hist_.back().begin());
-  std::rotate(spec_hist_.begin(), spec_hist_.begin() + 1, spec_hist_.end());
-  std::copy(feat_spec, feat_spec + 2 * kDf, spec_hist_.back().begin());
-  ++frames_;
+  Dfn3Network* self = this;
+  FrameOutputs* o = &out;
+  step_batch(&self, &feat_erb, &feat_spec, &o, 1);
+}
 
-  float* t0 = t0_.data();
-  float* s0 = s0_.data();
-  float* s1 = s1_.data();
-  float* v = v_.data();  // 3072 floats of scratch: [0, 2048) wide vectors, [2048, 3072) small ones
-
-  // Encoder, ERB path.
-  const float* erb_frames[3] = {erb_hist_[0].data(), erb_hist_[1].data(), erb_hist_[2].data()};
-  w.erb_conv0.run(erb_frames, kErb, out.e0.data());
-  relu_inplace(out.e0.data(), out.e0.size());
+// Per-stream work (convolutions, small vectors) runs stream by stream; the GRUs and grouped linears, which hold
+// most of the weights, run for all streams at once. Scratch layout per stream (v_, 4096 floats):
+// [0, 512) wide vectors, [512, 1472) x256 / df_out, [2048, 3584) GRU gates.
+void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_erb, const float* const* feat_spec,
+                             FrameOutputs* const* outs, int n) {
+  const auto& w = *nets[0]->w_;
+  std::array<const float*, kMaxBatch> xin;
+  std::array<float*, kMaxBatch> xout, hs, scr;
+  auto each = [&](auto&& fn) {
+    for (int k = 0; k < n; ++k) fn(*nets[k], *outs[k], k);
+  };
   const float* p[1];
-  w.erb_conv1_dw.run((p[0] = out.e0.data(), p), kErb, t0);
-  w.erb_conv1_pw.run((p[0] = t0, p), kErb / 2, out.e1.data());
-  relu_inplace(out.e1.data(), out.e1.size());
-  w.erb_conv2_dw.run((p[0] = out.e1.data(), p), kErb / 2, t0);
-  w.erb_conv2_pw.run((p[0] = t0, p), kErb / 4, out.e2.data());
-  relu_inplace(out.e2.data(), out.e2.size());
-  w.erb_conv3_dw.run((p[0] = out.e2.data(), p), kErb / 4, t0);
-  w.erb_conv3_pw.run((p[0] = t0, p), kErb / 4, out.e3.data());
-  relu_inplace(out.e3.data(), out.e3.size());
 
-  // Encoder, complex (DF) path.
-  const float* spec_frames[3] = {spec_hist_[0].data(), spec_hist_[1].data(), spec_hist_[2].data()};
-  w.df_conv0.run(spec_frames, kDf, s0);
-  w.df_conv0_pw.run((p[0] = s0, p), kDf, out.c0.data());
-  relu_inplace(out.c0.data(), out.c0.size());
-  w.df_conv1_dw.run((p[0] = out.c0.data(), p), kDf, s0);
-  w.df_conv1_pw.run((p[0] = s0, p), kDf / 2, s1);
-  relu_inplace(s1, kCh * kDf / 2);
-  // Flatten as [freq][channel], then the grouped linear to the embedding size.
-  for (int c = 0; c < kCh; ++c)
-    for (int f = 0; f < kDf / 2; ++f) s0[f * kCh + c] = s1[c * (kDf / 2) + f];
-  float* emb_df = v;
-  w.df_fc_emb.run(s0, emb_df);
-  for (int i = 0; i < kEmb; ++i) emb_df[i] = relu(emb_df[i]) + out.e3[(i % kCh) * (kErb / 4) + i / kCh];
+  // Encoder convolutions, per stream.
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    std::rotate(s.erb_hist_.begin(), s.erb_hist_.begin() + 1, s.erb_hist_.end());
+    std::copy(feat_erb[k], feat_erb[k] + kErb, s.erb_hist_.back().begin());
+    std::rotate(s.spec_hist_.begin(), s.spec_hist_.begin() + 1, s.spec_hist_.end());
+    std::copy(feat_spec[k], feat_spec[k] + 2 * kDf, s.spec_hist_.back().begin());
+    ++s.frames_;
+    float* t0 = s.t0_.data();
+    float* s0 = s.s0_.data();
+    float* s1 = s.s1_.data();
+    const float* erb_frames[3] = {s.erb_hist_[0].data(), s.erb_hist_[1].data(), s.erb_hist_[2].data()};
+    w.erb_conv0.run(erb_frames, kErb, out.e0.data());
+    relu_inplace(out.e0.data(), out.e0.size());
+    w.erb_conv1_dw.run((p[0] = out.e0.data(), p), kErb, t0);
+    w.erb_conv1_pw.run((p[0] = t0, p), kErb / 2, out.e1.data());
+    relu_inplace(out.e1.data(), out.e1.size());
+    w.erb_conv2_dw.run((p[0] = out.e1.data(), p), kErb / 2, t0);
+    w.erb_conv2_pw.run((p[0] = t0, p), kErb / 4, out.e2.data());
+    relu_inplace(out.e2.data(), out.e2.size());
+    w.erb_conv3_dw.run((p[0] = out.e2.data(), p), kErb / 4, t0);
+    w.erb_conv3_pw.run((p[0] = t0, p), kErb / 4, out.e3.data());
+    relu_inplace(out.e3.data(), out.e3.size());
+    const float* spec_frames[3] = {s.spec_hist_[0].data(), s.spec_hist_[1].data(), s.spec_hist_[2].data()};
+    w.df_conv0.run(spec_frames, kDf, s0);
+    w.df_conv0_pw.run((p[0] = s0, p), kDf, out.c0.data());
+    relu_inplace(out.c0.data(), out.c0.size());
+    w.df_conv1_dw.run((p[0] = out.c0.data(), p), kDf, s0);
+    w.df_conv1_pw.run((p[0] = s0, p), kDf / 2, s1);
+    relu_inplace(s1, kCh * kDf / 2);
+    // Flatten as [freq][channel] for the grouped linear.
+    for (int c = 0; c < kCh; ++c)
+      for (int f = 0; f < kDf / 2; ++f) s0[f * kCh + c] = s1[c * (kDf / 2) + f];
+    xin[k] = s0;
+    xout[k] = s.v_.data();
+  });
+  w.df_fc_emb.run_batch(xin.data(), xout.data(), n);
 
-  // Embedding GRU.
-  float* x256 = v + kEmb;
-  float* scratch = v + 2048;
-  w.enc_lin_in.run(emb_df, x256);
-  relu_inplace(x256, kHidden);
-  w.enc_gru.step(x256, h_enc_.data(), scratch);
-  w.enc_lin_out.run(h_enc_.data(), out.emb.data());
-  relu_inplace(out.emb.data(), kEmb);
-  out.lsnr = sigmoid(dot(out.emb.data(), w.lsnr_w.data(), kEmb) + w.lsnr_b) * w.lsnr_scale + w.lsnr_offset;
+  // Embedding: combine with e3, then the encoder's GRU.
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    float* emb_df = s.v_.data();
+    for (int i = 0; i < kEmb; ++i) emb_df[i] = relu(emb_df[i]) + out.e3[(i % kCh) * (kErb / 4) + i / kCh];
+    xin[k] = emb_df;
+    xout[k] = s.v_.data() + kEmb;
+    hs[k] = s.h_enc_.data();
+    scr[k] = s.v_.data() + 2048;
+  });
+  w.enc_lin_in.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network&, FrameOutputs&, int k) {
+    relu_inplace(xout[k], kHidden);
+    xin[k] = xout[k];
+  });
+  w.enc_gru.step_batch(xin.data(), hs.data(), scr.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    xin[k] = s.h_enc_.data();
+    xout[k] = out.emb.data();
+  });
+  w.enc_lin_out.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    relu_inplace(out.emb.data(), kEmb);
+    out.lsnr = sigmoid(dot(out.emb.data(), w.lsnr_w.data(), kEmb) + w.lsnr_b) * w.lsnr_scale + w.lsnr_offset;
+    xin[k] = out.emb.data();
+    xout[k] = s.v_.data() + kEmb;
+  });
 
-  // ERB decoder.
-  w.erb_lin_in.run(out.emb.data(), x256);
-  relu_inplace(x256, kHidden);
-  w.erb_gru[0].step(x256, h_erb0_.data(), scratch);
-  w.erb_gru[1].step(h_erb0_.data(), h_erb1_.data(), scratch);
-  float* e512 = v;
-  w.erb_lin_out.run(h_erb1_.data(), e512);
-  relu_inplace(e512, kEmb);
-  float* a = t0;              // [64][8]
-  float* y = t1_.data();
-  w.conv3p.run((p[0] = out.e3.data(), p), kErb / 4, a);
-  for (int c = 0; c < kCh; ++c)
-    for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
-  w.convt3_dw.run((p[0] = a, p), kErb / 4, s0);
-  w.convt3_pw.run((p[0] = s0, p), kErb / 4, y);
-  relu_inplace(y, kCh * 8);
-  w.conv2p.run((p[0] = out.e2.data(), p), kErb / 4, a);
-  for (int i = 0; i < kCh * 8; ++i) a[i] = relu(a[i]) + y[i];
-  w.convt2_dw.run(a, kErb / 4, s0);
-  w.convt2_pw.run((p[0] = s0, p), kErb / 2, y);
-  relu_inplace(y, kCh * 16);
-  w.conv1p.run((p[0] = out.e1.data(), p), kErb / 2, a);
-  for (int i = 0; i < kCh * 16; ++i) a[i] = relu(a[i]) + y[i];
-  w.convt1_dw.run(a, kErb / 2, s0);
-  w.convt1_pw.run((p[0] = s0, p), kErb, y);
-  relu_inplace(y, kCh * kErb);
-  w.conv0p.run((p[0] = out.e0.data(), p), kErb, a);
-  for (int i = 0; i < kCh * kErb; ++i) a[i] = relu(a[i]) + y[i];
-  w.conv0_out.run((p[0] = a, p), kErb, out.m.data());
-  for (auto& g : out.m) g = sigmoid(g);
+  // ERB decoder: GRUs for all, then the convolutions per stream.
+  w.erb_lin_in.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+    relu_inplace(xout[k], kHidden);
+    xin[k] = xout[k];
+    hs[k] = s.h_erb0_.data();
+  });
+  w.erb_gru[0].step_batch(xin.data(), hs.data(), scr.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+    xin[k] = s.h_erb0_.data();
+    hs[k] = s.h_erb1_.data();
+  });
+  w.erb_gru[1].step_batch(xin.data(), hs.data(), scr.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+    xin[k] = s.h_erb1_.data();
+    xout[k] = s.v_.data();
+  });
+  w.erb_lin_out.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs& out, int) {
+    float* e512 = s.v_.data();
+    relu_inplace(e512, kEmb);
+    float* a = s.t0_.data();  // [64][8]
+    float* y = s.t1_.data();
+    float* s0 = s.s0_.data();
+    w.conv3p.run((p[0] = out.e3.data(), p), kErb / 4, a);
+    for (int c = 0; c < kCh; ++c)
+      for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
+    w.convt3_dw.run((p[0] = a, p), kErb / 4, s0);
+    w.convt3_pw.run((p[0] = s0, p), kErb / 4, y);
+    relu_inplace(y, kCh * 8);
+    w.conv2p.run((p[0] = out.e2.data(), p), kErb / 4, a);
+    for (int i = 0; i < kCh * 8; ++i) a[i] = relu(a[i]) + y[i];
+    w.convt2_dw.run(a, kErb / 4, s0);
+    w.convt2_pw.run((p[0] = s0, p), kErb / 2, y);
+    relu_inplace(y, kCh * 16);
+    w.conv1p.run((p[0] = out.e1.data(), p), kErb / 2, a);
+    for (int i = 0; i < kCh * 16; ++i) a[i] = relu(a[i]) + y[i];
+    w.convt1_dw.run(a, kErb / 2, s0);
+    w.convt1_pw.run((p[0] = s0, p), kErb, y);
+    relu_inplace(y, kCh * kErb);
+    w.conv0p.run((p[0] = out.e0.data(), p), kErb, a);
+    for (int i = 0; i < kCh * kErb; ++i) a[i] = relu(a[i]) + y[i];
+    w.conv0_out.run((p[0] = a, p), kErb, out.m.data());
+    for (auto& g : out.m) g = sigmoid(g);
+  });
 
   // DF decoder.
-  w.df_lin_in.run(out.emb.data(), x256);
-  relu_inplace(x256, kHidden);
-  w.df_gru[0].step(x256, h_df0_.data(), scratch);
-  w.df_gru[1].step(h_df0_.data(), h_df1_.data(), scratch);
-  float* cdf = v;  // [256]
-  w.df_skip.run(out.emb.data(), cdf);
-  for (int i = 0; i < kHidden; ++i) cdf[i] += h_df1_[i];
-  out.alpha = sigmoid(dot(cdf, w.df_fc_a_w.data(), kHidden) + w.df_fc_a_b);
-  float* o = v + kEmb;  // [960]
-  w.df_out.run(cdf, o);
-  std::rotate(c0_hist_.begin(), c0_hist_.begin() + 1, c0_hist_.end());
-  std::copy(out.c0.begin(), out.c0.end(), c0_hist_.back().begin());
-  const float* c0_frames[5] = {c0_hist_[0].data(), c0_hist_[1].data(), c0_hist_[2].data(), c0_hist_[3].data(),
-                               c0_hist_[4].data()};
-  float* cp = p0_.data();  // [10][96]
-  w.df_convp.run(c0_frames, kDf, s0);
-  w.df_convp_pw.run((p[0] = s0, p), kDf, cp);
-  for (int bin = 0; bin < kDf; ++bin)
-    for (int k = 0; k < 2 * kOrder; ++k)
-      out.coefs[bin * 2 * kOrder + k] = std::tanh(o[bin * 2 * kOrder + k]) + relu(cp[k * kDf + bin]);
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    xin[k] = out.emb.data();
+    xout[k] = s.v_.data() + kEmb;
+  });
+  w.df_lin_in.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+    relu_inplace(xout[k], kHidden);
+    xin[k] = xout[k];
+    hs[k] = s.h_df0_.data();
+  });
+  w.df_gru[0].step_batch(xin.data(), hs.data(), scr.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+    xin[k] = s.h_df0_.data();
+    hs[k] = s.h_df1_.data();
+  });
+  w.df_gru[1].step_batch(xin.data(), hs.data(), scr.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    xin[k] = out.emb.data();
+    xout[k] = s.v_.data();
+  });
+  w.df_skip.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+    float* cdf = s.v_.data();  // [256]
+    for (int i = 0; i < kHidden; ++i) cdf[i] += s.h_df1_[i];
+    out.alpha = sigmoid(dot(cdf, w.df_fc_a_w.data(), kHidden) + w.df_fc_a_b);
+    xin[k] = cdf;
+    xout[k] = s.v_.data() + kEmb;
+  });
+  w.df_out.run_batch(xin.data(), xout.data(), n);
+  each([&](Dfn3Network& s, FrameOutputs& out, int) {
+    const float* o = s.v_.data() + kEmb;  // [960]
+    std::rotate(s.c0_hist_.begin(), s.c0_hist_.begin() + 1, s.c0_hist_.end());
+    std::copy(out.c0.begin(), out.c0.end(), s.c0_hist_.back().begin());
+    const float* c0_frames[5] = {s.c0_hist_[0].data(), s.c0_hist_[1].data(), s.c0_hist_[2].data(),
+                                 s.c0_hist_[3].data(), s.c0_hist_[4].data()};
+    float* cp = s.p0_.data();  // [10][96]
+    float* s0 = s.s0_.data();
+    w.df_convp.run(c0_frames, kDf, s0);
+    w.df_convp_pw.run((p[0] = s0, p), kDf, cp);
+    for (int bin = 0; bin < kDf; ++bin)
+      for (int kk = 0; kk < 2 * kOrder; ++kk)
+        out.coefs[bin * 2 * kOrder + kk] = std::tanh(o[bin * 2 * kOrder + kk]) + relu(cp[kk * kDf + bin]);
+  });
 }
 
 }  // namespace fc25::denoise::nn

@@ -35,6 +35,11 @@ class Dfn3Network {
   explicit Dfn3Network(std::shared_ptr<const Dfn3Weights> weights);
   // feat_erb: [32]; feat_spec: [2][96] (real parts, then imaginary parts).
   void step(const float* feat_erb, const float* feat_spec, FrameOutputs& out);
+  // Advances several networks (sharing one set of weights) by one frame together: every weight row of the GRUs
+  // and grouped linears is read once for all of them. Results equal step() on each. At most kMaxBatch.
+  static void step_batch(Dfn3Network* const* nets, const float* const* feat_erb, const float* const* feat_spec,
+                         FrameOutputs* const* outs, int n);
+  static constexpr int kMaxBatch = 256;
   void reset();
 
  private:

@@ -111,3 +111,36 @@ TEST(Backends, ClassicSuppressesSteadyNoise) {
 
 }  // namespace
 }  // namespace fc25::denoise
+
+namespace fc25::denoise {
+namespace {
+
+TEST_F(Dfn3Test, BatchEqualsEachStreamAloneBitForBit) {
+  for (int n : {1, 3, 8}) {
+    std::vector<std::vector<float>> xs, ys_batch, ys_alone;
+    std::vector<std::unique_ptr<Denoiser>> batched, alone;
+    for (int k = 0; k < n; ++k) {
+      xs.push_back(speechlike(120, 10 + k));
+      ys_batch.emplace_back(xs.back().size());
+      batched.push_back(make_dfn3(model_));
+      alone.push_back(make_dfn3(model_));
+      ys_alone.push_back(run(*alone.back(), xs.back()));
+    }
+    std::vector<Denoiser*> ptrs;
+    for (auto& d : batched) ptrs.push_back(d.get());
+    std::vector<const float*> in(n);
+    std::vector<float*> out(n);
+    std::vector<float> lsnr(n);
+    for (std::size_t i = 0; i < xs[0].size(); i += kHopSize) {
+      for (int k = 0; k < n; ++k) {
+        in[k] = xs[k].data() + i;
+        out[k] = ys_batch[k].data() + i;
+      }
+      process_batch(ptrs, in, out, lsnr);
+    }
+    for (int k = 0; k < n; ++k) EXPECT_EQ(ys_batch[k], ys_alone[k]) << "batch of " << n << ", stream " << k;
+  }
+}
+
+}  // namespace
+}  // namespace fc25::denoise
