@@ -1,13 +1,14 @@
 #include "denoise/nn/layers.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace fc25::denoise::nn {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-__attribute__((target_clones("arch=haswell", "default"))) void axpy(float a, const float* __restrict x,
+__attribute__((target_clones("fma", "default"))) void axpy(float a, const float* __restrict x,
                                                                       float* __restrict y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
@@ -75,14 +76,35 @@ void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
 
 void GroupedLinear::run(const float* x, float* y) const { run_batch(&x, &y, 1); }
 
+// y[k][yoff + j] += sum_i x[k][xoff + i] * w[i * ldw + j] for j < width, every stream k: one tile of a
+// matrix product. The tile's outputs for all streams stay in L1 while each weight row is read once.
+__attribute__((target_clones("fma", "default"))) static void gemm_tile(
+    const float* __restrict w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+    float* const* y, std::size_t yoff, int n, int width) {
+  for (int i = 0; i < rows; ++i) {
+    const float* __restrict row = w + static_cast<std::size_t>(i) * ldw;
+    for (int k = 0; k < n; ++k) {
+      const float a = x[k][xoff + i];
+      float* __restrict yk = y[k] + yoff;
+      for (int j = 0; j < width; ++j) yk[j] += a * row[j];
+    }
+  }
+}
+
+// All columns of a [rows][cols] matrix, in tiles of 64 columns.
+static void gemm(const float* w, int rows, int cols, const float* const* x, float* const* y, int n) {
+  constexpr int kTile = 64;
+  for (int j = 0; j < cols; j += kTile) {
+    gemm_tile(w + j, static_cast<std::size_t>(cols), rows, x, 0, y, static_cast<std::size_t>(j), n,
+              std::min(kTile, cols - j));
+  }
+}
+
 void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {
   for (int k = 0; k < n; ++k) std::fill(y[k], y[k] + static_cast<std::size_t>(groups) * out, 0.0f);
   for (int g = 0; g < groups; ++g) {
-    const float* wg = w.data() + static_cast<std::size_t>(g) * in * out;
-    for (int i = 0; i < in; ++i) {
-      const float* row = wg + static_cast<std::size_t>(i) * out;
-      for (int k = 0; k < n; ++k) axpy(x[k][g * in + i], row, y[k] + static_cast<std::size_t>(g) * out, out);
-    }
+    gemm_tile(w.data() + static_cast<std::size_t>(g) * in * out, static_cast<std::size_t>(out), in, x,
+              static_cast<std::size_t>(g) * in, y, static_cast<std::size_t>(g) * out, n, out);
   }
 }
 
@@ -92,14 +114,14 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
     std::copy(bw.begin(), bw.end(), scratch[k]);
     std::copy(br.begin(), br.end(), scratch[k] + H3);
   }
-  for (int i = 0; i < in; ++i) {
-    const float* row = w.data() + static_cast<std::size_t>(i) * H3;
-    for (int k = 0; k < n; ++k) axpy(x[k][i], row, scratch[k], H3);
+  gemm(w.data(), in, H3, x, scratch, n);
+  std::array<float*, 256> gh;
+  std::array<const float*, 256> hc;
+  for (int k = 0; k < n; ++k) {
+    gh[k] = scratch[k] + H3;
+    hc[k] = h[k];
   }
-  for (int i = 0; i < H; ++i) {
-    const float* row = r.data() + static_cast<std::size_t>(i) * H3;
-    for (int k = 0; k < n; ++k) axpy(h[k][i], row, scratch[k] + H3, H3);
-  }
+  gemm(r.data(), H, H3, hc.data(), gh.data(), n);
   for (int k = 0; k < n; ++k) {
     const float* gx = scratch[k];
     const float* gh = scratch[k] + H3;
