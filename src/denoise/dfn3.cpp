@@ -49,12 +49,13 @@ class Dfn3Denoiser final : public Denoiser {
     features_.reset();
     net_.reset();
     for (auto& f : hist_) f.fill(cf32(0.0f, 0.0f));
+    hops_ = 0;
   }
 
   float process(std::span<const float> in, std::span<float> out) override {
     FlushDenormals guard;
     analyse(in);
-    net_.step(erb_.data(), feat_spec_.data(), y_);
+    if (needs_network()) net_.step(erb_.data(), feat_spec_.data(), y_);
     return finish(out);
   }
 
@@ -65,14 +66,17 @@ class Dfn3Denoiser final : public Denoiser {
     std::array<nn::Dfn3Network*, nn::Dfn3Network::kMaxBatch> nets;
     std::array<const float*, nn::Dfn3Network::kMaxBatch> erb, spec;
     std::array<nn::FrameOutputs*, nn::Dfn3Network::kMaxBatch> ys;
+    int m = 0;
     for (int k = 0; k < n; ++k) {
       ds[k]->analyse(std::span<const float>(in[k], kHopSize));
-      nets[k] = &ds[k]->net_;
-      erb[k] = ds[k]->erb_.data();
-      spec[k] = ds[k]->feat_spec_.data();
-      ys[k] = &ds[k]->y_;
+      if (!ds[k]->needs_network()) continue;
+      nets[m] = &ds[k]->net_;
+      erb[m] = ds[k]->erb_.data();
+      spec[m] = ds[k]->feat_spec_.data();
+      ys[m] = &ds[k]->y_;
+      ++m;
     }
-    nn::Dfn3Network::step_batch(nets.data(), erb.data(), spec.data(), ys.data(), n);
+    if (m > 0) nn::Dfn3Network::step_batch(nets.data(), erb.data(), spec.data(), ys.data(), m);
     for (int k = 0; k < n; ++k) {
       float l = ds[k]->finish(std::span<float>(out[k], kHopSize));
       if (lsnr) lsnr[k] = l;
@@ -88,7 +92,12 @@ class Dfn3Denoiser final : public Denoiser {
   };
 
  private:
+  // The first conv_lookahead frames only serve as lookahead: the model (trained with its features shifted two
+  // frames ahead) never sees them as input, and no output frame belongs to them.
+  bool needs_network() const { return hops_ > kLookahead; }
+
   void analyse(std::span<const float> in) {
+    ++hops_;
     // Analysis and features of the newest frame t.
     std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
     auto& spec_t = hist_.back();
@@ -103,6 +112,11 @@ class Dfn3Denoiser final : public Denoiser {
 
   // Applies the network's outputs for frame tau = t - 2 and synthesises the output hop.
   float finish(std::span<float> out) {
+    if (!needs_network()) {
+      enh_.fill(cf32(0.0f, 0.0f));  // frames before the start of the stream
+      stft_.synthesis(enh_, out);
+      return options_.min_db_thresh;
+    }
     // Frame tau = t - 2 is the centre of the history; decide the stages by its local SNR.
     const auto& noisy = hist_[kLookahead];
     const float lsnr = y_.lsnr;
@@ -147,6 +161,7 @@ class Dfn3Denoiser final : public Denoiser {
   std::shared_ptr<const model::Dfn3Model> model_;
   Options options_;
   float atten_lim_ = 0.0f;
+  std::uint64_t hops_ = 0;
   dsp::Stft stft_;
   dsp::Features features_;
   nn::Dfn3Network net_;

@@ -10,11 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { enhance } from '../reference/dfn3.mjs';
 import { readWav, siSdr } from './metrics.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export function voicebankTable({ fc25, model, shared, work }) {
+export async function voicebankTable({ fc25, model, shared, work }) {
   const dir = path.join(shared, 'audio/voicebank');
   const rows = [];
   for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('_noisy.wav')).sort()) {
@@ -24,10 +25,11 @@ export function voicebankTable({ fc25, model, shared, work }) {
     const clean = readWav(path.join(dir, `${base}_clean.wav`)).samples;
     const noisy = siSdr(clean, readWav(path.join(dir, f)).samples);
     const enhanced = siSdr(clean, readWav(out).samples);
-    rows.push({ file: base, noisy, enhanced, gain: enhanced - noisy });
+    const reference = siSdr(clean, await enhance(model, readWav(path.join(dir, f)).samples));
+    rows.push({ file: base, noisy, enhanced, gain: enhanced - noisy, reference, refGain: reference - noisy });
   }
   const mean = (k) => rows.reduce((s, r) => s + r[k], 0) / rows.length;
-  return { rows, mean: { noisy: mean('noisy'), enhanced: mean('enhanced'), gain: mean('gain') } };
+  return { rows, mean: { noisy: mean('noisy'), enhanced: mean('enhanced'), gain: mean('gain'), refGain: mean('refGain') } };
 }
 
 function frameDb(x, hop = 480) {
@@ -68,7 +70,7 @@ async function main() {
     shared,
     work: fs.mkdtempSync(path.join(os.tmpdir(), 'fc25-quality-')),
   };
-  const vb = voicebankTable(ctx);
+  const vb = await voicebankTable(ctx);
   const dns = dnsTable(ctx);
   const f2 = (x) => x.toFixed(2);
   let md = `# Denoising quality
@@ -79,13 +81,15 @@ ${new Date().toISOString().slice(0, 10)}.
 
 ## VoiceBank+DEMAND (six test pairs): SI-SDR against the clean recording
 
-| file | noisy (dB) | denoised (dB) | improvement (dB) |
-| --- | --- | --- | --- |
+| file | noisy (dB) | fc25 (dB) | improvement (dB) | reference runner improvement (dB) |
+| --- | --- | --- | --- | --- |
 `;
-  for (const r of vb.rows) md += `| ${r.file} | ${f2(r.noisy)} | ${f2(r.enhanced)} | ${f2(r.gain)} |\n`;
-  md += `| **mean** | **${f2(vb.mean.noisy)}** | **${f2(vb.mean.enhanced)}** | **${f2(vb.mean.gain)}** |\n`;
+  for (const r of vb.rows) md += `| ${r.file} | ${f2(r.noisy)} | ${f2(r.enhanced)} | ${f2(r.gain)} | ${f2(r.refGain)} |\n`;
+  md += `| **mean** | **${f2(vb.mean.noisy)}** | **${f2(vb.mean.enhanced)}** | **${f2(vb.mean.gain)}** | **${f2(vb.mean.refGain)}** |\n`;
   md += `
-An independent run of the official model with libDF's signal processing measured a mean improvement of about
+The reference runner (\`tools/reference/dfn3.mjs\`) is libDF's signal processing written again in JavaScript around
+the official graphs run offline by ONNX Runtime; the engine's output matches it at 111 dB SNR or better on every
+recording in \`../shared/audio\` (tests/integration/denoise_reference.test.mjs). An independent run of the official model with libDF's signal processing measured a mean improvement of about
 +11.9 dB on these six pairs (smallest about +6.4 dB).
 
 ## DNS Challenge blind test recordings: level reduction in noise-only stretches
