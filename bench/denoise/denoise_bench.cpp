@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <vector>
 
+#include <malloc.h>
+
 #include <benchmark/benchmark.h>
 #include <sndfile.h>
 
@@ -64,6 +66,23 @@ void BM_SingleStream(benchmark::State& state) {
   state.counters["rtf"] = benchmark::Counter(audio_s, benchmark::Counter::kIsIterationInvariantRate |
                                                           benchmark::Counter::kInvert);
 }
+// Memory: the model once, then what each further stream costs (heap, measured by the allocator).
+void BM_Memory(benchmark::State& state) {
+  std::size_t model_bytes = 0, per_stream = 0;
+  for (auto _ : state) {
+    auto before = mallinfo2().uordblks;
+    auto m = Model::load(model_dir());
+    model_bytes = mallinfo2().uordblks - before;
+    std::vector<std::unique_ptr<Denoiser>> ds;
+    auto mid = mallinfo2().uordblks;
+    for (int i = 0; i < 32; ++i) ds.push_back(make_dfn3(m));
+    per_stream = (mallinfo2().uordblks - mid) / 32;
+  }
+  state.counters["model_MB"] = static_cast<double>(model_bytes) / 1e6;
+  state.counters["per_stream_KiB"] = static_cast<double>(per_stream) / 1024;
+}
+BENCHMARK(BM_Memory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 BENCHMARK(BM_SingleStream)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 // N streams advanced by one hop each, one after another on one thread: time per hop for all N.

@@ -146,7 +146,8 @@ Dfn3Network::Dfn3Network(std::shared_ptr<const Dfn3Weights> weights) : w_(std::m
 void Dfn3Network::reset() {
   for (auto& f : erb_hist_) f.fill(0.0f);
   for (auto& f : spec_hist_) f.fill(0.0f);
-  for (auto& f : c0_hist_) f.fill(0.0f);
+  for (auto& f : convp_acc_) f.fill(0.0f);
+  convp_slot_ = 0;
   for (auto* h : {&h_enc_, &h_erb0_, &h_erb1_, &h_df0_, &h_df1_}) h->fill(0.0f);
   frames_ = 0;
 }
@@ -312,14 +313,24 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
   w.df_out.run_batch(xin.data(), xout.data(), n);
   each([&](Dfn3Network& s, FrameOutputs& out, int) {
     const float* o = s.v_.data() + kEmb;  // [960]
-    std::rotate(s.c0_hist_.begin(), s.c0_hist_.begin() + 1, s.c0_hist_.end());
-    std::copy(out.c0.begin(), out.c0.end(), s.c0_hist_.back().begin());
-    const float* c0_frames[5] = {s.c0_hist_[0].data(), s.c0_hist_[1].data(), s.c0_hist_[2].data(),
-                                 s.c0_hist_[3].data(), s.c0_hist_[4].data()};
+    // This frame is tap dt of the output dt frames before the last one that uses it: add its share to each.
+    const auto& cv = w.df_convp;
+    const int in_per_group = cv.in_ch / cv.groups, out_per_group = cv.out_ch / cv.groups;
+    for (int dt = 0; dt < cv.kt; ++dt) {
+      float* acc = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
+      for (int co = 0; co < cv.out_ch; ++co) {
+        const int g = co / out_per_group;
+        for (int cl = 0; cl < in_per_group; ++cl) {
+          const float k = cv.w[(static_cast<std::size_t>(co) * in_per_group + cl) * cv.kt + dt];
+          axpy(k, out.c0.data() + static_cast<std::size_t>(g * in_per_group + cl) * kDf, acc + co * kDf, kDf);
+        }
+      }
+    }
     float* cp = s.p0_.data();  // [10][96]
-    float* s0 = s.s0_.data();
-    w.df_convp.run(c0_frames, kDf, s0);
+    float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
     w.df_convp_pw.run((p[0] = s0, p), kDf, cp);
+    std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);
+    s.convp_slot_ = (s.convp_slot_ + 1) % cv.kt;
     for (int bin = 0; bin < kDf; ++bin)
       for (int kk = 0; kk < 2 * kOrder; ++kk)
         out.coefs[bin * 2 * kOrder + kk] = std::tanh(o[bin * 2 * kOrder + kk]) + relu(cp[kk * kDf + bin]);
