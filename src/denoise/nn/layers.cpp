@@ -1,5 +1,7 @@
 #include "denoise/nn/layers.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -13,11 +15,27 @@ __attribute__((target_clones("fma", "default"))) void axpy(float a, const float*
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+                      float* const* y, std::size_t yoff, int n, int width);
+
 void Conv2d::run(const float* const* frames, int in_f, float* out) const {
   const int of = out_freqs(in_f);
   const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
+  if (kt == 1 && kf == 1 && groups == 1) {
+    // Pointwise (1x1): out[co][:] = b[co] + sum_ci w[co][ci] * in[ci][:], a matrix product in which the output
+    // channels take the place of streams.
+    std::array<const float*, 256> wr;
+    std::array<float*, 256> orow;
+    for (int co = 0; co < out_ch; ++co) {
+      wr[co] = w.data() + static_cast<std::size_t>(co) * in_ch;
+      orow[co] = out + static_cast<std::size_t>(co) * of;
+      std::fill(orow[co], orow[co] + of, b.empty() ? 0.0f : b[co]);
+    }
+    gemm_tile(frames[0], static_cast<std::size_t>(in_f), in_ch, wr.data(), 0, orow.data(), 0, out_ch, of);
+    return;
+  }
   if (kf == 1 && stride_f == 1 && pad_f == 0) {
-    // Pointwise along frequency (1x1, and the (5,1) time kernel): rows of the input scaled and summed.
+    // Along time only (the (5,1) kernel): rows of the input scaled and summed.
     for (int co = 0; co < out_ch; ++co) {
       const int g = co / out_per_group;
       float* o = out + static_cast<std::size_t>(co) * of;
@@ -45,7 +63,10 @@ void Conv2d::run(const float* const* frames, int in_f, float* out) const {
         if (!frame) continue;
         const float* x = frame + static_cast<std::size_t>(ci) * in_f;
         const float* k = w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * kt + dt) * kf;
-        for (int f = 0; f < of; ++f) {
+        // Output bins whose kernel stays inside the input need no bounds checks (all but the edges).
+        const int lo = (pad_f + stride_f - 1) / stride_f;
+        const int hi = std::min(of, (in_f - kf + pad_f) / stride_f + 1);
+        auto edge = [&](int f) {
           float acc = 0.0f;
           const int base = f * stride_f - pad_f;
           for (int df = 0; df < kf; ++df) {
@@ -53,7 +74,23 @@ void Conv2d::run(const float* const* frames, int in_f, float* out) const {
             if (fi >= 0 && fi < in_f) acc += k[df] * x[fi];
           }
           o[f] += acc;
+        };
+        for (int f = 0; f < std::min(lo, of); ++f) edge(f);
+        if (kf == 3) {
+          const float k0 = k[0], k1 = k[1], k2 = k[2];
+          for (int f = lo; f < hi; ++f) {
+            const float* xi = x + f * stride_f - pad_f;
+            o[f] += k0 * xi[0] + k1 * xi[1] + k2 * xi[2];
+          }
+        } else {
+          for (int f = lo; f < hi; ++f) {
+            const float* xi = x + f * stride_f - pad_f;
+            float acc = 0.0f;
+            for (int df = 0; df < kf; ++df) acc += k[df] * xi[df];
+            o[f] += acc;
+          }
         }
+        for (int f = std::max(hi, lo); f < of; ++f) edge(f);
       }
     }
   }
@@ -77,10 +114,9 @@ void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
 void GroupedLinear::run(const float* x, float* y) const { run_batch(&x, &y, 1); }
 
 // y[k][yoff + j] += sum_i x[k][xoff + i] * w[i * ldw + j] for j < width, every stream k: one tile of a
-// matrix product. The tile's outputs for all streams stay in L1 while each weight row is read once.
-__attribute__((target_clones("fma", "default"))) static void gemm_tile(
-    const float* __restrict w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
-    float* const* y, std::size_t yoff, int n, int width) {
+// matrix product. Portable version; the AVX/FMA one below holds 4 streams x 16 outputs in registers.
+static void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int rows, const float* const* x,
+                               std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
   for (int i = 0; i < rows; ++i) {
     const float* __restrict row = w + static_cast<std::size_t>(i) * ldw;
     for (int k = 0; k < n; ++k) {
@@ -91,13 +127,94 @@ __attribute__((target_clones("fma", "default"))) static void gemm_tile(
   }
 }
 
-// All columns of a [rows][cols] matrix, in tiles of 64 columns.
-static void gemm(const float* w, int rows, int cols, const float* const* x, float* const* y, int n) {
-  constexpr int kTile = 64;
-  for (int j = 0; j < cols; j += kTile) {
-    gemm_tile(w + j, static_cast<std::size_t>(cols), rows, x, 0, y, static_cast<std::size_t>(j), n,
-              std::min(kTile, cols - j));
+// Register-blocked: for each 16 (then 8) output columns, 4 streams at a time accumulate in 8 registers over all
+// rows, so each weight is loaded once per 4 streams and the outputs are read and written once. Every output is
+// the same sequence of fused multiply-adds in the same order whatever the number of streams, so a batch gives
+// exactly what each stream alone would.
+__attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __restrict w, std::size_t ldw, int rows,
+                                                             const float* const* x, std::size_t xoff,
+                                                             float* const* y, std::size_t yoff, int n, int width) {
+  int j = 0;
+  for (; j + 16 <= width; j += 16) {
+    int k = 0;
+    for (; k + 4 <= n; k += 4) {
+      float* y0 = y[k] + yoff + j;
+      float* y1 = y[k + 1] + yoff + j;
+      float* y2 = y[k + 2] + yoff + j;
+      float* y3 = y[k + 3] + yoff + j;
+      const float* x0 = x[k] + xoff;
+      const float* x1 = x[k + 1] + xoff;
+      const float* x2 = x[k + 2] + xoff;
+      const float* x3 = x[k + 3] + xoff;
+      __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
+      __m256 a1 = _mm256_loadu_ps(y1), b1 = _mm256_loadu_ps(y1 + 8);
+      __m256 a2 = _mm256_loadu_ps(y2), b2 = _mm256_loadu_ps(y2 + 8);
+      __m256 a3 = _mm256_loadu_ps(y3), b3 = _mm256_loadu_ps(y3 + 8);
+      for (int i = 0; i < rows; ++i) {
+        const float* r = w + static_cast<std::size_t>(i) * ldw + j;
+        const __m256 w0 = _mm256_loadu_ps(r), w1 = _mm256_loadu_ps(r + 8);
+        __m256 s = _mm256_broadcast_ss(x0 + i);
+        a0 = _mm256_fmadd_ps(s, w0, a0);
+        b0 = _mm256_fmadd_ps(s, w1, b0);
+        s = _mm256_broadcast_ss(x1 + i);
+        a1 = _mm256_fmadd_ps(s, w0, a1);
+        b1 = _mm256_fmadd_ps(s, w1, b1);
+        s = _mm256_broadcast_ss(x2 + i);
+        a2 = _mm256_fmadd_ps(s, w0, a2);
+        b2 = _mm256_fmadd_ps(s, w1, b2);
+        s = _mm256_broadcast_ss(x3 + i);
+        a3 = _mm256_fmadd_ps(s, w0, a3);
+        b3 = _mm256_fmadd_ps(s, w1, b3);
+      }
+      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y0 + 8, b0);
+      _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y1 + 8, b1);
+      _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
+      _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
+    }
+    for (; k < n; ++k) {
+      float* y0 = y[k] + yoff + j;
+      const float* x0 = x[k] + xoff;
+      __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
+      for (int i = 0; i < rows; ++i) {
+        const float* r = w + static_cast<std::size_t>(i) * ldw + j;
+        const __m256 s = _mm256_broadcast_ss(x0 + i);
+        a0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(r), a0);
+        b0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8), b0);
+      }
+      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y0 + 8, b0);
+    }
   }
+  for (; j + 8 <= width; j += 8) {
+    for (int k = 0; k < n; ++k) {
+      float* y0 = y[k] + yoff + j;
+      const float* x0 = x[k] + xoff;
+      __m256 a0 = _mm256_loadu_ps(y0);
+      for (int i = 0; i < rows; ++i) {
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j), a0);
+      }
+      _mm256_storeu_ps(y0, a0);
+    }
+  }
+  for (; j < width; ++j) {
+    for (int k = 0; k < n; ++k) {
+      float acc = y[k][yoff + j];
+      for (int i = 0; i < rows; ++i) acc = std::fma(x[k][xoff + i], w[static_cast<std::size_t>(i) * ldw + j], acc);
+      y[k][yoff + j] = acc;
+    }
+  }
+}
+
+static const bool kHaveFma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx");
+
+static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+                      float* const* y, std::size_t yoff, int n, int width) {
+  if (kHaveFma) gemm_tile_fma(w, ldw, rows, x, xoff, y, yoff, n, width);
+  else gemm_tile_portable(w, ldw, rows, x, xoff, y, yoff, n, width);
+}
+
+// All columns of a [rows][cols] matrix.
+static void gemm(const float* w, int rows, int cols, const float* const* x, float* const* y, int n) {
+  gemm_tile(w, static_cast<std::size_t>(cols), rows, x, 0, y, 0, n, cols);
 }
 
 void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {
