@@ -14,6 +14,8 @@ struct Conv2d {
   int out_freqs(int in_freqs) const { return (in_freqs + 2 * pad_f - kf) / stride_f + 1; }
   // frames[dt] points at the input frame for time offset dt (0 = oldest of kt), each [in_ch][in_f]; null = zeros.
   void run(const float* const* frames, int in_f, float* out) const;
+  // For kernels one frame long.
+  void run_frame(const float* frame, int in_f, float* out) const { run(&frame, in_f, out); }
 };
 
 // A depthwise transposed convolution along frequency (kernel 1 x kf, stride 2, padding 1, output padding 1):

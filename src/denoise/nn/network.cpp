@@ -169,7 +169,6 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
   auto each = [&](auto&& fn) {
     for (int k = 0; k < n; ++k) fn(*nets[k], *outs[k], k);
   };
-  const float* p[1];
 
   // Encoder convolutions, per stream.
   each([&](Dfn3Network& s, FrameOutputs& out, int k) {
@@ -184,21 +183,21 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     const float* erb_frames[3] = {s.erb_hist_[0].data(), s.erb_hist_[1].data(), s.erb_hist_[2].data()};
     w.erb_conv0.run(erb_frames, kErb, out.e0.data());
     relu_inplace(out.e0.data(), out.e0.size());
-    w.erb_conv1_dw.run((p[0] = out.e0.data(), p), kErb, t0);
-    w.erb_conv1_pw.run((p[0] = t0, p), kErb / 2, out.e1.data());
+    w.erb_conv1_dw.run_frame(out.e0.data(), kErb, t0);
+    w.erb_conv1_pw.run_frame(t0, kErb / 2, out.e1.data());
     relu_inplace(out.e1.data(), out.e1.size());
-    w.erb_conv2_dw.run((p[0] = out.e1.data(), p), kErb / 2, t0);
-    w.erb_conv2_pw.run((p[0] = t0, p), kErb / 4, out.e2.data());
+    w.erb_conv2_dw.run_frame(out.e1.data(), kErb / 2, t0);
+    w.erb_conv2_pw.run_frame(t0, kErb / 4, out.e2.data());
     relu_inplace(out.e2.data(), out.e2.size());
-    w.erb_conv3_dw.run((p[0] = out.e2.data(), p), kErb / 4, t0);
-    w.erb_conv3_pw.run((p[0] = t0, p), kErb / 4, out.e3.data());
+    w.erb_conv3_dw.run_frame(out.e2.data(), kErb / 4, t0);
+    w.erb_conv3_pw.run_frame(t0, kErb / 4, out.e3.data());
     relu_inplace(out.e3.data(), out.e3.size());
     const float* spec_frames[3] = {s.spec_hist_[0].data(), s.spec_hist_[1].data(), s.spec_hist_[2].data()};
     w.df_conv0.run(spec_frames, kDf, s0);
-    w.df_conv0_pw.run((p[0] = s0, p), kDf, out.c0.data());
+    w.df_conv0_pw.run_frame(s0, kDf, out.c0.data());
     relu_inplace(out.c0.data(), out.c0.size());
-    w.df_conv1_dw.run((p[0] = out.c0.data(), p), kDf, s0);
-    w.df_conv1_pw.run((p[0] = s0, p), kDf / 2, s1);
+    w.df_conv1_dw.run_frame(out.c0.data(), kDf, s0);
+    w.df_conv1_pw.run_frame(s0, kDf / 2, s1);
     relu_inplace(s1, kCh * kDf / 2);
     // Flatten as [freq][channel] for the grouped linear.
     for (int c = 0; c < kCh; ++c)
@@ -259,25 +258,25 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     float* a = s.t0_.data();  // [64][8]
     float* y = s.t1_.data();
     float* s0 = s.s0_.data();
-    w.conv3p.run((p[0] = out.e3.data(), p), kErb / 4, a);
+    w.conv3p.run_frame(out.e3.data(), kErb / 4, a);
     for (int c = 0; c < kCh; ++c)
       for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
-    w.convt3_dw.run((p[0] = a, p), kErb / 4, s0);
-    w.convt3_pw.run((p[0] = s0, p), kErb / 4, y);
+    w.convt3_dw.run_frame(a, kErb / 4, s0);
+    w.convt3_pw.run_frame(s0, kErb / 4, y);
     relu_inplace(y, kCh * 8);
-    w.conv2p.run((p[0] = out.e2.data(), p), kErb / 4, a);
+    w.conv2p.run_frame(out.e2.data(), kErb / 4, a);
     for (int i = 0; i < kCh * 8; ++i) a[i] = relu(a[i]) + y[i];
     w.convt2_dw.run(a, kErb / 4, s0);
-    w.convt2_pw.run((p[0] = s0, p), kErb / 2, y);
+    w.convt2_pw.run_frame(s0, kErb / 2, y);
     relu_inplace(y, kCh * 16);
-    w.conv1p.run((p[0] = out.e1.data(), p), kErb / 2, a);
+    w.conv1p.run_frame(out.e1.data(), kErb / 2, a);
     for (int i = 0; i < kCh * 16; ++i) a[i] = relu(a[i]) + y[i];
     w.convt1_dw.run(a, kErb / 2, s0);
-    w.convt1_pw.run((p[0] = s0, p), kErb, y);
+    w.convt1_pw.run_frame(s0, kErb, y);
     relu_inplace(y, kCh * kErb);
-    w.conv0p.run((p[0] = out.e0.data(), p), kErb, a);
+    w.conv0p.run_frame(out.e0.data(), kErb, a);
     for (int i = 0; i < kCh * kErb; ++i) a[i] = relu(a[i]) + y[i];
-    w.conv0_out.run((p[0] = a, p), kErb, out.m.data());
+    w.conv0_out.run_frame(a, kErb, out.m.data());
     for (auto& g : out.m) g = sigmoid(g);
   });
 
@@ -328,7 +327,7 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     }
     float* cp = s.p0_.data();  // [10][96]
     float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
-    w.df_convp_pw.run((p[0] = s0, p), kDf, cp);
+    w.df_convp_pw.run_frame(s0, kDf, cp);
     std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);
     s.convp_slot_ = (s.convp_slot_ + 1) % cv.kt;
     for (int bin = 0; bin < kDf; ++bin)
