@@ -127,25 +127,56 @@ static void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int r
   }
 }
 
-// Register-blocked: for each 16 (then 8) output columns, 4 streams at a time accumulate in 8 registers over all
-// rows, so each weight is loaded once per 4 streams and the outputs are read and written once. Every output is
-// the same sequence of fused multiply-adds in the same order whatever the number of streams, so a batch gives
-// exactly what each stream alone would.
+// One stream, columns [j0, width): 64 columns at a time in 8 registers (eight independent chains of fused
+// multiply-adds hide their latency), then 16, 8 and single columns.
+__attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restrict w, std::size_t ldw, int rows,
+                                                            const float* __restrict x0, float* __restrict y0, int j0,
+                                                            int width) {
+  int j = j0;
+  for (; j + 64 <= width; j += 64) {
+    float* yj = y0 + j;
+    __m256 a[8];
+    for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(yj + 8 * q);
+    for (int i = 0; i < rows; ++i) {
+      const float* r = w + static_cast<std::size_t>(i) * ldw + j;
+      const __m256 s = _mm256_broadcast_ss(x0 + i);
+      for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
+    }
+    for (int q = 0; q < 8; ++q) _mm256_storeu_ps(yj + 8 * q, a[q]);
+  }
+  for (; j + 8 <= width; j += 8) {
+    __m256 a0 = _mm256_loadu_ps(y0 + j);
+    for (int i = 0; i < rows; ++i) {
+      a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j), a0);
+    }
+    _mm256_storeu_ps(y0 + j, a0);
+  }
+  for (; j < width; ++j) {
+    float acc = y0[j];
+    for (int i = 0; i < rows; ++i) acc = std::fma(x0[i], w[static_cast<std::size_t>(i) * ldw + j], acc);
+    y0[j] = acc;
+  }
+}
+
+// Register-blocked: 4 streams x 16 output columns accumulate in 8 registers over all rows, so each weight is
+// loaded once per 4 streams and the outputs are read and written once; streams left over, and columns past the
+// last 16, go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
+// same order however it is blocked, so a batch gives exactly what each stream alone would.
 __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __restrict w, std::size_t ldw, int rows,
                                                              const float* const* x, std::size_t xoff,
                                                              float* const* y, std::size_t yoff, int n, int width) {
-  int j = 0;
-  for (; j + 16 <= width; j += 16) {
-    int k = 0;
-    for (; k + 4 <= n; k += 4) {
+  const int wide = width / 16 * 16;
+  int k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const float* x0 = x[k] + xoff;
+    const float* x1 = x[k + 1] + xoff;
+    const float* x2 = x[k + 2] + xoff;
+    const float* x3 = x[k + 3] + xoff;
+    for (int j = 0; j < wide; j += 16) {
       float* y0 = y[k] + yoff + j;
       float* y1 = y[k + 1] + yoff + j;
       float* y2 = y[k + 2] + yoff + j;
       float* y3 = y[k + 3] + yoff + j;
-      const float* x0 = x[k] + xoff;
-      const float* x1 = x[k + 1] + xoff;
-      const float* x2 = x[k + 2] + xoff;
-      const float* x3 = x[k + 3] + xoff;
       __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
       __m256 a1 = _mm256_loadu_ps(y1), b1 = _mm256_loadu_ps(y1 + 8);
       __m256 a2 = _mm256_loadu_ps(y2), b2 = _mm256_loadu_ps(y2 + 8);
@@ -171,37 +202,9 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
       _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
       _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
     }
-    for (; k < n; ++k) {
-      float* y0 = y[k] + yoff + j;
-      const float* x0 = x[k] + xoff;
-      __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
-      for (int i = 0; i < rows; ++i) {
-        const float* r = w + static_cast<std::size_t>(i) * ldw + j;
-        const __m256 s = _mm256_broadcast_ss(x0 + i);
-        a0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(r), a0);
-        b0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8), b0);
-      }
-      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y0 + 8, b0);
-    }
+    for (int q = 0; q < 4; ++q) gemm_one_fma(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, wide, width);
   }
-  for (; j + 8 <= width; j += 8) {
-    for (int k = 0; k < n; ++k) {
-      float* y0 = y[k] + yoff + j;
-      const float* x0 = x[k] + xoff;
-      __m256 a0 = _mm256_loadu_ps(y0);
-      for (int i = 0; i < rows; ++i) {
-        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j), a0);
-      }
-      _mm256_storeu_ps(y0, a0);
-    }
-  }
-  for (; j < width; ++j) {
-    for (int k = 0; k < n; ++k) {
-      float acc = y[k][yoff + j];
-      for (int i = 0; i < rows; ++i) acc = std::fma(x[k][xoff + i], w[static_cast<std::size_t>(i) * ldw + j], acc);
-      y[k][yoff + j] = acc;
-    }
-  }
+  for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
 }
 
 static const bool kHaveFma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx");
