@@ -228,6 +228,41 @@ void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) con
   }
 }
 
+// glibc's vector math (libmvec), AVX2 variants: 8 lanes of expf / tanhf, within 4 ulp.
+extern "C" __m256 _ZGVdN8v_expf(__m256);
+extern "C" __m256 _ZGVdN8v_tanhf(__m256);
+static const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+
+// The GRU's gates for one stream: h = (1 - z) * n + z * h, z = sigmoid(gx_z + gh_z), r = sigmoid(gx_r + gh_r),
+// n = tanh(gx_n + r * gh_n). Eight lanes at a time where the processor has AVX2.
+__attribute__((target("avx2,fma"))) static void gru_gates_avx2(const float* gx, const float* gh, float* h, int H) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (int j = 0; j < H; j += 8) {
+    const __m256 xz = _mm256_add_ps(_mm256_loadu_ps(gx + j), _mm256_loadu_ps(gh + j));
+    const __m256 xr = _mm256_add_ps(_mm256_loadu_ps(gx + H + j), _mm256_loadu_ps(gh + H + j));
+    const __m256 z = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_sub_ps(zero, xz))));
+    const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_sub_ps(zero, xr))));
+    const __m256 nn = _ZGVdN8v_tanhf(
+        _mm256_fmadd_ps(r, _mm256_loadu_ps(gh + 2 * H + j), _mm256_loadu_ps(gx + 2 * H + j)));
+    const __m256 hv = _mm256_loadu_ps(h + j);
+    _mm256_storeu_ps(h + j, _mm256_fmadd_ps(z, _mm256_sub_ps(hv, nn), nn));  // (1 - z) n + z h
+  }
+}
+
+__attribute__((target("avx2,fma"))) static void tanh_avx2(float* x, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _ZGVdN8v_tanhf(_mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+
+void tanh_inplace(float* x, int n) {
+  if (kHaveAvx2) {
+    tanh_avx2(x, n);
+  } else {
+    for (int i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+  }
+}
+
 void Gru::step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const {
   const int H = hidden, H3 = 3 * hidden;
   for (int k = 0; k < n; ++k) {
@@ -245,6 +280,10 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
   for (int k = 0; k < n; ++k) {
     const float* gx = scratch[k];
     const float* gh = scratch[k] + H3;
+    if (kHaveAvx2 && H % 8 == 0) {
+      gru_gates_avx2(gx, gh, h[k], H);
+      continue;
+    }
     for (int j = 0; j < H; ++j) {
       const float z = sigmoid(gx[j] + gh[j]);
       const float rg = sigmoid(gx[H + j] + gh[H + j]);

@@ -52,6 +52,9 @@ struct Gru {
 // processor has it).
 void axpy(float a, const float* x, float* y, int n);
 
+// x[i] = tanh(x[i]), vectorised where the processor allows.
+void tanh_inplace(float* x, int n);
+
 inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
 float sigmoid(float x);
 

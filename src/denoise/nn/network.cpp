@@ -330,9 +330,10 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     w.df_convp_pw.run_frame(s0, kDf, cp);
     std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);
     s.convp_slot_ = (s.convp_slot_ + 1) % cv.kt;
+    std::copy(o, o + kDf * 2 * kOrder, out.coefs.begin());
+    tanh_inplace(out.coefs.data(), kDf * 2 * kOrder);
     for (int bin = 0; bin < kDf; ++bin)
-      for (int kk = 0; kk < 2 * kOrder; ++kk)
-        out.coefs[bin * 2 * kOrder + kk] = std::tanh(o[bin * 2 * kOrder + kk]) + relu(cp[kk * kDf + bin]);
+      for (int kk = 0; kk < 2 * kOrder; ++kk) out.coefs[bin * 2 * kOrder + kk] += relu(cp[kk * kDf + bin]);
   });
 }
 
