@@ -73,6 +73,30 @@ const std::vector<Setting>& settings() {
       {"FC25_THREADS", "--threads", [](Config& c, auto& n, auto& v) { c.threads = parse_int(n, v, 0, 256); }},
       {"FC25_SECURE_COOKIES", "--secure-cookies",
        [](Config& c, auto& n, auto& v) { c.secure_cookies = parse_bool(n, v); }},
+      {"FC25_RECORD_RAW", "--record-raw", [](Config& c, auto& n, auto& v) { c.record_raw = parse_bool(n, v); }},
+      {"FC25_STUN", "--stun",
+       [](Config& c, auto& n, auto& v) {
+         if (!v.empty() && v.rfind("stun://", 0) != 0) throw std::invalid_argument(n + ": '" + v + "' must start with stun://");
+         c.stun = v;
+       }},
+      {"FC25_TURN", "--turn",
+       [](Config& c, auto& n, auto& v) {
+         c.turn.clear();
+         std::stringstream ss(v);
+         std::string item;
+         while (std::getline(ss, item, ',')) {
+           if (item.empty()) continue;
+           if (item.rfind("turn://", 0) != 0 && item.rfind("turns://", 0) != 0) {
+             throw std::invalid_argument(n + ": '" + item + "' must look like turn://user:password@host:port");
+           }
+           c.turn.push_back(item);
+         }
+       }},
+      {"FC25_MEDIA_TIMEOUT_MS", "--media-timeout-ms",
+       [](Config& c, auto& n, auto& v) { c.media_timeout_ms = parse_int(n, v, 500, 3600000); }},
+      {"FC25_JITTER_MS", "--jitter-ms", [](Config& c, auto& n, auto& v) { c.jitter_ms = parse_int(n, v, 0, 2000); }},
+      {"FC25_DENOISE_WORKERS", "--denoise-workers",
+       [](Config& c, auto& n, auto& v) { c.denoise_workers = parse_int(n, v, 0, 256); }},
   };
   return s;
 }
@@ -105,6 +129,7 @@ Config load_config(const std::vector<std::string>& args) {
   }
   if (c.db.empty()) c.db = c.data_dir / "fc25.sqlite3";
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (c.denoise_workers == 0) c.denoise_workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return c;
 }
 
@@ -114,7 +139,10 @@ std::string Config::describe() const {
     << " web_dir=" << web_dir.string() << " model_dir=" << (model_dir.empty() ? "-" : model_dir.string())
     << " denoiser=" << denoiser << " channel_backend=" << channel_backend;
   if (channel_backend == "redis") o << " redis=" << redis_host << ":" << redis_port;
-  o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0);
+  o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
+    << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
+    << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms
+    << " denoise_workers=" << denoise_workers;
   return o.str();
 }
 
@@ -137,6 +165,12 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --log-level LEVEL        FC25_LOG_LEVEL   trace | debug | info | warn | error (default info)
   --threads N              FC25_THREADS     io threads (default: one per core)
   --secure-cookies 0|1     FC25_SECURE_COOKIES  mark cookies Secure when served over TLS
+  --record-raw 0|1         FC25_RECORD_RAW  also keep each stream's unprocessed input ({user}_{session}_raw.wav)
+  --stun URL               FC25_STUN        stun://host:port, used by the server and handed to pages
+  --turn URLS              FC25_TURN        turn://user:password@host:port[,...], likewise
+  --media-timeout-ms N     FC25_MEDIA_TIMEOUT_MS  a live stream with no audio this long ends (default 10000)
+  --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
+  --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
 )";
 }
 

@@ -22,6 +22,12 @@ struct Config {
   std::string log_level = "info";          // FC25_LOG_LEVEL, --log-level
   int threads = 0;                         // FC25_THREADS, --threads: io threads (0: one per core)
   bool secure_cookies = false;             // FC25_SECURE_COOKIES, --secure-cookies: mark cookies Secure (TLS)
+  bool record_raw = false;                 // FC25_RECORD_RAW, --record-raw: also keep the unprocessed input
+  std::string stun;                        // FC25_STUN, --stun: stun://host:port for server and pages
+  std::vector<std::string> turn;           // FC25_TURN, --turn: turn://user:pass@host:port (comma-separated)
+  int media_timeout_ms = 10000;            // FC25_MEDIA_TIMEOUT_MS, --media-timeout-ms: no audio this long ends a stream
+  int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest
+  int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
 
   std::string describe() const;            // one line for the start-up log
 };

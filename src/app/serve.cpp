@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "app/broadcasts.hpp"
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "auth/auth.hpp"
@@ -22,6 +23,7 @@
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "http/server.hpp"
+#include "media/media.hpp"
 #include "presence/presence.hpp"
 #include "social/friends.hpp"
 #include "storage/store.hpp"
@@ -59,6 +61,19 @@ void raise_fd_limit() {
   }
 }
 
+std::string url_unescape(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 json snapshot_for(storage::Store& store, std::int64_t user_id) {
   auto self = store.live_status(user_id);
   json me = social::status_json(self);
@@ -66,6 +81,55 @@ json snapshot_for(storage::Store& store, std::int64_t user_id) {
   json friends = json::array();
   for (auto& f : store.friends_of(user_id)) friends.push_back(social::status_json(f));
   return {{"type", "snapshot"}, {"self", me}, {"friends", friends}, {"server_now", core::iso8601_ms(core::now_ms())}};
+}
+
+// The denoiser streams get: the configured backend, or classic (with a warning) when dfn3 has no usable model.
+live::Config media_config(const Config& config) {
+  auto log = core::logger("app");
+  live::Config mc;
+  mc.recordings_dir = config.data_dir / "streamed_audios";
+  mc.backend = denoise::parse_backend(config.denoiser);
+  if (mc.backend == denoise::Backend::dfn3) {
+    auto dir = config.model_dir.empty() ? std::filesystem::path("models/DeepFilterNet3") : config.model_dir;
+    try {
+      mc.model = denoise::Model::load(dir);
+      log->info("denoiser dfn3 with the model in {}", dir.string());
+    } catch (const denoise::ModelLoadError& e) {
+      log->warn("no usable DeepFilterNet3 model ({}): streams use the classic noise suppressor. Get the model with "
+                "scripts/fetch-model.sh and set FC25_MODEL_DIR.", e.what());
+      mc.backend = denoise::Backend::classic;
+    }
+  } else {
+    log->info("denoiser {}", config.denoiser);
+  }
+  mc.workers = config.denoise_workers;
+  mc.record_raw = config.record_raw;
+  mc.media_timeout = std::chrono::milliseconds(config.media_timeout_ms);
+  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms};
+  return mc;
+}
+
+// What pages put in RTCPeerConnection's iceServers.
+json ice_servers_json(const Config& config) {
+  json servers = json::array();
+  if (!config.stun.empty()) servers.push_back({{"urls", "stun:" + config.stun.substr(7)}});
+  for (auto& t : config.turn) {
+    // turn://user:password@host:port -> {urls: "turn:host:port", username, credential}
+    auto scheme = t.substr(0, t.find("://"));
+    auto rest = t.substr(scheme.size() + 3);
+    auto at = rest.rfind('@');
+    json entry;
+    if (at != std::string::npos) {
+      auto cred = rest.substr(0, at);
+      auto colon = cred.find(':');
+      entry["username"] = url_unescape(cred.substr(0, colon));
+      entry["credential"] = colon == std::string::npos ? "" : url_unescape(cred.substr(colon + 1));
+      rest = rest.substr(at + 1);
+    }
+    entry["urls"] = scheme + ":" + rest;
+    servers.push_back(entry);
+  }
+  return servers;
 }
 
 }  // namespace
@@ -103,6 +167,13 @@ int run_serve(const std::vector<std::string>& args) {
     hooks.on_socket_closed = [&registry](std::int64_t user_id, const std::string& client_id) {
       registry.on_socket_closed(user_id, client_id);
     };
+    media::init();
+    Broadcasts broadcasts(io, *store, registry, config.data_dir, media_config(config));
+    registry.set_media_hooks(broadcasts.hooks());
+    hooks.on_message = [&broadcasts](const presence::SocketUser& user, const std::string& client_id,
+                                     const json& msg, presence::Reply reply) {
+      broadcasts.on_message(user, client_id, msg, std::move(reply));
+    };
     presence::Presence presence(io, {config.channel_backend, config.redis_host, config.redis_port}, hooks);
     sink.presence = &presence;
 
@@ -110,7 +181,15 @@ int run_serve(const std::vector<std::string>& args) {
     registry.start_housekeeping();
 
     http::Services services{*store, sessions, throttle, friends, registry, presence, slow_work,
-                            config.web_dir, config.secure_cookies};
+                            config.web_dir, config.secure_cookies, config.data_dir,
+                            std::string(broadcasts.denoiser()), ice_servers_json(config)};
+    services.health = [&] {
+      return json{{"live_streams", registry.live_count()},
+                  {"media_streams", broadcasts.open_streams()},
+                  {"media_pipelines", media::live_pipelines()},
+                  {"presence_sockets", presence.open_sockets()},
+                  {"denoiser", broadcasts.denoiser()}};
+    };
     http::Server server(io, services);
     auto port = server.listen(config.bind, static_cast<unsigned short>(config.port));
     if (!config.port_file.empty()) {
@@ -142,6 +221,7 @@ int run_serve(const std::vector<std::string>& args) {
     io.run();
     for (auto& t : threads) t.join();
     slow_work.join();
+    broadcasts.close_all();
     log->info("stopped");
     return 0;
   } catch (const std::exception& e) {

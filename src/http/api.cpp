@@ -1,5 +1,8 @@
 #include "http/api.hpp"
 
+#include <filesystem>
+#include <fstream>
+
 #include <boost/asio/post.hpp>
 
 #include "core/api_error.hpp"
@@ -103,7 +106,95 @@ json me_json(const Request& req, Services& svc) {
   j["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
   j["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
   j["client_id"] = s.is_streaming ? json(s.client_id) : json(nullptr);
+  j["denoiser"] = svc.denoiser;
+  j["ice_servers"] = svc.ice_servers;
   return j;
+}
+
+json recording_json(const storage::Recording& r, std::int64_t viewer) {
+  return {{"id", r.id},
+          {"session_id", r.session_id},
+          {"username", r.username},
+          {"started_at", core::iso8601_ms(r.started_at)},
+          {"created_at", core::iso8601_ms(r.created_at)},
+          {"duration_s", static_cast<double>(r.duration_ms) / 1000.0},
+          {"bytes", r.bytes},
+          {"end_reason", r.end_reason},
+          {"url", "/media/recordings/" + std::to_string(r.id) + ".wav"},
+          {"can_delete", r.user_id == viewer}};
+}
+
+// A recording the requester may see (their own or a friend's). Others get 404, as if it did not exist.
+storage::Recording visible_recording(Services& svc, const Request& req, std::int64_t id) {
+  auto r = svc.store.recording_by_id(id);
+  if (!r || (r->user_id != req.user->id && !svc.store.are_friends(req.user->id, r->user_id))) {
+    throw ApiError(404, "not_found", "no recording " + std::to_string(id) + " that you may see");
+  }
+  return *r;
+}
+
+// Serves a recording with HTTP Range (seekable <audio>). A range is answered with at most 4 MiB; players ask on.
+Response serve_range(const std::filesystem::path& path, const Request& req) {
+  constexpr std::int64_t kMaxChunk = 4 << 20;
+  std::error_code ec;
+  auto size = static_cast<std::int64_t>(std::filesystem::file_size(path, ec));
+  if (ec) throw ApiError(404, "not_found", "the file of this recording is missing");
+  std::int64_t first = 0, last = size - 1;
+  bool partial = false;
+  auto range = std::string(req.msg[bhttp::field::range]);
+  if (!range.empty()) {
+    // Only "bytes=a-b", "bytes=a-" and "bytes=-n" (one range).
+    auto bad = [&] {
+      Response res = error_response(416, "range_not_satisfiable", "cannot serve range '" + range + "' of " +
+                                                                       std::to_string(size) + " bytes");
+      res.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
+      return res;
+    };
+    if (range.rfind("bytes=", 0) != 0 || range.find(',') != std::string::npos) return bad();
+    auto spec = range.substr(6);
+    auto dash = spec.find('-');
+    if (dash == std::string::npos) return bad();
+    auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
+    auto num = [](const std::string& x) -> std::optional<std::int64_t> {
+      if (x.empty() || x.size() > 18 || !std::all_of(x.begin(), x.end(), ::isdigit)) return std::nullopt;
+      return std::stoll(x);
+    };
+    if (a.empty()) {
+      auto n = num(b);
+      if (!n || *n == 0) return bad();
+      first = std::max<std::int64_t>(0, size - *n);
+    } else {
+      auto f = num(a);
+      if (!f || *f >= size) return bad();
+      first = *f;
+      if (!b.empty()) {
+        auto l = num(b);
+        if (!l || *l < first) return bad();
+        last = std::min(*l, size - 1);
+      }
+    }
+    last = std::min(last, first + kMaxChunk - 1);
+    partial = true;
+  }
+  Response res{partial ? bhttp::status::partial_content : bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "audio/wav");
+  res.set(bhttp::field::accept_ranges, "bytes");
+  res.set(bhttp::field::cache_control, "private, no-cache");
+  if (partial) {
+    res.set(bhttp::field::content_range,
+            "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
+  }
+  if (req.msg.method() == bhttp::verb::head) {
+    res.content_length(static_cast<std::uint64_t>(last - first + 1));
+    return res;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string body(static_cast<std::size_t>(last - first + 1), '\0');
+  in.seekg(first);
+  in.read(body.data(), static_cast<std::streamsize>(body.size()));
+  body.resize(static_cast<std::size_t>(in.gcount()));
+  res.body() = std::move(body);
+  return res;
 }
 
 // Runs slow work (password hashing) off the io threads and answers from there.
@@ -301,11 +392,24 @@ void Api::add_routes() {
   // Streams
   add(V::post, "/api/stream/start", true, [&svc](Request& req, Respond& respond) {
     auto body = body_object(req, false);
-    auto started = svc.streams.start(*req.user, string_field(body, "client_id"));
+    streams::StartOptions options;
+    if (auto it = body.find("noise_removal"); it != body.end() && !it->is_null()) {
+      if (!it->is_boolean()) throw ApiError(400, "invalid_field", "field 'noise_removal' must be true or false");
+      options.noise_removal = it->get<bool>();
+    }
+    if (auto it = body.find("atten_lim_db"); it != body.end() && !it->is_null()) {
+      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 100) {
+        throw ApiError(400, "invalid_field", "field 'atten_lim_db' must be a number of dB from 0 to 100");
+      }
+      options.atten_lim_db = it->get<float>();
+    }
+    auto started = svc.streams.start(*req.user, string_field(body, "client_id"), options);
     respond(json_response(started.created ? 201 : 200,
                           {{"session_id", started.stream.session_id},
                            {"started_at", core::iso8601_ms(started.stream.started_at)},
-                           {"client_id", started.stream.client_id}}));
+                           {"client_id", started.stream.client_id},
+                           {"denoiser", options.noise_removal ? svc.denoiser : std::string("passthrough")},
+                           {"ice_servers", svc.ice_servers}}));
   });
   add(V::post, "/api/stream/stop", true, [&svc](Request& req, Respond& respond) {
     auto body = body_object(req, true);
@@ -324,6 +428,53 @@ void Api::add_routes() {
                                 {"session_id", stopped->session_id},
                                 {"end_reason", streams::to_string(stopped->reason)}}));
   });
+  // For operators and tests: is it up, and what does it hold.
+  add(V::get, "/api/health", false, [&svc](Request&, Respond& respond) {
+    json j = svc.health ? svc.health() : json::object();
+    j["status"] = "ok";
+    respond(json_response(200, j));
+  });
+
+  // Recordings: the owner and friends may list and play them; only the owner may delete.
+  add(V::get, "/api/recordings", true, [&svc](Request& req, Respond& respond) {
+    auto who = req.query.count("username") && !req.query["username"].empty()
+                   ? svc.friends.visible_user(*req.user, req.query["username"])
+                   : *req.user;
+    json list = json::array();
+    for (auto& r : svc.store.recordings_of(who.id, 100)) list.push_back(recording_json(r, req.user->id));
+    respond(json_response(200, {{"username", who.username}, {"recordings", list}}));
+  });
+  add(V::get, "/api/recordings/{id}", true, [&svc](Request& req, Respond& respond) {
+    respond(json_response(200, recording_json(visible_recording(svc, req, path_id(req, "id")), req.user->id)));
+  });
+  add(V::delete_, "/api/recordings/{id}", true, [&svc](Request& req, Respond& respond) {
+    auto r = visible_recording(svc, req, path_id(req, "id"));
+    if (r.user_id != req.user->id) {
+      throw ApiError(403, "not_owner", "only " + r.username + " may delete recording " + std::to_string(r.id));
+    }
+    std::error_code ec;
+    std::filesystem::remove(svc.data_dir / r.path, ec);
+    auto raw = svc.data_dir / r.path;
+    raw.replace_filename(raw.stem().string() + "_raw.wav");
+    std::filesystem::remove(raw, ec);
+    svc.store.delete_recording(r.id);
+    core::logger("recording")->info("deleted recording {} ({}) by {}", r.id, r.path, req.user->username);
+    respond(json_response(200, {{"ok", true}}));
+  });
+  auto media = [&svc](Request& req, Respond& respond) {
+    auto file = req.params["file"];
+    if (file.size() < 5 || file.substr(file.size() - 4) != ".wav") {
+      throw ApiError(404, "not_found", "no such recording: " + file);
+    }
+    auto digits = file.substr(0, file.size() - 4);
+    if (digits.empty() || digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) {
+      throw ApiError(404, "not_found", "no such recording: " + file);
+    }
+    auto r = visible_recording(svc, req, std::stoll(digits));
+    respond(serve_range(svc.data_dir / r.path, req));
+  };
+  add(V::get, "/media/recordings/{file}", true, media);
+  add(V::head, "/media/recordings/{file}", true, media);
   add(V::get, "/api/stream/status", true, [&svc](Request& req, Respond& respond) {
     auto who = req.query.count("username") && !req.query["username"].empty()
                    ? svc.friends.visible_user(*req.user, req.query["username"])

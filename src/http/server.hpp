@@ -2,6 +2,7 @@
 // The HTTP plane: a Beast listener and one session per connection (each on its own strand), the REST API of
 // docs/protocol.md, the pages and static files of web/, and the hand-over of /ws/presence/ upgrades to presence.
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ struct Services {
   boost::asio::thread_pool& slow_work;   // password hashing, off the io threads
   std::filesystem::path web_dir;
   bool secure_cookies = false;
+  std::filesystem::path data_dir;        // recordings live under data_dir/streamed_audios
+  std::string denoiser = "dfn3";         // what "noise removal on" runs (classic when no model is installed)
+  nlohmann::json ice_servers = nlohmann::json::array();   // for the pages' RTCPeerConnection
+  std::function<nlohmann::json()> health;                 // counters for GET /api/health
 };
 
 class Server {

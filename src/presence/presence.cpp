@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "core/api_error.hpp"
 #include "core/log.hpp"
 #include "presence/channel_layer.hpp"
 
@@ -143,13 +144,30 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       auto type = msg["type"].get<std::string>();
       if (type == "ping") {
         reply = {{"type", "pong"}, {"t", msg.value("t", json(nullptr))}};
+      } else if (hub_->hooks.on_message) {
+        std::weak_ptr<WsSession> weak = shared_from_this();
+        hub_->hooks.on_message(user_, client_id_, msg, [weak](const json& m) {
+          if (auto s = weak.lock()) s->send(std::make_shared<const std::string>(m.dump()));
+        });
+        return;
       } else {
         throw std::invalid_argument("unknown message type '" + type + "' (expected: ping)");
       }
     } catch (const json::parse_error& e) {
       reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", std::string("malformed JSON: ") + e.what()}}}};
+    } catch (const core::ApiError& e) {
+      reply = {{"type", "error"}, {"error", {{"code", e.code()}, {"message", e.what()}}}};
     } catch (const std::exception& e) {
       reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", e.what()}}}};
+    }
+    // Errors name what they answer, so a page can match them to its request.
+    if (reply.value("type", "") == "error") {
+      try {
+        auto msg = json::parse(text);
+        if (msg.is_object() && msg.contains("type")) reply["for"] = msg["type"];
+        if (msg.is_object() && msg.contains("session_id")) reply["session_id"] = msg["session_id"];
+      } catch (...) {
+      }
     }
     enqueue(std::make_shared<const std::string>(reply.dump()));
   }

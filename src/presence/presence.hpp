@@ -21,6 +21,14 @@ struct ChannelLayerConfig {
   int redis_port = 6379;
 };
 
+struct SocketUser {
+  std::int64_t id = 0;
+  std::string username;   // lower-case
+};
+
+// Sends a message to one socket (the one a message came from). Thread-safe, never blocks; a no-op once closed.
+using Reply = std::function<void(const nlohmann::json& message)>;
+
 // What presence needs from the other planes; filled in by the app.
 struct Hooks {
   // The full snapshot message for a user (type "snapshot": self + friends' status). Called on connect and after a
@@ -28,12 +36,12 @@ struct Hooks {
   std::function<nlohmann::json(std::int64_t user_id)> snapshot_for;
   // A presence socket of this user, opened with this client_id, has closed (any reason).
   std::function<void(std::int64_t user_id, const std::string& client_id)> on_socket_closed;
+  // A message from a page other than "ping" (e.g. WebRTC signalling). Throw std::invalid_argument for an unknown
+  // type or a bad field, core::ApiError for a refused request: the page gets an "error" message saying why.
+  std::function<void(const SocketUser& user, const std::string& client_id, const nlohmann::json& message,
+                     Reply reply)> on_message;
 };
 
-struct SocketUser {
-  std::int64_t id = 0;
-  std::string username;   // lower-case
-};
 
 class Presence {
  public:

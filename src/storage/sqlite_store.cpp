@@ -71,6 +71,19 @@ const char* const kMigrations[] = {
       last_seen INTEGER NOT NULL
     );
     )sql",
+    // 2: recordings of stream sessions
+    R"sql(
+    CREATE TABLE stream_recordings (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      session_id INTEGER NOT NULL UNIQUE REFERENCES stream_sessions(id) ON DELETE CASCADE,
+      user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+      path TEXT NOT NULL,
+      duration_ms INTEGER NOT NULL,
+      bytes INTEGER NOT NULL,
+      created_at INTEGER NOT NULL
+    );
+    CREATE INDEX stream_recordings_user ON stream_recordings(user_id, created_at);
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -115,6 +128,15 @@ const char* kActiveSelect =
     "FROM active_streams a JOIN users u ON u.id = a.user_id ";
 ActiveStream read_active(const Statement& st) {
   return ActiveStream{st.i64(0), st.i64(1), st.text(2), st.text(3), st.i64(4), st.text(5)};
+}
+
+const char* kRecordingSelect =
+    "SELECT r.id, r.session_id, r.user_id, u.username, r.path, r.duration_ms, r.bytes, r.created_at, "
+    "s.started_at, COALESCE(s.end_reason, '') "
+    "FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
+Recording read_recording(const Statement& st) {
+  return Recording{st.i64(0), st.i64(1), st.i64(2), st.text(3), st.text(4),
+                   st.i64(5), st.i64(6), st.i64(7), st.i64(8), st.text(9)};
 }
 
 class SqliteStore final : public Store {
@@ -362,6 +384,39 @@ class SqliteStore final : public Store {
     c_.prepare("UPDATE users SET is_streaming = 0 WHERE id = ?").bind_all(user_id).run();
     tx.commit();
     return true;
+  }
+
+  Recording add_recording(const Recording& r) override {
+    std::lock_guard lock(mu_);
+    c_.prepare("INSERT OR IGNORE INTO stream_recordings(session_id, user_id, path, duration_ms, bytes, created_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)")
+        .bind_all(r.session_id, r.user_id, r.path, r.duration_ms, r.bytes, r.created_at)
+        .run();
+    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.session_id = ?");
+    st.bind_all(r.session_id).step();
+    return read_recording(st);
+  }
+
+  std::vector<Recording> recordings_of(std::int64_t user_id, int limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<Recording> out;
+    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.user_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?");
+    st.bind_all(user_id, static_cast<std::int64_t>(limit));
+    while (st.step()) out.push_back(read_recording(st));
+    return out;
+  }
+
+  std::optional<Recording> recording_by_id(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.id = ?");
+    if (st.bind_all(id).step()) return read_recording(st);
+    return std::nullopt;
+  }
+
+  bool delete_recording(std::int64_t id) override {
+    std::lock_guard lock(mu_);
+    c_.prepare("DELETE FROM stream_recordings WHERE id = ?").bind_all(id).run();
+    return c_.changes() == 1;
   }
 
   std::optional<StreamSession> stream_session(std::int64_t session_id) override {

@@ -56,6 +56,20 @@ struct StreamSession {
   std::string end_reason;
 };
 
+// The recording of one stream session (one WAV file under streamed_audios/).
+struct Recording {
+  std::int64_t id = 0;
+  std::int64_t session_id = 0;
+  std::int64_t user_id = 0;
+  std::string username;
+  std::string path;            // as stored: relative to the data directory
+  std::int64_t duration_ms = 0;
+  std::int64_t bytes = 0;
+  std::int64_t created_at = 0;
+  std::int64_t started_at = 0; // of the session
+  std::string end_reason;      // of the session (empty while it is live)
+};
+
 // A server process sharing this store.
 struct Node {
   std::string node_id;
@@ -113,6 +127,12 @@ class Store {
   virtual LiveStatus live_status(std::int64_t user_id) = 0;
 
   virtual std::vector<ActiveStream> all_active_streams() = 0;
+
+  // Recordings. add_recording is idempotent per session (a second call returns the first row).
+  virtual Recording add_recording(const Recording& r) = 0;
+  virtual std::vector<Recording> recordings_of(std::int64_t user_id, int limit) = 0;
+  virtual std::optional<Recording> recording_by_id(std::int64_t id) = 0;
+  virtual bool delete_recording(std::int64_t id) = 0;
 
   // Nodes: each server process beats; streams of a node that stopped beating were left by a crash.
   virtual void heartbeat(const Node& node) = 0;

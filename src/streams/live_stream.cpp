@@ -21,6 +21,7 @@ constexpr std::pair<EndReason, std::string_view> kReasons[] = {
     {EndReason::media_timeout, "media_timeout"},
     {EndReason::server_shutdown, "server_shutdown"},
     {EndReason::server_restart, "server_restart"},
+    {EndReason::media_error, "media_error"},
 };
 }  // namespace
 

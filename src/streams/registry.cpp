@@ -46,7 +46,7 @@ void StreamRegistry::notify(const std::string& username, std::int64_t user_id, c
   events_.send_to_user(username, event);  // the user's own other tabs
 }
 
-Started StreamRegistry::start(const storage::User& user, const std::string& client_id) {
+Started StreamRegistry::start(const storage::User& user, const std::string& client_id, const StartOptions& options) {
   if (!valid_client_id(client_id)) {
     throw core::ApiError(400, "invalid_field", "client_id must be 1-64 characters of A-Z a-z 0-9 _ -");
   }
@@ -67,6 +67,16 @@ Started StreamRegistry::start(const storage::User& user, const std::string& clie
     std::lock_guard lock(mu_);
     live_[result.stream.session_id] = stream;
   }
+  if (media_.opened) {
+    try {
+      media_.opened(result.stream, options);
+    } catch (const std::exception& e) {
+      core::logger("streams")->error("stream session={} of {} cannot start its media: {}", result.stream.session_id,
+                                     user.username, e.what());
+      stop_session(result.stream.session_id, EndReason::media_error);
+      throw core::ApiError(500, "media_error", std::string("the stream could not start: ") + e.what());
+    }
+  }
   core::logger("streams")->info("stream started user={} session={} client={}", user.username,
                                 result.stream.session_id, client_id);
   storage::LiveStatus s{user.username, true, result.stream.session_id, result.stream.started_at, client_id};
@@ -76,8 +86,16 @@ Started StreamRegistry::start(const storage::User& user, const std::string& clie
 
 std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local,
                                                    EndReason reason) {
-  // Order matters: (media flush and recording finalisation go here) then the store, then friends.
+  // Order matters: media flushed and recording finalised, then the store, then friends.
   auto active = store_.active_stream_by_session(session_id);
+  if (media_.ending) {
+    try {
+      if (local) media_.ending(active ? *active : local->info(), reason, true);
+      else if (active && reason == EndReason::server_restart) media_.ending(*active, reason, false);
+    } catch (const std::exception& e) {
+      core::logger("streams")->error("finishing the media of session={} failed: {}", session_id, e.what());
+    }
+  }
   auto now = core::now_ms();
   bool won = store_.end_stream(session_id, std::string(to_string(reason)), now);
   if (local) {
@@ -160,10 +178,42 @@ std::size_t StreamRegistry::recover_orphans() {
   return ended;
 }
 
+// Streams this process runs that another process ended (e.g. a Stop that reached another server): finish their
+// media here, where it runs. The other process already told the friends.
+void StreamRegistry::reconcile() {
+  std::vector<std::pair<std::int64_t, std::shared_ptr<LiveStream>>> ours;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, s] : live_) ours.emplace_back(id, s);
+  }
+  for (auto& [id, s] : ours) {
+    if (store_.active_stream_by_session(id)) continue;
+    auto ended = store_.stream_session(id);
+    if (!ended || !ended->ended_at) continue;
+    {
+      std::lock_guard lock(mu_);
+      if (!s->begin_stop(parse_end_reason(ended->end_reason).value_or(EndReason::user))) continue;
+    }
+    core::logger("streams")->info("stream session={} was ended elsewhere ({}): finishing its media here", id,
+                                  ended->end_reason);
+    if (media_.ending) {
+      try {
+        media_.ending(s->info(), parse_end_reason(ended->end_reason).value_or(EndReason::user), true);
+      } catch (const std::exception& e) {
+        core::logger("streams")->error("finishing the media of session={} failed: {}", id, e.what());
+      }
+    }
+    s->finish();
+    std::lock_guard lock(mu_);
+    live_.erase(id);
+  }
+}
+
 void StreamRegistry::beat() {
   try {
     store_.heartbeat(storage::Node{options_.node_id, host_, static_cast<std::int64_t>(::getpid()), core::now_ms()});
     recover_orphans();
+    reconcile();
   } catch (const std::exception& e) {
     core::logger("streams")->warn("housekeeping failed: {}", e.what());
   }

@@ -3,6 +3,7 @@
 // session in the store (exactly one caller wins, across processes), then tells the user's friends and the user's
 // own other pages, once. Streams are owned by one tab (client_id); only that tab's presence socket ends them.
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,6 +34,22 @@ struct Stopped {
   EndReason reason = EndReason::user;
 };
 
+// What the page chose before going live (passed through to the media plane).
+struct StartOptions {
+  bool noise_removal = true;
+  std::optional<float> atten_lim_db;
+};
+
+// The media plane, seen from the registry. Both are called once per stream, never under the registry's lock.
+struct MediaHooks {
+  // A stream this process just started. May throw (e.g. the recording cannot be created): the stream is then
+  // ended at once (media_error) and the error reaches the caller.
+  std::function<void(const storage::ActiveStream&, const StartOptions&)> opened;
+  // A stream is ending, before the store is told: `local` streams run here (flush the media, finalise the
+  // recording); others were left by a crashed process (repair what it left).
+  std::function<void(const storage::ActiveStream&, EndReason, bool local)> ending;
+};
+
 struct RegistryOptions {
   std::string node_id;                                           // this process, unique per start
   std::chrono::milliseconds socket_close_grace{250};             // lets a racing page_unload beacon win the reason
@@ -46,7 +63,9 @@ class StreamRegistry {
   ~StreamRegistry();
 
   // Throws core::ApiError 409 already_streaming when live from another tab; 400 for a bad client_id.
-  Started start(const storage::User& user, const std::string& client_id);
+  Started start(const storage::User& user, const std::string& client_id, const StartOptions& options = {});
+
+  void set_media_hooks(MediaHooks hooks) { media_ = std::move(hooks); }
 
   // Stops the user's live stream; with `only_session`, only if that is the live session. Idempotent.
   std::optional<Stopped> stop_user(const storage::User& user, std::optional<std::int64_t> only_session,
@@ -83,6 +102,8 @@ class StreamRegistry {
   std::string host_;
   mutable std::mutex mu_;
   std::map<std::int64_t, std::shared_ptr<LiveStream>> live_;  // by session id, streams run by this process
+  MediaHooks media_;
+  void reconcile();
   std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
   bool housekeeping_ = false;
 };

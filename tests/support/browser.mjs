@@ -1,5 +1,6 @@
 // Debian's Chromium, headless, driven by playwright-core. Never downloads a browser.
 import fs from 'node:fs';
+import os from 'node:os';
 
 import { chromium } from 'playwright-core';
 
@@ -12,9 +13,27 @@ export const chromiumArgs = [
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
 ];
 
-export async function launchBrowser({ args = [] } = {}) {
+// A fake microphone (Chromium's own beep, or `audioFile` looped from wherever it is when capture starts) that
+// needs no permission prompt; WebRTC allowed to use the test namespace's addresses as they are.
+export function mediaArgs(audioFile) {
+  return ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    ...(audioFile ? [`--use-file-for-fake-audio-capture=${audioFile}`] : []),
+    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'];
+}
+
+export async function launchBrowser({ args = [], audioFile } = {}) {
   if (!fs.existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath} (scripts/setup.sh installs it)`);
-  return chromium.launch({ executablePath: chromiumPath, headless: true, args: [...chromiumArgs, ...args] });
+  return chromium.launch({ executablePath: chromiumPath, headless: true,
+    args: [...chromiumArgs, ...mediaArgs(audioFile), ...args] });
+}
+
+// Media tests run inside the namespace scripts/netns-run.sh makes (scripts/test.sh does); elsewhere ICE has no
+// path between the browser and the server, so they fail at once and say why.
+export function requireTestNetwork() {
+  const ifaces = Object.keys(os.networkInterfaces());
+  if (process.env.FC25_NETNS !== '1' || !ifaces.includes('fc25v0')) {
+    throw new Error('media tests must run inside the test network namespace: scripts/netns-run.sh node --test ...');
+  }
 }
 
 export { tempDir };

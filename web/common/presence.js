@@ -43,6 +43,13 @@ export class Presence {
     };
   }
 
+  // Sends a message on the socket; false when it is not open.
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
   startPolling() {
     if (this.pollTimer || !this.poll) return;
     this.pollTimer = setInterval(() => this.poll().catch(() => {}), 30000);

@@ -4,10 +4,12 @@ import { api, me as fetchMe } from '/static/common/api.js';
 import { clientId } from '/static/common/clientid.js';
 import { Presence } from '/static/common/presence.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
-import { startBroadcast, stopBroadcast } from './broadcast.js';
+import { handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
+import { renderRecordings } from '/static/common/recordings.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, friends: new Map(), incoming: [], outgoing: [] };
+let presence = null;
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -32,6 +34,7 @@ function renderLive() {
   $('go-live').hidden = m.is_streaming;
   $('stop').hidden = !m.is_streaming;
   $('live-elsewhere').hidden = !m.is_streaming || ownsStream();
+  $('live-options').disabled = m.is_streaming;
   timer.hidden = !m.is_streaming;
   if (m.is_streaming) timer.dataset.startedAt = m.started_at;
   else delete timer.dataset.startedAt;
@@ -112,10 +115,21 @@ function onPresence(msg) {
       renderFriends();
       loadRequests().catch(() => {});
       break;
+    case 'webrtc_answer':
+    case 'ice_candidate':
+    case 'error':
+      handleSignal(msg);
+      break;
     case 'streaming_status':
       if (msg.username === state.me.username) {
         // Another tab (or the server) changed our stream; a stop while we broadcast ends our media too.
-        if (!msg.is_streaming && ownsStream()) stopBroadcast();
+        if (!msg.is_streaming && ownsStream()) {
+          stopBroadcast();
+          if (msg.end_reason && msg.end_reason !== 'user' && msg.end_reason !== 'page_unload') {
+            $('live-error').textContent = `The stream ended: ${endReasonText(msg.end_reason)}.`;
+          }
+        }
+        if (!msg.is_streaming) loadRecordings().catch(() => {});
         setSelf({ ...msg, client_id: msg.is_streaming ? state.me.client_id : null });
         if (msg.is_streaming && state.me.session_id !== msg.session_id) poll().catch(() => {});
       } else if (state.friends.has(msg.username)) {
@@ -150,18 +164,56 @@ function onPresence(msg) {
   }
 }
 
+function endReasonText(reason) {
+  return {
+    socket_closed: 'the connection to the server was lost',
+    webrtc_failed: 'the audio connection failed',
+    media_timeout: 'no audio reached the server for a while',
+    server_shutdown: 'the server shut down',
+    server_restart: 'the server restarted',
+    media_error: 'the server could not record it',
+  }[reason] || reason;
+}
+
+function liveOptions() {
+  const on = $('noise-removal').checked;
+  const lim = $('atten-lim').value.trim();
+  const body = { client_id: clientId, noise_removal: on };
+  if (on && lim !== '') body.atten_lim_db = Number(lim);
+  return body;
+}
+
 async function goLive() {
   $('live-error').textContent = '';
   $('go-live').disabled = true;
+  let mic = null;
   try {
-    const s = await api('POST', '/api/stream/start', { client_id: clientId });
+    mic = await openMicrophone();   // only now, on the click: a page load never asks
+    const s = await api('POST', '/api/stream/start', liveOptions());
     setSelf({ is_streaming: true, session_id: s.session_id, started_at: s.started_at, client_id: clientId });
-    await startBroadcast(s);
+    $('denoiser-note').textContent = s.denoiser === 'dfn3' ? 'Noise removal: on'
+      : s.denoiser === 'classic' ? 'Noise removal: basic (the DeepFilterNet model is not installed on the server)'
+        : 'Noise removal: off';
+    await startBroadcast(s, mic, {
+      send: (m) => presence?.send(m),
+      meterElement: $('level'),
+      onFailure: (text) => { $('live-error').textContent = text; },
+    });
+    mic = null;
   } catch (e) {
     $('live-error').textContent = e.message;
+    if (mic) for (const t of mic.getTracks()) t.stop();
   } finally {
     $('go-live').disabled = false;
   }
+}
+
+async function loadRecordings() {
+  const r = await api('GET', '/api/recordings');
+  renderRecordings($('recordings'), r.recordings, { onDelete: async (rec) => {
+    await api('DELETE', `/api/recordings/${rec.id}`);
+    await loadRecordings();
+  } });
 }
 
 async function stop() {
@@ -214,6 +266,7 @@ async function main() {
   state.friends = new Map(f.friends.map((x) => [x.username, x]));
   renderFriends();
   await loadRequests();
+  await loadRecordings().catch(() => {});
   startTicker();
 
   $('go-live').addEventListener('click', goLive);
@@ -242,7 +295,7 @@ async function main() {
     navigator.sendBeacon('/api/stream/stop', new URLSearchParams({
       csrf_token: state.me.csrf_token, session_id: String(state.me.session_id), reason: 'page_unload' }));
   });
-  new Presence({
+  presence = new Presence({
     onMessage: onPresence,
     onState: (up) => {
       const c = $('connection');

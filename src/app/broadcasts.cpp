@@ -1,0 +1,150 @@
+#include "app/broadcasts.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "core/api_error.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "recording/recording.hpp"
+
+namespace fc25::app {
+
+using nlohmann::json;
+
+namespace {
+
+std::int64_t session_field(const json& msg) {
+  auto it = msg.find("session_id");
+  if (it == msg.end() || !it->is_number_integer()) {
+    throw std::invalid_argument("field 'session_id' is required and must be a number");
+  }
+  return it->get<std::int64_t>();
+}
+
+std::string string_field(const json& msg, const char* name) {
+  auto it = msg.find(name);
+  if (it == msg.end() || !it->is_string()) {
+    throw std::invalid_argument(std::string("field '") + name + "' is required and must be a string");
+  }
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
+                       std::filesystem::path data_dir, live::Config config)
+    : io_(io), store_(store), registry_(registry), data_dir_(std::move(data_dir)) {
+  live::Callbacks cb;
+  cb.ended = [this](std::int64_t session_id, live::MediaEnd why, const std::string& detail) {
+    // From a media or recorder thread: the stop runs on the io threads.
+    auto reason = why == live::MediaEnd::media_timeout ? streams::EndReason::media_timeout
+                                                       : streams::EndReason::webrtc_failed;
+    core::logger("live")->info("media ends session={}: {} ({})", session_id, streams::to_string(reason), detail);
+    boost::asio::post(io_, [this, session_id, reason] { registry_.stop_session(session_id, reason); });
+  };
+  live_ = std::make_unique<live::LiveMedia>(std::move(config), std::move(cb));
+}
+
+Broadcasts::~Broadcasts() = default;
+
+std::string_view Broadcasts::denoiser() const { return live_->backend_name(); }
+std::size_t Broadcasts::open_streams() const { return live_->open_streams(); }
+
+void Broadcasts::close_all() { live_.reset(); }
+
+streams::MediaHooks Broadcasts::hooks() {
+  streams::MediaHooks h;
+  h.opened = [this](const storage::ActiveStream& s, const streams::StartOptions& o) {
+    live_->open(s.session_id, s.username, s.started_at, live::StreamOptions{o.noise_removal, o.atten_lim_db});
+  };
+  h.ending = [this](const storage::ActiveStream& s, streams::EndReason reason, bool local) {
+    ending(s, reason, local);
+  };
+  return h;
+}
+
+void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reason, bool local) {
+  auto log = core::logger("recording");
+  std::optional<recording::Summary> saved;
+  if (local && live_) {
+    auto f = live_->close(s.session_id);
+    if (f && f->clean) saved = f->clean;
+    if (f && !f->clean) log->info("session={} of {} received no audio: no recording kept", s.session_id, s.username);
+  } else if (!local) {
+    // Left by a crashed process: make what reached the disk playable.
+    auto path = data_dir_ / "streamed_audios" / recording::file_name(s.username, s.session_id);
+    try {
+      saved = recording::repair(path);
+      if (saved) log->info("repaired {} after a crash ({:.1f} s)", path.string(), saved->seconds());
+      auto raw = data_dir_ / "streamed_audios" / recording::file_name(s.username, s.session_id, true);
+      recording::repair(raw);
+    } catch (const std::exception& e) {
+      log->error("cannot repair {}: {}", path.string(), e.what());
+    }
+    if (saved && saved->samples == 0) {
+      std::error_code ec;
+      std::filesystem::remove(saved->path, ec);
+      saved.reset();
+    }
+  }
+  if (!saved) return;
+  storage::Recording r;
+  r.session_id = s.session_id;
+  r.user_id = s.user_id;
+  r.path = std::filesystem::relative(saved->path, data_dir_).generic_string();
+  r.duration_ms = saved->samples * 1000 / recording::kSampleRate;
+  r.bytes = saved->bytes;
+  r.created_at = core::now_ms();
+  store_.add_recording(r);
+  log->info("Saved recording to {} ({:.1f} s, {} bytes, session={}, reason={})", saved->path.string(),
+            saved->seconds(), saved->bytes, s.session_id, streams::to_string(reason));
+}
+
+void Broadcasts::on_message(const presence::SocketUser& user, const std::string& client_id, const json& msg,
+                            presence::Reply reply) {
+  auto type = msg["type"].get<std::string>();
+  if (type != "webrtc_offer" && type != "ice_candidate") {
+    throw std::invalid_argument("unknown message type '" + type + "' (expected: ping, webrtc_offer, ice_candidate)");
+  }
+  auto session_id = session_field(msg);
+  // Only the tab that owns the live session may signal for it.
+  auto active = store_.active_stream(user.id);
+  if (!active || active->session_id != session_id) {
+    throw core::ApiError(403, "not_your_session",
+                         "session " + std::to_string(session_id) + " is not a live stream of '" + user.username + "'");
+  }
+  if (active->client_id != client_id) {
+    throw core::ApiError(409, "other_tab", "session " + std::to_string(session_id) +
+                                               " belongs to another tab of '" + user.username + "'");
+  }
+  if (!live_ || !live_->is_open(session_id)) {
+    throw core::ApiError(409, "not_here", "session " + std::to_string(session_id) +
+                                              " is not served by this server process");
+  }
+  if (type == "ice_candidate") {
+    auto cand = string_field(msg, "candidate");
+    int mline = msg.value("sdpMLineIndex", 0);
+    if (mline < 0 || mline > 16) throw std::invalid_argument("field 'sdpMLineIndex' must be 0-16");
+    if (!cand.empty()) live_->remote_candidate(session_id, static_cast<unsigned>(mline), cand);
+    return;
+  }
+  auto sdp = string_field(msg, "sdp");
+  live::SignalSink sink;
+  sink.answer = [reply, session_id](const std::string& answer) {
+    reply(json{{"type", "webrtc_answer"}, {"session_id", session_id}, {"sdp", answer}});
+  };
+  sink.candidate = [reply, session_id](unsigned mline, const std::string& c) {
+    reply(json{{"type", "ice_candidate"}, {"session_id", session_id}, {"candidate", c}, {"sdpMLineIndex", mline}});
+  };
+  try {
+    live_->offer(session_id, sdp, std::move(sink));
+  } catch (const media::OfferError& e) {
+    core::logger("live")->info("refused the offer of {} for session={}: {}", user.username, session_id, e.what());
+    throw core::ApiError(400, "bad_offer", e.what());
+  } catch (const std::logic_error& e) {
+    throw core::ApiError(409, "already_connected", e.what());
+  }
+  core::logger("live")->info("offer accepted user={} session={}", user.username, session_id);
+}
+
+}  // namespace fc25::app

@@ -1,0 +1,485 @@
+#include "live/live.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/spsc_ring.hpp"
+#include "core/time.hpp"
+
+namespace fc25::live {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kHop = media::kFrameSamples;
+constexpr std::size_t kInRing = 256;    // 2.56 s of input
+constexpr std::size_t kOutRing = 256;   // 2.56 s between scheduler and recorder
+constexpr std::size_t kMaxPerTick = 8;  // frames one stream may advance per tick (catching up after a burst)
+constexpr double kBucketMs = 0.25;
+constexpr std::size_t kBuckets = 1000;  // up to 250 ms
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct Processed {
+  std::array<float, kHop> clean;
+  std::array<float, kHop> raw;
+};
+
+// One stream's media. Shared by: the worker (in ring pop, denoiser, out ring push, latency histogram), the
+// recorder (out ring pop, files, watchdog) and close() (which owns everything once both have let go).
+struct Pipe {
+  std::int64_t session_id = 0;
+  std::string username;
+  std::int64_t started_at_ms = 0;
+  std::string denoiser_name;
+  std::shared_ptr<media::FrameRing> in = std::make_shared<media::FrameRing>(kInRing);
+  core::SpscRing<Processed> out{kOutRing};
+  std::unique_ptr<denoise::Denoiser> denoiser;
+  std::shared_ptr<media::Ingest> ingest;            // guarded by Impl::mu
+
+  // worker only
+  bool first_seen = false;
+  std::array<std::uint32_t, kBuckets> hist{};
+  std::uint64_t frames = 0, late = 0;
+  double max_ms = 0;
+  std::uint64_t out_dropped = 0;
+
+  // worker -> recorder
+  std::atomic<std::int64_t> pad_samples{-1};        // silence before the first frame; -1 until it arrives
+  std::atomic<std::int64_t> last_frame_ns{0};
+
+  // recorder only (then close())
+  std::unique_ptr<recording::WavWriter> clean_file, raw_file;
+  std::int64_t clean_skip = 0;                      // denoiser latency still to drop from the clean output
+  std::int64_t raw_samples = 0, clean_samples = 0;
+  bool padded = false;
+  Clock::time_point opened = Clock::now();
+  Clock::time_point last_checkpoint = Clock::now();
+  bool timeout_reported = false;
+  int worker = 0;
+};
+
+}  // namespace
+
+struct LiveMedia::Impl {
+  Config cfg;
+  Callbacks cb;
+  std::shared_ptr<spdlog::logger> log = core::logger("live");
+
+  mutable std::mutex mu;                                       // pipes (open/close/offer)
+  std::map<std::int64_t, std::shared_ptr<Pipe>> pipes;
+
+  struct Worker {
+    std::mutex mu;                                             // held for a tick; open/close wait at most one
+    std::vector<std::shared_ptr<Pipe>> pipes;
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Worker>> workers;
+
+  std::mutex rec_mu;                                           // held for a recorder pass
+  std::vector<std::shared_ptr<Pipe>> rec_pipes;
+  std::thread recorder;
+
+  std::atomic<bool> stopping{false};
+  std::mutex wake_mu;
+  std::condition_variable wake;
+
+  // --- scheduler ---------------------------------------------------------------------------------------------
+  void run_worker(Worker& w) {
+    std::vector<Pipe*> due;
+    std::vector<std::array<media::AudioFrame, kMaxPerTick>> pending;
+    std::vector<std::size_t> counts;
+    std::vector<denoise::Denoiser*> batch;
+    std::vector<const float*> ins;
+    std::vector<float*> outs;
+    std::vector<Processed> results;
+    std::vector<Pipe*> batch_pipes;
+    std::vector<std::int64_t> arrivals;
+    auto next = Clock::now();
+    while (!stopping.load(std::memory_order_relaxed)) {
+      next += std::chrono::milliseconds(10);
+      auto now = Clock::now();
+      if (next < now - std::chrono::milliseconds(50)) next = now;  // fell far behind (suspended): do not race
+      {
+        std::unique_lock lock(wake_mu);
+        wake.wait_until(lock, next, [this] { return stopping.load(); });
+      }
+      std::lock_guard lock(w.mu);
+      // Take what each stream has (at most kMaxPerTick frames), then advance them together, round by round.
+      due.clear();
+      counts.clear();
+      if (pending.size() < w.pipes.size()) pending.resize(w.pipes.size());
+      for (auto& p : w.pipes) {
+        std::size_t k = 0;
+        while (k < kMaxPerTick && p->in->pop(pending[due.size()][k])) ++k;
+        if (k == 0) continue;
+        if (!p->first_seen) {
+          p->first_seen = true;
+          // The recording's timeline starts when the stream went live (timer 00:00): silence until audio came.
+          auto pad = (core::now_ms() - p->started_at_ms) * (media::kSampleRate / 1000) -
+                     static_cast<std::int64_t>(k * kHop);
+          auto cap = static_cast<std::int64_t>(cfg.media_timeout.count()) * (media::kSampleRate / 1000);
+          p->pad_samples.store(std::clamp<std::int64_t>(pad, 0, cap));
+        }
+        p->last_frame_ns.store(pending[due.size()][k - 1].arrival_ns, std::memory_order_relaxed);
+        due.push_back(p.get());
+        counts.push_back(k);
+      }
+      for (std::size_t round = 0; round < kMaxPerTick; ++round) {
+        batch.clear();
+        ins.clear();
+        batch_pipes.clear();
+        arrivals.clear();
+        for (std::size_t i = 0; i < due.size(); ++i) {
+          if (counts[i] <= round) continue;
+          batch.push_back(due[i]->denoiser.get());
+          ins.push_back(pending[i][round].samples.data());
+          batch_pipes.push_back(due[i]);
+          arrivals.push_back(pending[i][round].arrival_ns);
+        }
+        if (batch.empty()) break;
+        results.resize(batch.size());
+        outs.clear();
+        for (auto& r : results) outs.push_back(r.clean.data());
+        denoise::process_batch(batch, ins, outs);
+        auto done = steady_ns();
+        for (std::size_t j = 0; j < batch.size(); ++j) {
+          Pipe& p = *batch_pipes[j];
+          std::copy(ins[j], ins[j] + kHop, results[j].raw.begin());
+          if (!p.out.push(results[j])) ++p.out_dropped;
+          double ms = static_cast<double>(done - arrivals[j]) / 1e6;
+          p.hist[std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(ms / kBucketMs))]++;
+          ++p.frames;
+          if (ms > 20.0) ++p.late;
+          p.max_ms = std::max(p.max_ms, ms);
+        }
+      }
+    }
+  }
+
+  // --- recorder and watchdog --------------------------------------------------------------------------------
+  // Writes what the scheduler produced. Called by the recorder thread, and by close() once the pipe is its own.
+  void drain(Pipe& p) {
+    auto pad = p.pad_samples.load();
+    if (!p.padded) {
+      if (pad < 0) return;  // no audio yet
+      p.padded = true;
+      if (pad > 0) {
+        p.clean_file->write_silence(pad);
+        if (p.raw_file) p.raw_file->write_silence(pad);
+        p.raw_samples += pad;
+        p.clean_samples += pad;
+      }
+    }
+    Processed item;
+    while (p.out.pop(item)) write_processed(p, item);
+  }
+
+  void write_processed(Pipe& p, const Processed& item) {
+    if (p.raw_file) p.raw_file->write(item.raw);
+    p.raw_samples += kHop;
+    std::size_t from = 0;
+    if (p.clean_skip > 0) {
+      from = static_cast<std::size_t>(std::min<std::int64_t>(p.clean_skip, kHop));
+      p.clean_skip -= static_cast<std::int64_t>(from);
+    }
+    if (from < kHop) {
+      p.clean_file->write(std::span<const float>(item.clean.data() + from, kHop - from));
+      p.clean_samples += static_cast<std::int64_t>(kHop - from);
+    }
+  }
+
+  void run_recorder() {
+    while (!stopping.load()) {
+      {
+        std::unique_lock lock(wake_mu);
+        wake.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping.load(); });
+      }
+      std::vector<std::pair<std::int64_t, std::string>> timed_out;
+      {
+        std::lock_guard lock(rec_mu);
+        auto now = Clock::now();
+        for (auto& p : rec_pipes) {
+          try {
+            drain(*p);
+            if (p->padded && now - p->last_checkpoint >= cfg.checkpoint_every) {
+              p->clean_file->checkpoint();
+              if (p->raw_file) p->raw_file->checkpoint();
+              p->last_checkpoint = now;
+            }
+          } catch (const std::exception& e) {
+            log->error("recording session={} failed: {}", p->session_id, e.what());
+          }
+          auto last_ns = p->last_frame_ns.load(std::memory_order_relaxed);
+          auto since = last_ns ? std::chrono::nanoseconds(steady_ns() - last_ns)
+                               : std::chrono::duration_cast<std::chrono::nanoseconds>(now - p->opened);
+          if (!p->timeout_reported && since > cfg.media_timeout) {
+            p->timeout_reported = true;
+            timed_out.emplace_back(p->session_id,
+                                   last_ns ? "no audio for " + std::to_string(cfg.media_timeout.count() / 1000) + " s"
+                                           : "no audio arrived within " +
+                                                 std::to_string(cfg.media_timeout.count() / 1000) + " s of going live");
+          }
+        }
+      }
+      for (auto& [id, why] : timed_out) {
+        log->info("media watchdog: session={} {}", id, why);
+        if (cb.ended) cb.ended(id, MediaEnd::media_timeout, why);
+      }
+    }
+  }
+
+  std::unique_ptr<denoise::Denoiser> make_denoiser(const StreamOptions& o, std::string& name) {
+    denoise::Options opt;
+    if (o.atten_lim_db) opt.atten_lim_db = *o.atten_lim_db;
+    if (!o.noise_removal) {
+      name = "passthrough";
+      return denoise::make_passthrough();
+    }
+    switch (cfg.backend) {
+      case denoise::Backend::dfn3:
+        name = "dfn3";
+        return denoise::make_dfn3(cfg.model, opt);
+      case denoise::Backend::classic:
+        name = "classic";
+        return denoise::make_classic(opt);
+      case denoise::Backend::passthrough:
+        break;
+    }
+    name = "passthrough";
+    return denoise::make_passthrough();
+  }
+
+  static Stats stats_of(const Pipe& p, std::uint64_t ingest_dropped) {
+    Stats s;
+    s.frames = p.frames;
+    s.dropped = ingest_dropped + p.out_dropped;
+    s.late = p.late;
+    s.latency_max_ms = p.max_ms;
+    std::uint64_t total = 0;
+    for (auto c : p.hist) total += c;
+    auto pct = [&](double q) {
+      if (total == 0) return 0.0;
+      std::uint64_t want = static_cast<std::uint64_t>(q * static_cast<double>(total - 1)) + 1, seen = 0;
+      for (std::size_t i = 0; i < kBuckets; ++i) {
+        seen += p.hist[i];
+        if (seen >= want) return (static_cast<double>(i) + 0.5) * kBucketMs;
+      }
+      return static_cast<double>(kBuckets) * kBucketMs;
+    };
+    s.latency_p50_ms = pct(0.50);
+    s.latency_p99_ms = pct(0.99);
+    return s;
+  }
+};
+
+LiveMedia::LiveMedia(Config config, Callbacks callbacks) : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = std::move(config);
+  impl_->cb = std::move(callbacks);
+  if (impl_->cfg.backend == denoise::Backend::dfn3 && !impl_->cfg.model) {
+    throw std::invalid_argument("the dfn3 denoiser needs a model");
+  }
+  int n = std::max(1, impl_->cfg.workers);
+  for (int i = 0; i < n; ++i) {
+    impl_->workers.push_back(std::make_unique<Impl::Worker>());
+    auto* w = impl_->workers.back().get();
+    w->thread = std::thread([this, w] { impl_->run_worker(*w); });
+  }
+  impl_->recorder = std::thread([this] { impl_->run_recorder(); });
+}
+
+LiveMedia::~LiveMedia() {
+  std::vector<std::int64_t> ids;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [id, p] : impl_->pipes) ids.push_back(id);
+  }
+  for (auto id : ids) close(id);
+  impl_->stopping = true;
+  impl_->wake.notify_all();
+  for (auto& w : impl_->workers) w->thread.join();
+  impl_->recorder.join();
+}
+
+std::string_view LiveMedia::backend_name() const { return denoise::to_string(impl_->cfg.backend); }
+
+void LiveMedia::open(std::int64_t session_id, const std::string& username, std::int64_t started_at_ms,
+                     StreamOptions options) {
+  if (options.atten_lim_db && !(*options.atten_lim_db >= 0.0f && *options.atten_lim_db <= 100.0f)) {
+    throw std::invalid_argument("atten_lim_db must be between 0 and 100");
+  }
+  auto p = std::make_shared<Pipe>();
+  p->session_id = session_id;
+  p->username = username;
+  p->started_at_ms = started_at_ms;
+  p->denoiser = impl_->make_denoiser(options, p->denoiser_name);
+  p->clean_skip = static_cast<std::int64_t>(p->denoiser->latency_samples());
+  p->clean_file = recording::WavWriter::create(impl_->cfg.recordings_dir / recording::file_name(username, session_id));
+  if (impl_->cfg.record_raw) {
+    p->raw_file = recording::WavWriter::create(impl_->cfg.recordings_dir /
+                                               recording::file_name(username, session_id, true));
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->pipes.count(session_id)) return;  // already open (same tab pressed Go live again)
+    impl_->pipes[session_id] = p;
+  }
+  // Least loaded worker.
+  std::size_t best = 0, best_n = SIZE_MAX;
+  for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
+    std::lock_guard lock(impl_->workers[i]->mu);
+    if (impl_->workers[i]->pipes.size() < best_n) best = i, best_n = impl_->workers[i]->pipes.size();
+  }
+  p->worker = static_cast<int>(best);
+  {
+    std::lock_guard lock(impl_->workers[best]->mu);
+    impl_->workers[best]->pipes.push_back(p);
+  }
+  {
+    std::lock_guard lock(impl_->rec_mu);
+    impl_->rec_pipes.push_back(p);
+  }
+  impl_->log->info("media open session={} user={} denoiser={} recording={}", session_id, username, p->denoiser_name,
+                   p->clean_file->path().string());
+}
+
+bool LiveMedia::is_open(std::int64_t session_id) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->pipes.count(session_id) > 0;
+}
+
+std::size_t LiveMedia::open_streams() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->pipes.size();
+}
+
+void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSink sink) {
+  std::shared_ptr<Pipe> p;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pipes.find(session_id);
+    if (it == impl_->pipes.end()) throw std::logic_error("session " + std::to_string(session_id) + " is not live");
+    p = it->second;
+    if (p->ingest) {
+      throw std::logic_error("session " + std::to_string(session_id) + " already has a media connection");
+    }
+  }
+  media::IngestEvents ev;
+  ev.answer = std::move(sink.answer);
+  ev.local_candidate = std::move(sink.candidate);
+  auto* impl = impl_.get();
+  ev.failed = [impl, session_id](std::string why) {
+    if (impl->cb.ended) impl->cb.ended(session_id, MediaEnd::webrtc_failed, why);
+  };
+  ev.connected = [impl, session_id] { impl->log->info("media connected session={}", session_id); };
+  auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, p->in, impl_->cfg.ice,
+                                      std::move(ev));
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->pipes.find(session_id);
+  if (it == impl_->pipes.end() || it->second->ingest) {
+    ingest->close();  // closed (or answered by another offer) meanwhile
+    throw std::logic_error("session " + std::to_string(session_id) + " ended or got another media connection");
+  }
+  it->second->ingest = std::move(ingest);
+}
+
+void LiveMedia::remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate) {
+  std::shared_ptr<media::Ingest> ingest;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pipes.find(session_id);
+    if (it == impl_->pipes.end() || !it->second->ingest) return;
+    ingest = it->second->ingest;
+  }
+  ingest->add_remote_candidate(mline, candidate);
+}
+
+std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
+  std::shared_ptr<Pipe> p;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pipes.find(session_id);
+    if (it == impl_->pipes.end()) return std::nullopt;
+    p = it->second;
+    impl_->pipes.erase(it);
+  }
+  std::uint64_t ingest_dropped = 0;
+  if (p->ingest) {
+    p->ingest->close();
+    ingest_dropped = p->ingest->frames_dropped();
+  }
+  {
+    auto& w = *impl_->workers[static_cast<std::size_t>(p->worker)];
+    std::lock_guard lock(w.mu);
+    std::erase(w.pipes, p);
+  }
+  {
+    std::lock_guard lock(impl_->rec_mu);
+    std::erase(impl_->rec_pipes, p);
+  }
+  // Everything is ours now: what the recorder has not written, what the scheduler has not processed, the tail.
+  Finished f;
+  f.denoiser = p->denoiser_name;
+  try {
+    impl_->drain(*p);
+    media::AudioFrame frame;
+    Processed item;
+    while (p->in->pop(frame)) {
+      if (!p->padded) {
+        p->pad_samples.store(0);
+        impl_->drain(*p);
+      }
+      p->denoiser->process(frame.samples, item.clean);
+      item.raw = frame.samples;
+      impl_->write_processed(*p, item);
+      ++p->frames;
+    }
+    if (p->padded) {
+      // The denoiser's tail: feed silence until the clean file is as long as the input.
+      std::array<float, kHop> zeros{};
+      std::array<float, kHop> out{};
+      while (p->clean_samples < p->raw_samples) {
+        p->denoiser->process(zeros, out);
+        std::size_t from = 0;
+        if (p->clean_skip > 0) {
+          from = static_cast<std::size_t>(std::min<std::int64_t>(p->clean_skip, kHop));
+          p->clean_skip -= static_cast<std::int64_t>(from);
+        }
+        auto n = std::min<std::int64_t>(static_cast<std::int64_t>(kHop - from), p->raw_samples - p->clean_samples);
+        p->clean_file->write(std::span<const float>(out.data() + from, static_cast<std::size_t>(n)));
+        p->clean_samples += n;
+      }
+    }
+    auto clean = p->clean_file->finish();
+    std::optional<recording::Summary> raw;
+    if (p->raw_file) raw = p->raw_file->finish();
+    if (p->padded) {
+      f.clean = clean;
+      f.raw = raw;
+    } else {
+      // Nothing was ever received: an empty file is not a recording.
+      std::error_code ec;
+      std::filesystem::remove(clean.path, ec);
+      if (raw) std::filesystem::remove(raw->path, ec);
+    }
+  } catch (const std::exception& e) {
+    impl_->log->error("finishing the recording of session={} failed: {}", session_id, e.what());
+  }
+  f.stats = Impl::stats_of(*p, ingest_dropped);
+  impl_->log->info(
+      "media closed session={} denoiser={} frames={} dropped={} late={} latency p50={:.2f}ms p99={:.2f}ms "
+      "max={:.2f}ms",
+      session_id, f.denoiser, f.stats.frames, f.stats.dropped, f.stats.late, f.stats.latency_p50_ms,
+      f.stats.latency_p99_ms, f.stats.latency_max_ms);
+  return f;
+}
+
+}  // namespace fc25::live

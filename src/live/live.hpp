@@ -1,0 +1,103 @@
+#pragma once
+// The real-time path of live streams on this server: for each stream, the broadcaster's WebRTC ingest, a denoiser
+// advanced by the scheduler, and the recording. Frames flow through lock-free rings:
+//
+//   ingest (GStreamer thread) ─ring─▶ scheduler worker (batch denoise, every 10 ms) ─ring─▶ recorder thread (WAV)
+//
+// Workers (one per core) advance all their due streams together with the engine's batch path, so each weight is
+// read once per tick. The recorder writes the clean (and optionally raw) audio, makes it durable once a second and
+// watches for streams whose media stopped. Nothing here knows about HTTP, users' friends or the database: the
+// owner opens and closes streams and is told (from our threads, so it must post) when media ends a stream.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "denoise/denoise.hpp"
+#include "media/media.hpp"
+#include "recording/recording.hpp"
+
+namespace fc25::live {
+
+struct Config {
+  std::filesystem::path recordings_dir;            // streamed_audios/
+  denoise::Backend backend = denoise::Backend::dfn3;
+  std::shared_ptr<const denoise::Model> model;     // required for dfn3
+  int workers = 2;                                 // scheduler threads
+  bool record_raw = false;                         // also keep {user}_{session}_raw.wav
+  std::chrono::milliseconds media_timeout{10000};  // no audio this long ends the stream
+  std::chrono::milliseconds checkpoint_every{1000};
+  media::IceConfig ice;
+};
+
+// Chosen by the page before going live.
+struct StreamOptions {
+  bool noise_removal = true;
+  std::optional<float> atten_lim_db;   // 0..100; unset: no limit
+};
+
+// Why media ended a stream.
+enum class MediaEnd { webrtc_failed, media_timeout };
+
+struct Stats {
+  std::uint64_t frames = 0;           // 10 ms frames received and processed
+  std::uint64_t dropped = 0;          // frames lost because a ring was full
+  std::uint64_t late = 0;             // frames processed more than 20 ms after they arrived
+  double latency_p50_ms = 0;          // frame arrival -> clean frame out of the denoiser
+  double latency_p99_ms = 0;
+  double latency_max_ms = 0;
+};
+
+struct Finished {
+  std::optional<recording::Summary> clean;   // nullopt: no audio was ever received (no file kept)
+  std::optional<recording::Summary> raw;
+  Stats stats;
+  std::string denoiser;
+};
+
+// What the owner hears back from a stream's media, on our threads.
+struct Callbacks {
+  std::function<void(std::int64_t session_id, MediaEnd why, const std::string& detail)> ended;
+};
+
+// Signalling replies for one ingest, on GStreamer threads (must not block).
+struct SignalSink {
+  std::function<void(const std::string& sdp)> answer;
+  std::function<void(unsigned mline, const std::string& candidate)> candidate;
+};
+
+class LiveMedia {
+ public:
+  LiveMedia(Config config, Callbacks callbacks);
+  ~LiveMedia();
+  LiveMedia(const LiveMedia&) = delete;
+  LiveMedia& operator=(const LiveMedia&) = delete;
+
+  // The backend new streams get when noise removal is on.
+  std::string_view backend_name() const;
+
+  // A stream went live: creates its recording file and denoiser and starts its media watchdog.
+  // Throws recording::RecordingError when the file cannot be made; std::invalid_argument for bad options.
+  void open(std::int64_t session_id, const std::string& username, std::int64_t started_at_ms, StreamOptions options);
+  bool is_open(std::int64_t session_id) const;
+
+  // The page's offer for an open stream: starts the ingest and answers through `sink`. Throws media::OfferError
+  // (creating nothing) for a bad offer, std::logic_error when the stream already has an ingest or is not open.
+  void offer(std::int64_t session_id, const std::string& sdp, SignalSink sink);
+  void remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate);
+
+  // Ends a stream's media: closes the ingest, denoises what is left and the denoiser's tail, finalises the files.
+  // Exactly once per stream: nullopt when it is not open here.
+  std::optional<Finished> close(std::int64_t session_id);
+
+  std::size_t open_streams() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fc25::live

@@ -1,0 +1,74 @@
+#pragma once
+// WebRTC media with GStreamer's webrtcbin. Ingest terminates a broadcaster's peer connection (ICE, DTLS-SRTP, RTP,
+// Opus), decodes to 48 kHz mono float and hands 10 ms frames to our code through a lock-free ring. GStreamer's
+// threads never wait on our locks; callbacks here only copy, push and post. Nothing here knows about users,
+// sessions or the denoiser.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/spsc_ring.hpp"
+
+namespace fc25::media {
+
+inline constexpr int kSampleRate = 48000;
+inline constexpr std::size_t kFrameSamples = 480;  // 10 ms
+
+struct AudioFrame {
+  std::array<float, kFrameSamples> samples;
+  std::int64_t arrival_ns = 0;  // steady clock, when the decoded frame was handed over
+};
+using FrameRing = core::SpscRing<AudioFrame>;
+
+struct IceConfig {
+  std::string stun;                // "stun://host:port" or empty
+  std::vector<std::string> turn;   // "turn(s)://user:password@host:port"
+  int jitter_ms = 20;              // receive jitter buffer
+};
+
+// Initialises GStreamer once and checks the elements ingest needs. Throws std::runtime_error naming what is missing.
+void init();
+
+// Pipelines not yet torn down (for leak checks and logs).
+std::size_t live_pipelines();
+
+// The offer cannot be used: the message says what is wrong with it.
+class OfferError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Checks an SDP offer before any pipeline exists: it must parse, carry an audio section that can send and offers
+// Opus at 48 kHz, with ICE credentials and a DTLS fingerprint. Returns the Opus payload type.
+int check_offer(const std::string& sdp);
+
+// Events from an ingest, called on GStreamer threads: copy and post, never block.
+struct IngestEvents {
+  std::function<void(std::string sdp)> answer;
+  std::function<void(unsigned mline, std::string candidate)> local_candidate;
+  std::function<void(std::string why)> failed;     // negotiation error, ICE or connection failed/closed
+  std::function<void()> connected;
+};
+
+class Ingest {
+ public:
+  // Starts answering `offer_sdp` (checked with check_offer first: throws OfferError, creating nothing).
+  // Decoded audio goes to `ring` (frames that do not fit are dropped and counted).
+  static std::shared_ptr<Ingest> create(const std::string& label, const std::string& offer_sdp,
+                                        std::shared_ptr<FrameRing> ring, const IceConfig& ice, IngestEvents events);
+  virtual ~Ingest() = default;
+
+  virtual void add_remote_candidate(unsigned mline, const std::string& candidate) = 0;
+  // Stops delivering frames and tears the pipeline down on the media thread. Idempotent, never blocks.
+  virtual void close() = 0;
+
+  virtual std::uint64_t frames_delivered() const = 0;
+  virtual std::uint64_t frames_dropped() const = 0;
+};
+
+}  // namespace fc25::media

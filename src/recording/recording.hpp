@@ -1,0 +1,55 @@
+#pragma once
+// Recordings of live streams: WAV files (PCM 16-bit, 48 kHz, mono) written while the audio arrives, made durable
+// about once a second (header brought up to date, then fsync), so that a crash loses at most the last second; and
+// the repair of a file a crash left behind. No threads, no server: the caller decides when to write.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+namespace fc25::recording {
+
+inline constexpr int kSampleRate = 48000;
+
+struct Summary {
+  std::filesystem::path path;
+  std::int64_t samples = 0;   // audio samples in the file
+  std::int64_t bytes = 0;     // size of the whole file
+  double seconds() const { return static_cast<double>(samples) / kSampleRate; }
+};
+
+class RecordingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// `streamed_audios/{username}_{session_id}.wav` (and `…_raw.wav` for the unprocessed input).
+std::string file_name(const std::string& username, std::int64_t session_id, bool raw = false);
+
+class WavWriter {
+ public:
+  // Creates (or truncates) the file. Throws RecordingError naming the path and the reason.
+  static std::unique_ptr<WavWriter> create(const std::filesystem::path& path);
+  virtual ~WavWriter() = default;
+
+  // Appends float samples in [-1, 1] (clipped), converted to 16-bit.
+  virtual void write(std::span<const float> samples) = 0;
+  // Appends `n` samples of silence.
+  virtual void write_silence(std::int64_t n) = 0;
+  // Makes everything written so far durable: header sizes updated, data and header flushed with fsync.
+  virtual void checkpoint() = 0;
+  // Final checkpoint and close. Idempotent; the file is complete afterwards.
+  virtual Summary finish() = 0;
+  virtual std::int64_t samples() const = 0;
+  virtual const std::filesystem::path& path() const = 0;
+};
+
+// Makes a WAV file that was being written when its process died valid again: the RIFF and data sizes are set from
+// the bytes actually on disk (a torn last sample is cut off). Returns nullopt when the file does not exist; throws
+// RecordingError when it is not a 16-bit mono WAV this server writes.
+std::optional<Summary> repair(const std::filesystem::path& path);
+
+}  // namespace fc25::recording

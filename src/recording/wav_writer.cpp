@@ -1,0 +1,180 @@
+// WAV writing with libsndfile on a descriptor we own (so that fsync reaches the same file); repair by walking the
+// RIFF chunks ourselves, because a file whose header a crash left stale is exactly what a reader refuses.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include <sndfile.h>
+
+#include "recording/recording.hpp"
+
+namespace fc25::recording {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+class SndfileWriter final : public WavWriter {
+ public:
+  SndfileWriter(std::filesystem::path path, int fd, SNDFILE* sf) : path_(std::move(path)), fd_(fd), sf_(sf) {}
+  ~SndfileWriter() override {
+    try {
+      finish();
+    } catch (...) {
+    }
+  }
+
+  void write(std::span<const float> samples) override {
+    if (!sf_) throw RecordingError("recording " + path_.string() + " is already finished");
+    buf_.resize(samples.size());
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      float v = std::clamp(samples[i], -1.0f, 1.0f) * 32767.0f;
+      buf_[i] = static_cast<short>(v < 0 ? v - 0.5f : v + 0.5f);
+    }
+    put(buf_.data(), static_cast<sf_count_t>(buf_.size()));
+  }
+
+  void write_silence(std::int64_t n) override {
+    if (!sf_) throw RecordingError("recording " + path_.string() + " is already finished");
+    buf_.assign(4800, 0);
+    while (n > 0) {
+      auto k = std::min<std::int64_t>(n, static_cast<std::int64_t>(buf_.size()));
+      put(buf_.data(), k);
+      n -= k;
+    }
+  }
+
+  void checkpoint() override {
+    if (!sf_) return;
+    sf_command(sf_, SFC_UPDATE_HEADER_NOW, nullptr, 0);
+    if (::fsync(fd_) != 0) throw RecordingError("cannot fsync " + path_.string() + ": " + errno_text());
+  }
+
+  Summary finish() override {
+    if (sf_) {
+      sf_command(sf_, SFC_UPDATE_HEADER_NOW, nullptr, 0);
+      int rc = sf_close(sf_);  // does not close fd_ (opened with close_desc = false)
+      sf_ = nullptr;
+      bool synced = ::fsync(fd_) == 0;
+      struct stat st {};
+      ::fstat(fd_, &st);
+      bytes_ = st.st_size;
+      ::close(fd_);
+      fd_ = -1;
+      if (rc != 0) throw RecordingError("cannot finish " + path_.string() + ": " + sf_error_number(rc));
+      if (!synced) throw RecordingError("cannot fsync " + path_.string() + ": " + errno_text());
+    }
+    return Summary{path_, samples_, bytes_};
+  }
+
+  std::int64_t samples() const override { return samples_; }
+  const std::filesystem::path& path() const override { return path_; }
+
+ private:
+  void put(const short* data, sf_count_t n) {
+    if (sf_write_short(sf_, data, n) != n) {
+      throw RecordingError("cannot write " + path_.string() + ": " + sf_strerror(sf_));
+    }
+    samples_ += n;
+  }
+
+  std::filesystem::path path_;
+  int fd_;
+  SNDFILE* sf_;
+  std::int64_t samples_ = 0;
+  std::int64_t bytes_ = 0;
+  std::vector<short> buf_;
+};
+
+std::uint32_t le32(const unsigned char* p) {
+  return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
+}
+void put_le32(unsigned char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+
+}  // namespace
+
+std::string file_name(const std::string& username, std::int64_t session_id, bool raw) {
+  return username + "_" + std::to_string(session_id) + (raw ? "_raw.wav" : ".wav");
+}
+
+std::unique_ptr<WavWriter> WavWriter::create(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw RecordingError("cannot create recording " + path.string() + ": " + errno_text());
+  SF_INFO info{};
+  info.samplerate = kSampleRate;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* sf = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
+  if (!sf) {
+    std::string why = sf_strerror(nullptr);
+    ::close(fd);
+    throw RecordingError("cannot create recording " + path.string() + ": " + why);
+  }
+  return std::make_unique<SndfileWriter>(path, fd, sf);
+}
+
+std::optional<Summary> repair(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f) throw RecordingError("cannot open " + path.string() + " to repair it");
+  auto size = static_cast<std::int64_t>(std::filesystem::file_size(path));
+  unsigned char head[12];
+  if (size < 44 || !f.read(reinterpret_cast<char*>(head), 12) || std::memcmp(head, "RIFF", 4) != 0 ||
+      std::memcmp(head + 8, "WAVE", 4) != 0) {
+    throw RecordingError(path.string() + " is not a WAV file (no RIFF/WAVE header)");
+  }
+  // Walk the chunks up to "data", checking the format on the way.
+  std::int64_t pos = 12;
+  bool fmt_ok = false;
+  while (pos + 8 <= size) {
+    unsigned char ch[8];
+    f.seekg(pos);
+    if (!f.read(reinterpret_cast<char*>(ch), 8)) break;
+    std::uint32_t len = le32(ch + 4);
+    if (std::memcmp(ch, "fmt ", 4) == 0) {
+      unsigned char fmt[16];
+      if (len < 16 || !f.read(reinterpret_cast<char*>(fmt), 16)) break;
+      int channels = fmt[2] | (fmt[3] << 8);
+      int bits = fmt[14] | (fmt[15] << 8);
+      int tag = fmt[0] | (fmt[1] << 8);
+      if (tag != 1 || channels != 1 || bits != 16) {
+        throw RecordingError(path.string() + " is not 16-bit mono PCM (format " + std::to_string(tag) + ", " +
+                             std::to_string(channels) + " channels, " + std::to_string(bits) + " bits)");
+      }
+      fmt_ok = true;
+    } else if (std::memcmp(ch, "data", 4) == 0) {
+      if (!fmt_ok) break;
+      std::int64_t data_start = pos + 8;
+      std::int64_t data_bytes = (size - data_start) & ~std::int64_t{1};
+      f.clear();
+      unsigned char v[4];
+      put_le32(v, static_cast<std::uint32_t>(data_bytes));
+      f.seekp(pos + 4);
+      f.write(reinterpret_cast<char*>(v), 4);
+      put_le32(v, static_cast<std::uint32_t>(data_start + data_bytes - 8));
+      f.seekp(4);
+      f.write(reinterpret_cast<char*>(v), 4);
+      f.flush();
+      f.close();
+      if (data_start + data_bytes != size) std::filesystem::resize_file(path, data_start + data_bytes);
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+      }
+      return Summary{path, data_bytes / 2, data_start + data_bytes};
+    }
+    pos += 8 + len + (len & 1);
+  }
+  throw RecordingError(path.string() + " has no usable fmt/data chunks");
+}
+
+}  // namespace fc25::recording

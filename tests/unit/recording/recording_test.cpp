@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <vector>
+
+#include "recording/recording.hpp"
+
+namespace fs = std::filesystem;
+using namespace fc25::recording;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("fc25-rec-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::vector<float> tone(std::size_t n, std::size_t offset = 0) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = 0.5f * std::sin(2 * M_PI * 440.0 * double(i + offset) / 48000.0);
+  return v;
+}
+
+// Reads a WAV with libsndfile, as any player would.
+std::vector<short> read_wav(const fs::path& p, SF_INFO& info) {
+  info = {};
+  SNDFILE* sf = sf_open(p.c_str(), SFM_READ, &info);
+  if (!sf) return {};
+  std::vector<short> v(static_cast<std::size_t>(info.frames));
+  sf_read_short(sf, v.data(), info.frames);
+  sf_close(sf);
+  return v;
+}
+}  // namespace
+
+TEST(Recording, FileNameFollowsTheSessionScheme) {
+  EXPECT_EQ(file_name("alice", 42), "alice_42.wav");
+  EXPECT_EQ(file_name("alice", 42, true), "alice_42_raw.wav");
+}
+
+TEST(Recording, WritesPcm16MonoAt48kThatReadsBack) {
+  TempDir d;
+  auto w = WavWriter::create(d.path / "a.wav");
+  auto t = tone(48000);
+  w->write(t);
+  w->write_silence(4800);
+  auto s = w->finish();
+  EXPECT_EQ(s.samples, 52800);
+  EXPECT_EQ(s.bytes, static_cast<std::int64_t>(fs::file_size(d.path / "a.wav")));
+  EXPECT_NEAR(s.seconds(), 1.1, 1e-9);
+  SF_INFO info;
+  auto back = read_wav(d.path / "a.wav", info);
+  EXPECT_EQ(info.samplerate, 48000);
+  EXPECT_EQ(info.channels, 1);
+  EXPECT_EQ(info.format, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  ASSERT_EQ(back.size(), 52800u);
+  for (std::size_t i = 0; i < 48000; i += 997) EXPECT_NEAR(back[i], t[i] * 32767.0, 1.0);
+  EXPECT_EQ(back[50000], 0);
+}
+
+TEST(Recording, ClipsOutOfRangeSamples) {
+  TempDir d;
+  auto w = WavWriter::create(d.path / "c.wav");
+  std::vector<float> v{2.0f, -3.0f, 0.0f};
+  w->write(v);
+  w->finish();
+  SF_INFO info;
+  auto back = read_wav(d.path / "c.wav", info);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0], 32767);
+  EXPECT_EQ(back[1], -32767);
+}
+
+TEST(Recording, FinishIsIdempotentAndWriteAfterwardsIsAnError) {
+  TempDir d;
+  auto w = WavWriter::create(d.path / "i.wav");
+  w->write(tone(480));
+  auto a = w->finish();
+  auto b = w->finish();
+  EXPECT_EQ(a.samples, b.samples);
+  EXPECT_EQ(a.bytes, b.bytes);
+  EXPECT_THROW(w->write(tone(480)), RecordingError);
+}
+
+TEST(Recording, CreateInAMissingDirectoryNamesThePath) {
+  TempDir d;
+  try {
+    WavWriter::create(d.path / "no" / "such" / "x.wav");
+    FAIL() << "expected an error";
+  } catch (const RecordingError& e) {
+    EXPECT_NE(std::string(e.what()).find("no/such/x.wav"), std::string::npos) << e.what();
+  }
+}
+
+// What a kill -9 leaves: the header says what was there at the last checkpoint, more audio follows it.
+TEST(Recording, RepairRecoversEverythingOnDiskAfterACrash) {
+  TempDir d;
+  auto live = d.path / "live.wav";
+  auto crashed = d.path / "crashed.wav";
+  auto w = WavWriter::create(live);
+  w->write(tone(48000));
+  w->checkpoint();
+  w->write(tone(24000, 48000));          // after the checkpoint: header is stale
+  fs::copy_file(live, crashed);          // the file as the crash leaves it
+  SF_INFO info;
+  auto stale = read_wav(crashed, info);
+  EXPECT_EQ(stale.size(), 48000u) << "a reader trusts the stale header";
+  auto r = repair(crashed);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->samples, 72000);
+  EXPECT_EQ(r->bytes, static_cast<std::int64_t>(fs::file_size(crashed)));
+  auto back = read_wav(crashed, info);
+  ASSERT_EQ(back.size(), 72000u);
+  auto t = tone(72000);
+  for (std::size_t i = 0; i < 72000; i += 1009) EXPECT_NEAR(back[i], t[i] * 32767.0, 1.0);
+}
+
+TEST(Recording, RepairCutsATornSampleAndLeavesAGoodFileAsItIs) {
+  TempDir d;
+  auto p = d.path / "t.wav";
+  auto w = WavWriter::create(p);
+  w->write(tone(1000));
+  auto s = w->finish();
+  auto again = repair(p);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->samples, s.samples);
+  EXPECT_EQ(again->bytes, s.bytes);
+  {
+    std::FILE* f = std::fopen(p.c_str(), "ab");
+    std::fputc(7, f);  // half a sample
+    std::fclose(f);
+  }
+  auto r = repair(p);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->samples, 1000);
+  EXPECT_EQ(static_cast<std::int64_t>(fs::file_size(p)), s.bytes);
+}
+
+TEST(Recording, RepairRefusesWhatIsNotOurWav) {
+  TempDir d;
+  EXPECT_FALSE(repair(d.path / "missing.wav").has_value());
+  auto junk = d.path / "junk.wav";
+  {
+    std::FILE* f = std::fopen(junk.c_str(), "wb");
+    for (int i = 0; i < 100; ++i) std::fputc('x', f);
+    std::fclose(f);
+  }
+  EXPECT_THROW(repair(junk), RecordingError);
+  // A stereo WAV is not one of ours.
+  auto stereo = d.path / "stereo.wav";
+  SF_INFO info{};
+  info.samplerate = 48000;
+  info.channels = 2;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* sf = sf_open(stereo.c_str(), SFM_WRITE, &info);
+  short z[8] = {};
+  sf_write_short(sf, z, 8);
+  sf_close(sf);
+  EXPECT_THROW(repair(stereo), RecordingError);
+}
