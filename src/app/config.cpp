@@ -95,6 +95,8 @@ const std::vector<Setting>& settings() {
       {"FC25_MEDIA_TIMEOUT_MS", "--media-timeout-ms",
        [](Config& c, auto& n, auto& v) { c.media_timeout_ms = parse_int(n, v, 500, 3600000); }},
       {"FC25_JITTER_MS", "--jitter-ms", [](Config& c, auto& n, auto& v) { c.jitter_ms = parse_int(n, v, 0, 2000); }},
+      {"FC25_RT_PRIORITY", "--rt-priority",
+       [](Config& c, auto& n, auto& v) { c.realtime_priority = parse_int(n, v, 0, 99); }},
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
        [](Config& c, auto& n, auto& v) { c.denoise_workers = parse_int(n, v, 0, 256); }},
   };
@@ -142,7 +144,7 @@ std::string Config::describe() const {
   o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
     << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms
-    << " denoise_workers=" << denoise_workers;
+    << " denoise_workers=" << denoise_workers << " rt_priority=" << realtime_priority;
   return o.str();
 }
 
@@ -171,6 +173,7 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --media-timeout-ms N     FC25_MEDIA_TIMEOUT_MS  a live stream with no audio this long ends (default 10000)
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
   --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
+  --rt-priority N          FC25_RT_PRIORITY  real-time (SCHED_FIFO) priority for them when permitted (default 10; 0 off)
 )";
 }
 

@@ -103,6 +103,7 @@ live::Config media_config(const Config& config) {
     log->info("denoiser {}", config.denoiser);
   }
   mc.workers = config.denoise_workers;
+  mc.realtime_priority = config.realtime_priority;
   mc.record_raw = config.record_raw;
   mc.media_timeout = std::chrono::milliseconds(config.media_timeout_ms);
   mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms};

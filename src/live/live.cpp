@@ -1,6 +1,10 @@
 #include "live/live.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
+#include <cstring>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +25,9 @@ constexpr std::size_t kHop = media::kFrameSamples;
 constexpr std::size_t kInRing = 256;    // 2.56 s of input
 constexpr std::size_t kOutRing = 256;   // 2.56 s between scheduler and recorder
 constexpr std::size_t kMaxPerTick = 8;  // frames one stream may advance per tick (catching up after a burst)
+// A frame waits at most two ticks by design (one for its phase, one when it is the second half of a 20 ms
+// packet) plus the batch's compute time; one waiting longer than three ticks is late.
+constexpr double kLateMs = 30.0;
 constexpr double kBucketMs = 0.25;
 constexpr std::size_t kBuckets = 1000;  // up to 250 ms
 
@@ -93,7 +100,8 @@ struct LiveMedia::Impl {
   std::condition_variable wake;
 
   // --- scheduler ---------------------------------------------------------------------------------------------
-  void run_worker(Worker& w) {
+  void run_worker(Worker& w, int index) {
+    set_realtime(index);
     std::vector<Pipe*> due;
     std::vector<std::array<media::AudioFrame, kMaxPerTick>> pending;
     std::vector<std::size_t> counts;
@@ -118,8 +126,13 @@ struct LiveMedia::Impl {
       counts.clear();
       if (pending.size() < w.pipes.size()) pending.resize(w.pipes.size());
       for (auto& p : w.pipes) {
+        // One frame per stream per tick keeps every tick's batch the same size (a 20 ms packet's two frames go
+        // out 10 ms apart) and makes one large batch instead of two half ones; a stream that fell behind by
+        // more than two frames catches up at once.
+        std::size_t backlog = p->in->size();
+        std::size_t take = backlog > 2 ? std::min(backlog, kMaxPerTick) : 1;
         std::size_t k = 0;
-        while (k < kMaxPerTick && p->in->pop(pending[due.size()][k])) ++k;
+        while (k < take && p->in->pop(pending[due.size()][k])) ++k;
         if (k == 0) continue;
         if (!p->first_seen) {
           p->first_seen = true;
@@ -158,10 +171,25 @@ struct LiveMedia::Impl {
           double ms = static_cast<double>(done - arrivals[j]) / 1e6;
           p.hist[std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(ms / kBucketMs))]++;
           ++p.frames;
-          if (ms > 20.0) ++p.late;
+          if (ms > kLateMs) ++p.late;
           p.max_ms = std::max(p.max_ms, ms);
         }
       }
+    }
+  }
+
+  // Workers ask for real-time scheduling (SCHED_FIFO, low priority), as audio servers do, so that a tick is not
+  // queued behind GStreamer's and the HTTP threads' work. Without the privilege (CAP_SYS_NICE or RLIMIT_RTPRIO)
+  // they run as normal threads.
+  void set_realtime(int index) {
+    pthread_setname_np(pthread_self(), ("fc25-denoise-" + std::to_string(index)).substr(0, 15).c_str());
+    if (cfg.realtime_priority <= 0) return;
+    sched_param sp{};
+    sp.sched_priority = cfg.realtime_priority;
+    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    if (index == 0) {
+      if (rc == 0) log->info("denoise workers run with real-time priority {} (SCHED_FIFO)", cfg.realtime_priority);
+      else log->info("denoise workers run at normal priority (real-time priority not permitted: {})", std::strerror(rc));
     }
   }
 
@@ -291,7 +319,7 @@ LiveMedia::LiveMedia(Config config, Callbacks callbacks) : impl_(std::make_uniqu
   for (int i = 0; i < n; ++i) {
     impl_->workers.push_back(std::make_unique<Impl::Worker>());
     auto* w = impl_->workers.back().get();
-    w->thread = std::thread([this, w] { impl_->run_worker(*w); });
+    w->thread = std::thread([this, w, i] { impl_->run_worker(*w, i); });
   }
   impl_->recorder = std::thread([this] { impl_->run_recorder(); });
 }

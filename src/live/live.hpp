@@ -27,6 +27,7 @@ struct Config {
   denoise::Backend backend = denoise::Backend::dfn3;
   std::shared_ptr<const denoise::Model> model;     // required for dfn3
   int workers = 2;                                 // scheduler threads
+  int realtime_priority = 10;                      // SCHED_FIFO priority of the workers when permitted; 0: off
   bool record_raw = false;                         // also keep {user}_{session}_raw.wav
   std::chrono::milliseconds media_timeout{10000};  // no audio this long ends the stream
   std::chrono::milliseconds checkpoint_every{1000};
@@ -45,7 +46,7 @@ enum class MediaEnd { webrtc_failed, media_timeout };
 struct Stats {
   std::uint64_t frames = 0;           // 10 ms frames received and processed
   std::uint64_t dropped = 0;          // frames lost because a ring was full
-  std::uint64_t late = 0;             // frames processed more than 20 ms after they arrived
+  std::uint64_t late = 0;             // frames processed more than 30 ms (three ticks) after they arrived
   double latency_p50_ms = 0;          // frame arrival -> clean frame out of the denoiser
   double latency_p99_ms = 0;
   double latency_max_ms = 0;

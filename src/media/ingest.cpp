@@ -72,6 +72,22 @@ class MediaThread {
   std::thread thread_;
 };
 
+// libnice would otherwise try to open ports on the network's router (UPnP): a server must not.
+void disable_upnp(GstElement* webrtc) {
+  GObject* ice = nullptr;
+  g_object_get(webrtc, "ice-agent", &ice, nullptr);
+  if (!ice) return;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent")) {
+    GObject* agent = nullptr;
+    g_object_get(ice, "agent", &agent, nullptr);
+    if (agent) {
+      if (g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp")) g_object_set(agent, "upnp", FALSE, nullptr);
+      g_object_unref(agent);
+    }
+  }
+  g_object_unref(ice);
+}
+
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -97,6 +113,7 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
       g_signal_emit_by_name(webrtc_, "add-turn-server", t.c_str(), &ok);
     }
     gst_bin_add(GST_BIN(pipeline_), webrtc_);
+    disable_upnp(webrtc_);
     g_signal_connect(webrtc_, "on-ice-candidate", G_CALLBACK(&IngestImpl::on_ice_candidate), this);
     g_signal_connect(webrtc_, "pad-added", G_CALLBACK(&IngestImpl::on_pad_added), this);
     g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(&IngestImpl::on_connection_state), this);

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// Ingest load: N broadcasters from fc25-send (WebRTC, Opus from a WAV, 20 ms packets) into one fc25 serve with
+// noise removal on, for each N given. For every N: server CPU per stream (measured over the steady part, after
+// every stream connected), frames dropped and late, and the time from a decoded frame's arrival to its clean
+// frame leaving the denoiser (per-stream p50/p99 from the server's "media closed" log lines: the median of the
+// p50s and the largest p99 are reported). The DeepFilterNet3 lookahead (30 ms, the model's own) is on top.
+//
+//   scripts/netns-run.sh node bench/ingest/run.mjs [--streams 8,16,32,48] [--seconds 20] [--ramp 3] [--json]
+//
+// Must run inside the test network namespace (ICE needs an interface other than lo); the server listens on
+// 127.0.0.1 and media flows between the namespace's own veth addresses.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { requireTestNetwork } from '../../tests/support/browser.mjs';
+import { repoRoot, sharedDir, startServer, tempDir } from '../../tests/support/server.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const COUNTS = String(opt('streams', '8,16,32,48')).split(',').map(Number);
+const SECONDS = Number(opt('seconds', 20));
+const RAMP = Number(opt('ramp', 3));
+const JSON_OUT = args.includes('--json');
+const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
+const wav = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
+const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const log = (...a) => { if (!JSON_OUT) console.error(...a); };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ticks = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);  // utime + stime
+};
+const hz = 100;
+
+requireTestNetwork();
+const dataDir = tempDir('fc25-bench-ingest-');
+const results = [];
+for (const n of COUNTS) {
+  const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir } });
+  const sender = spawn(sendBin, ['--port', String(server.port), '--wav', wav, '--user', 'bench', '--register',
+    '--streams', String(n), '--seconds', String(SECONDS), '--ramp', String(RAMP)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  sender.stdout.on('data', (d) => { out += d; });
+  sender.stderr.on('data', () => {});
+  const done = new Promise((r) => sender.on('exit', r));
+  // Wait until every stream is connected (the server logs it), then measure the steady part.
+  const t0 = Date.now();
+  while ((server.logs().match(/media connected/g) || []).length < n && Date.now() - t0 < 120000) await sleep(100);
+  await sleep(1000);
+  const window = Math.max(2, SECONDS - RAMP - 4) * 1000;
+  const [s0, c0, w0] = [ticks(server.proc.pid), ticks(sender.pid), Date.now()];
+  await sleep(window);
+  const [s1, c1, w1] = [ticks(server.proc.pid), ticks(sender.pid), Date.now()];
+  const threads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
+  await done;
+  await server.stop();
+  const lines = server.logs().split('\n').filter((l) => l.includes('media closed'));
+  const per = lines.map((l) => Object.fromEntries([...l.matchAll(/(\w+)=([\d.]+)(?:ms)?/g)].map((m) => [m[1], Number(m[2])])));
+  const failures = out.split('\n').filter((l) => l.includes('"error"')).length;
+  const sorted = per.map((p) => p.p50).sort((a, b) => a - b);
+  const r = {
+    streams: n,
+    connected: per.filter((p) => p.frames > 0).length,
+    failures,
+    frames: per.reduce((a, p) => a + p.frames, 0),
+    dropped: per.reduce((a, p) => a + p.dropped, 0),
+    late: per.reduce((a, p) => a + p.late, 0),
+    latency_p50_ms: sorted[Math.floor(sorted.length / 2)] ?? null,
+    latency_p99_ms: Math.max(...per.map((p) => p.p99)),
+    latency_max_ms: Math.max(...per.map((p) => p.max)),
+    server_cpu_pct: (100 * (s1 - s0)) / hz / ((w1 - w0) / 1000),
+    sender_cpu_pct: (100 * (c1 - c0)) / hz / ((w1 - w0) / 1000),
+    server_threads: threads,
+  };
+  r.server_cpu_pct_per_stream = r.server_cpu_pct / n;
+  r.sustained = r.connected === n && r.failures === 0 && r.dropped === 0 && r.late === 0;
+  results.push(r);
+  log(`N=${n}: connected ${r.connected}, dropped ${r.dropped}, late ${r.late}, latency p50 ${r.latency_p50_ms} ms ` +
+    `p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms.toFixed(1)} ms, server CPU ${r.server_cpu_pct.toFixed(0)}% ` +
+    `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
+    `${threads} threads${r.sustained ? '' : '  NOT SUSTAINED'}`);
+}
+const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
+if (JSON_OUT) console.log(JSON.stringify({ machine, seconds: SECONDS, ramp: RAMP, results }, null, 1));
+else log(`machine: ${machine}`);

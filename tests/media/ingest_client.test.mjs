@@ -1,0 +1,132 @@
+// Ingest driven by fc25-send, the browser-less broadcaster (real WebRTC through webrtcbin on both sides): several
+// streams at once, the ways media can end a stream (silence: media_timeout; no path: webrtc_failed), and 100
+// go-live/stop cycles that must leave the server's threads and memory where they were.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { readWav, rmsDb } from '../support/audio.mjs';
+import { requireTestNetwork } from '../support/browser.mjs';
+import { repoRoot, sharedDir, startServer } from '../support/server.mjs';
+import { query } from '../support/sqlite.mjs';
+
+const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
+const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
+const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Runs fc25-send; resolves with its JSON lines (one per stream cycle, then the summary).
+function send(server, args, timeoutMs = 120000) {
+  return new Promise((resolve, reject) => {
+    execFile(sendBin, ['--port', String(server.port), '--wav', speech, '--register', ...args],
+      { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        if (!lines.length) return reject(new Error(`fc25-send failed: ${err?.message}\n${stderr}`));
+        resolve(lines);
+      });
+  });
+}
+
+const health = async (server) => (await (await fetch(server.url + '/api/health')).json());
+const threads = (pid) => fs.readdirSync(`/proc/${pid}/task`).length;
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+async function settle(server) {
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    const h = await health(server);
+    if (h.media_pipelines === 0 && h.media_streams === 0 && h.live_streams === 0) return h;
+    await sleep(50);
+  }
+  return health(server);
+}
+
+describe('ingest from fc25-send', () => {
+  before(() => {
+    requireTestNetwork();
+    assert.ok(fs.existsSync(sendBin), `fc25-send not built at ${sendBin}`);
+  });
+
+  describe('streams', () => {
+    let server;
+    before(async () => {
+      server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '1500' } });
+    });
+    after(async () => { await server?.stop(); });
+
+    it('four broadcasters at once: four complete recordings of the speech, nothing dropped', async () => {
+      const lines = await send(server, ['--user', 'four', '--streams', '4', '--seconds', '4']);
+      const streams = lines.filter((l) => !l.summary);
+      assert.equal(streams.length, 4);
+      for (const s of streams) {
+        assert.equal(s.error, undefined, JSON.stringify(s));
+        assert.ok(s.packets_sent >= 190, `${s.user} sent ${s.packets_sent} packets`);
+        const session = query(server.dbPath, `SELECT * FROM stream_sessions WHERE id = ${s.session_id}`)[0];
+        assert.equal(session.end_reason, 'user');
+        const rec = query(server.dbPath, `SELECT * FROM stream_recordings WHERE session_id = ${s.session_id}`)[0];
+        assert.ok(rec, `recording of ${s.user}`);
+        const wav = readWav(path.join(server.dataDir, rec.path));
+        const live = (session.ended_at - session.started_at) / 1000;
+        assert.ok(Math.abs(wav.samples.length / 48000 - live) <= 0.5, `${wav.samples.length / 48000} s vs live ${live} s`);
+        const level = rmsDb(wav.samples, 48000, 1);
+        assert.ok(level > -40, `${s.user}'s recording holds the speech (${level.toFixed(1)} dBFS)`);
+      }
+      const closed = server.logs().split('\n').filter((l) => l.includes('media closed'));
+      assert.equal(closed.length, 4);
+      for (const l of closed) assert.match(l, /dropped=0 late=0/, l);
+      assert.equal((await settle(server)).media_pipelines, 0);
+    });
+
+    it('the sender vanishes without a word: the watchdog ends the stream (media_timeout) and keeps the audio', async () => {
+      const [r] = await send(server, ['--user', 'vanisher', '--seconds', '2', '--vanish']);
+      assert.equal(r.ended_by_server, 'media_timeout', JSON.stringify(r));
+      assert.ok(r.ended_after_vanish_ms >= 1400 && r.ended_after_vanish_ms < 4000, `ended ${r.ended_after_vanish_ms} ms after`);
+      const rec = query(server.dbPath, `SELECT * FROM stream_recordings WHERE session_id = ${r.session_id}`)[0];
+      assert.ok(rec && rec.duration_ms >= 2000, `the 2 s sent are recorded (${rec?.duration_ms} ms)`);
+      assert.equal((await settle(server)).media_pipelines, 0);
+    });
+  });
+
+  it('no network path to the sender: ICE fails and the stream ends webrtc_failed', async () => {
+    const server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '60000' } });
+    try {
+      const [r] = await send(server, ['--user', 'ghost', '--vanish-early']);
+      assert.equal(r.ended_by_server, 'webrtc_failed', JSON.stringify(r));
+      const session = query(server.dbPath, `SELECT * FROM stream_sessions WHERE id = ${r.session_id}`)[0];
+      assert.equal(session.end_reason, 'webrtc_failed');
+      assert.equal(query(server.dbPath, 'SELECT count(*) AS n FROM stream_recordings')[0].n, 0, 'no audio, no recording');
+      assert.equal(fs.readdirSync(path.join(server.dataDir, 'streamed_audios')).length, 0, 'no empty file left');
+      assert.equal((await settle(server)).media_pipelines, 0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('100 go-live/stop cycles: threads and memory back to their baseline', async (t) => {
+    const server = await startServer({ env: { FC25_MODEL_DIR: modelDir } });
+    try {
+      await send(server, ['--user', 'cycler', '--seconds', '0.3', '--cycles', '3', '--pause', '0']);  // warm up
+      await settle(server);
+      await sleep(500);
+      const pid = server.proc.pid;
+      const [t0, m0] = [threads(pid), rssMb(pid)];
+      const lines = await send(server, ['--user', 'cycler', '--seconds', '0.2', '--cycles', '100', '--pause', '0'], 300000);
+      const failed = lines.filter((l) => l.error);
+      assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 3)));
+      assert.equal(lines.filter((l) => !l.summary).length, 100);
+      const h = await settle(server);
+      assert.equal(h.media_pipelines, 0);
+      await sleep(500);
+      const [t1, m1] = [threads(pid), rssMb(pid)];
+      t.diagnostic(`threads ${t0} -> ${t1}, RSS ${m0.toFixed(1)} MB -> ${m1.toFixed(1)} MB after 100 cycles`);
+      assert.ok(t1 <= t0, `threads ${t0} -> ${t1}`);
+      assert.ok(m1 - m0 < 16, `RSS ${m0.toFixed(1)} -> ${m1.toFixed(1)} MB`);
+      assert.equal(query(server.dbPath, "SELECT count(*) AS n FROM stream_sessions WHERE end_reason = 'user'")[0].n, 103);
+      assert.equal(query(server.dbPath, 'SELECT count(*) AS n FROM stream_recordings')[0].n, 103);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,131 @@
+// WebRTC signalling on the presence socket, refused: every bad offer or misdirected message gets an error that
+// says what is wrong, and leaves no media pipeline behind (GET /api/health counts them).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { requireTestNetwork } from '../support/browser.mjs';
+import { Client, uniqueName } from '../support/client.mjs';
+import { startServer } from '../support/server.mjs';
+
+// A well-formed offer like a browser's (the fingerprint is made up: no DTLS will ever complete with it).
+function offer({ media = 'audio', codecs = [[111, 'opus/48000/2']], direction = 'sendonly', ice = true, fingerprint = true } = {}) {
+  const fp = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
+  return [
+    'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'a=msid-semantic: WMS',
+    `m=${media} 9 UDP/TLS/RTP/SAVPF ${codecs.map((c) => c[0]).join(' ')}`, 'c=IN IP4 0.0.0.0', 'a=rtcp:9 IN IP4 0.0.0.0',
+    ...(ice ? ['a=ice-ufrag:Wq3x', 'a=ice-pwd:abcdefghijklmnopqrstuvwx', 'a=ice-options:trickle'] : []),
+    ...(fingerprint ? [`a=fingerprint:sha-256 ${fp}`] : []),
+    'a=setup:actpass', 'a=mid:0', `a=${direction}`, 'a=rtcp-mux',
+    ...codecs.map(([pt, name]) => `a=rtpmap:${pt} ${name}`), 'a=ssrc:1001 cname:test', '',
+  ].join('\r\n');
+}
+
+describe('signalling refused', () => {
+  let server, alice, sock, session;
+  const health = async () => (await (await fetch(server.url + '/api/health')).json());
+  const clientId = uniqueName('tab');
+  const ask = async (msg, s = sock) => {
+    s.send(msg);
+    return s.next((m) => m.type === 'error' || m.type === 'webrtc_answer', 5000);
+  };
+
+  before(async () => {
+    requireTestNetwork();
+    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
+    alice = new Client(server.url);
+    await alice.register(uniqueName('alice'));
+    sock = alice.openPresence({ clientId });
+    await sock.ready;
+    const r = await alice.post('/api/stream/start', { client_id: clientId });
+    assert.equal(r.status, 201);
+    session = r.body.session_id;
+  });
+  after(async () => { await server?.stop(); });
+
+  const cases = [
+    ['garbage', 'this is not an SDP', /not SDP/],
+    ['empty', '', /empty/],
+    ['truncated', offer().slice(0, 60), /no audio section|not valid SDP/],
+    ['video only', offer({ media: 'video', codecs: [[96, 'VP8/90000']] }), /no audio section/],
+    ['no Opus', offer({ codecs: [[0, 'PCMU/8000'], [8, 'PCMA/8000']] }), /does not include Opus.*PCMU\/8000, PCMA\/8000/],
+    ['receive-only', offer({ direction: 'recvonly' }), /does not send/],
+    ['no ICE credentials', offer({ ice: false }), /no ICE credentials/],
+    ['no DTLS fingerprint', offer({ fingerprint: false }), /no DTLS fingerprint/],
+  ];
+  for (const [what, sdp, re] of cases) {
+    it(`an offer that is ${what}: bad_offer, nothing created`, async () => {
+      const e = await ask({ type: 'webrtc_offer', session_id: session, sdp });
+      assert.equal(e.type, 'error');
+      assert.equal(e.error.code, 'bad_offer');
+      assert.match(e.error.message, re);
+      assert.equal(e.for, 'webrtc_offer');
+      assert.equal(e.session_id, session);
+      assert.equal((await health()).media_pipelines, 0);
+    });
+  }
+
+  it('malformed messages and fields are named', async () => {
+    sock.send('{"type": "webrtc_offer", ');
+    let e = await sock.next((m) => m.type === 'error');
+    assert.equal(e.error.code, 'bad_message');
+    assert.match(e.error.message, /malformed JSON/);
+    e = await ask({ type: 'webrtc_offer', sdp: offer() });
+    assert.match(e.error.message, /session_id/);
+    e = await ask({ type: 'webrtc_offer', session_id: session, sdp: 42 });
+    assert.match(e.error.message, /'sdp'.*string/);
+    e = await ask({ type: 'webrtc_dance', session_id: session });
+    assert.match(e.error.message, /unknown message type 'webrtc_dance'/);
+    assert.equal((await health()).media_pipelines, 0);
+  });
+
+  it("someone else's session, or one's own from another tab: refused", async () => {
+    const bob = new Client(server.url);
+    await bob.register(uniqueName('bob'));
+    const bsock = bob.openPresence();
+    await bsock.ready;
+    let e = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() }, bsock);
+    assert.equal(e.error.code, 'not_your_session');
+    e = await ask({ type: 'ice_candidate', session_id: session, candidate: 'candidate:1 1 UDP 1 10.203.0.9 9 typ host' }, bsock);
+    assert.equal(e.error.code, 'not_your_session');
+    const other = alice.openPresence();  // alice's second tab
+    await other.ready;
+    e = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() }, other);
+    assert.equal(e.error.code, 'other_tab');
+    assert.equal((await health()).media_pipelines, 0);
+    bsock.close();
+    other.close();
+  });
+
+  it('a second ingest for one user: a second offer, or going live from another tab, is refused', async () => {
+    const a = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() });
+    assert.equal(a.type, 'webrtc_answer', JSON.stringify(a));
+    assert.match(a.sdp, /a=rtpmap:111 OPUS\/48000/i);
+    assert.match(a.sdp, /a=recvonly/);
+    assert.equal((await health()).media_pipelines, 1);
+    const e = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() });
+    assert.equal(e.error.code, 'already_connected');
+    const r = await alice.post('/api/stream/start', { client_id: uniqueName('tab') });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'already_streaming');
+    assert.equal((await health()).media_pipelines, 1);
+    // Ending the stream releases its pipeline.
+    await alice.post('/api/stream/stop', { session_id: session });
+    const end = Date.now() + 3000;
+    while ((await health()).media_pipelines !== 0 && Date.now() < end) await new Promise((r2) => setTimeout(r2, 50));
+    assert.equal((await health()).media_pipelines, 0);
+    const late = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() });
+    assert.equal(late.error.code, 'not_your_session', 'an ended session takes no offer');
+  });
+
+  it('bad options for going live are named', async () => {
+    const c = new Client(server.url);
+    await c.register(uniqueName('carol'));
+    let r = await c.post('/api/stream/start', { client_id: 'x1', atten_lim_db: 500 });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /atten_lim_db/);
+    r = await c.post('/api/stream/start', { client_id: 'x1', noise_removal: 'yes' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /noise_removal/);
+    assert.equal((await health()).live_streams, 0);
+  });
+});
