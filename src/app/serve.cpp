@@ -183,7 +183,7 @@ int run_serve(const std::vector<std::string>& args) {
 
     http::Services services{*store, sessions, throttle, friends, registry, presence, slow_work,
                             config.web_dir, config.secure_cookies, config.data_dir,
-                            std::string(broadcasts.denoiser()), ice_servers_json(config)};
+                            std::string(broadcasts.denoiser()), ice_servers_json(config), {}};
     services.health = [&] {
       return json{{"live_streams", registry.live_count()},
                   {"media_streams", broadcasts.open_streams()},

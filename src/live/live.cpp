@@ -344,6 +344,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   if (options.atten_lim_db && !(*options.atten_lim_db >= 0.0f && *options.atten_lim_db <= 100.0f)) {
     throw std::invalid_argument("atten_lim_db must be between 0 and 100");
   }
+  if (is_open(session_id)) return;  // already open (never truncate a recording in progress)
   auto p = std::make_shared<Pipe>();
   p->session_id = session_id;
   p->username = username;
@@ -417,6 +418,12 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
     throw std::logic_error("session " + std::to_string(session_id) + " ended or got another media connection");
   }
   it->second->ingest = std::move(ingest);
+}
+
+std::shared_ptr<media::FrameRing> LiveMedia::input(std::int64_t session_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->pipes.find(session_id);
+  return it == impl_->pipes.end() ? nullptr : it->second->in;
 }
 
 void LiveMedia::remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate) {

@@ -90,6 +90,10 @@ class LiveMedia {
   void offer(std::int64_t session_id, const std::string& sdp, SignalSink sink);
   void remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate);
 
+  // The ring a stream's audio enters by (what the ingest feeds). Another source may feed an open stream that has
+  // no ingest, from one thread. Null when the stream is not open.
+  std::shared_ptr<media::FrameRing> input(std::int64_t session_id) const;
+
   // Ends a stream's media: closes the ingest, denoises what is left and the denoiser's tail, finalises the files.
   // Exactly once per stream: nullopt when it is not open here.
   std::optional<Finished> close(std::int64_t session_id);

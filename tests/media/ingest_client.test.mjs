@@ -14,13 +14,15 @@ import { query } from '../support/sqlite.mjs';
 
 const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
 const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
+const noise = path.join(sharedDir, 'audio/libdf/noise_freesound_573577.wav');
 const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const server0Dir = () => fs.mkdtempSync('/tmp/fc25-nomodel-');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Runs fc25-send; resolves with its JSON lines (one per stream cycle, then the summary).
-function send(server, args, timeoutMs = 120000) {
+function send(server, args, timeoutMs = 120000, wav = speech) {
   return new Promise((resolve, reject) => {
-    execFile(sendBin, ['--port', String(server.port), '--wav', speech, '--register', ...args],
+    execFile(sendBin, ['--port', String(server.port), '--wav', wav, '--register', ...args],
       { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
         if (!lines.length) return reject(new Error(`fc25-send failed: ${err?.message}\n${stderr}`));
@@ -87,6 +89,54 @@ describe('ingest from fc25-send', () => {
       assert.ok(rec && rec.duration_ms >= 2000, `the 2 s sent are recorded (${rec?.duration_ms} ms)`);
       assert.equal((await settle(server)).media_pipelines, 0);
     });
+  });
+
+  describe('per-stream choices', () => {
+    let server;
+    before(async () => {
+      server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_RECORD_RAW: '1' } });
+    });
+    after(async () => { await server?.stop(); });
+    const files = async (r) => {
+      const rec = query(server.dbPath, `SELECT * FROM stream_recordings WHERE session_id = ${r.session_id}`)[0];
+      const clean = path.join(server.dataDir, rec.path);
+      return { clean: readWav(clean).samples, raw: readWav(clean.replace(/\.wav$/, '_raw.wav')).samples };
+    };
+
+    it('noise removal off: the recording is the input as received', async () => {
+      const [r] = await send(server, ['--user', 'plain', '--seconds', '2', '--noise-removal', '0'], 60000, noise);
+      assert.equal(r.denoiser, 'passthrough');
+      const { clean, raw } = await files(r);
+      assert.equal(clean.length, raw.length);
+      assert.ok(rmsDb(raw) > -50, 'the input is there');
+      assert.deepEqual(clean, raw);
+    });
+
+    it('an attenuation limit of 6 dB lowers the noise by about 6 dB, no more', async (t) => {
+      const [limited] = await send(server, ['--user', 'limited', '--seconds', '3', '--atten-lim', '6'], 60000, noise);
+      const [full] = await send(server, ['--user', 'full', '--seconds', '3'], 60000, noise);
+      assert.equal(limited.denoiser, 'dfn3');
+      const a = await files(limited), b = await files(full);
+      const dropLimited = rmsDb(a.raw, 48000, 1) - rmsDb(a.clean, 48000, 1);
+      const dropFull = rmsDb(b.raw, 48000, 1) - rmsDb(b.clean, 48000, 1);
+      t.diagnostic(`noise reduction: ${dropLimited.toFixed(1)} dB with a 6 dB limit, ${dropFull.toFixed(1)} dB without`);
+      assert.ok(dropLimited > 3 && dropLimited < 7.5, `limited reduction ${dropLimited.toFixed(1)} dB`);
+      assert.ok(dropFull > 15, `unlimited reduction ${dropFull.toFixed(1)} dB`);
+    });
+  });
+
+  it('without a model the server runs the classic suppressor and says so', async () => {
+    const server = await startServer({ env: { FC25_MODEL_DIR: path.join(server0Dir(), 'no-model-here') } });
+    try {
+      assert.match(server.logs(), /no usable DeepFilterNet3 model.*classic/);
+      assert.equal((await health(server)).denoiser, 'classic');
+      const [r] = await send(server, ['--user', 'classic', '--seconds', '2'], 60000, noise);
+      assert.equal(r.denoiser, 'classic');
+      const rec = query(server.dbPath, `SELECT * FROM stream_recordings WHERE session_id = ${r.session_id}`)[0];
+      assert.ok(rec, 'the stream is recorded');
+    } finally {
+      await server.stop();
+    }
   });
 
   it('no network path to the sender: ICE fails and the stream ends webrtc_failed', async () => {

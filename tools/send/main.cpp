@@ -54,6 +54,7 @@ struct Options {
   bool stop = true;           // end each stream with POST /api/stream/stop (else leave it to the server)
   bool send_media = true;     // false: connect but send no audio (watchdog tests)
   bool noise_removal = true;
+  double atten_lim = -1;      // dB; < 0: not sent
   bool bad_fingerprint = false;  // offer a DTLS fingerprint that is not ours (the handshake must fail)
   bool vanish_early = false;  // drop the media right after the offer (ICE can never complete)
   bool vanish = false;        // at the end, drop the media but keep the presence socket, and wait for the server
@@ -74,6 +75,7 @@ struct Options {
   --no-stop           do not stop the streams; disconnect and let the server end them
   --no-media          connect WebRTC but send no audio
   --noise-removal 0|1 (default 1)
+  --atten-lim DB      limit the noise reduction to DB decibels
   --bad-fingerprint   offer a DTLS fingerprint that is not this sender's (the server must fail the connection)
   --vanish-early      tear the WebRTC side down right after the offer: ICE cannot complete
   --vanish            at the end, tear the WebRTC side down without a word (keep the presence socket) and
@@ -312,11 +314,13 @@ json run_cycle(Sender& s, const Options& o, int cycle) {
   ws.read(buf);  // snapshot
   buf.consume(buf.size());
 
-  auto [st, started] = s.http.request(bhttp::verb::post, "/api/stream/start",
-                                      {{"client_id", client_id}, {"noise_removal", o.noise_removal}});
+  json start{{"client_id", client_id}, {"noise_removal", o.noise_removal}};
+  if (o.atten_lim >= 0) start["atten_lim_db"] = o.atten_lim;
+  auto [st, started] = s.http.request(bhttp::verb::post, "/api/stream/start", start);
   if (st != 201 && st != 200) throw std::runtime_error("start: " + std::to_string(st) + " " + started.dump());
   std::int64_t session = started["session_id"];
   result["session_id"] = session;
+  result["denoiser"] = started.value("denoiser", "");
 
   make_pipeline(s);
   {
@@ -442,6 +446,7 @@ int main(int argc, char** argv) {
     else if (a[i] == "--vanish-early") o.vanish_early = true;
     else if (a[i] == "--bad-fingerprint") o.bad_fingerprint = true;
     else if (a[i] == "--noise-removal") o.noise_removal = val() != "0";
+    else if (a[i] == "--atten-lim") o.atten_lim = std::stod(val());
     else if (a[i] == "--help" || a[i] == "-h") usage();
     else usage("unknown option " + a[i]);
   }

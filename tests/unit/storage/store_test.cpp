@@ -80,5 +80,38 @@ TEST(Store, OneLiveStreamPerUserAndExactlyOneEnderWins) {
   EXPECT_FALSE(s->user_by_id(a.id)->is_streaming);
 }
 
+TEST(Store, RecordingsOnePerSessionNewestFirstAndDeletable) {
+  TempDb db;
+  auto s = open_sqlite_store(db.path);
+  auto a = *s->create_user("alice", "h", 1);
+  auto one = s->start_stream(a.id, "tab", 100, "node").stream;
+  s->end_stream(one.session_id, "user", 200);
+  auto two = s->start_stream(a.id, "tab", 300, "node").stream;
+  s->end_stream(two.session_id, "server_restart", 400);
+
+  Recording r{0, one.session_id, a.id, "", "streamed_audios/alice_1.wav", 100, 9644, 210, 0, ""};
+  auto first = s->add_recording(r);
+  EXPECT_GT(first.id, 0);
+  EXPECT_EQ(first.username, "alice");
+  EXPECT_EQ(first.started_at, 100);
+  EXPECT_EQ(first.end_reason, "user");
+  // A second add for the same session (two processes repairing one crash) keeps the first row.
+  r.duration_ms = 999;
+  auto again = s->add_recording(r);
+  EXPECT_EQ(again.id, first.id);
+  EXPECT_EQ(again.duration_ms, 100);
+  auto second = s->add_recording({0, two.session_id, a.id, "", "streamed_audios/alice_2.wav", 50, 4844, 410, 0, ""});
+
+  auto list = s->recordings_of(a.id, 10);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, second.id);
+  EXPECT_EQ(list[0].end_reason, "server_restart");
+  EXPECT_EQ(s->recordings_of(a.id, 1).size(), 1u);
+  EXPECT_TRUE(s->delete_recording(first.id));
+  EXPECT_FALSE(s->delete_recording(first.id));
+  EXPECT_FALSE(s->recording_by_id(first.id));
+  ASSERT_TRUE(s->recording_by_id(second.id));
+}
+
 }  // namespace
 }  // namespace fc25::storage

@@ -1,0 +1,222 @@
+// The real-time path without a network: frames pushed into a stream's input ring as the ingest would, read back
+// from the recording files.
+#include <gtest/gtest.h>
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/time.hpp"
+#include "live/live.hpp"
+
+namespace fs = std::filesystem;
+using namespace fc25;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("fc25-live-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::vector<float> read_wav(const fs::path& p) {
+  SF_INFO info{};
+  SNDFILE* sf = sf_open(p.c_str(), SFM_READ, &info);
+  if (!sf) return {};
+  std::vector<float> v(static_cast<std::size_t>(info.frames));
+  sf_read_float(sf, v.data(), info.frames);
+  sf_close(sf);
+  return v;
+}
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Pushes `frames` 10 ms frames of a 440 Hz tone in real time (as a decoder would deliver them).
+void feed(media::FrameRing& ring, int frames, int first = 0, bool paced = true) {
+  for (int f = first; f < first + frames; ++f) {
+    media::AudioFrame fr;
+    for (std::size_t i = 0; i < media::kFrameSamples; ++i) {
+      fr.samples[i] = 0.25f * std::sin(2.0 * M_PI * 440.0 * double(f * 480 + int(i)) / 48000.0);
+    }
+    fr.arrival_ns = steady_ns();
+    while (!ring.push(fr)) std::this_thread::sleep_for(1ms);
+    if (paced) std::this_thread::sleep_for(10ms);
+  }
+}
+
+live::Config config(const fs::path& dir, denoise::Backend backend = denoise::Backend::passthrough) {
+  live::Config c;
+  c.recordings_dir = dir;
+  c.backend = backend;
+  c.workers = 1;
+  c.realtime_priority = 0;
+  c.record_raw = true;
+  return c;
+}
+
+}  // namespace
+
+fs::path shared_dir() { return fs::path(FC25_SOURCE_DIR) / ".." / "shared"; }
+fs::path model_dir() {
+  if (const char* env = std::getenv("FC25_MODEL_DIR"); env && *env) return env;
+  return shared_dir() / "models" / "DeepFilterNet3";
+}
+
+// Real speech through DeepFilterNet3: the clean file must line up with the raw one sample for sample (the
+// denoiser's 30 ms latency removed) and be as long.
+TEST(LiveMedia, CleanRecordingIsAlignedWithTheRawInput) {
+  TempDir d;
+  auto c = config(d.path, denoise::Backend::dfn3);
+  c.model = denoise::Model::load(model_dir());
+  live::LiveMedia lm(c, {});
+  auto speech = read_wav(shared_dir() / "audio" / "libdf" / "clean_freesound_33711.wav");
+  ASSERT_GE(speech.size(), 96000u);
+  lm.open(7, "alice", core::now_ms(), {});
+  auto ring = lm.input(7);
+  ASSERT_TRUE(ring);
+  for (std::size_t f = 0; f < 200; ++f) {
+    media::AudioFrame fr;
+    std::copy_n(speech.begin() + static_cast<std::ptrdiff_t>(f * 480), 480, fr.samples.begin());
+    fr.arrival_ns = steady_ns();
+    while (!ring->push(fr)) std::this_thread::sleep_for(1ms);
+    if (f % 4 == 3) std::this_thread::sleep_for(30ms);
+  }
+  auto f = lm.close(7);
+  ASSERT_TRUE(f && f->clean && f->raw);
+  EXPECT_EQ(f->denoiser, "dfn3");
+  EXPECT_EQ(f->stats.frames, 200u);
+  EXPECT_EQ(f->clean->path, d.path / "alice_7.wav");
+  EXPECT_EQ(f->raw->path, d.path / "alice_7_raw.wav");
+  auto clean = read_wav(f->clean->path), raw = read_wav(f->raw->path);
+  ASSERT_EQ(clean.size(), raw.size());
+  EXPECT_EQ(static_cast<std::int64_t>(clean.size()), f->clean->samples);
+  EXPECT_GE(raw.size(), 96000u);
+  EXPECT_LT(raw.size(), 96000u + 4800u) << "at most ~100 ms of silence before the first frame";
+  // The lag of best correlation is 0.
+  auto corr = [&](int lag) {
+    double dot = 0, rr = 0, cc = 0;
+    for (std::size_t i = 2000; i + 2000 < raw.size(); ++i) {
+      double x = raw[i], y = clean[static_cast<std::size_t>(static_cast<long>(i) + lag)];
+      dot += x * y, rr += x * x, cc += y * y;
+    }
+    return dot / std::sqrt(rr * cc);
+  };
+  int best = 0;
+  for (int lag = -1500; lag <= 1500; ++lag)
+    if (corr(lag) > corr(best)) best = lag;
+  EXPECT_EQ(best, 0);
+  EXPECT_GT(corr(0), 0.8);
+}
+
+TEST(LiveMedia, PassthroughRecordsTheInputSampleForSample) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  lm.open(1, "bob", core::now_ms(), {false, std::nullopt});
+  feed(*lm.input(1), 50, 0, false);  // a burst: the scheduler catches up
+  auto f = lm.close(1);
+  ASSERT_TRUE(f && f->clean);
+  EXPECT_EQ(f->denoiser, "passthrough");
+  auto clean = read_wav(f->clean->path), raw = read_wav(f->raw->path);
+  ASSERT_EQ(clean, raw);
+  EXPECT_EQ(f->stats.frames, 50u);
+}
+
+TEST(LiveMedia, TheTimelineStartsWhenTheStreamWentLive) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  lm.open(2, "carol", core::now_ms() - 1500, {});  // live for 1.5 s before the first audio
+  feed(*lm.input(2), 20);
+  auto f = lm.close(2);
+  ASSERT_TRUE(f && f->clean);
+  auto clean = read_wav(f->clean->path);
+  EXPECT_NEAR(static_cast<double>(clean.size()) / 48000.0, 1.5 + 0.2, 0.08);
+  EXPECT_EQ(clean[1000], 0.0f) << "silence before the audio arrived";
+}
+
+TEST(LiveMedia, NoAudioLeavesNoFile) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  lm.open(3, "dave", core::now_ms(), {});
+  auto f = lm.close(3);
+  ASSERT_TRUE(f);
+  EXPECT_FALSE(f->clean.has_value());
+  EXPECT_FALSE(fs::exists(d.path / "dave_3.wav"));
+  EXPECT_FALSE(fs::exists(d.path / "dave_3_raw.wav"));
+}
+
+TEST(LiveMedia, CloseIsOnceAndUnknownStreamsAreNotOpen) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  lm.open(4, "erin", core::now_ms(), {});
+  EXPECT_TRUE(lm.is_open(4));
+  EXPECT_EQ(lm.open_streams(), 1u);
+  EXPECT_TRUE(lm.close(4).has_value());
+  EXPECT_FALSE(lm.close(4).has_value());
+  EXPECT_FALSE(lm.is_open(4));
+  EXPECT_EQ(lm.input(4), nullptr);
+  EXPECT_THROW(lm.offer(4, "v=0\r\n", {}), std::logic_error);
+}
+
+TEST(LiveMedia, WatchdogReportsSilenceOnce) {
+  TempDir d;
+  auto c = config(d.path);
+  c.media_timeout = 300ms;
+  std::mutex mu;
+  std::vector<std::pair<std::int64_t, live::MediaEnd>> ended;
+  live::LiveMedia lm(c, {[&](std::int64_t id, live::MediaEnd why, const std::string&) {
+    std::lock_guard lock(mu);
+    ended.emplace_back(id, why);
+  }});
+  lm.open(5, "frank", core::now_ms(), {});
+  feed(*lm.input(5), 10);
+  std::this_thread::sleep_for(800ms);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].first, 5);
+    EXPECT_EQ(ended[0].second, live::MediaEnd::media_timeout);
+  }
+  auto f = lm.close(5);
+  ASSERT_TRUE(f && f->clean);
+  EXPECT_GE(f->clean->samples, 4800);
+}
+
+TEST(LiveMedia, BadOptionsAndUnwritableRecordingsAreErrors) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path / "missing"), {});
+  EXPECT_THROW(lm.open(6, "gina", core::now_ms(), {true, 150.0f}), std::invalid_argument);
+  EXPECT_THROW(lm.open(6, "gina", core::now_ms(), {}), recording::RecordingError);
+  EXPECT_FALSE(lm.is_open(6));
+}
+
+TEST(LiveMedia, ManyStreamsAtOnceAllRecorded) {
+  TempDir d;
+  auto c = config(d.path);
+  c.workers = 2;
+  live::LiveMedia lm(c, {});
+  for (int i = 0; i < 8; ++i) lm.open(100 + i, "s" + std::to_string(i), core::now_ms(), {});
+  std::vector<std::thread> feeders;
+  for (int i = 0; i < 8; ++i) feeders.emplace_back([&, i] { feed(*lm.input(100 + i), 30); });
+  for (auto& t : feeders) t.join();
+  for (int i = 0; i < 8; ++i) {
+    auto f = lm.close(100 + i);
+    ASSERT_TRUE(f && f->clean);
+    EXPECT_EQ(f->stats.frames, 30u);
+    EXPECT_EQ(f->stats.dropped, 0u);
+  }
+  EXPECT_EQ(lm.open_streams(), 0u);
+}
