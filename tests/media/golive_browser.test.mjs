@@ -79,21 +79,28 @@ function checkRecording(server, session, { liveMs, toleranceS = 0.5 } = {}) {
   return { row, file, clean, raw, seconds };
 }
 
+// A server and a browser whose fake microphone plays `audioFile`, for the tests of one describe block.
+function serverAndBrowser(audioFile) {
+  const env = {};
+  before(async () => {
+    env.server = await startServer({ env: serverEnv });
+    env.browser = await launchBrowser({ audioFile });
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
+}
+
 describe('going live from Chromium', () => {
   before(() => requireTestNetwork());
 
   describe('noise-only input', () => {
-    let server, browser;
-    before(async () => {
-      server = await startServer({ env: serverEnv });
-      browser = await launchBrowser({ audioFile: noiseFile });
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const env = serverAndBrowser(noiseFile);
 
     it('records ~6 s, as long as the stream was live, with the noise at least 15 dB down', async (t) => {
+      const { server, browser } = env;
       const alice = uniqueName('alice');
       const { page } = await loggedInPage(browser, server, alice);
       assert.equal(await page.evaluate(() => window.__micRequests), 0, 'no microphone request on page load');
@@ -131,17 +138,10 @@ describe('going live from Chromium', () => {
   });
 
   describe('speech input', () => {
-    let server, browser;
-    before(async () => {
-      server = await startServer({ env: serverEnv });
-      browser = await launchBrowser({ audioFile: speechFile });
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const env = serverAndBrowser(speechFile);
 
     it('keeps the speech: level within 6 dB of the input and the same spectral envelope', async (t) => {
+      const { server, browser } = env;
       const alice = uniqueName('alice');
       const { page } = await loggedInPage(browser, server, alice);
       await goLive(page);
@@ -155,9 +155,9 @@ describe('going live from Chromium', () => {
       assert.ok(Math.abs(cleanDb - rawDb) <= 6, `clean ${cleanDb.toFixed(1)} dBFS vs input ${rawDb.toFixed(1)} dBFS`);
       // The long-term spectrum in third-octave bands (100 Hz-8 kHz): a denoiser that keeps speech keeps its shape;
       // one that muffles it, or drops a band, does not. Compared with what the server received and with the file.
-      const env = ltasDb(clean.samples.subarray(48000));
-      const rEnv = pearson(env, ltasDb(raw.samples.subarray(48000)));
-      const sEnv = pearson(env, ltasDb(source.samples));
+      const envelope = ltasDb(clean.samples.subarray(48000));
+      const rEnv = pearson(envelope, ltasDb(raw.samples.subarray(48000)));
+      const sEnv = pearson(envelope, ltasDb(source.samples));
       t.diagnostic(`speech: clean ${cleanDb.toFixed(1)} dBFS vs input ${rawDb.toFixed(1)} dBFS; envelope r=${rEnv.toFixed(3)} (input), ${sEnv.toFixed(3)} (file)`);
       assert.ok(rEnv >= 0.95, `envelope correlation with the received input ${rEnv.toFixed(3)}`);
       assert.ok(sEnv >= 0.9, `envelope correlation with the source file ${sEnv.toFixed(3)}`);
@@ -165,17 +165,10 @@ describe('going live from Chromium', () => {
   });
 
   describe('every way a page goes away', () => {
-    let server, browser;
-    before(async () => {
-      server = await startServer({ env: serverEnv });
-      browser = await launchBrowser({ audioFile: speechFile });
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const env = serverAndBrowser(speechFile);
 
     it('reload mid-stream: ended page_unload, recording finalised, nothing restarts', async () => {
+      const { server, browser } = env;
       const alice = uniqueName('alice');
       const { page } = await loggedInPage(browser, server, alice);
       await goLive(page);
@@ -191,6 +184,7 @@ describe('going live from Chromium', () => {
     });
 
     it('the browser process killed: ended socket_closed within 2 s, recording finalised', async (t) => {
+      const { server } = env;
       const alice = uniqueName('alice');
       const client = new Client(server.url);
       await client.register(alice);
@@ -268,17 +262,10 @@ describe('going live from Chromium', () => {
   });
 
   describe('recordings on the web', () => {
-    let server, browser;
-    before(async () => {
-      server = await startServer({ env: serverEnv });
-      browser = await launchBrowser({ audioFile: speechFile });
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const env = serverAndBrowser(speechFile);
 
     it('owner and friends play it with Range; others cannot; the owner deletes file and row', async () => {
+      const { server, browser } = env;
       const alice = uniqueName('alice');
       const { page, client } = await loggedInPage(browser, server, alice);
       await goLive(page);

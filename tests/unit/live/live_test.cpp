@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/temp_dir.hpp"
 #include "core/time.hpp"
 #include "live/live.hpp"
 
@@ -20,15 +21,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("fc25-live-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using fc25::testing::TempDir;
+
 
 std::vector<float> read_wav(const fs::path& p) {
   SF_INFO info{};

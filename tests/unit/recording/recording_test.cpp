@@ -6,21 +6,15 @@
 #include <filesystem>
 #include <vector>
 
+#include "../support/temp_dir.hpp"
 #include "recording/recording.hpp"
 
 namespace fs = std::filesystem;
 using namespace fc25::recording;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("fc25-rec-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+
+using fc25::testing::TempDir;
 
 std::vector<float> tone(std::size_t n, std::size_t offset = 0) {
   std::vector<float> v(n);
