@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/api_error.hpp"
+#include "core/crypto.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "recording/recording.hpp"
@@ -32,8 +33,8 @@ std::string string_field(const json& msg, const char* name) {
 }  // namespace
 
 Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
-                       std::filesystem::path data_dir, live::Config config)
-    : io_(io), store_(store), registry_(registry), data_dir_(std::move(data_dir)) {
+                       core::EventSink& events, std::filesystem::path data_dir, live::Config config)
+    : io_(io), store_(store), registry_(registry), data_dir_(std::move(data_dir)), events_(events) {
   live::Callbacks cb;
   cb.ended = [this](std::int64_t session_id, live::MediaEnd why, const std::string& detail) {
     // From a media or recorder thread: the stop runs on the io threads.
@@ -66,6 +67,26 @@ streams::MediaHooks Broadcasts::hooks() {
 void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reason, bool local) {
   auto log = core::logger("recording");
   std::optional<recording::Summary> saved;
+  if (local) {
+    // Listeners hear that the stream ended, then their connections close with the fan-out.
+    std::vector<std::pair<std::string, Listener>> gone;
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = listeners_.begin(); it != listeners_.end();) {
+        if (it->second.session_id == s.session_id) {
+          gone.emplace_back(it->first, std::move(it->second));
+          it = listeners_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& [id, l] : gone) {
+      l.reply(json{{"type", "listen_ended"}, {"listen_id", id}, {"session_id", s.session_id},
+                   {"username", s.username}, {"reason", streams::to_string(reason)}});
+    }
+    if (!gone.empty()) core::logger("live")->info("session={} ended with {} listeners", s.session_id, gone.size());
+  }
   if (local && live_) {
     auto f = live_->close(s.session_id);
     if (f && f->clean) saved = f->clean;
@@ -103,8 +124,12 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
 void Broadcasts::on_message(const presence::SocketUser& user, const std::string& client_id, const json& msg,
                             presence::Reply reply) {
   auto type = msg["type"].get<std::string>();
+  if (type == "listen_offer" || type == "listen_stop" || (type == "ice_candidate" && msg.contains("listen_id"))) {
+    return listen(user, client_id, msg, std::move(reply));
+  }
   if (type != "webrtc_offer" && type != "ice_candidate") {
-    throw std::invalid_argument("unknown message type '" + type + "' (expected: ping, webrtc_offer, ice_candidate)");
+    throw std::invalid_argument("unknown message type '" + type +
+                                "' (expected: ping, webrtc_offer, ice_candidate, listen_offer, listen_stop)");
   }
   auto session_id = session_field(msg);
   // Only the tab that owns the live session may signal for it.
@@ -145,6 +170,125 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     throw core::ApiError(409, "already_connected", e.what());
   }
   core::logger("live")->info("offer accepted user={} session={}", user.username, session_id);
+}
+
+}  // namespace fc25::app
+
+namespace fc25::app {
+
+// Listening: only friends of a live broadcaster, and only where the stream runs.
+void Broadcasts::listen(const presence::SocketUser& user, const std::string& client_id, const json& msg,
+                        presence::Reply reply) {
+  auto type = msg["type"].get<std::string>();
+  auto log = core::logger("live");
+  if (type == "listen_stop" || type == "ice_candidate") {
+    auto id = string_field(msg, "listen_id");
+    Listener l;
+    {
+      std::lock_guard lock(mu_);
+      auto it = listeners_.find(id);
+      if (it == listeners_.end() || it->second.user_id != user.id) {
+        throw core::ApiError(404, "unknown_listener", "no listening session '" + id + "' of yours");
+      }
+      l = it->second;
+    }
+    if (type == "ice_candidate") {
+      auto cand = string_field(msg, "candidate");
+      int mline = msg.value("sdpMLineIndex", 0);
+      if (mline < 0 || mline > 16) throw std::invalid_argument("field 'sdpMLineIndex' must be 0-16");
+      if (!cand.empty() && live_) live_->listener_candidate(l.session_id, id, static_cast<unsigned>(mline), cand);
+      return;
+    }
+    drop_listener(id, "left");
+    reply(json{{"type", "listen_ended"}, {"listen_id", id}, {"session_id", l.session_id}, {"username", l.owner},
+               {"reason", "left"}});
+    return;
+  }
+  // listen_offer
+  auto name = string_field(msg, "username");
+  auto sdp = string_field(msg, "sdp");
+  auto target = store_.user_by_name(name);
+  if (!target) throw core::ApiError(404, "unknown_user", "no user '" + name + "'");
+  if (target->id == user.id) throw core::ApiError(400, "self_listen", "you cannot listen to yourself");
+  if (!store_.are_friends(user.id, target->id)) {
+    throw core::ApiError(403, "not_friends", "only friends of '" + target->username + "' may listen");
+  }
+  auto active = store_.active_stream(target->id);
+  if (!active) throw core::ApiError(409, "not_live", "'" + target->username + "' is not live");
+  if (!live_ || !live_->is_open(active->session_id)) {
+    throw core::ApiError(409, "not_here", "the stream of '" + target->username +
+                                              "' is not served by this server process");
+  }
+  auto id = core::random_token_hex(8);
+  auto session_id = active->session_id;
+  {
+    std::lock_guard lock(mu_);
+    listeners_[id] = Listener{session_id, user.id, client_id, target->username, reply};
+  }
+  live::SignalSink sink;
+  sink.answer = [reply, id, session_id, owner = target->username](const std::string& answer) {
+    reply(json{{"type", "listen_answer"}, {"listen_id", id}, {"session_id", session_id}, {"username", owner},
+               {"sdp", answer}});
+  };
+  sink.candidate = [reply, id](unsigned mline, const std::string& c) {
+    reply(json{{"type", "ice_candidate"}, {"listen_id", id}, {"candidate", c}, {"sdpMLineIndex", mline}});
+  };
+  auto failed = [this, id](const std::string& why) {
+    // From a GStreamer thread: the io threads drop it.
+    boost::asio::post(io_, [this, id, why] { drop_listener(id, why); });
+  };
+  try {
+    live_->listen(session_id, id, sdp, std::move(sink), failed);
+  } catch (const media::OfferError& e) {
+    std::lock_guard lock(mu_);
+    listeners_.erase(id);
+    throw core::ApiError(400, "bad_offer", e.what());
+  } catch (const std::logic_error& e) {
+    std::lock_guard lock(mu_);
+    listeners_.erase(id);
+    throw core::ApiError(409, "not_live", e.what());
+  }
+  log->info("listener joined user={} stream={} session={} listener={}", user.username, target->username, session_id, id);
+  announce_listeners(session_id);
+}
+
+void Broadcasts::drop_listener(const std::string& listen_id, const std::string& why) {
+  Listener l;
+  {
+    std::lock_guard lock(mu_);
+    auto it = listeners_.find(listen_id);
+    if (it == listeners_.end()) return;
+    l = std::move(it->second);
+    listeners_.erase(it);
+  }
+  std::uint64_t sent = live_ ? live_->packets_sent(l.session_id, listen_id) : 0;
+  if (live_) live_->unlisten(l.session_id, listen_id);
+  core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent)", l.session_id, listen_id,
+                             why, sent);
+  announce_listeners(l.session_id);
+}
+
+void Broadcasts::on_socket_closed(std::int64_t user_id, const std::string& client_id) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, l] : listeners_)
+      if (l.user_id == user_id && l.client_id == client_id) ids.push_back(id);
+  }
+  for (auto& id : ids) drop_listener(id, "socket closed");
+}
+
+// The broadcaster's pages show how many are listening.
+void Broadcasts::announce_listeners(std::int64_t session_id) {
+  auto active = store_.active_stream_by_session(session_id);
+  if (!active || !live_) return;
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, l] : listeners_)
+      if (l.session_id == session_id) ++n;
+  }
+  events_.send_to_user(active->username, json{{"type", "listeners"}, {"session_id", session_id}, {"count", n}});
 }
 
 }  // namespace fc25::app

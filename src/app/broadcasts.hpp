@@ -2,11 +2,14 @@
 // The glue between the stream registry (who is live), the live media plane (ingest, denoise, recording) and
 // presence (where WebRTC signalling travels). It decides nothing about the media itself.
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/events.hpp"
 #include "live/live.hpp"
 #include "presence/presence.hpp"
 #include "storage/store.hpp"
@@ -17,14 +20,17 @@ namespace fc25::app {
 class Broadcasts {
  public:
   Broadcasts(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
-             std::filesystem::path data_dir, live::Config config);
+             core::EventSink& events, std::filesystem::path data_dir, live::Config config);
   ~Broadcasts();
 
   // For the registry.
   streams::MediaHooks hooks();
-  // For presence: "webrtc_offer" and "ice_candidate" from the owning tab.
+  // For presence: "webrtc_offer" and "ice_candidate" from the owning tab; "listen_offer", "listen_stop" and
+  // listeners' "ice_candidate" from friends' pages.
   void on_message(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
                   presence::Reply reply);
+  // A presence socket closed: its listeners go.
+  void on_socket_closed(std::int64_t user_id, const std::string& client_id);
 
   std::string_view denoiser() const;
   std::size_t open_streams() const;
@@ -33,12 +39,27 @@ class Broadcasts {
 
  private:
   void ending(const storage::ActiveStream& s, streams::EndReason reason, bool local);
+  void listen(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
+              presence::Reply reply);
+  void drop_listener(const std::string& listen_id, const std::string& why);
+  void announce_listeners(std::int64_t session_id);
+
+  struct Listener {
+    std::int64_t session_id = 0;
+    std::int64_t user_id = 0;
+    std::string client_id;
+    std::string owner;          // the broadcaster's username
+    presence::Reply reply;
+  };
 
   boost::asio::io_context& io_;
   storage::Store& store_;
   streams::StreamRegistry& registry_;
   std::filesystem::path data_dir_;
+  core::EventSink& events_;
   std::unique_ptr<live::LiveMedia> live_;
+  std::mutex mu_;                                   // listeners_
+  std::map<std::string, Listener> listeners_;       // by listen id
 };
 
 }  // namespace fc25::app

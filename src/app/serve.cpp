@@ -165,12 +165,15 @@ int run_serve(const std::vector<std::string>& args) {
     auth::LoginThrottle throttle;
     presence::Hooks hooks;
     hooks.snapshot_for = [&store](std::int64_t user_id) { return snapshot_for(*store, user_id); };
-    hooks.on_socket_closed = [&registry](std::int64_t user_id, const std::string& client_id) {
+    Broadcasts* broadcasts_ptr = nullptr;
+    hooks.on_socket_closed = [&registry, &broadcasts_ptr](std::int64_t user_id, const std::string& client_id) {
+      if (broadcasts_ptr) broadcasts_ptr->on_socket_closed(user_id, client_id);
       registry.on_socket_closed(user_id, client_id);
     };
     media::init();
-    Broadcasts broadcasts(io, *store, registry, config.data_dir, media_config(config));
+    Broadcasts broadcasts(io, *store, registry, sink, config.data_dir, media_config(config));
     registry.set_media_hooks(broadcasts.hooks());
+    broadcasts_ptr = &broadcasts;
     hooks.on_message = [&broadcasts](const presence::SocketUser& user, const std::string& client_id,
                                      const json& msg, presence::Reply reply) {
       broadcasts.on_message(user, client_id, msg, std::move(reply));

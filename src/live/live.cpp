@@ -51,6 +51,7 @@ struct Pipe {
   core::SpscRing<Processed> out{kOutRing};
   std::unique_ptr<denoise::Denoiser> denoiser;
   std::shared_ptr<media::Ingest> ingest;            // guarded by Impl::mu
+  std::shared_ptr<media::Fanout> fanout;            // made at the first listener (Impl::mu); read atomically
 
   // worker only
   bool first_seen = false;
@@ -166,6 +167,7 @@ struct LiveMedia::Impl {
         auto done = steady_ns();
         for (std::size_t j = 0; j < batch.size(); ++j) {
           Pipe& p = *batch_pipes[j];
+          if (auto f = std::atomic_load(&p.fanout)) f->push(results[j].clean.data());
           std::copy(ins[j], ins[j] + kHop, results[j].raw.begin());
           if (!p.out.push(results[j])) ++p.out_dropped;
           double ms = static_cast<double>(done - arrivals[j]) / 1e6;
@@ -420,6 +422,69 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
   it->second->ingest = std::move(ingest);
 }
 
+void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp,
+                       SignalSink sink, std::function<void(const std::string&)> failed) {
+  std::shared_ptr<media::Fanout> fanout;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pipes.find(session_id);
+    if (it == impl_->pipes.end()) throw std::logic_error("session " + std::to_string(session_id) + " is not live");
+    fanout = std::atomic_load(&it->second->fanout);
+    if (!fanout) {
+      fanout = media::Fanout::create("fanout-" + std::to_string(session_id));
+      std::atomic_store(&it->second->fanout, fanout);
+    }
+  }
+  media::PeerEvents ev;
+  ev.answer = std::move(sink.answer);
+  ev.local_candidate = std::move(sink.candidate);
+  ev.failed = std::move(failed);
+  auto* impl = impl_.get();
+  ev.connected = [impl, session_id, listener_id] {
+    impl->log->info("listener connected session={} listener={}", session_id, listener_id);
+  };
+  fanout->add_listener(listener_id, sdp, impl_->cfg.ice, std::move(ev));
+}
+
+namespace {
+std::shared_ptr<media::Fanout> fanout_of(const std::map<std::int64_t, std::shared_ptr<Pipe>>& pipes,
+                                         std::int64_t session_id) {
+  auto it = pipes.find(session_id);
+  return it == pipes.end() ? nullptr : std::atomic_load(&it->second->fanout);
+}
+}  // namespace
+
+void LiveMedia::listener_candidate(std::int64_t session_id, const std::string& listener_id, unsigned mline,
+                                   const std::string& candidate) {
+  std::shared_ptr<media::Fanout> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = fanout_of(impl_->pipes, session_id);
+  }
+  if (f) f->add_remote_candidate(listener_id, mline, candidate);
+}
+
+bool LiveMedia::unlisten(std::int64_t session_id, const std::string& listener_id) {
+  std::shared_ptr<media::Fanout> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = fanout_of(impl_->pipes, session_id);
+  }
+  return f && f->remove_listener(listener_id);
+}
+
+std::size_t LiveMedia::listeners(std::int64_t session_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto f = fanout_of(impl_->pipes, session_id);
+  return f ? f->listeners() : 0;
+}
+
+std::uint64_t LiveMedia::packets_sent(std::int64_t session_id, const std::string& listener_id) const {
+  std::lock_guard lock(impl_->mu);
+  auto f = fanout_of(impl_->pipes, session_id);
+  return f ? f->packets_sent(listener_id) : 0;
+}
+
 std::shared_ptr<media::FrameRing> LiveMedia::input(std::int64_t session_id) const {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->pipes.find(session_id);
@@ -447,6 +512,7 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
     impl_->pipes.erase(it);
   }
   std::uint64_t ingest_dropped = 0;
+  if (auto f = std::atomic_load(&p->fanout)) f->close();  // every listener is let go
   if (p->ingest) {
     p->ingest->close();
     ingest_dropped = p->ingest->frames_dropped();

@@ -90,6 +90,17 @@ class LiveMedia {
   void offer(std::int64_t session_id, const std::string& sdp, SignalSink sink);
   void remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate);
 
+  // A listener's offer for an open stream: the clean audio, encoded once for all listeners, goes to it over its
+  // own peer connection. `failed` is called (from a GStreamer thread) when its connection fails. Throws
+  // media::OfferError for a bad offer (creating nothing), std::logic_error when the stream is not open.
+  void listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp, SignalSink sink,
+              std::function<void(const std::string& why)> failed);
+  void listener_candidate(std::int64_t session_id, const std::string& listener_id, unsigned mline,
+                          const std::string& candidate);
+  bool unlisten(std::int64_t session_id, const std::string& listener_id);
+  std::size_t listeners(std::int64_t session_id) const;
+  std::uint64_t packets_sent(std::int64_t session_id, const std::string& listener_id) const;
+
   // The ring a stream's audio enters by (what the ingest feeds). Another source may feed an open stream that has
   // no ingest, from one thread. Null when the stream is not open.
   std::shared_ptr<media::FrameRing> input(std::int64_t session_id) const;

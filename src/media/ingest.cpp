@@ -1,131 +1,30 @@
 // Ingest: one pipeline per broadcaster, `webrtcbin` answering the page's offer with a receive-only Opus
 // transceiver, then `rtpopusdepay ! opusdec ! audioconvert ! audioresample ! appsink` (48 kHz mono float) linked
-// when RTP arrives. Negotiation runs on webrtcbin's thread through promise callbacks; teardown (which joins
-// GStreamer's threads) runs on our own media thread, never on a streaming thread.
-#define GST_USE_UNSTABLE_API
+// when RTP arrives. The appsink callback cuts 10 ms frames into the stream's ring and never waits.
 #include <gst/app/gstappsink.h>
-#include <gst/gst.h>
-#include <gst/sdp/sdp.h>
-#include <gst/webrtc/webrtc.h>
 
-#include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
-#include <thread>
 
-#include "core/log.hpp"
-#include "media/media.hpp"
+#include "media/detail/peer.hpp"
 
 namespace fc25::media {
 namespace {
 
-std::atomic<std::size_t> g_live_pipelines{0};
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Our own thread for work that must not run on a GStreamer thread: tearing pipelines down.
-class MediaThread {
+class IngestImpl final : public Ingest, public detail::Peer {
  public:
-  static MediaThread& get() {
-    static MediaThread t;
-    return t;
+  IngestImpl(std::string label, std::shared_ptr<FrameRing> ring, PeerEvents events)
+      : Peer(std::move(label), std::move(events)), ring_(std::move(ring)) {}
+
+  void add_remote_candidate(unsigned mline, const std::string& candidate) override {
+    Peer::add_remote_candidate(mline, candidate);
   }
-  void post(std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(std::move(fn));
-    }
-    cv_.notify_one();
-  }
-  ~MediaThread() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
-  }
+  void close() override { Peer::close(); }
+  std::uint64_t frames_delivered() const override { return delivered_.load(std::memory_order_relaxed); }
+  std::uint64_t frames_dropped() const override { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  MediaThread() : thread_([this] { run(); }) {}
-  void run() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      auto fn = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      fn();
-      lock.lock();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-// libnice would otherwise try to open ports on the network's router (UPnP): a server must not.
-void disable_upnp(GstElement* webrtc) {
-  GObject* ice = nullptr;
-  g_object_get(webrtc, "ice-agent", &ice, nullptr);
-  if (!ice) return;
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent")) {
-    GObject* agent = nullptr;
-    g_object_get(ice, "agent", &agent, nullptr);
-    if (agent) {
-      if (g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp")) g_object_set(agent, "upnp", FALSE, nullptr);
-      g_object_unref(agent);
-    }
-  }
-  g_object_unref(ice);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-class IngestImpl final : public Ingest, public std::enable_shared_from_this<IngestImpl> {
- public:
-  IngestImpl(std::string label, std::shared_ptr<FrameRing> ring, IngestEvents events)
-      : label_(std::move(label)), ring_(std::move(ring)), ev_(std::move(events)), log_(core::logger("media")) {}
-
-  ~IngestImpl() override = default;
-
-  void start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice) {
-    pipeline_ = gst_pipeline_new(label_.c_str());
-    webrtc_ = gst_element_factory_make("webrtcbin", "webrtc");
-    if (!pipeline_ || !webrtc_) throw std::runtime_error("cannot create webrtcbin (is gstreamer1.0-plugins-bad installed?)");
-    ++g_live_pipelines;
-    g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency",
-                 static_cast<guint>(ice.jitter_ms), nullptr);
-    if (!ice.stun.empty()) g_object_set(webrtc_, "stun-server", ice.stun.c_str(), nullptr);
-    for (auto& t : ice.turn) {
-      gboolean ok = FALSE;
-      g_signal_emit_by_name(webrtc_, "add-turn-server", t.c_str(), &ok);
-    }
-    gst_bin_add(GST_BIN(pipeline_), webrtc_);
-    disable_upnp(webrtc_);
-    g_signal_connect(webrtc_, "on-ice-candidate", G_CALLBACK(&IngestImpl::on_ice_candidate), this);
-    g_signal_connect(webrtc_, "pad-added", G_CALLBACK(&IngestImpl::on_pad_added), this);
-    g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(&IngestImpl::on_connection_state), this);
-    g_signal_connect(webrtc_, "notify::ice-connection-state", G_CALLBACK(&IngestImpl::on_ice_state), this);
-    GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
-    gst_bus_set_sync_handler(bus, &IngestImpl::on_bus, this, nullptr);
-    gst_object_unref(bus);
-
-    if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-      throw std::runtime_error("cannot start the webrtcbin pipeline");
-    }
-    // A receive-only Opus transceiver first: without it webrtcbin finds nothing to answer the offer with.
+  // A receive-only Opus transceiver first: without it webrtcbin finds nothing to answer the offer with.
+  void add_elements(int opus_pt) override {
     GstCaps* caps = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio", "encoding-name",
                                         G_TYPE_STRING, "OPUS", "payload", G_TYPE_INT, opus_pt, "clock-rate",
                                         G_TYPE_INT, 48000, nullptr);
@@ -133,151 +32,10 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
     g_signal_emit_by_name(webrtc_, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &trans);
     gst_caps_unref(caps);
     if (trans) gst_object_unref(trans);
-
-    GstSDPMessage* sdp = nullptr;
-    gst_sdp_message_new_from_text(offer_sdp.c_str(), &sdp);
-    auto* offer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
-    GstPromise* p = gst_promise_new_with_change_func(&IngestImpl::on_remote_set, keep_alive(), &IngestImpl::drop_keep_alive);
-    g_signal_emit_by_name(webrtc_, "set-remote-description", offer, p);
-    gst_webrtc_session_description_free(offer);
   }
 
-  void add_remote_candidate(unsigned mline, const std::string& candidate) override {
-    if (closed_ || !webrtc_) return;
-    g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline, candidate.c_str());
-  }
-
-  void close() override {
-    if (closed_.exchange(true)) return;
-    auto self = shared_from_this();
-    MediaThread::get().post([self] { self->teardown(); });
-  }
-
-  std::uint64_t frames_delivered() const override { return delivered_.load(std::memory_order_relaxed); }
-  std::uint64_t frames_dropped() const override { return dropped_.load(std::memory_order_relaxed); }
-
- private:
-  void teardown() {
-    if (!pipeline_) return;
-    gst_element_set_state(pipeline_, GST_STATE_NULL);
-    GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));
-    gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
-    gst_object_unref(bus);
-    g_signal_handlers_disconnect_by_data(webrtc_, this);
-    gst_object_unref(pipeline_);
-    pipeline_ = nullptr;
-    webrtc_ = nullptr;
-    --g_live_pipelines;
-    log_->debug("ingest {} torn down ({} pipelines left)", label_, g_live_pipelines.load());
-  }
-
-  void fail(const std::string& why) {
-    if (closed_ || failed_.exchange(true)) return;
-    log_->info("ingest {} failed: {}", label_, why);
-    if (ev_.failed) ev_.failed(why);
-  }
-
-  // Promise callbacks hold a strong reference so the object outlives every pending reply.
-  gpointer keep_alive() { return new std::shared_ptr<IngestImpl>(shared_from_this()); }
-  static void drop_keep_alive(gpointer p) { delete static_cast<std::shared_ptr<IngestImpl>*>(p); }
-  static IngestImpl* from(gpointer p) { return static_cast<std::shared_ptr<IngestImpl>*>(p)->get(); }
-
-  static std::string promise_error(GstPromise* promise) {
-    if (gst_promise_wait(promise) != GST_PROMISE_RESULT_REPLIED) return "no reply";  // already resolved: no wait
-    const GstStructure* reply = gst_promise_get_reply(promise);
-    if (reply && gst_structure_has_field(reply, "error")) {
-      GError* err = nullptr;
-      gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
-      std::string m = err ? err->message : "unknown error";
-      if (err) g_error_free(err);
-      return m;
-    }
-    return {};
-  }
-
-  static void on_remote_set(GstPromise* promise, gpointer data) {
-    auto* self = from(data);
-    auto err = promise_error(promise);
-    gst_promise_unref(promise);
-    if (self->closed_) return;
-    if (!err.empty()) return self->fail("the offer was refused: " + err);
-    GstPromise* p = gst_promise_new_with_change_func(&IngestImpl::on_answer_created, self->keep_alive(),
-                                                     &IngestImpl::drop_keep_alive);
-    g_signal_emit_by_name(self->webrtc_, "create-answer", nullptr, p);
-  }
-
-  static void on_answer_created(GstPromise* promise, gpointer data) {
-    auto* self = from(data);
-    auto err = promise_error(promise);
-    GstWebRTCSessionDescription* answer = nullptr;
-    if (err.empty()) {
-      const GstStructure* reply = gst_promise_get_reply(promise);
-      if (reply) gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
-    }
-    gst_promise_unref(promise);
-    if (self->closed_) {
-      if (answer) gst_webrtc_session_description_free(answer);
-      return;
-    }
-    if (!answer) return self->fail("no answer could be made for the offer" + (err.empty() ? "" : ": " + err));
-    g_signal_emit_by_name(self->webrtc_, "set-local-description", answer, nullptr);
-    gchar* text = gst_sdp_message_as_text(answer->sdp);
-    std::string sdp = text ? text : "";
-    g_free(text);
-    gst_webrtc_session_description_free(answer);
-    if (sdp.find("m=audio 0 ") != std::string::npos || sdp.find("a=inactive") != std::string::npos) {
-      return self->fail("the offer's audio could not be accepted (Opus at 48 kHz is required)");
-    }
-    self->log_->debug("ingest {} answer ready", self->label_);
-    if (self->ev_.answer) self->ev_.answer(std::move(sdp));
-  }
-
-  static void on_ice_candidate(GstElement*, guint mline, gchar* candidate, gpointer data) {
-    auto* self = static_cast<IngestImpl*>(data);
-    if (self->closed_ || !self->ev_.local_candidate) return;
-    self->ev_.local_candidate(mline, candidate ? candidate : "");
-  }
-
-  static void on_connection_state(GstElement* webrtc, GParamSpec*, gpointer data) {
-    auto* self = static_cast<IngestImpl*>(data);
-    GstWebRTCPeerConnectionState state;
-    g_object_get(webrtc, "connection-state", &state, nullptr);
-    self->log_->debug("ingest {} connection state {}", self->label_, static_cast<int>(state));
-    if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
-      if (!self->closed_ && self->ev_.connected) self->ev_.connected();
-    } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
-      self->fail("the WebRTC connection failed");
-    } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
-      self->fail("the WebRTC connection closed");
-    }
-  }
-
-  static void on_ice_state(GstElement* webrtc, GParamSpec*, gpointer data) {
-    auto* self = static_cast<IngestImpl*>(data);
-    GstWebRTCICEConnectionState state;
-    g_object_get(webrtc, "ice-connection-state", &state, nullptr);
-    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) self->fail("ICE failed: no network path to the page");
-  }
-
-  static GstBusSyncReply on_bus(GstBus*, GstMessage* msg, gpointer data) {
-    auto* self = static_cast<IngestImpl*>(data);
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-      GError* err = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(msg, &err, &dbg);
-      std::string why = err ? err->message : "unknown";
-      self->log_->debug("ingest {} pipeline error: {} ({})", self->label_, why, dbg ? dbg : "");
-      if (err) g_error_free(err);
-      g_free(dbg);
-      self->fail("media pipeline error: " + why);
-    }
-    gst_message_unref(msg);
-    return GST_BUS_DROP;
-  }
-
-  static void on_pad_added(GstElement*, GstPad* pad, gpointer data) {
-    auto* self = static_cast<IngestImpl*>(data);
-    if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC || self->closed_ || self->decoding_.exchange(true)) return;
+  void on_src_pad(GstPad* pad) override {
+    if (decoding_.exchange(true)) return;
     auto make = [](const char* f) { return gst_element_factory_make(f, nullptr); };
     GstElement* depay = make("rtpopusdepay");
     GstElement* dec = make("opusdec");
@@ -294,14 +52,14 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
     g_object_set(sink, "sync", FALSE, "async", FALSE, "emit-signals", FALSE, "max-buffers", 100u, nullptr);
     GstAppSinkCallbacks cb{};
     cb.new_sample = &IngestImpl::on_sample;
-    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, self, nullptr);
-    gst_bin_add_many(GST_BIN(self->pipeline_), depay, dec, conv, res, filter, sink, nullptr);
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, this, nullptr);
+    gst_bin_add_many(GST_BIN(pipeline_), depay, dec, conv, res, filter, sink, nullptr);
     gst_element_link_many(depay, dec, conv, res, filter, sink, nullptr);
     for (GstElement* e : {sink, filter, res, conv, dec, depay}) gst_element_sync_state_with_parent(e);
     GstPad* sinkpad = gst_element_get_static_pad(depay, "sink");
-    if (gst_pad_link(pad, sinkpad) != GST_PAD_LINK_OK) self->fail("cannot link the received audio to the decoder");
+    if (gst_pad_link(pad, sinkpad) != GST_PAD_LINK_OK) fail("cannot link the received audio to the decoder");
     gst_object_unref(sinkpad);
-    self->log_->debug("ingest {} receiving audio", self->label_);
+    log_->debug("{} receiving audio", label_);
   }
 
   static GstFlowReturn on_sample(GstAppSink* sink, gpointer data) {
@@ -312,9 +70,7 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
       GstBuffer* buf = gst_sample_get_buffer(sample);
       GstMapInfo map;
       if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
-        const auto* s = reinterpret_cast<const float*>(map.data);
-        std::size_t n = map.size / sizeof(float);
-        self->accept(s, n);
+        self->accept(reinterpret_cast<const float*>(map.data), map.size / sizeof(float));
         gst_buffer_unmap(buf, &map);
       }
     }
@@ -331,7 +87,7 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
       s += k;
       n -= k;
       if (fill_ == kFrameSamples) {
-        pending_.arrival_ns = steady_ns();
+        pending_.arrival_ns = detail::steady_ns();
         if (ring_->push(pending_)) delivered_.fetch_add(1, std::memory_order_relaxed);
         else dropped_.fetch_add(1, std::memory_order_relaxed);
         fill_ = 0;
@@ -339,14 +95,7 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
     }
   }
 
-  std::string label_;
   std::shared_ptr<FrameRing> ring_;
-  IngestEvents ev_;
-  std::shared_ptr<spdlog::logger> log_;
-  GstElement* pipeline_ = nullptr;
-  GstElement* webrtc_ = nullptr;
-  std::atomic<bool> closed_{false};
-  std::atomic<bool> failed_{false};
   std::atomic<bool> decoding_{false};
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> dropped_{0};
@@ -356,88 +105,15 @@ class IngestImpl final : public Ingest, public std::enable_shared_from_this<Inge
 
 }  // namespace
 
-void init() {
-  static std::once_flag once;
-  static std::string missing;
-  std::call_once(once, [] {
-    gst_init(nullptr, nullptr);
-    for (const char* f : {"webrtcbin", "rtpopusdepay", "opusdec", "audioconvert", "audioresample", "appsink",
-                          "nicesrc", "dtlsdec"}) {
-      GstElementFactory* fac = gst_element_factory_find(f);
-      if (!fac) missing += std::string(missing.empty() ? "" : ", ") + f;
-      else gst_object_unref(fac);
-    }
-    if (missing.empty()) {
-      // The first DTLS element makes the process's certificate (100-400 ms): pay that now, not on the first offer.
-      GstElement* warm = gst_element_factory_make("dtlsdec", nullptr);
-      if (warm) gst_object_unref(gst_object_ref_sink(warm));
-      MediaThread::get();
-    }
-  });
-  if (!missing.empty()) {
-    throw std::runtime_error("GStreamer elements missing: " + missing +
-                             " (install gstreamer1.0-plugins-base/-good/-bad and gstreamer1.0-nice)");
-  }
-}
-
-std::size_t live_pipelines() { return g_live_pipelines.load(); }
-
-int check_offer(const std::string& sdp_text) {
-  if (sdp_text.empty()) throw OfferError("the offer is empty");
-  if (sdp_text.size() > 32 * 1024) throw OfferError("the offer is larger than 32 KiB");
-  if (sdp_text.rfind("v=0", 0) != 0) throw OfferError("the offer is not SDP (it must start with \"v=0\")");
-  GstSDPMessage* msg = nullptr;
-  gst_sdp_message_new(&msg);
-  if (gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(sdp_text.data()),
-                                   static_cast<guint>(sdp_text.size()), msg) != GST_SDP_OK) {
-    gst_sdp_message_free(msg);
-    throw OfferError("the offer is not valid SDP");
-  }
-  int pt = -1;
-  bool audio = false, ufrag = false, fingerprint = false, sends = false;
-  std::string codecs;
-  if (gst_sdp_message_get_attribute_val(msg, "ice-ufrag")) ufrag = true;
-  if (gst_sdp_message_get_attribute_val(msg, "fingerprint")) fingerprint = true;
-  for (guint i = 0; i < gst_sdp_message_medias_len(msg); ++i) {
-    const GstSDPMedia* m = gst_sdp_message_get_media(msg, i);
-    if (std::strcmp(gst_sdp_media_get_media(m), "audio") != 0) continue;
-    audio = true;
-    if (gst_sdp_media_get_attribute_val(m, "ice-ufrag")) ufrag = true;
-    if (gst_sdp_media_get_attribute_val(m, "fingerprint")) fingerprint = true;
-    bool recvonly = gst_sdp_media_get_attribute_val(m, "recvonly") || gst_sdp_media_get_attribute_val(m, "inactive");
-    if (!recvonly && gst_sdp_media_get_port(m) != 0) sends = true;
-    for (guint a = 0; a < gst_sdp_media_attributes_len(m); ++a) {
-      const GstSDPAttribute* at = gst_sdp_media_get_attribute(m, a);
-      if (std::strcmp(at->key, "rtpmap") != 0 || !at->value) continue;
-      std::string v = at->value;
-      auto sp = v.find(' ');
-      if (sp == std::string::npos) continue;
-      auto codec = lower(v.substr(sp + 1));
-      codecs += (codecs.empty() ? "" : ", ") + v.substr(sp + 1);
-      if (pt < 0 && codec.rfind("opus/48000", 0) == 0) pt = std::atoi(v.substr(0, sp).c_str());
-    }
-  }
-  gst_sdp_message_free(msg);
-  if (!audio) throw OfferError("the offer has no audio section (m=audio)");
-  if (!sends) throw OfferError("the offer's audio section does not send (it is recvonly, inactive or port 0)");
-  if (pt < 0) {
-    throw OfferError("the offer's audio does not include Opus at 48 kHz (offered: " +
-                     (codecs.empty() ? std::string("none") : codecs) + ")");
-  }
-  if (!ufrag) throw OfferError("the offer has no ICE credentials (a=ice-ufrag)");
-  if (!fingerprint) throw OfferError("the offer has no DTLS fingerprint (a=fingerprint)");
-  return pt;
-}
-
 std::shared_ptr<Ingest> Ingest::create(const std::string& label, const std::string& offer_sdp,
                                        std::shared_ptr<FrameRing> ring, const IceConfig& ice, IngestEvents events) {
   init();
-  int pt = check_offer(offer_sdp);
+  int pt = check_offer(offer_sdp, OfferDirection::sends);
   auto ingest = std::make_shared<IngestImpl>(label, std::move(ring), std::move(events));
   try {
     ingest->start(offer_sdp, pt, ice);
   } catch (...) {
-    ingest->close();
+    ingest->Peer::close();
     throw;
   }
   return ingest;

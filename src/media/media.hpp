@@ -43,17 +43,21 @@ class OfferError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// Checks an SDP offer before any pipeline exists: it must parse, carry an audio section that can send and offers
-// Opus at 48 kHz, with ICE credentials and a DTLS fingerprint. Returns the Opus payload type.
-int check_offer(const std::string& sdp);
+// What an offer must do with its audio: a broadcaster's must send it, a listener's must receive it.
+enum class OfferDirection { sends, receives };
 
-// Events from an ingest, called on GStreamer threads: copy and post, never block.
-struct IngestEvents {
+// Checks an SDP offer before any pipeline exists: it must parse, carry an audio section in the right direction
+// that offers Opus at 48 kHz, with ICE credentials and a DTLS fingerprint. Returns the Opus payload type.
+int check_offer(const std::string& sdp, OfferDirection direction = OfferDirection::sends);
+
+// Events from a peer connection, called on GStreamer threads: copy and post, never block.
+struct PeerEvents {
   std::function<void(std::string sdp)> answer;
   std::function<void(unsigned mline, std::string candidate)> local_candidate;
   std::function<void(std::string why)> failed;     // negotiation error, ICE or connection failed/closed
   std::function<void()> connected;
 };
+using IngestEvents = PeerEvents;
 
 class Ingest {
  public:
@@ -69,6 +73,30 @@ class Ingest {
 
   virtual std::uint64_t frames_delivered() const = 0;
   virtual std::uint64_t frames_dropped() const = 0;
+};
+
+// A stream's fan-out: the clean audio is Opus-encoded once (20 ms, in-band FEC) and the same packets go to every
+// listener's own webrtcbin (send-only), stamped by sample count per listener. A listener that stalls loses its
+// oldest packets; nobody else notices.
+class Fanout {
+ public:
+  static std::shared_ptr<Fanout> create(const std::string& label);
+  virtual ~Fanout() = default;
+
+  // One clean 10 ms frame (our thread; never waits for a listener).
+  virtual void push(const float* samples) = 0;
+
+  // A listener's offer (it must receive Opus: OfferError otherwise, creating nothing). Answers through `events`.
+  virtual void add_listener(const std::string& id, const std::string& offer_sdp, const IceConfig& ice,
+                            PeerEvents events) = 0;
+  virtual void add_remote_candidate(const std::string& id, unsigned mline, const std::string& candidate) = 0;
+  // Closes one listener; false when it was not there.
+  virtual bool remove_listener(const std::string& id) = 0;
+  virtual std::size_t listeners() const = 0;
+  // Packets sent to a listener so far (0 when unknown).
+  virtual std::uint64_t packets_sent(const std::string& id) const = 0;
+  // Closes every listener and the encoder. Idempotent, never blocks.
+  virtual void close() = 0;
 };
 
 }  // namespace fc25::media

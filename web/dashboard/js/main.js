@@ -36,6 +36,7 @@ function renderLive() {
   $('live-elsewhere').hidden = !m.is_streaming || ownsStream();
   $('live-options').disabled = m.is_streaming;
   timer.hidden = !m.is_streaming;
+  if (!m.is_streaming) $('listener-count').hidden = true;
   if (m.is_streaming) timer.dataset.startedAt = m.started_at;
   else delete timer.dataset.startedAt;
   document.title = (m.is_streaming ? '● ' : '') + 'Dashboard · fc25';
@@ -114,6 +115,14 @@ function onPresence(msg) {
       state.friends = new Map(msg.friends.map((x) => [x.username, x]));
       renderFriends();
       loadRequests().catch(() => {});
+      break;
+    case 'listeners':
+      if (msg.session_id === state.me.session_id) {
+        const c = $('listener-count');
+        c.hidden = false;
+        c.dataset.count = String(msg.count);
+        c.textContent = msg.count === 1 ? '1 listener' : `${msg.count} listeners`;
+      }
       break;
     case 'webrtc_answer':
     case 'ice_candidate':

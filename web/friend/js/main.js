@@ -1,12 +1,57 @@
 // A friend's page: their live status and timer, kept current by presence pushes.
 import { api, me as fetchMe } from '/static/common/api.js';
 import { Presence } from '/static/common/presence.js';
+import { renderRecordings } from '/static/common/recordings.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
+import { handleListenMessage, listening, startListening, stopListening } from './listen.js';
 
 const $ = (id) => document.getElementById(id);
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();
 
+let presence = null;
+let me = null;
+let live = false;
+
+function renderListen() {
+  $('listen').hidden = !live || listening();
+  $('stop-listening').hidden = !listening();
+}
+
+function ended(text) {
+  $('listen-note').textContent = text;
+  renderListen();
+}
+
+async function listen() {
+  $('listen-note').textContent = 'Connecting…';
+  try {
+    await startListening(username, {
+      send: (m) => presence?.send(m),
+      audio: $('player'),
+      meterElement: $('listen-level'),
+      iceServers: me.ice_servers,
+      onEnded: ended,
+    });
+    $('listen-note').textContent = 'Listening';
+  } catch (e) {
+    ended(`Cannot listen: ${e.message}`);
+  }
+  renderListen();
+}
+
+async function loadRecordings() {
+  const r = await api('GET', `/api/recordings?username=${encodeURIComponent(username)}`);
+  $('recordings-card').hidden = false;
+  renderRecordings($('recordings'), r.recordings);
+}
+
 function render(s) {
+  live = s.is_streaming;
+  if (!live && listening()) {
+    stopListening();
+    $('listen-note').textContent = 'The stream ended.';
+  }
+  renderListen();
   $('status-panel').hidden = false;
   $('status-panel').dataset.live = String(s.is_streaming);
   $('dot').classList.toggle('live', s.is_streaming);
@@ -26,6 +71,7 @@ async function main() {
   document.title = `${username} · fc25`;
   const m = await fetchMe();
   if (!m) return location.assign('/login');
+  me = m;
   noteServerTime(m.server_now);
   try {
     await load();
@@ -34,14 +80,25 @@ async function main() {
     return;
   }
   startTicker();
-  new Presence({
+  loadRecordings().catch(() => {});
+  $('listen').addEventListener('click', listen);
+  $('stop-listening').addEventListener('click', () => {
+    stopListening((msg) => presence?.send(msg));
+    ended('');
+  });
+  presence = new Presence({
     onMessage: (msg) => {
+      if (handleListenMessage(msg)) {
+        renderListen();
+        return;
+      }
       if (msg.type === 'snapshot') {
         noteServerTime(msg.server_now);
         const f = msg.friends.find((x) => x.username === username);
         if (f) render(f);
       } else if (msg.type === 'streaming_status' && msg.username === username) {
         render(msg);
+        if (!msg.is_streaming) setTimeout(() => loadRecordings().catch(() => {}), 300);
       } else if (msg.type === 'friend_removed' && msg.username === username) {
         $('status-panel').hidden = true;
         $('error').textContent = `You are not friends with ${username} any more.`;

@@ -1,0 +1,259 @@
+// Fan-out: `appsrc (clean audio, 16-bit) ! opusenc ! appsink` once per stream; every encoded packet is handed to each
+// listener's `appsrc (audio/x-opus, leaky) ! rtpopuspay ! webrtcbin` (send-only transceiver), restamped by packet
+// count from that listener's own start, so RTP timestamps advance evenly whatever the arrival jitter.
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "core/log.hpp"
+#include "media/detail/peer.hpp"
+
+namespace fc25::media {
+namespace {
+
+class ListenerPeer final : public detail::Peer {
+ public:
+  ListenerPeer(std::string label, PeerEvents events) : Peer(std::move(label), wrap(this, std::move(events))) {}
+
+  // Encoder thread only.
+  void deliver(GstBuffer* packet) {
+    if (!connected_.load(std::memory_order_acquire) || closed_) return;
+    if (base_rt_ == GST_CLOCK_TIME_NONE) {
+      GstClock* clock = gst_element_get_clock(pipeline_);
+      if (!clock) return;
+      base_rt_ = gst_clock_get_time(clock) - gst_element_get_base_time(pipeline_);
+      gst_object_unref(clock);
+      first_pts_ = GST_BUFFER_PTS(packet);
+    }
+    GstBuffer* b = gst_buffer_copy(packet);  // shares the encoded bytes
+    GST_BUFFER_PTS(b) = base_rt_ + (GST_BUFFER_PTS(packet) - first_pts_);
+    GST_BUFFER_DTS(b) = GST_CLOCK_TIME_NONE;
+    gst_app_src_push_buffer(GST_APP_SRC(appsrc_), b);
+    sent_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  std::uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+
+ private:
+  // The connected event also opens the tap.
+  static PeerEvents wrap(ListenerPeer* self, PeerEvents ev) {
+    auto connected = std::move(ev.connected);
+    ev.connected = [self, connected] {
+      self->connected_.store(true, std::memory_order_release);
+      if (connected) connected();
+    };
+    return ev;
+  }
+
+  // A send-only Opus transceiver made from our own sink pad, before the listener's offer is applied.
+  void add_elements(int opus_pt) override {
+    appsrc_ = gst_element_factory_make("appsrc", nullptr);
+    GstElement* pay = gst_element_factory_make("rtpopuspay", nullptr);
+    GstCaps* caps = gst_caps_from_string("audio/x-opus,channels=1,rate=48000,channel-mapping-family=0");
+    g_object_set(appsrc_, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE,
+                 "max-buffers", static_cast<guint64>(25), "block", FALSE, nullptr);
+    gst_caps_unref(caps);
+    gst_util_set_object_arg(G_OBJECT(appsrc_), "leaky-type", "downstream");  // a stalled listener drops its oldest
+    g_object_set(pay, "pt", static_cast<guint>(opus_pt), nullptr);
+    gst_bin_add_many(GST_BIN(pipeline_), appsrc_, pay, nullptr);
+    gst_element_link(appsrc_, pay);
+    GstPad* src = gst_element_get_static_pad(pay, "src");
+    GstPad* sink = gst_element_request_pad_simple(webrtc_, "sink_%u");
+    gst_pad_link(src, sink);
+    GstWebRTCRTPTransceiver* trans = nullptr;
+    g_object_get(sink, "transceiver", &trans, nullptr);
+    if (trans) {
+      GstCaps* prefs = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio", "encoding-name",
+                                           G_TYPE_STRING, "OPUS", "payload", G_TYPE_INT, opus_pt, "clock-rate",
+                                           G_TYPE_INT, 48000, nullptr);
+      g_object_set(trans, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences", prefs,
+                   nullptr);
+      gst_caps_unref(prefs);
+      gst_object_unref(trans);
+    }
+    gst_object_unref(src);
+    gst_object_unref(sink);
+  }
+
+  GstElement* appsrc_ = nullptr;
+  std::atomic<bool> connected_{false};
+  std::atomic<std::uint64_t> sent_{0};
+  GstClockTime base_rt_ = GST_CLOCK_TIME_NONE;
+  GstClockTime first_pts_ = GST_CLOCK_TIME_NONE;
+};
+
+using ListenerList = std::vector<std::shared_ptr<ListenerPeer>>;
+
+class FanoutImpl final : public Fanout, public std::enable_shared_from_this<FanoutImpl> {
+ public:
+  explicit FanoutImpl(std::string label) : label_(std::move(label)) {}
+
+  void build() {
+    pipe_ = gst_pipeline_new(label_.c_str());
+    src_ = gst_element_factory_make("appsrc", nullptr);
+    GstElement* enc = gst_element_factory_make("opusenc", nullptr);
+    GstElement* sink = gst_element_factory_make("appsink", nullptr);
+    if (!pipe_ || !src_ || !enc || !sink) throw std::runtime_error("cannot create the Opus encoder (gstreamer1.0-plugins-base)");
+    detail::pipeline_opened();
+    GstCaps* caps = gst_caps_from_string("audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+    g_object_set(src_, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE,
+                 "max-buffers", static_cast<guint64>(50), "block", FALSE, nullptr);
+    gst_caps_unref(caps);
+    gst_util_set_object_arg(G_OBJECT(src_), "leaky-type", "downstream");
+    gst_util_set_object_arg(G_OBJECT(enc), "frame-size", "20");
+    gst_util_set_object_arg(G_OBJECT(enc), "audio-type", "voice");
+    g_object_set(enc, "inband-fec", TRUE, "bitrate", 64000, nullptr);
+    g_object_set(sink, "sync", FALSE, "async", FALSE, "emit-signals", FALSE, "max-buffers", 50u, "drop", TRUE, nullptr);
+    GstAppSinkCallbacks cb{};
+    cb.new_sample = &FanoutImpl::on_encoded;
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, this, nullptr);
+    gst_bin_add_many(GST_BIN(pipe_), src_, enc, sink, nullptr);
+    gst_element_link_many(src_, enc, sink, nullptr);
+    gst_element_set_state(pipe_, GST_STATE_PLAYING);
+  }
+
+  void push(const float* samples) override {
+    if (closed_.load(std::memory_order_relaxed)) return;
+    // opusenc takes 16-bit samples.
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, kFrameSamples * sizeof(std::int16_t), nullptr);
+    GstMapInfo map;
+    gst_buffer_map(b, &map, GST_MAP_WRITE);
+    auto* out = reinterpret_cast<std::int16_t*>(map.data);
+    for (std::size_t i = 0; i < kFrameSamples; ++i) {
+      float v = std::clamp(samples[i], -1.0f, 1.0f) * 32767.0f;
+      out[i] = static_cast<std::int16_t>(std::lrintf(v));
+    }
+    gst_buffer_unmap(b, &map);
+    GST_BUFFER_PTS(b) = frames_ * 10 * GST_MSECOND;
+    GST_BUFFER_DURATION(b) = 10 * GST_MSECOND;
+    ++frames_;
+    gst_app_src_push_buffer(GST_APP_SRC(src_), b);
+  }
+
+  void add_listener(const std::string& id, const std::string& offer_sdp, const IceConfig& ice,
+                    PeerEvents events) override {
+    int pt = check_offer(offer_sdp, OfferDirection::receives);
+    auto l = std::make_shared<ListenerPeer>(label_ + "-" + id, std::move(events));
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) throw std::logic_error("the stream has ended");
+      if (listeners_.count(id)) throw std::logic_error("listener " + id + " already exists");
+      listeners_[id] = l;
+      publish();
+    }
+    try {
+      l->start(offer_sdp, pt, ice);
+    } catch (...) {
+      remove_listener(id);
+      throw;
+    }
+  }
+
+  void add_remote_candidate(const std::string& id, unsigned mline, const std::string& candidate) override {
+    std::shared_ptr<ListenerPeer> l;
+    {
+      std::lock_guard lock(mu_);
+      auto it = listeners_.find(id);
+      if (it == listeners_.end()) return;
+      l = it->second;
+    }
+    l->add_remote_candidate(mline, candidate);
+  }
+
+  bool remove_listener(const std::string& id) override {
+    std::shared_ptr<ListenerPeer> l;
+    {
+      std::lock_guard lock(mu_);
+      auto it = listeners_.find(id);
+      if (it == listeners_.end()) return false;
+      l = it->second;
+      listeners_.erase(it);
+      publish();
+    }
+    l->close();
+    return true;
+  }
+
+  std::size_t listeners() const override {
+    std::lock_guard lock(mu_);
+    return listeners_.size();
+  }
+
+  std::uint64_t packets_sent(const std::string& id) const override {
+    std::lock_guard lock(mu_);
+    auto it = listeners_.find(id);
+    return it == listeners_.end() ? 0 : it->second->sent();
+  }
+
+  void close() override {
+    std::map<std::string, std::shared_ptr<ListenerPeer>> all;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_.exchange(true)) return;
+      all.swap(listeners_);
+      publish();
+    }
+    for (auto& [id, l] : all) {
+      core::logger("media")->debug("{}: listener {} was sent {} packets", label_, id, l->sent());
+      l->close();
+    }
+    core::logger("media")->debug("{}: {} frames in, {} packets encoded", label_, frames_, encoded_.load());
+    auto self = shared_from_this();
+    detail::post_to_media_thread([self] {
+      if (!self->pipe_) return;
+      gst_element_set_state(self->pipe_, GST_STATE_NULL);
+      gst_object_unref(self->pipe_);
+      self->pipe_ = nullptr;
+      detail::pipeline_closed();
+    });
+  }
+
+ private:
+  // The encoder thread reads the listener list without a lock: a new list is published on every change.
+  void publish() {
+    auto list = std::make_shared<const ListenerList>();
+    auto mutable_list = std::const_pointer_cast<ListenerList>(list);
+    for (auto& [id, l] : listeners_) mutable_list->push_back(l);
+    std::atomic_store(&snapshot_, list);
+  }
+
+  static GstFlowReturn on_encoded(GstAppSink* sink, gpointer data) {
+    auto* self = static_cast<FanoutImpl*>(data);
+    GstSample* sample = gst_app_sink_pull_sample(sink);
+    if (!sample) return GST_FLOW_EOS;
+    GstBuffer* buf = gst_sample_get_buffer(sample);
+    self->encoded_.fetch_add(1, std::memory_order_relaxed);
+    auto list = std::atomic_load(&self->snapshot_);
+    if (buf && list) {
+      for (auto& l : *list) l->deliver(buf);
+    }
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
+  }
+
+  std::string label_;
+  GstElement* pipe_ = nullptr;
+  GstElement* src_ = nullptr;
+  std::uint64_t frames_ = 0;  // the pushing thread only
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> encoded_{0};
+  mutable std::mutex mu_;     // the control path only; never taken by GStreamer threads
+  std::map<std::string, std::shared_ptr<ListenerPeer>> listeners_;
+  std::shared_ptr<const ListenerList> snapshot_ = std::make_shared<const ListenerList>();
+};
+
+}  // namespace
+
+std::shared_ptr<Fanout> Fanout::create(const std::string& label) {
+  init();
+  auto f = std::make_shared<FanoutImpl>(label);
+  f->build();
+  return f;
+}
+
+}  // namespace fc25::media

@@ -1,0 +1,124 @@
+// Listening to a friend's live stream: a receive-only RTCPeerConnection signalled on the presence socket; the
+// remote track plays in an <audio> element. A level meter (AnalyserNode on the remote track) shows that sound
+// arrives. Nothing starts before the user presses Listen.
+
+let current = null;  // { listenId, pc, audio, meter, onEnded }
+
+export function listening() { return current !== null; }
+
+// Starts listening to `username`'s stream. `send(msg)` writes to the presence socket.
+export async function startListening(username, { send, audio, meterElement, iceServers, onEnded }) {
+  stopListening();
+  const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
+  current = { listenId: null, username, pc, audio, meter: null, onEnded, pendingOut: [], pendingIn: [] };
+  const me = current;
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  pc.ontrack = (ev) => {
+    const stream = ev.streams[0] || new MediaStream([ev.track]);
+    audio.srcObject = stream;
+    audio.play().catch(() => {});
+    if (meterElement) me.meter = startMeter(stream, meterElement);
+  };
+  pc.onicecandidate = (ev) => {
+    if (!ev.candidate || !ev.candidate.candidate) return;
+    const c = { candidate: ev.candidate.candidate, sdpMLineIndex: ev.candidate.sdpMLineIndex ?? 0 };
+    if (me.listenId) send({ type: 'ice_candidate', listen_id: me.listenId, ...c });
+    else me.pendingOut.push(c);
+  };
+  pc.onconnectionstatechange = () => {
+    document.body.dataset.listenState = pc.connectionState;
+    if (pc.connectionState === 'failed' && current === me) {
+      stopListening(send);
+      onEnded('The audio connection failed.');
+    }
+  };
+  me.send = send;
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  send({ type: 'listen_offer', username, sdp: pc.localDescription.sdp });
+}
+
+// Messages from the server about our listening. Returns true when handled.
+export function handleListenMessage(msg) {
+  if (!current) return false;
+  const me = current;
+  if (msg.type === 'listen_answer' && msg.username === me.username && !me.listenId) {
+    me.listenId = msg.listen_id;
+    for (const c of me.pendingOut) me.send({ type: 'ice_candidate', listen_id: me.listenId, ...c });
+    me.pendingOut = [];
+    me.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp }).then(async () => {
+      for (const c of me.pendingIn) await me.pc.addIceCandidate(c).catch(() => {});
+      me.pendingIn = [];
+    }).catch((e) => me.onEnded(`The server's answer could not be used: ${e.message}`));
+    return true;
+  }
+  if (msg.type === 'ice_candidate' && msg.listen_id && msg.listen_id === me.listenId) {
+    const c = { candidate: msg.candidate, sdpMLineIndex: msg.sdpMLineIndex };
+    if (me.pc.remoteDescription) me.pc.addIceCandidate(c).catch(() => {});
+    else me.pendingIn.push(c);
+    return true;
+  }
+  if (msg.type === 'listen_ended' && msg.listen_id === me.listenId) {
+    stopListening();
+    me.onEnded(msg.reason === 'left' ? '' : 'The stream ended.');
+    return true;
+  }
+  if (msg.type === 'error' && msg.for === 'listen_offer') {
+    stopListening();
+    me.onEnded(msg.error?.message || 'The server refused.');
+    return true;
+  }
+  return false;
+}
+
+// Stops listening and releases everything. With `send`, tells the server (it also notices a closed socket).
+export function stopListening(send) {
+  if (!current) return;
+  const { pc, audio, meter, listenId } = current;
+  current = null;
+  if (send && listenId) send({ type: 'listen_stop', listen_id: listenId });
+  try { pc.close(); } catch { /* closed */ }
+  audio.srcObject = null;
+  if (meter) meter.stop();
+  delete document.body.dataset.listenState;
+}
+
+function startMeter(stream, element) {
+  const ctx = new AudioContext();
+  const src = ctx.createMediaStreamSource(stream);
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 2048;
+  src.connect(analyser);
+  const buf = new Float32Array(analyser.fftSize);
+  element.hidden = false;
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const v of buf) sum += v * v;
+    const db = 10 * Math.log10(sum / buf.length + 1e-12);
+    element.value = Math.max(-60, Math.min(0, db));
+    element.dataset.db = db.toFixed(1);
+    element.dataset.maxDb = String(Math.max(Number(element.dataset.maxDb ?? -120), db).toFixed(1));
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      element.hidden = true;
+      ctx.close().catch(() => {});
+    },
+  };
+}
+
+// What the connection has received (for the page's status and for tests): inbound audio RTP statistics.
+export async function receiveStats() {
+  if (!current) return null;
+  const report = await current.pc.getStats();
+  for (const s of report.values()) {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+      return { packetsReceived: s.packetsReceived, packetsLost: s.packetsLost, concealedSamples: s.concealedSamples,
+        totalSamplesReceived: s.totalSamplesReceived, jitter: s.jitter };
+    }
+  }
+  return { packetsReceived: 0 };
+}
+window.fc25ReceiveStats = receiveStats;
