@@ -56,6 +56,7 @@ struct Options {
   bool noise_removal = true;
   double atten_lim = -1;      // dB; < 0: not sent
   bool bad_fingerprint = false;  // offer a DTLS fingerprint that is not ours (the handshake must fail)
+  std::string listen;         // listen to this user's stream instead of broadcasting
   bool vanish_early = false;  // drop the media right after the offer (ICE can never complete)
   bool vanish = false;        // at the end, drop the media but keep the presence socket, and wait for the server
 };
@@ -77,6 +78,8 @@ struct Options {
   --noise-removal 0|1 (default 1)
   --atten-lim DB      limit the noise reduction to DB decibels
   --bad-fingerprint   offer a DTLS fingerprint that is not this sender's (the server must fail the connection)
+  --listen USER       listen to USER's live stream instead (the users must be USER's friends): --streams
+                      listeners, each --seconds long, --cycles times; reports RTP packets received
   --vanish-early      tear the WebRTC side down right after the offer: ICE cannot complete
   --vanish            at the end, tear the WebRTC side down without a word (keep the presence socket) and
                       wait up to 20 s for the server to end the stream; its reason is reported
@@ -419,6 +422,196 @@ json run_cycle(Sender& s, const Options& o, int cycle) {
   return result;
 }
 
+
+// --- one listener ------------------------------------------------------------------------------------------------
+struct ListenState {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string offer, failure;
+  std::atomic<bool> connected{false};
+  std::atomic<std::uint64_t> packets{0};
+  GstElement* pipe = nullptr;
+  GstElement* webrtc = nullptr;
+};
+
+GstPadProbeReturn count_packet(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto* st = static_cast<ListenState*>(data);
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) st->packets.fetch_add(1, std::memory_order_relaxed);
+  else if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+    st->packets.fetch_add(gst_buffer_list_length(GST_PAD_PROBE_INFO_BUFFER_LIST(info)), std::memory_order_relaxed);
+  return GST_PAD_PROBE_OK;
+}
+
+void listen_pad_added(GstElement*, GstPad* pad, gpointer data) {
+  auto* st = static_cast<ListenState*>(data);
+  if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+  GstElement* sink = gst_element_factory_make("fakesink", nullptr);
+  g_object_set(sink, "sync", FALSE, "async", FALSE, nullptr);
+  gst_bin_add(GST_BIN(st->pipe), sink);
+  gst_element_sync_state_with_parent(sink);
+  GstPad* sp = gst_element_get_static_pad(sink, "sink");
+  gst_pad_link(pad, sp);
+  gst_pad_add_probe(sp, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    count_packet, st, nullptr);
+  gst_object_unref(sp);
+}
+
+void listen_offer_created(GstPromise* promise, gpointer data) {
+  auto* st = static_cast<ListenState*>(data);
+  const GstStructure* reply = gst_promise_get_reply(promise);
+  GstWebRTCSessionDescription* offer = nullptr;
+  if (reply) gst_structure_get(reply, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
+  gst_promise_unref(promise);
+  if (!offer) {
+    std::lock_guard lock(st->mu);
+    st->failure = "webrtcbin made no offer";
+    st->cv.notify_all();
+    return;
+  }
+  g_signal_emit_by_name(st->webrtc, "set-local-description", offer, nullptr);
+  gst_webrtc_session_description_free(offer);
+}
+
+void listen_gathering(GstElement* webrtc, GParamSpec*, gpointer data) {
+  auto* st = static_cast<ListenState*>(data);
+  GstWebRTCICEGatheringState gs;
+  g_object_get(webrtc, "ice-gathering-state", &gs, nullptr);
+  if (gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
+  GstWebRTCSessionDescription* local = nullptr;
+  g_object_get(webrtc, "local-description", &local, nullptr);
+  if (!local) return;
+  gchar* text = gst_sdp_message_as_text(local->sdp);
+  {
+    std::lock_guard lock(st->mu);
+    st->offer = text;
+  }
+  g_free(text);
+  gst_webrtc_session_description_free(local);
+  st->cv.notify_all();
+}
+
+void listen_connection(GstElement* webrtc, GParamSpec*, gpointer data) {
+  auto* st = static_cast<ListenState*>(data);
+  GstWebRTCPeerConnectionState cs;
+  g_object_get(webrtc, "connection-state", &cs, nullptr);
+  if (cs == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) st->connected = true;
+}
+
+json run_listen(Sender& s, const Options& o, int cycle) {
+  json result{{"user", s.name}, {"cycle", cycle}, {"listen", o.listen}};
+  std::string client_id = "lis" + std::to_string(s.index) + "c" + std::to_string(cycle) + "p" + std::to_string(::getpid());
+  net::io_context io;
+  websocket::stream<beast::tcp_stream> ws(io);
+  net::ip::tcp::resolver resolver(io);
+  beast::get_lowest_layer(ws).connect(resolver.resolve(o.host, o.port));
+  ws.set_option(websocket::stream_base::decorator([&](websocket::request_type& req) {
+    req.set(bhttp::field::cookie, s.http.cookie_header());
+    req.set(bhttp::field::origin, "http://" + o.host + ":" + o.port);
+  }));
+  ws.handshake(o.host + ":" + o.port, "/ws/presence/?client_id=" + client_id);
+  beast::flat_buffer buf;
+  ws.read(buf);  // snapshot
+  buf.consume(buf.size());
+
+  ListenState st;
+  st.pipe = gst_pipeline_new(("listen-" + std::to_string(s.index)).c_str());
+  st.webrtc = gst_element_factory_make("webrtcbin", nullptr);
+  g_object_set(st.webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  gst_bin_add(GST_BIN(st.pipe), st.webrtc);
+  g_signal_connect(st.webrtc, "pad-added", G_CALLBACK(listen_pad_added), &st);
+  g_signal_connect(st.webrtc, "notify::ice-gathering-state", G_CALLBACK(listen_gathering), &st);
+  g_signal_connect(st.webrtc, "notify::connection-state", G_CALLBACK(listen_connection), &st);
+  gst_element_set_state(st.pipe, GST_STATE_PLAYING);
+  GstCaps* caps = gst_caps_from_string("application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000");
+  GstWebRTCRTPTransceiver* trans = nullptr;
+  g_signal_emit_by_name(st.webrtc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &trans);
+  gst_caps_unref(caps);
+  if (trans) gst_object_unref(trans);
+  g_signal_emit_by_name(st.webrtc, "create-offer", nullptr,
+                        gst_promise_new_with_change_func(listen_offer_created, &st, nullptr));
+  auto teardown = [&] {
+    gst_element_set_state(st.pipe, GST_STATE_NULL);
+    gst_object_unref(st.pipe);
+    st.pipe = nullptr;
+  };
+  {
+    std::unique_lock lock(st.mu);
+    if (!st.cv.wait_for(lock, std::chrono::seconds(10), [&] { return !st.offer.empty() || !st.failure.empty(); })) {
+      lock.unlock();
+      teardown();
+      throw std::runtime_error("ICE gathering did not complete within 10 s");
+    }
+  }
+  if (!st.failure.empty()) {
+    teardown();
+    throw std::runtime_error(st.failure);
+  }
+  ws.text(true);
+  ws.write(net::buffer(json{{"type", "listen_offer"}, {"username", o.listen}, {"sdp", st.offer}}.dump()));
+  auto offered = Clock::now();
+  std::string listen_id, error, ended;
+  bool socket_closed = false;
+  std::function<void()> read_next = [&] {
+    ws.async_read(buf, [&](beast::error_code ec, std::size_t) {
+      if (ec) {
+        socket_closed = true;
+        return;
+      }
+      auto msg = json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
+      buf.consume(buf.size());
+      auto type = msg.is_object() ? msg.value("type", "") : std::string();
+      if (type == "error") {
+        error = "server: " + msg.dump();
+      } else if (type == "listen_answer") {
+        listen_id = msg.value("listen_id", "");
+        GstSDPMessage* sdp = nullptr;
+        gst_sdp_message_new_from_text(msg["sdp"].get<std::string>().c_str(), &sdp);
+        auto* answer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
+        g_signal_emit_by_name(st.webrtc, "set-remote-description", answer, nullptr);
+        gst_webrtc_session_description_free(answer);
+      } else if (type == "ice_candidate" && msg.contains("listen_id")) {
+        g_signal_emit_by_name(st.webrtc, "add-ice-candidate", msg.value("sdpMLineIndex", 0u),
+                              msg["candidate"].get<std::string>().c_str());
+      } else if (type == "listen_ended") {
+        ended = msg.value("reason", "");
+      }
+      read_next();
+    });
+  };
+  read_next();
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (st.packets == 0 && error.empty() && ended.empty() && !socket_closed && Clock::now() < deadline) {
+    io.run_one_for(std::chrono::milliseconds(10));
+  }
+  if (!error.empty() || st.packets == 0) {
+    teardown();
+    throw std::runtime_error(!error.empty() ? error : !ended.empty() ? "the stream ended: " + ended
+                                                                      : "no audio within 10 s");
+  }
+  auto first = Clock::now();
+  result["listen_id"] = listen_id;
+  result["first_packet_ms"] = std::chrono::duration<double, std::milli>(first - offered).count();
+  auto end = first + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  while (Clock::now() < end && ended.empty() && !socket_closed) io.run_one_until(end);
+  auto received = st.packets.load();
+  auto listened = std::chrono::duration<double>(Clock::now() - first).count();
+  if (ended.empty() && !socket_closed) {
+    ws.write(net::buffer(json{{"type", "listen_stop"}, {"listen_id", listen_id}}.dump()));
+    // Wait for the server's confirmation (its packet count is logged then).
+    auto limit = Clock::now() + std::chrono::seconds(3);
+    while (ended.empty() && !socket_closed && Clock::now() < limit) io.run_one_until(limit);
+  } else {
+    result["ended_by_server"] = ended;
+  }
+  result["packets_received"] = received;
+  result["listened_s"] = listened;
+  teardown();
+  beast::error_code ec;
+  beast::get_lowest_layer(ws).socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(ws).close();
+  return result;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -444,17 +637,18 @@ int main(int argc, char** argv) {
     else if (a[i] == "--no-media") o.send_media = false;
     else if (a[i] == "--vanish") o.vanish = true;
     else if (a[i] == "--vanish-early") o.vanish_early = true;
+    else if (a[i] == "--listen") o.listen = val();
     else if (a[i] == "--bad-fingerprint") o.bad_fingerprint = true;
     else if (a[i] == "--noise-removal") o.noise_removal = val() != "0";
     else if (a[i] == "--atten-lim") o.atten_lim = std::stod(val());
     else if (a[i] == "--help" || a[i] == "-h") usage();
     else usage("unknown option " + a[i]);
   }
-  if (o.port.empty() || o.wav.empty()) usage("--port and --wav are required");
+  if (o.port.empty() || (o.wav.empty() && o.listen.empty())) usage("--port and --wav (or --listen) are required");
   gst_init(&argc, &argv);
   Packets packets;
   try {
-    packets = encode_file(o.wav);
+    if (o.listen.empty()) packets = encode_file(o.wav);
   } catch (const std::exception& e) {
     std::cerr << "fc25-send: " << e.what() << "\n";
     return 1;
@@ -514,7 +708,7 @@ int main(int argc, char** argv) {
       for (int c = 0; c < o.cycles; ++c) {
         json r;
         try {
-          r = run_cycle(*s, o, c);
+          r = o.listen.empty() ? run_cycle(*s, o, c) : run_listen(*s, o, c);
         } catch (const std::exception& e) {
           drop_pipeline(*s);
           r = {{"user", s->name}, {"cycle", c}, {"error", e.what()}};

@@ -1,0 +1,107 @@
+// Listening live in Chromium: alice broadcasts speech from a fake microphone; bob, her friend, presses Listen and
+// hears the clean audio; carol, not a friend, is refused; when alice stops, bob's page says so and his
+// connection closes; afterwards the recording plays in bob's page.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { launchBrowser, requireTestNetwork } from '../support/browser.mjs';
+import { Client, makeFriends, uniqueName } from '../support/client.mjs';
+import { sharedDir, startServer } from '../support/server.mjs';
+import { query } from '../support/sqlite.mjs';
+
+const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
+const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('listening live in Chromium', () => {
+  let server, browser;
+  before(async () => {
+    requireTestNetwork();
+    server = await startServer({ env: { FC25_MODEL_DIR: modelDir } });
+    browser = await launchBrowser({ audioFile: speech });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+  const health = async () => (await (await fetch(server.url + '/api/health')).json());
+
+  async function user(name) {
+    const client = new Client(server.url);
+    await client.register(name);
+    const ctx = await browser.newContext();
+    await ctx.addCookies([...client.cookies].map(([n, value]) => ({ name: n, value, domain: '127.0.0.1', path: '/' })));
+    return { name, client, ctx, page: await ctx.newPage() };
+  }
+
+  it('a friend hears the stream within a second or two; others are refused; the end reaches the listener', async (t) => {
+    const alice = await user(uniqueName('alice'));
+    const bob = await user(uniqueName('bob'));
+    const carol = await user(uniqueName('carol'));
+    await makeFriends(alice.client, bob.client);
+
+    await alice.page.goto(server.url + '/');
+    await alice.page.click('[data-testid=go-live]');
+    await alice.page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
+
+    // Bob: the friend page shows alice live with her timer; he listens.
+    await bob.page.goto(`${server.url}/u/${alice.name}`);
+    await bob.page.waitForSelector('[data-testid=friend-timer]:not([hidden])');
+    const clicked = Date.now();
+    await bob.page.click('[data-testid=listen]');
+    await bob.page.waitForFunction(() => Number(document.querySelector('[data-testid=listen-level]').dataset.maxDb) > -50,
+      null, { timeout: 2500 });
+    const heardAfter = Date.now() - clicked;
+    const s1 = await bob.page.evaluate(() => window.fc25ReceiveStats());
+    await sleep(2000);
+    const s2 = await bob.page.evaluate(() => window.fc25ReceiveStats());
+    const concealed = (s2.concealedSamples - s1.concealedSamples) / Math.max(1, s2.totalSamplesReceived - s1.totalSamplesReceived);
+    t.diagnostic(`heard after ${heardAfter} ms; ${s2.packetsReceived - s1.packetsReceived} packets in 2 s, ` +
+      `${(100 * concealed).toFixed(2)} % concealed, lost ${s2.packetsLost}`);
+    assert.ok(s2.packetsReceived - s1.packetsReceived >= 90, `packets keep arriving (${s1.packetsReceived} -> ${s2.packetsReceived})`);
+    assert.ok(concealed < 0.02, `little concealment (${(100 * concealed).toFixed(2)} %)`);
+    await alice.page.waitForSelector('[data-testid=listener-count][data-count="1"]', { timeout: 2000 });
+    assert.match(await alice.page.textContent('[data-testid=listener-count]'), /1 listener/);
+
+    // Carol is not a friend: the page refuses her and the server creates nothing.
+    const before = (await health()).media_pipelines;
+    await carol.page.goto(`${server.url}/u/${alice.name}`);
+    await carol.page.waitForSelector('[data-testid=error]:has-text("not friends")');
+    assert.equal(await carol.page.locator('[data-testid=listen]').isVisible(), false);
+    // Even a hand-made listen request on her socket is refused.
+    const sock = carol.client.openPresence();
+    await sock.ready;
+    sock.send({ type: 'listen_offer', username: alice.name, sdp: 'v=0\r\n' });
+    const refusal = await sock.next((m) => m.type === 'error');
+    assert.equal(refusal.error.code, 'not_friends');
+    sock.close();
+    assert.equal((await health()).media_pipelines, before);
+
+    // Alice stops: bob's page shows offline and his connection is gone.
+    await alice.page.click('[data-testid=stop]');
+    await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Offline")', { timeout: 2000 });
+    await bob.page.waitForSelector('[data-testid=listen-note]:has-text("ended")', { timeout: 2000 });
+    assert.equal(await bob.page.evaluate(() => window.fc25ReceiveStats()), null, 'no connection left');
+    assert.equal(await bob.page.locator('[data-testid=listen]').isVisible(), false);
+    const end = Date.now() + 3000;
+    while ((await health()).media_pipelines !== 0 && Date.now() < end) await sleep(50);
+    assert.equal((await health()).media_pipelines, 0);
+
+    // The recording is listed on bob's page and plays there (seekable, its full length).
+    const rec = query(server.dbPath, `SELECT r.* FROM stream_recordings r JOIN users u ON u.id = r.user_id WHERE u.username = '${alice.name}'`)[0];
+    assert.ok(rec);
+    const item = bob.page.locator(`[data-testid=recording-${rec.id}]`);
+    await item.waitFor({ timeout: 3000 });
+    const played = await item.locator('audio').evaluate((a) => new Promise((resolve, reject) => {
+      const done = () => resolve({ duration: a.duration, seekable: a.seekable.length ? a.seekable.end(0) : 0 });
+      if (a.readyState >= 4) return done();
+      a.addEventListener('canplaythrough', done, { once: true });
+      a.addEventListener('error', () => reject(new Error('audio error')));
+      a.preload = 'auto';
+      a.load();
+    }));
+    assert.ok(Math.abs(played.duration - rec.duration_ms / 1000) < 0.05, `duration ${played.duration} vs ${rec.duration_ms} ms`);
+    assert.ok(played.seekable > 0, 'seekable');
+  });
+});
