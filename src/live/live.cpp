@@ -167,7 +167,7 @@ struct LiveMedia::Impl {
         auto done = steady_ns();
         for (std::size_t j = 0; j < batch.size(); ++j) {
           Pipe& p = *batch_pipes[j];
-          if (auto f = std::atomic_load(&p.fanout)) f->push(results[j].clean.data());
+          if (auto f = std::atomic_load(&p.fanout)) f->push(results[j].clean.data(), arrivals[j]);
           std::copy(ins[j], ins[j] + kHop, results[j].raw.begin());
           if (!p.out.push(results[j])) ++p.out_dropped;
           double ms = static_cast<double>(done - arrivals[j]) / 1e6;
@@ -512,7 +512,12 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
     impl_->pipes.erase(it);
   }
   std::uint64_t ingest_dropped = 0;
-  if (auto f = std::atomic_load(&p->fanout)) f->close();  // every listener is let go
+  if (auto f = std::atomic_load(&p->fanout)) {
+    auto l = f->latency();
+    impl_->log->info("fanout closed session={} packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms", session_id,
+                     l.packets, l.p50_ms, l.p99_ms, l.max_ms);
+    f->close();  // every listener is let go
+  }
   if (p->ingest) {
     p->ingest->close();
     ingest_dropped = p->ingest->frames_dropped();

@@ -5,6 +5,7 @@
 #include <gst/app/gstappsrc.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -16,12 +17,47 @@
 namespace fc25::media {
 namespace {
 
+// Packet latencies in 0.5 ms buckets up to 250 ms, shared by a stream's listeners (atomic counters).
+struct LatencyHistogram {
+  static constexpr double kBucketMs = 0.5;
+  static constexpr std::size_t kBuckets = 500;
+  std::array<std::atomic<std::uint32_t>, kBuckets> counts{};
+  std::atomic<std::int64_t> max_ns{0};
+
+  void add(std::int64_t ns) {
+    auto b = std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(static_cast<double>(ns) / 1e6 / kBucketMs));
+    counts[b].fetch_add(1, std::memory_order_relaxed);
+    auto m = max_ns.load(std::memory_order_relaxed);
+    while (ns > m && !max_ns.compare_exchange_weak(m, ns, std::memory_order_relaxed)) {
+    }
+  }
+
+  Fanout::Latency summary() const {
+    Fanout::Latency l;
+    for (auto& c : counts) l.packets += c.load(std::memory_order_relaxed);
+    auto pct = [&](double q) {
+      if (l.packets == 0) return 0.0;
+      std::uint64_t want = static_cast<std::uint64_t>(q * static_cast<double>(l.packets - 1)) + 1, seen = 0;
+      for (std::size_t i = 0; i < kBuckets; ++i) {
+        seen += counts[i].load(std::memory_order_relaxed);
+        if (seen >= want) return (static_cast<double>(i) + 0.5) * kBucketMs;
+      }
+      return kBuckets * kBucketMs;
+    };
+    l.p50_ms = pct(0.5);
+    l.p99_ms = pct(0.99);
+    l.max_ms = static_cast<double>(max_ns.load()) / 1e6;
+    return l;
+  }
+};
+
 class ListenerPeer final : public detail::Peer {
  public:
-  ListenerPeer(std::string label, PeerEvents events) : Peer(std::move(label), wrap(this, std::move(events))) {}
+  ListenerPeer(std::string label, PeerEvents events, std::shared_ptr<LatencyHistogram> hist)
+      : Peer(std::move(label), wrap(this, std::move(events))), hist_(std::move(hist)) {}
 
-  // Encoder thread only.
-  void deliver(GstBuffer* packet) {
+  // Encoder thread only. `arrival_ns`: when the packet's last frame arrived at ingest.
+  void deliver(GstBuffer* packet, std::int64_t arrival_ns) {
     if (!connected_.load(std::memory_order_acquire) || closed_) return;
     if (base_rt_ == GST_CLOCK_TIME_NONE) {
       GstClock* clock = gst_element_get_clock(pipeline_);
@@ -33,6 +69,7 @@ class ListenerPeer final : public detail::Peer {
     GstBuffer* b = gst_buffer_copy(packet);  // shares the encoded bytes
     GST_BUFFER_PTS(b) = base_rt_ + (GST_BUFFER_PTS(packet) - first_pts_);
     GST_BUFFER_DTS(b) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_OFFSET(b) = static_cast<guint64>(arrival_ns);  // read back at the payloader's input
     gst_app_src_push_buffer(GST_APP_SRC(appsrc_), b);
     sent_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -62,6 +99,9 @@ class ListenerPeer final : public detail::Peer {
     g_object_set(pay, "pt", static_cast<guint>(opus_pt), nullptr);
     gst_bin_add_many(GST_BIN(pipeline_), appsrc_, pay, nullptr);
     gst_element_link(appsrc_, pay);
+    GstPad* pay_in = gst_element_get_static_pad(pay, "sink");
+    gst_pad_add_probe(pay_in, GST_PAD_PROBE_TYPE_BUFFER, &ListenerPeer::on_payload, this, nullptr);
+    gst_object_unref(pay_in);
     GstPad* src = gst_element_get_static_pad(pay, "src");
     GstPad* sink = gst_element_request_pad_simple(webrtc_, "sink_%u");
     gst_pad_link(src, sink);
@@ -80,6 +120,15 @@ class ListenerPeer final : public detail::Peer {
     gst_object_unref(sink);
   }
 
+  static GstPadProbeReturn on_payload(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    auto* self = static_cast<ListenerPeer*>(data);
+    GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+    auto arrival = static_cast<std::int64_t>(GST_BUFFER_OFFSET(b));
+    if (b && arrival > 0 && GST_BUFFER_OFFSET(b) != GST_BUFFER_OFFSET_NONE) self->hist_->add(detail::steady_ns() - arrival);
+    return GST_PAD_PROBE_OK;
+  }
+
+  std::shared_ptr<LatencyHistogram> hist_;
   GstElement* appsrc_ = nullptr;
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> sent_{0};
@@ -117,8 +166,9 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     gst_element_set_state(pipe_, GST_STATE_PLAYING);
   }
 
-  void push(const float* samples) override {
+  void push(const float* samples, std::int64_t arrival_ns) override {
     if (closed_.load(std::memory_order_relaxed)) return;
+    arrivals_[frames_ % arrivals_.size()].store(arrival_ns, std::memory_order_relaxed);
     // opusenc takes 16-bit samples.
     GstBuffer* b = gst_buffer_new_allocate(nullptr, kFrameSamples * sizeof(std::int16_t), nullptr);
     GstMapInfo map;
@@ -138,7 +188,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   void add_listener(const std::string& id, const std::string& offer_sdp, const IceConfig& ice,
                     PeerEvents events) override {
     int pt = check_offer(offer_sdp, OfferDirection::receives);
-    auto l = std::make_shared<ListenerPeer>(label_ + "-" + id, std::move(events));
+    auto l = std::make_shared<ListenerPeer>(label_ + "-" + id, std::move(events), hist_);
     {
       std::lock_guard lock(mu_);
       if (closed_) throw std::logic_error("the stream has ended");
@@ -183,6 +233,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     std::lock_guard lock(mu_);
     return listeners_.size();
   }
+
+  Latency latency() const override { return hist_->summary(); }
 
   std::uint64_t packets_sent(const std::string& id) const override {
     std::lock_guard lock(mu_);
@@ -229,8 +281,12 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     GstBuffer* buf = gst_sample_get_buffer(sample);
     self->encoded_.fetch_add(1, std::memory_order_relaxed);
     auto list = std::atomic_load(&self->snapshot_);
-    if (buf && list) {
-      for (auto& l : *list) l->deliver(buf);
+    if (buf && list && !list->empty()) {
+      // The packet's last 10 ms frame decides when it could be sent at the earliest.
+      auto end = GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND);
+      auto last_frame = end / (10 * GST_MSECOND) - 1;
+      auto arrival = self->arrivals_[last_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
+      for (auto& l : *list) l->deliver(buf, arrival);
     }
     gst_sample_unref(sample);
     return GST_FLOW_OK;
@@ -242,6 +298,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   std::uint64_t frames_ = 0;  // the pushing thread only
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> encoded_{0};
+  std::array<std::atomic<std::int64_t>, 256> arrivals_{};           // by frame number
+  std::shared_ptr<LatencyHistogram> hist_ = std::make_shared<LatencyHistogram>();
   mutable std::mutex mu_;     // the control path only; never taken by GStreamer threads
   std::map<std::string, std::shared_ptr<ListenerPeer>> listeners_;
   std::shared_ptr<const ListenerList> snapshot_ = std::make_shared<const ListenerList>();

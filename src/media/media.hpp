@@ -83,8 +83,9 @@ class Fanout {
   static std::shared_ptr<Fanout> create(const std::string& label);
   virtual ~Fanout() = default;
 
-  // One clean 10 ms frame (our thread; never waits for a listener).
-  virtual void push(const float* samples) = 0;
+  // One clean 10 ms frame (our thread; never waits for a listener). `arrival_ns` (steady clock) is when the
+  // frame's input arrived, for the latency figures.
+  virtual void push(const float* samples, std::int64_t arrival_ns) = 0;
 
   // A listener's offer (it must receive Opus: OfferError otherwise, creating nothing). Answers through `events`.
   virtual void add_listener(const std::string& id, const std::string& offer_sdp, const IceConfig& ice,
@@ -97,6 +98,13 @@ class Fanout {
   virtual std::uint64_t packets_sent(const std::string& id) const = 0;
   // Closes every listener and the encoder. Idempotent, never blocks.
   virtual void close() = 0;
+
+  // From a frame's arrival at ingest to its packet entering a listener's RTP payloader, over every packet sent.
+  struct Latency {
+    std::uint64_t packets = 0;
+    double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  };
+  virtual Latency latency() const = 0;
 };
 
 }  // namespace fc25::media
