@@ -261,10 +261,10 @@ void Broadcasts::drop_listener(const std::string& listen_id, const std::string& 
     l = std::move(it->second);
     listeners_.erase(it);
   }
-  std::uint64_t sent = live_ ? live_->packets_sent(l.session_id, listen_id) : 0;
+  auto counts = live_ ? live_->listener_counts(l.session_id, listen_id) : media::Fanout::ListenerCounts{};
   if (live_) live_->unlisten(l.session_id, listen_id);
-  core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent)", l.session_id, listen_id,
-                             why, sent);
+  core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent, {} dropped by a full queue)",
+                             l.session_id, listen_id, why, counts.sent, counts.dropped);
   announce_listeners(l.session_id);
 }
 

@@ -28,8 +28,7 @@ constexpr std::size_t kMaxPerTick = 8;  // frames one stream may advance per tic
 // A frame waits at most two ticks by design (one for its phase, one when it is the second half of a 20 ms
 // packet) plus the batch's compute time; one waiting longer than three ticks is late.
 constexpr double kLateMs = 30.0;
-constexpr double kBucketMs = 0.25;
-constexpr std::size_t kBuckets = 1000;  // up to 250 ms
+constexpr auto kFanoutReportEvery = std::chrono::seconds(5);  // latency to listeners, logged while there are some
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -55,9 +54,8 @@ struct Pipe {
 
   // worker only
   bool first_seen = false;
-  std::array<std::uint32_t, kBuckets> hist{};
+  core::LatencyHistogram latency;
   std::uint64_t frames = 0, late = 0;
-  double max_ms = 0;
   std::uint64_t out_dropped = 0;
 
   // worker -> recorder
@@ -71,6 +69,7 @@ struct Pipe {
   bool padded = false;
   Clock::time_point opened = Clock::now();
   Clock::time_point last_checkpoint = Clock::now();
+  Clock::time_point last_fanout_report = Clock::now();
   bool timeout_reported = false;
   int worker = 0;
 };
@@ -171,10 +170,9 @@ struct LiveMedia::Impl {
           std::copy(ins[j], ins[j] + kHop, results[j].raw.begin());
           if (!p.out.push(results[j])) ++p.out_dropped;
           double ms = static_cast<double>(done - arrivals[j]) / 1e6;
-          p.hist[std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(ms / kBucketMs))]++;
+          p.latency.add_ms(ms);
           ++p.frames;
           if (ms > kLateMs) ++p.late;
-          p.max_ms = std::max(p.max_ms, ms);
         }
       }
     }
@@ -227,6 +225,17 @@ struct LiveMedia::Impl {
     }
   }
 
+  // While a stream has listeners: how late its packets reached them over the last few seconds.
+  void report_fanout(Pipe& p) {
+    auto f = std::atomic_load(&p.fanout);
+    if (!f) return;
+    auto l = f->take_latency_window();
+    if (l.count == 0) return;
+    log->info("fanout session={} listeners={} packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms (last {} s)",
+              p.session_id, f->listeners(), l.count, l.p50_ms, l.p99_ms, l.max_ms,
+              std::chrono::duration_cast<std::chrono::seconds>(kFanoutReportEvery).count());
+  }
+
   void run_recorder() {
     while (!stopping.load()) {
       {
@@ -244,6 +253,10 @@ struct LiveMedia::Impl {
               p->clean_file->checkpoint();
               if (p->raw_file) p->raw_file->checkpoint();
               p->last_checkpoint = now;
+            }
+            if (now - p->last_fanout_report >= kFanoutReportEvery) {
+              p->last_fanout_report = now;
+              report_fanout(*p);
             }
           } catch (const std::exception& e) {
             log->error("recording session={} failed: {}", p->session_id, e.what());
@@ -288,25 +301,15 @@ struct LiveMedia::Impl {
     return denoise::make_passthrough();
   }
 
-  static Stats stats_of(const Pipe& p, std::uint64_t ingest_dropped) {
+  static Stats stats_of(Pipe& p, std::uint64_t ingest_dropped) {
     Stats s;
     s.frames = p.frames;
     s.dropped = ingest_dropped + p.out_dropped;
     s.late = p.late;
-    s.latency_max_ms = p.max_ms;
-    std::uint64_t total = 0;
-    for (auto c : p.hist) total += c;
-    auto pct = [&](double q) {
-      if (total == 0) return 0.0;
-      std::uint64_t want = static_cast<std::uint64_t>(q * static_cast<double>(total - 1)) + 1, seen = 0;
-      for (std::size_t i = 0; i < kBuckets; ++i) {
-        seen += p.hist[i];
-        if (seen >= want) return (static_cast<double>(i) + 0.5) * kBucketMs;
-      }
-      return static_cast<double>(kBuckets) * kBucketMs;
-    };
-    s.latency_p50_ms = pct(0.50);
-    s.latency_p99_ms = pct(0.99);
+    auto l = p.latency.summary();
+    s.latency_p50_ms = l.p50_ms;
+    s.latency_p99_ms = l.p99_ms;
+    s.latency_max_ms = l.max_ms;
     return s;
   }
 };
@@ -479,10 +482,10 @@ std::size_t LiveMedia::listeners(std::int64_t session_id) const {
   return f ? f->listeners() : 0;
 }
 
-std::uint64_t LiveMedia::packets_sent(std::int64_t session_id, const std::string& listener_id) const {
+media::Fanout::ListenerCounts LiveMedia::listener_counts(std::int64_t session_id, const std::string& listener_id) const {
   std::lock_guard lock(impl_->mu);
   auto f = fanout_of(impl_->pipes, session_id);
-  return f ? f->packets_sent(listener_id) : 0;
+  return f ? f->listener_counts(listener_id) : media::Fanout::ListenerCounts{};
 }
 
 std::shared_ptr<media::FrameRing> LiveMedia::input(std::int64_t session_id) const {
@@ -515,7 +518,7 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
   if (auto f = std::atomic_load(&p->fanout)) {
     auto l = f->latency();
     impl_->log->info("fanout closed session={} packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms", session_id,
-                     l.packets, l.p50_ms, l.p99_ms, l.max_ms);
+                     l.count, l.p50_ms, l.p99_ms, l.max_ms);
     f->close();  // every listener is let go
   }
   if (p->ingest) {

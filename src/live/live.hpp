@@ -99,7 +99,7 @@ class LiveMedia {
                           const std::string& candidate);
   bool unlisten(std::int64_t session_id, const std::string& listener_id);
   std::size_t listeners(std::int64_t session_id) const;
-  std::uint64_t packets_sent(std::int64_t session_id, const std::string& listener_id) const;
+  media::Fanout::ListenerCounts listener_counts(std::int64_t session_id, const std::string& listener_id) const;
 
   // The ring a stream's audio enters by (what the ingest feeds). Another source may feed an open stream that has
   // no ingest, from one thread. Null when the stream is not open.

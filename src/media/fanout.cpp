@@ -9,6 +9,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "core/log.hpp"
@@ -17,37 +18,16 @@
 namespace fc25::media {
 namespace {
 
-// Packet latencies in 0.5 ms buckets up to 250 ms, shared by a stream's listeners (atomic counters).
+// A listener may fall this many packets (500 ms) behind before its oldest are dropped.
+constexpr guint64 kQueuePackets = 25;
+
+// A stream's packet latencies, shared by its listeners: over the whole stream and since the last report.
 struct LatencyHistogram {
-  static constexpr double kBucketMs = 0.5;
-  static constexpr std::size_t kBuckets = 500;
-  std::array<std::atomic<std::uint32_t>, kBuckets> counts{};
-  std::atomic<std::int64_t> max_ns{0};
-
+  core::LatencyHistogram total, window;
   void add(std::int64_t ns) {
-    auto b = std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(static_cast<double>(ns) / 1e6 / kBucketMs));
-    counts[b].fetch_add(1, std::memory_order_relaxed);
-    auto m = max_ns.load(std::memory_order_relaxed);
-    while (ns > m && !max_ns.compare_exchange_weak(m, ns, std::memory_order_relaxed)) {
-    }
-  }
-
-  Fanout::Latency summary() const {
-    Fanout::Latency l;
-    for (auto& c : counts) l.packets += c.load(std::memory_order_relaxed);
-    auto pct = [&](double q) {
-      if (l.packets == 0) return 0.0;
-      std::uint64_t want = static_cast<std::uint64_t>(q * static_cast<double>(l.packets - 1)) + 1, seen = 0;
-      for (std::size_t i = 0; i < kBuckets; ++i) {
-        seen += counts[i].load(std::memory_order_relaxed);
-        if (seen >= want) return (static_cast<double>(i) + 0.5) * kBucketMs;
-      }
-      return kBuckets * kBucketMs;
-    };
-    l.p50_ms = pct(0.5);
-    l.p99_ms = pct(0.99);
-    l.max_ms = static_cast<double>(max_ns.load()) / 1e6;
-    return l;
+    double ms = static_cast<double>(ns) / 1e6;
+    total.add_ms(ms);
+    window.add_ms(ms);
   }
 };
 
@@ -70,11 +50,13 @@ class ListenerPeer final : public detail::Peer {
     GST_BUFFER_PTS(b) = base_rt_ + (GST_BUFFER_PTS(packet) - first_pts_);
     GST_BUFFER_DTS(b) = GST_CLOCK_TIME_NONE;
     GST_BUFFER_OFFSET(b) = static_cast<guint64>(arrival_ns);  // read back at the payloader's input
+    // A full queue drops its oldest packet (leaky downstream) to take this one.
+    if (gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc_)) >= kQueuePackets) dropped_.fetch_add(1, std::memory_order_relaxed);
     gst_app_src_push_buffer(GST_APP_SRC(appsrc_), b);
     sent_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  std::uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+  Fanout::ListenerCounts counts() const { return {sent_.load(std::memory_order_relaxed), dropped_.load(std::memory_order_relaxed)}; }
 
  private:
   // The connected event also opens the tap.
@@ -93,7 +75,7 @@ class ListenerPeer final : public detail::Peer {
     GstElement* pay = gst_element_factory_make("rtpopuspay", nullptr);
     GstCaps* caps = gst_caps_from_string("audio/x-opus,channels=1,rate=48000,channel-mapping-family=0");
     g_object_set(appsrc_, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE,
-                 "max-buffers", static_cast<guint64>(25), "block", FALSE, nullptr);
+                 "max-buffers", static_cast<guint64>(kQueuePackets), "block", FALSE, nullptr);
     gst_caps_unref(caps);
     gst_util_set_object_arg(G_OBJECT(appsrc_), "leaky-type", "downstream");  // a stalled listener drops its oldest
     g_object_set(pay, "pt", static_cast<guint>(opus_pt), nullptr);
@@ -118,6 +100,17 @@ class ListenerPeer final : public detail::Peer {
     }
     gst_object_unref(src);
     gst_object_unref(sink);
+    g_signal_connect(pipeline_, "deep-element-added", G_CALLBACK(&ListenerPeer::on_element_added), nullptr);
+  }
+
+  // Packets leave as soon as they are made. webrtcbin's send path holds each one to the pipeline clock (a
+  // clocksync before the network sink) plus the pipeline's latency, which includes the 200 ms receive jitter
+  // buffer of this send-only connection: every packet would wait ~200 ms and a busy listener overflow its queue.
+  static void on_element_added(GstBin*, GstBin*, GstElement* element, gpointer) {
+    GstElementFactory* f = gst_element_get_factory(element);
+    if (!f) return;
+    std::string_view name = GST_OBJECT_NAME(f);
+    if (name == "clocksync" || name == "nicesink") g_object_set(element, "sync", FALSE, nullptr);
   }
 
   static GstPadProbeReturn on_payload(GstPad*, GstPadProbeInfo* info, gpointer data) {
@@ -131,7 +124,7 @@ class ListenerPeer final : public detail::Peer {
   std::shared_ptr<LatencyHistogram> hist_;
   GstElement* appsrc_ = nullptr;
   std::atomic<bool> connected_{false};
-  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> sent_{0}, dropped_{0};
   GstClockTime base_rt_ = GST_CLOCK_TIME_NONE;
   GstClockTime first_pts_ = GST_CLOCK_TIME_NONE;
 };
@@ -234,12 +227,13 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     return listeners_.size();
   }
 
-  Latency latency() const override { return hist_->summary(); }
+  Latency latency() const override { return hist_->total.summary(); }
+  Latency take_latency_window() override { return hist_->window.summary(true); }
 
-  std::uint64_t packets_sent(const std::string& id) const override {
+  ListenerCounts listener_counts(const std::string& id) const override {
     std::lock_guard lock(mu_);
     auto it = listeners_.find(id);
-    return it == listeners_.end() ? 0 : it->second->sent();
+    return it == listeners_.end() ? ListenerCounts{} : it->second->counts();
   }
 
   void close() override {
@@ -251,7 +245,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       publish();
     }
     for (auto& [id, l] : all) {
-      core::logger("media")->debug("{}: listener {} was sent {} packets", label_, id, l->sent());
+      core::logger("media")->debug("{}: listener {} was sent {} packets", label_, id, l->counts().sent);
       l->close();
     }
     core::logger("media")->debug("{}: {} frames in, {} packets encoded", label_, frames_, encoded_.load());

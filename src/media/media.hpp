@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/latency_histogram.hpp"
 #include "core/spsc_ring.hpp"
 
 namespace fc25::media {
@@ -95,16 +96,20 @@ class Fanout {
   virtual bool remove_listener(const std::string& id) = 0;
   virtual std::size_t listeners() const = 0;
   // Packets sent to a listener so far (0 when unknown).
-  virtual std::uint64_t packets_sent(const std::string& id) const = 0;
+  // Packets offered to a listener, and of those dropped because its send queue was full (it fell 500 ms behind).
+  struct ListenerCounts {
+    std::uint64_t sent = 0;
+    std::uint64_t dropped = 0;
+  };
+  virtual ListenerCounts listener_counts(const std::string& id) const = 0;
   // Closes every listener and the encoder. Idempotent, never blocks.
   virtual void close() = 0;
 
   // From a frame's arrival at ingest to its packet entering a listener's RTP payloader, over every packet sent.
-  struct Latency {
-    std::uint64_t packets = 0;
-    double p50_ms = 0, p99_ms = 0, max_ms = 0;
-  };
+  using Latency = core::LatencyHistogram::Summary;  // count = packets
   virtual Latency latency() const = 0;
+  // The same over the packets since the previous call (for periodic reports).
+  virtual Latency take_latency_window() = 0;
 };
 
 }  // namespace fc25::media
