@@ -65,7 +65,7 @@ describe('fan-out to many listeners', () => {
     const errors = lines.filter((l) => l.error);
     assert.equal(errors.length, 0, JSON.stringify(errors.slice(0, 3)));
     await sleep(300);
-    const sentBy = new Map([...server.logs().matchAll(/listener left session=\d+ listener=(\w+) \(left; (\d+) packets sent\)/g)]
+    const sentBy = new Map([...server.logs().matchAll(/listener left session=\d+ listener=(\w+) \(left; (\d+) packets sent/g)]
       .map((m) => [m[1], Number(m[2])]));
     let worst = 1;
     for (const l of lines) {

@@ -204,22 +204,34 @@ void on_offer_created(GstPromise* promise, gpointer data) {
   gst_webrtc_session_description_free(offer);
 }
 
-void on_gathering(GstElement* webrtc, GParamSpec*, gpointer data) {
-  auto* s = static_cast<Sender*>(data);
-  GstWebRTCICEGatheringState st;
-  g_object_get(webrtc, "ice-gathering-state", &st, nullptr);
-  if (st != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
-  GstWebRTCSessionDescription* local = nullptr;
-  g_object_get(webrtc, "local-description", &local, nullptr);
-  if (!local) return;
-  gchar* text = gst_sdp_message_as_text(local->sdp);
-  {
-    std::lock_guard lock(s->mu);
-    s->offer = text;
+// The offer with its candidates: once ICE gathering has completed, or after 0.5 s with whatever candidates
+// were gathered (with many peers starting at once webrtcbin sometimes never reports "complete", although its
+// host candidates are in the description within milliseconds). Polled rather than taken from the
+// gathering-state notification, which can fire before the local description is readable.
+bool wait_offer(GstElement* webrtc, std::mutex& mu, std::condition_variable& cv, std::string& failure,
+                std::string& offer, std::chrono::seconds limit) {
+  auto start = Clock::now();
+  std::unique_lock lock(mu);
+  while (Clock::now() < start + limit) {
+    if (!failure.empty()) return true;
+    GstWebRTCICEGatheringState gs;
+    g_object_get(webrtc, "ice-gathering-state", &gs, nullptr);
+    GstWebRTCSessionDescription* local = nullptr;
+    g_object_get(webrtc, "local-description", &local, nullptr);
+    if (local) {
+      gchar* text = gst_sdp_message_as_text(local->sdp);
+      std::string sdp = text;
+      g_free(text);
+      gst_webrtc_session_description_free(local);
+      bool enough = Clock::now() - start > std::chrono::milliseconds(500) && sdp.find("a=candidate") != std::string::npos;
+      if (gs == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE || enough) {
+        offer = sdp;
+        return true;
+      }
+    }
+    cv.wait_for(lock, std::chrono::milliseconds(20));
   }
-  g_free(text);
-  gst_webrtc_session_description_free(local);
-  s->cv.notify_all();
+  return false;
 }
 
 void on_connection(GstElement* webrtc, GParamSpec*, gpointer data) {
@@ -272,7 +284,6 @@ void make_pipeline(Sender& s) {
   gst_object_unref(src);
   gst_object_unref(sink);
   g_signal_connect(s.webrtc, "on-negotiation-needed", G_CALLBACK(on_negotiation_needed), &s);
-  g_signal_connect(s.webrtc, "notify::ice-gathering-state", G_CALLBACK(on_gathering), &s);
   g_signal_connect(s.webrtc, "notify::connection-state", G_CALLBACK(on_connection), &s);
   // Send-only: the transceiver made for the sink pad.
   GArray* trans = nullptr;
@@ -326,13 +337,10 @@ json run_cycle(Sender& s, const Options& o, int cycle) {
   result["denoiser"] = started.value("denoiser", "");
 
   make_pipeline(s);
-  {
-    std::unique_lock lock(s.mu);
-    if (!s.cv.wait_for(lock, std::chrono::seconds(10), [&] { return !s.offer.empty() || !s.failure.empty(); })) {
-      throw std::runtime_error("ICE gathering did not complete within 10 s");
-    }
-    if (!s.failure.empty()) throw std::runtime_error(s.failure);
+  if (!wait_offer(s.webrtc, s.mu, s.cv, s.failure, s.offer, std::chrono::seconds(10))) {
+    throw std::runtime_error("ICE gathering did not complete within 10 s");
   }
+  if (!s.failure.empty()) throw std::runtime_error(s.failure);
   if (o.bad_fingerprint) {
     // Replace the hex digits of the fingerprint with others of the same form.
     auto p = s.offer.find("a=fingerprint:");
@@ -472,24 +480,6 @@ void listen_offer_created(GstPromise* promise, gpointer data) {
   gst_webrtc_session_description_free(offer);
 }
 
-void listen_gathering(GstElement* webrtc, GParamSpec*, gpointer data) {
-  auto* st = static_cast<ListenState*>(data);
-  GstWebRTCICEGatheringState gs;
-  g_object_get(webrtc, "ice-gathering-state", &gs, nullptr);
-  if (gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
-  GstWebRTCSessionDescription* local = nullptr;
-  g_object_get(webrtc, "local-description", &local, nullptr);
-  if (!local) return;
-  gchar* text = gst_sdp_message_as_text(local->sdp);
-  {
-    std::lock_guard lock(st->mu);
-    st->offer = text;
-  }
-  g_free(text);
-  gst_webrtc_session_description_free(local);
-  st->cv.notify_all();
-}
-
 void listen_connection(GstElement* webrtc, GParamSpec*, gpointer data) {
   auto* st = static_cast<ListenState*>(data);
   GstWebRTCPeerConnectionState cs;
@@ -516,10 +506,10 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   ListenState st;
   st.pipe = gst_pipeline_new(("listen-" + std::to_string(s.index)).c_str());
   st.webrtc = gst_element_factory_make("webrtcbin", nullptr);
-  g_object_set(st.webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  // A short jitter buffer: packets are counted as they leave it, and the count is read soon after the end.
+  g_object_set(st.webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 20u, nullptr);
   gst_bin_add(GST_BIN(st.pipe), st.webrtc);
   g_signal_connect(st.webrtc, "pad-added", G_CALLBACK(listen_pad_added), &st);
-  g_signal_connect(st.webrtc, "notify::ice-gathering-state", G_CALLBACK(listen_gathering), &st);
   g_signal_connect(st.webrtc, "notify::connection-state", G_CALLBACK(listen_connection), &st);
   gst_element_set_state(st.pipe, GST_STATE_PLAYING);
   GstCaps* caps = gst_caps_from_string("application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000");
@@ -534,13 +524,9 @@ json run_listen(Sender& s, const Options& o, int cycle) {
     gst_object_unref(st.pipe);
     st.pipe = nullptr;
   };
-  {
-    std::unique_lock lock(st.mu);
-    if (!st.cv.wait_for(lock, std::chrono::seconds(10), [&] { return !st.offer.empty() || !st.failure.empty(); })) {
-      lock.unlock();
-      teardown();
-      throw std::runtime_error("ICE gathering did not complete within 10 s");
-    }
+  if (!wait_offer(st.webrtc, st.mu, st.cv, st.failure, st.offer, std::chrono::seconds(10))) {
+    teardown();
+    throw std::runtime_error("ICE gathering did not complete within 10 s");
   }
   if (!st.failure.empty()) {
     teardown();
@@ -593,7 +579,6 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   result["first_packet_ms"] = std::chrono::duration<double, std::milli>(first - offered).count();
   auto end = first + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   while (Clock::now() < end && ended.empty() && !socket_closed) io.run_one_until(end);
-  auto received = st.packets.load();
   auto listened = std::chrono::duration<double>(Clock::now() - first).count();
   if (ended.empty() && !socket_closed) {
     ws.write(net::buffer(json{{"type", "listen_stop"}, {"listen_id", listen_id}}.dump()));
@@ -603,6 +588,9 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   } else {
     result["ended_by_server"] = ended;
   }
+  // Whatever the server sent before it stopped is through the jitter buffer by now.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  auto received = st.packets.load();
   result["packets_received"] = received;
   result["listened_s"] = listened;
   teardown();
@@ -662,16 +650,32 @@ int main(int argc, char** argv) {
     s->http = Http{o.host, o.port, {}};
     senders.push_back(std::move(s));
   }
-  // Log in everyone first (registering when asked).
-  for (auto& s : senders) {
-    s->http.request(bhttp::verb::get, "/api/csrf");
-    json cred{{"username", s->name}, {"password", o.password}};
-    auto [st, body] = s->http.request(bhttp::verb::post, "/api/auth/login", cred);
-    if (st != 200 && o.register_users) std::tie(st, body) = s->http.request(bhttp::verb::post, "/api/auth/register", cred);
-    if (st != 200 && st != 201) {
-      std::cerr << "fc25-send: cannot log in " << s->name << ": " << st << " " << body.dump() << "\n";
-      return 1;
+  // Log in everyone first (registering when asked), eight at a time: each login is a deliberately slow
+  // password check on the server.
+  {
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex err_mu;
+    std::vector<std::thread> pool;
+    for (int t = 0; t < std::min(8, o.streams); ++t) {
+      pool.emplace_back([&] {
+        for (std::size_t i; !failed && (i = next++) < senders.size();) {
+          auto& s = *senders[i];
+          try {
+            s.http.request(bhttp::verb::get, "/api/csrf");
+            json cred{{"username", s.name}, {"password", o.password}};
+            auto [st, body] = s.http.request(bhttp::verb::post, "/api/auth/login", cred);
+            if (st != 200 && o.register_users) std::tie(st, body) = s.http.request(bhttp::verb::post, "/api/auth/register", cred);
+            if (st != 200 && st != 201) throw std::runtime_error(std::to_string(st) + " " + body.dump());
+          } catch (const std::exception& e) {
+            std::lock_guard lock(err_mu);
+            if (!failed.exchange(true)) std::cerr << "fc25-send: cannot log in " << s.name << ": " << e.what() << "\n";
+          }
+        }
+      });
     }
+    for (auto& t : pool) t.join();
+    if (failed) return 1;
   }
 
   // The pacer: every 20 ms, the next packet to every stream that is sending, stamped by packet count.

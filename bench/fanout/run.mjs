@@ -1,0 +1,237 @@
+#!/usr/bin/env node
+// Fan-out load: live denoised streams from fc25-send broadcasters, each heard by many fc25-send listeners (real
+// WebRTC peers: ICE, DTLS-SRTP, RTP counted after the jitter buffer), against one fc25 serve.
+//
+//   1 broadcaster × M listeners, for each M in --listeners (default 1,50,100,200,500)
+//   N broadcasters × 10 listeners each, for each N in --broadcasters (default 4,8,16)
+//
+// For every run: server CPU with the listeners connected (and per listener, over the same server with only the
+// broadcasters), packets lost (sent by the server to a listener but never received), listeners that failed to
+// join, and the added latency from a frame's arrival at ingest to its packet entering the listener's RTP
+// payloader (per stream p50/p99/max from the server's "fanout closed" log lines: median of p50s, largest p99).
+//
+//   scripts/netns-run.sh node bench/fanout/run.mjs [--listeners 1,50,...] [--broadcasters 4,8] [--window 8] [--json]
+//
+// Must run inside the test network namespace (ICE needs an interface other than lo); the server listens on
+// 127.0.0.1 and media flows between the namespace's own veth addresses.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { requireTestNetwork } from '../../tests/support/browser.mjs';
+import { Client, makeFriends } from '../../tests/support/client.mjs';
+import { repoRoot, sharedDir, startServer, tempDir } from '../../tests/support/server.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const list = (s) => (s === '' || s === 'none' ? [] : String(s).split(',').map(Number));
+const LISTENERS = list(opt('listeners', '1,50,100,200,500'));
+const BROADCASTERS = list(opt('broadcasters', '4,8,16'));
+const PER_BROADCASTER = Number(opt('per-broadcaster', 10));
+const WINDOW = Number(opt('window', 11));
+const JSON_OUT = args.includes('--json');
+const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
+const wav = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
+const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const password = 'bench password';
+const log = (...a) => { if (!JSON_OUT) console.error(...a); };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ticks = (pid) => {
+  if (!fs.existsSync(`/proc/${pid}/stat`)) return 0;  // already gone
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);  // utime + stime, in 1/100 s
+};
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+// Datagrams the kernel dropped because a receiver's socket buffer was full (this network namespace: server and
+// listener clients alike).
+const udpErrors = () => {
+  const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/));
+  return Number(values[names.indexOf('RcvbufErrors')]);
+};
+const count = (text, re) => (text.match(re) || []).length;
+
+// Listener clients run at the lowest CPU priority (--nice, default 19): on a machine shared with the server they
+// take only what it leaves, as if they were elsewhere. What they then fail to read shows as socket-buffer drops.
+const NICE = Number(opt('nice', 19));
+function send(server, extra, nice = 0) {
+  const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
+  const p = nice ? spawn('nice', ['-n', String(nice), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { err += d; });
+  p.done = new Promise((r) => p.on('exit', () => r({ lines: out.split('\n').filter(Boolean).map((l) => JSON.parse(l)), err })));
+  return p;
+}
+
+async function waitFor(cond, ms) {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(100);
+  return cond();
+}
+
+// CPU of `pids` over `ms`, as a percentage of one core.
+async function measureCpu(pids, ms) {
+  const c0 = pids.map(ticks);
+  const t0 = Date.now();
+  await sleep(ms);
+  const c1 = pids.map(ticks);
+  const secs = (Date.now() - t0) / 1000;
+  return c1.map((c, i) => (c - c0[i]) / secs);
+}
+
+// Users and friendships live in one data directory reused by every run: casters cast0..cast{N-1}, listeners
+// lis0..lis{M-1}, every listener a friend of every caster it will hear.
+async function prepareUsers(dataDir, casters, listeners) {
+  const server = await startServer({ dataDir });
+  const register = async (name) => {
+    const c = new Client(server.url);
+    await c.register(name, password);
+    return c;
+  };
+  const cs = [];
+  for (let i = 0; i < casters; i++) cs.push(await register(`cast${i}`));
+  for (let start = 0; start < listeners; start += 10) {
+    const batch = [];
+    for (let i = start; i < Math.min(listeners, start + 10); i++) batch.push(register(`lis${i}`));
+    const ls = await Promise.all(batch);
+    for (const l of ls) {
+      const idx = Number(l.username.slice(3));
+      for (let i = 0; i < casters; i++) if (i === 0 || idx < PER_BROADCASTER) await makeFriends(cs[i], l);
+    }
+    log(`  users: ${Math.min(listeners, start + 10)}/${listeners} listeners`);
+  }
+  await server.stop();
+}
+
+async function run(dataDir, casters, perCaster) {
+  const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir } });
+  const total = casters * perCaster;
+  const broadcast = send(server, ['--user', casters === 1 ? 'cast0' : 'cast', '--streams', String(casters),
+    '--wav', wav, '--seconds', '600', '--ramp', String(Math.min(3, casters * 0.2))]);
+  // fc25-send names its streams cast0.. when there are several; with one it uses the name as given.
+  if (!await waitFor(() => count(server.logs(), /media connected/g) >= casters, 60000)) {
+    broadcast.kill('SIGKILL');
+    await server.stop();
+    throw new Error(`only ${count(server.logs(), /media connected/g)} of ${casters} broadcasters connected`);
+  }
+  await sleep(1000);
+  const [base] = await measureCpu([server.proc.pid], 3000);
+  const baseThreads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
+
+  // Listeners join over a ramp (2 s per 100), listen long enough to cover the measuring window.
+  const ramp = Math.max(1, total / 50);
+  const seconds = ramp + 15 + WINDOW;
+  const t0 = Date.now();
+  const listeners = [];
+  for (let i = 0; i < casters; i++) {
+    listeners.push(send(server, ['--listen', `cast${i}`, '--user', perCaster === 1 ? 'lis0' : 'lis', '--streams', String(perCaster),
+      '--seconds', String(seconds), '--ramp', String(ramp)], NICE));
+  }
+  let exited = 0;
+  for (const l of listeners) l.done.then(() => { exited += 1; });
+  await waitFor(() => count(server.logs(), /listener connected/g) >= total || exited === casters, (ramp + 60) * 1000);
+  const connected = count(server.logs(), /listener connected/g);
+  const joinS = (Date.now() - t0) / 1000;
+  await sleep(1000);
+  const pids = [server.proc.pid, ...listeners.map((l) => l.pid), broadcast.pid];
+  const [logFrom, udp0] = [server.logs().length, udpErrors()];
+  const cpu = await measureCpu(pids, WINDOW * 1000);
+  const [logTo, udp1] = [server.logs().length, udpErrors()];
+  const threads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
+  const rss = rssMb(server.proc.pid);
+  const results = await Promise.all(listeners.map((l) => l.done));
+  broadcast.kill('SIGTERM');
+  await waitFor(() => count(server.logs(), /fanout closed/g) >= casters, 20000);
+  await server.stop();
+
+  const logs = server.logs();
+  const sentBy = new Map([...logs.matchAll(/listener left session=\d+ listener=(\w+) \((?:[^;]+); (\d+) packets sent, (\d+) dropped/g)]
+    .map((m) => [m[1], { sent: Number(m[2]), dropped: Number(m[3]) }]));
+  for (const r of results) if (!r.lines.length) throw new Error(`fc25-send --listen failed: ${r.err}`);
+  const lines = results.flatMap((r) => r.lines).filter((l) => !l.summary);
+  const failed = lines.filter((l) => l.error);
+  let sent = 0;
+  let lost = 0;
+  let dropped = 0;
+  let worst = 1;
+  for (const l of lines.filter((x) => !x.error)) {
+    const s = sentBy.get(l.listen_id) ?? { sent: 0, dropped: 0 };
+    sent += s.sent;
+    dropped += s.dropped;
+    lost += Math.max(0, s.sent - l.packets_received);
+    if (s.sent > 0) worst = Math.min(worst, l.packets_received / s.sent);
+  }
+  // Steady state: the server's 5-second reports logged inside the measuring window.
+  const steady = [...logs.slice(logFrom, logTo).matchAll(/fanout session=\d+ listeners=\d+ packets=(\d+) latency p50=([\d.]+)ms p99=([\d.]+)ms max=([\d.]+)ms/g)]
+    .map((m) => ({ packets: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]), max: Number(m[4]) }));
+  const steadyP50 = steady.map((f) => f.p50).sort((a, b) => a - b);
+  const fan = [...logs.matchAll(/fanout closed session=\d+ packets=(\d+) latency p50=([\d.]+)ms p99=([\d.]+)ms max=([\d.]+)ms/g)]
+    .map((m) => ({ packets: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]), max: Number(m[4]) }));
+  const p50s = fan.map((f) => f.p50).sort((a, b) => a - b);
+  const first = lines.filter((l) => !l.error).map((l) => l.first_packet_ms).sort((a, b) => a - b);
+  const r = {
+    broadcasters: casters,
+    listeners: total,
+    connected,
+    failed: failed.length,
+    failure_example: failed[0]?.error,
+    join_s: joinS,
+    first_audio_ms_p50: first[Math.floor(first.length / 2)] ?? null,
+    first_audio_ms_max: first.at(-1) ?? null,
+    packets_sent: sent,
+    packets_lost: lost,
+    dropped_by_server: dropped,
+    udp_receive_buffer_errors: udp1 - udp0,
+    loss_pct: sent ? (100 * lost) / sent : null,
+    worst_listener_pct: 100 * worst,
+    steady_latency_p50_ms: steadyP50[Math.floor(steadyP50.length / 2)] ?? null,
+    steady_latency_p99_ms: steady.length ? Math.max(...steady.map((f) => f.p99)) : null,
+    steady_latency_max_ms: steady.length ? Math.max(...steady.map((f) => f.max)) : null,
+    latency_p50_ms: p50s[Math.floor(p50s.length / 2)] ?? null,
+    latency_p99_ms: fan.length ? Math.max(...fan.map((f) => f.p99)) : null,
+    latency_max_ms: fan.length ? Math.max(...fan.map((f) => f.max)) : null,
+    server_cpu_pct: cpu[0],
+    server_cpu_base_pct: base,
+    server_cpu_per_listener_pct: (cpu[0] - base) / total,
+    listener_clients_cpu_pct: cpu.slice(1, 1 + casters).reduce((a, b) => a + b, 0),
+    broadcaster_client_cpu_pct: cpu.at(-1),
+    server_threads: threads,
+    server_threads_base: baseThreads,
+    server_rss_mb: rss,
+  };
+  r.sustained = r.failed === 0 && r.connected === total && r.packets_lost === 0;
+  return r;
+}
+
+requireTestNetwork();
+if (!fs.existsSync(sendBin)) throw new Error(`fc25-send not built at ${sendBin}`);
+const dataDir = tempDir('fc25-bench-fanout-');
+const maxListeners = Math.max(PER_BROADCASTER, ...LISTENERS);
+const maxCasters = Math.max(1, ...BROADCASTERS);
+log(`preparing ${maxCasters} broadcasters and ${maxListeners} listeners`);
+await prepareUsers(dataDir, maxCasters, maxListeners);
+const results = [];
+const plan = [...LISTENERS.map((m) => [1, m]), ...BROADCASTERS.map((n) => [n, PER_BROADCASTER])];
+for (const [n, m] of plan) {
+  log(`run: ${n} broadcaster(s) × ${m} listeners`);
+  const r = await run(dataDir, n, m);
+  results.push(r);
+  log(`  ${r.connected}/${r.listeners} connected in ${r.join_s.toFixed(1)} s (${r.failed} failed${r.failure_example ? `: ${r.failure_example}` : ''}), ` +
+    `lost ${r.packets_lost} of ${r.packets_sent} (${r.dropped_by_server} dropped by the server, ${r.udp_receive_buffer_errors} by full ` +
+    `socket buffers; worst listener ${r.worst_listener_pct.toFixed(1)} %), ` +
+    `latency steady p50 ${r.steady_latency_p50_ms} ms p99 ${r.steady_latency_p99_ms} ms max ${r.steady_latency_max_ms?.toFixed(1)} ms, ` +
+    `whole stream p50 ${r.latency_p50_ms} ms p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms?.toFixed(1)} ms, ` +
+    `server CPU ${r.server_cpu_pct.toFixed(0)} % (base ${r.server_cpu_base_pct.toFixed(0)} %, ` +
+    `${r.server_cpu_per_listener_pct.toFixed(2)} % per listener), listener clients ${r.listener_clients_cpu_pct.toFixed(0)} %, ` +
+    `${r.server_threads} threads, ${r.server_rss_mb.toFixed(0)} MB${r.sustained ? '' : '  NOT SUSTAINED'}`);
+}
+const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
+if (JSON_OUT) console.log(JSON.stringify({ machine, window_s: WINDOW, results }, null, 1));
+else log(`machine: ${machine}`);
