@@ -1,5 +1,7 @@
 #include "http/api.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -10,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "http/static_files.hpp"
+#include "recording/recording.hpp"
 
 namespace fc25::http {
 
@@ -460,6 +463,32 @@ void Api::add_routes() {
     svc.store.delete_recording(r.id);
     core::logger("recording")->info("deleted recording {} ({}) by {}", r.id, r.path, req.user->username);
     respond(json_response(200, {{"ok", true}}));
+  });
+  // The waveform picture: the loudest sample of each of `buckets` equal stretches (default 400, 10..2000).
+  add(V::get, "/api/recordings/{id}/peaks", true, [&svc](Request& req, Respond& respond) {
+    auto r = visible_recording(svc, req, path_id(req, "id"));
+    std::size_t buckets = 400;
+    if (auto it = req.query.find("buckets"); it != req.query.end()) {
+      const auto& v = it->second;
+      if (v.empty() || v.size() > 4 || !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoi(v) < 10 ||
+          std::stoi(v) > 2000) {
+        throw ApiError(400, "invalid_field", "buckets must be a whole number from 10 to 2000, not '" + v + "'");
+      }
+      buckets = static_cast<std::size_t>(std::stoi(v));
+    }
+    recording::Peaks p;
+    try {
+      p = recording::peaks(svc.data_dir / r.path, buckets);
+    } catch (const recording::RecordingError& e) {
+      core::logger("recording")->warn("peaks of recording {}: {}", r.id, e.what());
+      throw ApiError(410, "recording_missing", "the file of recording " + std::to_string(r.id) + " is gone");
+    }
+    json peaks = json::array();
+    for (float x : p.peaks) peaks.push_back(std::round(x * 1000.0F) / 1000.0F);
+    respond(json_response(200, {{"id", r.id},
+                                {"duration_s", p.sample_rate ? static_cast<double>(p.samples) / p.sample_rate : 0.0},
+                                {"buckets", buckets},
+                                {"peaks", peaks}}));
   });
   auto media = [&svc](Request& req, Respond& respond) {
     auto file = req.params["file"];

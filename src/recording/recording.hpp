@@ -9,6 +9,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace fc25::recording {
 
@@ -51,5 +52,14 @@ class WavWriter {
 // the bytes actually on disk (a torn last sample is cut off). Returns nullopt when the file does not exist; throws
 // RecordingError when it is not a 16-bit mono WAV this server writes.
 std::optional<Summary> repair(const std::filesystem::path& path);
+
+// A recording's waveform picture: for each of `buckets` equal stretches of the file, its loudest sample as a
+// fraction of full scale (0..1). Throws RecordingError when the file cannot be read.
+struct Peaks {
+  std::int64_t samples = 0;
+  int sample_rate = 0;
+  std::vector<float> peaks;
+};
+Peaks peaks(const std::filesystem::path& path, std::size_t buckets);
 
 }  // namespace fc25::recording

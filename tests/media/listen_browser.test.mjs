@@ -1,6 +1,6 @@
 // Listening live in Chromium: alice broadcasts speech from a fake microphone; bob, her friend, presses Listen and
 // hears the clean audio; carol, not a friend, is refused; when alice stops, bob's page says so and his
-// connection closes; afterwards the recording plays in bob's page.
+// connection closes; afterwards the recording plays in bob's page, with its waveform drawn from the file.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { launchBrowser, requireTestNetwork } from '../support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
 import { sharedDir, startServer } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
+import { readWav } from '../support/audio.mjs';
 
 const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
 const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
@@ -103,5 +104,40 @@ describe('listening live in Chromium', () => {
     }));
     assert.ok(Math.abs(played.duration - rec.duration_ms / 1000) < 0.05, `duration ${played.duration} vs ${rec.duration_ms} ms`);
     assert.ok(played.seekable > 0, 'seekable');
+
+    // Its waveform: the loudest sample of each stretch, as computed here from the file on disk.
+    const wav = readWav(path.join(server.dataDir, rec.path));
+    const n = 200;
+    const expected = new Array(n).fill(0);
+    wav.samples.forEach((x, i) => {
+      const b = Math.min(n - 1, Math.floor((i * n) / wav.samples.length));
+      expected[b] = Math.max(expected[b], Math.abs(x));
+    });
+    const peaks = await bob.client.get(`/api/recordings/${rec.id}/peaks?buckets=${n}`);
+    assert.equal(peaks.status, 200);
+    assert.equal(peaks.body.peaks.length, n);
+    assert.ok(Math.abs(peaks.body.duration_s - rec.duration_ms / 1000) < 0.001);
+    const worst = Math.max(...expected.map((e, i) => Math.abs(e - peaks.body.peaks[i])));
+    assert.ok(worst < 0.002, `peaks differ from the file by up to ${worst}`);
+    assert.ok(Math.max(...expected) > 0.05, 'the recording is not silent');
+    assert.equal((await carol.client.get(`/api/recordings/${rec.id}/peaks`)).status, 404);
+    const bad = await bob.client.get(`/api/recordings/${rec.id}/peaks?buckets=5`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /buckets/);
+
+    // Drawn on bob's page (bars, not a blank canvas), and a click there moves the player.
+    const canvas = item.locator('canvas.waveform');
+    await bob.page.waitForFunction((id) => document.querySelector(`[data-testid=waveform-${id}]`)?.dataset.state === 'drawn', rec.id);
+    const inked = await canvas.evaluate((c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n / (c.width * c.height);
+    });
+    assert.ok(inked > 0.05 && inked < 0.95, `waveform covers ${(100 * inked).toFixed(1)} % of its canvas`);
+    const box = await canvas.boundingBox();
+    await canvas.click({ position: { x: box.width * 0.75, y: box.height / 2 } });
+    const at = await item.locator('audio').evaluate((a) => a.currentTime / a.duration);
+    assert.ok(Math.abs(at - 0.75) < 0.05, `a click at 75 % moved the player to ${(100 * at).toFixed(1)} %`);
   });
 });

@@ -1,4 +1,7 @@
-// A list of recordings with a player each (the server answers Range requests, so the player can seek).
+// A list of recordings with a player each (the server answers Range requests, so the player can seek) and a
+// waveform picture of the whole recording: click it to jump there; the part already played is drawn darker.
+import { api } from '/static/common/api.js';
+
 const fmtDuration = (s) => {
   const t = Math.round(s);
   return `${String(Math.floor(t / 60)).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
@@ -26,7 +29,7 @@ export function renderRecordings(list, recordings, { onDelete } = {}) {
     audio.controls = true;
     audio.preload = 'metadata';
     audio.src = r.url;
-    li.append(info, audio);
+    li.append(info, audio, waveform(r, audio));
     if (r.can_delete && onDelete) {
       const del = document.createElement('button');
       del.type = 'button';
@@ -39,4 +42,49 @@ export function renderRecordings(list, recordings, { onDelete } = {}) {
     }
     list.append(li);
   }
+}
+
+function waveform(r, audio) {
+  const canvas = document.createElement('canvas');
+  canvas.className = 'waveform';
+  canvas.setAttribute('data-testid', `waveform-${r.id}`);
+  canvas.title = 'Click to play from here';
+  const width = 400;
+  const height = 48;
+  const scale = window.devicePixelRatio || 1;
+  canvas.width = width * scale;
+  canvas.height = height * scale;
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  let peaks = null;
+  const draw = () => {
+    const g = canvas.getContext('2d');
+    g.setTransform(scale, 0, 0, scale, 0, 0);
+    g.clearRect(0, 0, width, height);
+    if (!peaks) return;
+    const played = audio.duration ? audio.currentTime / audio.duration : 0;
+    const bar = width / peaks.length;
+    peaks.forEach((p, i) => {
+      const h = Math.max(1, p * (height - 2));
+      g.fillStyle = (i + 0.5) / peaks.length <= played ? '#1f5fa8' : '#8fb3dd';
+      g.fillRect(i * bar, (height - h) / 2, Math.max(1, bar - 0.5), h);
+    });
+  };
+  api('GET', `/api/recordings/${r.id}/peaks?buckets=${width / 2}`).then((res) => {
+    peaks = res.peaks;
+    canvas.dataset.state = 'drawn';
+    draw();
+  }).catch((e) => {
+    canvas.dataset.state = 'error';
+    canvas.title = `No waveform: ${e.message}`;
+  });
+  audio.addEventListener('timeupdate', draw);
+  audio.addEventListener('seeked', draw);
+  canvas.addEventListener('click', (ev) => {
+    if (!audio.duration) return;
+    const f = Math.min(1, Math.max(0, ev.offsetX / canvas.clientWidth));
+    audio.currentTime = f * audio.duration;
+    audio.play().catch(() => {});
+  });
+  return canvas;
 }

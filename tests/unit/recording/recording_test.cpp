@@ -159,3 +159,27 @@ TEST(Recording, RepairRefusesWhatIsNotOurWav) {
   sf_close(sf);
   EXPECT_THROW(repair(stereo), RecordingError);
 }
+
+TEST(Recording, PeaksFollowTheLoudnessOfEachStretch) {
+  TempDir d;
+  auto w = WavWriter::create(d.path / "p.wav");
+  // 1 s of a 0.5 tone, 1 s of silence, 1 s of a 0.25 tone, then one full-scale click at the very end.
+  auto t = tone(48000);
+  w->write(t);
+  w->write_silence(48000);
+  for (auto& x : t) x *= 0.5f;
+  w->write(t);
+  std::vector<float> click{1.0f};
+  w->write(click);
+  w->finish();
+  auto p = peaks(d.path / "p.wav", 3);
+  EXPECT_EQ(p.samples, 144001);
+  EXPECT_EQ(p.sample_rate, 48000);
+  ASSERT_EQ(p.peaks.size(), 3u);
+  EXPECT_NEAR(p.peaks[0], 0.5, 0.001);
+  EXPECT_NEAR(p.peaks[1], 0.0, 1e-6);
+  EXPECT_NEAR(p.peaks[2], 1.0, 0.001);  // the click is in the last stretch
+  auto fine = peaks(d.path / "p.wav", 300);
+  EXPECT_NEAR(fine.peaks[250], 0.25, 0.002);
+  EXPECT_THROW(peaks(d.path / "missing.wav", 10), RecordingError);
+}
