@@ -234,8 +234,13 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     reply(json{{"type", "ice_candidate"}, {"listen_id", id}, {"candidate", c}, {"sdpMLineIndex", mline}});
   };
   auto failed = [this, id](const std::string& why) {
-    // From a GStreamer thread: the io threads drop it.
-    boost::asio::post(io_, [this, id, why] { drop_listener(id, why); });
+    // From a GStreamer thread: the io threads drop it and tell the listener's page why.
+    boost::asio::post(io_, [this, id, why] {
+      if (auto l = drop_listener(id, why)) {
+        l->reply(json{{"type", "listen_ended"}, {"listen_id", id}, {"session_id", l->session_id},
+                      {"username", l->owner}, {"reason", "failed"}, {"detail", why}});
+      }
+    });
   };
   try {
     live_->listen(session_id, id, sdp, std::move(sink), failed);
@@ -252,12 +257,12 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
   announce_listeners(session_id);
 }
 
-void Broadcasts::drop_listener(const std::string& listen_id, const std::string& why) {
+std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string& listen_id, const std::string& why) {
   Listener l;
   {
     std::lock_guard lock(mu_);
     auto it = listeners_.find(listen_id);
-    if (it == listeners_.end()) return;
+    if (it == listeners_.end()) return std::nullopt;
     l = std::move(it->second);
     listeners_.erase(it);
   }
@@ -266,6 +271,7 @@ void Broadcasts::drop_listener(const std::string& listen_id, const std::string& 
   core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent, {} dropped by a full queue)",
                              l.session_id, listen_id, why, counts.sent, counts.dropped);
   announce_listeners(l.session_id);
+  return l;
 }
 
 void Broadcasts::on_socket_closed(std::int64_t user_id, const std::string& client_id) {

@@ -41,7 +41,9 @@ class Broadcasts {
   void ending(const storage::ActiveStream& s, streams::EndReason reason, bool local);
   void listen(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
               presence::Reply reply);
-  void drop_listener(const std::string& listen_id, const std::string& why);
+  struct Listener;
+  // Forgets a listener and releases its connection; returns it (nullopt when it was already gone).
+  std::optional<Listener> drop_listener(const std::string& listen_id, const std::string& why);
   void announce_listeners(std::int64_t session_id);
 
   struct Listener {

@@ -4,18 +4,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { requireTestNetwork } from '../support/browser.mjs';
-import { Client, uniqueName } from '../support/client.mjs';
+import { Client, makeFriends, uniqueName } from '../support/client.mjs';
 import { startServer } from '../support/server.mjs';
 
 // A well-formed offer like a browser's (the fingerprint is made up: no DTLS will ever complete with it).
-function offer({ media = 'audio', codecs = [[111, 'opus/48000/2']], direction = 'sendonly', ice = true, fingerprint = true } = {}) {
+function offer({ media = 'audio', codecs = [[111, 'opus/48000/2']], direction = 'sendonly', ice = true, fingerprint = true, candidates = [] } = {}) {
   const fp = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
   return [
     'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'a=msid-semantic: WMS',
     `m=${media} 9 UDP/TLS/RTP/SAVPF ${codecs.map((c) => c[0]).join(' ')}`, 'c=IN IP4 0.0.0.0', 'a=rtcp:9 IN IP4 0.0.0.0',
     ...(ice ? ['a=ice-ufrag:Wq3x', 'a=ice-pwd:abcdefghijklmnopqrstuvwx', 'a=ice-options:trickle'] : []),
     ...(fingerprint ? [`a=fingerprint:sha-256 ${fp}`] : []),
-    'a=setup:actpass', 'a=mid:0', `a=${direction}`, 'a=rtcp-mux',
+    'a=setup:actpass', 'a=mid:0', `a=${direction}`, 'a=rtcp-mux', ...candidates.map((c) => `a=${c}`),
     ...codecs.map(([pt, name]) => `a=rtpmap:${pt} ${name}`), 'a=ssrc:1001 cname:test', '',
   ].join('\r\n');
 }
@@ -127,5 +127,45 @@ describe('signalling refused', () => {
     assert.equal(r.status, 400);
     assert.match(r.body.error.message, /noise_removal/);
     assert.equal((await health()).live_streams, 0);
+  });
+});
+
+describe('a listener the server cannot reach', () => {
+  let server;
+  after(async () => { await server?.stop(); });
+
+  it('its connection fails: the listener is told why and everything it held is released', async () => {
+    requireTestNetwork();
+    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '90000' } });
+    const health = async () => (await (await fetch(server.url + '/api/health')).json());
+    const alice = new Client(server.url);
+    await alice.register(uniqueName('alice'));
+    const bob = new Client(server.url);
+    await bob.register(uniqueName('bob'));
+    await makeFriends(alice, bob);
+    const asock = alice.openPresence({ clientId: 'a-tab' });
+    await asock.ready;
+    assert.equal((await alice.post('/api/stream/start', { client_id: 'a-tab' })).status, 201);
+    const bsock = bob.openPresence();
+    await bsock.ready;
+    // Its only candidate is a port where nothing answers.
+    bsock.send({ type: 'listen_offer', username: alice.username,
+      sdp: offer({ direction: 'recvonly', candidates: ['candidate:1 1 udp 2122260223 10.203.0.2 9 typ host'] }) });
+    const answer = await bsock.next((m) => m.type === 'listen_answer' || m.type === 'error', 5000);
+    assert.equal(answer.type, 'listen_answer', JSON.stringify(answer));
+    assert.equal((await asock.next((m) => m.type === 'listeners', 5000)).count, 1);
+    const during = (await health()).media_pipelines;  // the stream's encoder and the listener's connection
+    assert.ok(during >= 1);
+    const ended = await bsock.next((m) => m.type === 'listen_ended', 60000);
+    assert.equal(ended.listen_id, answer.listen_id);
+    assert.equal(ended.reason, 'failed');
+    assert.match(ended.detail, /ICE|connection|failed/i);
+    assert.equal((await asock.next((m) => m.type === 'listeners' && m.count === 0, 5000)).count, 0);
+    const end = Date.now() + 3000;
+    while ((await health()).media_pipelines !== during - 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await health()).media_pipelines, during - 1, 'the listener\'s pipeline is gone');
+    assert.equal((await health()).live_streams, 1, 'the stream itself goes on');
+    bsock.close();
+    asock.close();
   });
 });

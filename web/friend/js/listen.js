@@ -60,7 +60,8 @@ export function handleListenMessage(msg) {
   }
   if (msg.type === 'listen_ended' && msg.listen_id === me.listenId) {
     stopListening();
-    me.onEnded(msg.reason === 'left' ? '' : 'The stream ended.');
+    me.onEnded(msg.reason === 'left' ? '' : msg.reason === 'failed'
+      ? `The connection to the stream failed (${msg.detail}). Press Listen to try again.` : 'The stream ended.');
     return true;
   }
   if (msg.type === 'error' && msg.for === 'listen_offer') {
