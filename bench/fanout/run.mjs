@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Fan-out load: live denoised streams from fc25-send broadcasters, each heard by many fc25-send listeners (real
-// WebRTC peers: ICE, DTLS-SRTP, RTP counted after the jitter buffer), against one fc25 serve.
+// WebRTC peers: ICE, DTLS-SRTP; audio packets counted as they arrive), against one fc25 serve.
 //
 //   1 broadcaster × M listeners, for each M in --listeners (default 1,50,100,200,500)
 //   N broadcasters × 10 listeners each, for each N in --broadcasters (default 4,8,16)
@@ -10,7 +10,8 @@
 // join, and the added latency from a frame's arrival at ingest to its packet entering the listener's RTP
 // payloader (per stream p50/p99/max from the server's "fanout closed" log lines: median of p50s, largest p99).
 //
-//   scripts/netns-run.sh node bench/fanout/run.mjs [--listeners 1,50,...] [--broadcasters 4,8] [--window 8] [--json]
+//   scripts/netns-run.sh node bench/fanout/run.mjs [--listeners 1,50,...] [--broadcasters 4,8] [--window 11]
+//                                                 [--nice 19] [--full-listeners] [--json]
 //
 // Must run inside the test network namespace (ICE needs an interface other than lo); the server listens on
 // 127.0.0.1 and media flows between the namespace's own veth addresses.
@@ -58,6 +59,10 @@ const count = (text, re) => (text.match(re) || []).length;
 // Listener clients run at the lowest CPU priority (--nice, default 19): on a machine shared with the server they
 // take only what it leaves, as if they were elsewhere. What they then fail to read shows as socket-buffer drops.
 const NICE = Number(opt('nice', 19));
+// Listener clients count audio packets as they arrive over ICE and drop them there (fc25-send
+// --count-at-transport), a third of the CPU of decrypting and jitter-buffering each; --full-listeners does all.
+const FULL = args.includes('--full-listeners');
+const JOIN_RATE = Number(opt('join-rate', 10));
 function send(server, extra, nice = 0) {
   const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
   const p = nice ? spawn('nice', ['-n', String(nice), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -125,14 +130,15 @@ async function run(dataDir, casters, perCaster) {
   const [base] = await measureCpu([server.proc.pid], 3000);
   const baseThreads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
 
-  // Listeners join over a ramp (2 s per 100), listen long enough to cover the measuring window.
-  const ramp = Math.max(1, total / 50);
+  // Listeners join at --join-rate per second (a stampede of joins is its own subject; here the steady fan-out is),
+  // and listen long enough to cover the measuring window.
+  const ramp = Math.max(1, total / JOIN_RATE);
   const seconds = ramp + 15 + WINDOW;
   const t0 = Date.now();
   const listeners = [];
   for (let i = 0; i < casters; i++) {
     listeners.push(send(server, ['--listen', `cast${i}`, '--user', perCaster === 1 ? 'lis0' : 'lis', '--streams', String(perCaster),
-      '--seconds', String(seconds), '--ramp', String(ramp)], NICE));
+      '--seconds', String(seconds), '--ramp', String(ramp), ...(FULL ? [] : ['--count-at-transport'])], NICE));
   }
   let exited = 0;
   for (const l of listeners) l.done.then(() => { exited += 1; });

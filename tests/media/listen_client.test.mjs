@@ -83,6 +83,20 @@ describe('fan-out to many listeners', () => {
     assert.equal((await health()).media_pipelines, 2, 'only the ingest and the encoder are left');
   });
 
+  it('listeners counting at the transport (as the fan-out benchmark runs them) count every packet sent', async () => {
+    const lines = (await run(server, ['--listen', 'caster', '--user', 'lis', '--streams', '5', '--seconds', '3',
+      '--count-at-transport'])).filter((l) => !l.summary);
+    assert.equal(lines.filter((l) => l.error).length, 0, JSON.stringify(lines.filter((l) => l.error)));
+    await sleep(300);
+    for (const l of lines) {
+      const m = new RegExp(`listener=${l.listen_id} \\(left; (\\d+) packets sent`).exec(server.logs());
+      assert.ok(m, `the server logged listener ${l.listen_id}`);
+      const sent = Number(m[1]);
+      assert.ok(sent > 120, `${sent} packets sent in 3 s`);
+      assert.ok(l.packets_received >= sent - 1 && l.packets_received <= sent, `${l.user} counted ${l.packets_received} of ${sent}`);
+    }
+  });
+
   it('200 listen/leave cycles leave threads and memory at their baseline', async (t) => {
     await run(server, ['--listen', 'caster', '--user', 'lis', '--streams', '4', '--seconds', '0.2', '--cycles', '2', '--pause', '0']);
     await sleep(500);

@@ -11,6 +11,7 @@
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -57,6 +59,7 @@ struct Options {
   double atten_lim = -1;      // dB; < 0: not sent
   bool bad_fingerprint = false;  // offer a DTLS fingerprint that is not ours (the handshake must fail)
   std::string listen;         // listen to this user's stream instead of broadcasting
+  bool count_at_transport = false;  // listeners: count SRTP packets as they arrive, then drop them
   bool vanish_early = false;  // drop the media right after the offer (ICE can never complete)
   bool vanish = false;        // at the end, drop the media but keep the presence socket, and wait for the server
 };
@@ -80,6 +83,9 @@ struct Options {
   --bad-fingerprint   offer a DTLS fingerprint that is not this sender's (the server must fail the connection)
   --listen USER       listen to USER's live stream instead (the users must be USER's friends): --streams
                       listeners, each --seconds long, --cycles times; reports RTP packets received
+  --count-at-transport  listeners count each audio packet as it arrives over ICE (still encrypted) and drop it
+                      there instead of decrypting and jitter-buffering it: a third of the CPU per listener, so
+                      one machine can hold many more of them in load tests
   --vanish-early      tear the WebRTC side down right after the offer: ICE cannot complete
   --vanish            at the end, tear the WebRTC side down without a word (keep the presence socket) and
                       wait up to 20 s for the server to end the stream; its reason is reported
@@ -204,10 +210,20 @@ void on_offer_created(GstPromise* promise, gpointer data) {
   gst_webrtc_session_description_free(offer);
 }
 
-// The offer with its candidates: once ICE gathering has completed, or after 0.5 s with whatever candidates
-// were gathered (with many peers starting at once webrtcbin sometimes never reports "complete", although its
+// The offer with its candidates: once ICE gathering has completed, or after 0.5 s with the candidates gathered
+// by then (at least one UDP) (with many peers starting at once webrtcbin sometimes never reports "complete", although its
 // host candidates are in the description within milliseconds). Polled rather than taken from the
 // gathering-state notification, which can fire before the local description is readable.
+// A host UDP candidate: what an answer from the server can connect to (a lone TCP one would not do).
+bool has_udp_candidate(const std::string& sdp) {
+  for (std::size_t at = 0; (at = sdp.find("a=candidate:", at)) != std::string::npos; ++at) {
+    auto line = sdp.substr(at, sdp.find('\n', at) - at);
+    std::transform(line.begin(), line.end(), line.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (line.find(" udp ") != std::string::npos) return true;
+  }
+  return false;
+}
+
 bool wait_offer(GstElement* webrtc, std::mutex& mu, std::condition_variable& cv, std::string& failure,
                 std::string& offer, std::chrono::seconds limit) {
   auto start = Clock::now();
@@ -223,7 +239,7 @@ bool wait_offer(GstElement* webrtc, std::mutex& mu, std::condition_variable& cv,
       std::string sdp = text;
       g_free(text);
       gst_webrtc_session_description_free(local);
-      bool enough = Clock::now() - start > std::chrono::milliseconds(500) && sdp.find("a=candidate") != std::string::npos;
+      bool enough = Clock::now() - start > std::chrono::milliseconds(500) && has_udp_candidate(sdp);
       if (gs == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE || enough) {
         offer = sdp;
         return true;
@@ -440,10 +456,46 @@ struct ListenState {
   std::atomic<std::uint64_t> packets{0};
   GstElement* pipe = nullptr;
   GstElement* webrtc = nullptr;
+  bool at_transport = false;
 };
+
+// --count-at-transport: SRTP audio packets counted (and dropped) as they leave the ICE transport; DTLS, STUN and
+// RTCP go on (RFC 7983: RTP/RTCP start with 128..191; RTCP packet types 192..223 in the second byte).
+bool count_srtp(ListenState* st, GstBuffer* b) {
+  guint8 head[2];
+  if (gst_buffer_extract(b, 0, head, 2) != 2 || head[0] < 128 || head[0] > 191) return false;
+  if (head[1] >= 192 && head[1] <= 223) return false;
+  st->packets.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+GstPadProbeReturn transport_probe(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto* st = static_cast<ListenState*>(data);
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
+    return count_srtp(st, GST_PAD_PROBE_INFO_BUFFER(info)) ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  }
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList* list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+    for (guint i = gst_buffer_list_length(list); i-- > 0;)
+      if (count_srtp(st, gst_buffer_list_get(list, i))) gst_buffer_list_remove(list, i, 1);
+    return gst_buffer_list_length(list) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+void listen_element_added(GstBin*, GstBin*, GstElement* element, gpointer data) {
+  GstElementFactory* f = gst_element_get_factory(element);
+  if (!f || std::string_view(GST_OBJECT_NAME(f)) != "nicesrc") return;
+  GstPad* src = gst_element_get_static_pad(element, "src");
+  gst_pad_add_probe(src, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    transport_probe, data, nullptr);
+  gst_object_unref(src);
+}
 
 GstPadProbeReturn count_packet(GstPad*, GstPadProbeInfo* info, gpointer data) {
   auto* st = static_cast<ListenState*>(data);
+  if (st->at_transport) return GST_PAD_PROBE_OK;
   if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) st->packets.fetch_add(1, std::memory_order_relaxed);
   else if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)
     st->packets.fetch_add(gst_buffer_list_length(GST_PAD_PROBE_INFO_BUFFER_LIST(info)), std::memory_order_relaxed);
@@ -508,6 +560,8 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   st.webrtc = gst_element_factory_make("webrtcbin", nullptr);
   // A short jitter buffer: packets are counted as they leave it, and the count is read soon after the end.
   g_object_set(st.webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 20u, nullptr);
+  st.at_transport = o.count_at_transport;
+  if (st.at_transport) g_signal_connect(st.pipe, "deep-element-added", G_CALLBACK(listen_element_added), &st);
   gst_bin_add(GST_BIN(st.pipe), st.webrtc);
   g_signal_connect(st.webrtc, "pad-added", G_CALLBACK(listen_pad_added), &st);
   g_signal_connect(st.webrtc, "notify::connection-state", G_CALLBACK(listen_connection), &st);
@@ -626,6 +680,7 @@ int main(int argc, char** argv) {
     else if (a[i] == "--vanish") o.vanish = true;
     else if (a[i] == "--vanish-early") o.vanish_early = true;
     else if (a[i] == "--listen") o.listen = val();
+    else if (a[i] == "--count-at-transport") o.count_at_transport = true;
     else if (a[i] == "--bad-fingerprint") o.bad_fingerprint = true;
     else if (a[i] == "--noise-removal") o.noise_removal = val() != "0";
     else if (a[i] == "--atten-lim") o.atten_lim = std::stod(val());
