@@ -17,35 +17,20 @@
 // 127.0.0.1 and media flows between the namespace's own veth addresses.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends } from '../../tests/support/client.mjs';
-import { repoRoot, sharedDir, startServer, tempDir } from '../../tests/support/server.mjs';
+import { startServer, tempDir } from '../../tests/support/server.mjs';
+import { flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
 const list = (s) => (s === '' || s === 'none' ? [] : String(s).split(',').map(Number));
 const LISTENERS = list(opt('listeners', '1,50,100,200,500'));
 const BROADCASTERS = list(opt('broadcasters', '4,8,16'));
 const PER_BROADCASTER = Number(opt('per-broadcaster', 10));
 const WINDOW = Number(opt('window', 11));
-const JSON_OUT = args.includes('--json');
-const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
-const wav = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
-const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const JSON_OUT = flag('json');
 const password = 'bench password';
 const log = (...a) => { if (!JSON_OUT) console.error(...a); };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const ticks = (pid) => {
-  if (!fs.existsSync(`/proc/${pid}/stat`)) return 0;  // already gone
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]);  // utime + stime, in 1/100 s
-};
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 // Datagrams the kernel dropped because a receiver's socket buffer was full (this network namespace: server and
 // listener clients alike).
@@ -61,7 +46,7 @@ const count = (text, re) => (text.match(re) || []).length;
 const NICE = Number(opt('nice', 19));
 // Listener clients count audio packets as they arrive over ICE and drop them there (fc25-send
 // --count-at-transport), a third of the CPU of decrypting and jitter-buffering each; --full-listeners does all.
-const FULL = args.includes('--full-listeners');
+const FULL = flag('full-listeners');
 const JOIN_RATE = Number(opt('join-rate', 10));
 function send(server, extra, nice = 0) {
   const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
@@ -238,6 +223,5 @@ for (const [n, m] of plan) {
     `${r.server_cpu_per_listener_pct.toFixed(2)} % per listener), listener clients ${r.listener_clients_cpu_pct.toFixed(0)} %, ` +
     `${r.server_threads} threads, ${r.server_rss_mb.toFixed(0)} MB${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }
-const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
-if (JSON_OUT) console.log(JSON.stringify({ machine, window_s: WINDOW, results }, null, 1));
-else log(`machine: ${machine}`);
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), window_s: WINDOW, results }, null, 1));
+else log(`machine: ${machine()}`);

@@ -11,30 +11,16 @@
 // 127.0.0.1 and media flows between the namespace's own veth addresses.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
-import { repoRoot, sharedDir, startServer, tempDir } from '../../tests/support/server.mjs';
+import { startServer, tempDir } from '../../tests/support/server.mjs';
+import { flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
 const COUNTS = String(opt('streams', '8,16,32,48')).split(',').map(Number);
 const SECONDS = Number(opt('seconds', 20));
 const RAMP = Number(opt('ramp', 3));
-const JSON_OUT = args.includes('--json');
-const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
-const wav = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
-const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+const JSON_OUT = flag('json');
 const log = (...a) => { if (!JSON_OUT) console.error(...a); };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const ticks = (pid) => {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]);  // utime + stime
-};
 const hz = 100;
 
 requireTestNetwork();
@@ -85,6 +71,5 @@ for (const n of COUNTS) {
     `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
     `${threads} threads${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }
-const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
-if (JSON_OUT) console.log(JSON.stringify({ machine, seconds: SECONDS, ramp: RAMP, results }, null, 1));
-else log(`machine: ${machine}`);
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), seconds: SECONDS, ramp: RAMP, results }, null, 1));
+else log(`machine: ${machine()}`);

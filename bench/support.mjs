@@ -1,0 +1,27 @@
+// What the media benchmarks share: their command-line options, the load generator and its audio, and CPU time
+// of processes from /proc.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { repoRoot, sharedDir } from '../tests/support/server.mjs';
+
+const args = process.argv.slice(2);
+// The value after --name, or `def`.
+export const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+export const flag = (name) => args.includes(`--${name}`);
+export const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
+export const speechWav = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
+export const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const machine = () => `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
+
+// CPU time of a process (utime + stime) in 1/100 s; 0 once it is gone.
+export const ticks = (pid) => {
+  if (!fs.existsSync(`/proc/${pid}/stat`)) return 0;
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
