@@ -470,11 +470,11 @@ void Api::add_routes() {
     std::size_t buckets = 400;
     if (auto it = req.query.find("buckets"); it != req.query.end()) {
       const auto& v = it->second;
-      if (v.empty() || v.size() > 4 || !std::all_of(v.begin(), v.end(), ::isdigit) || std::stoi(v) < 10 ||
-          std::stoi(v) > 2000) {
+      bool digits = !v.empty() && v.size() <= 4 && std::all_of(v.begin(), v.end(), ::isdigit);
+      buckets = digits ? std::stoul(v) : 0;
+      if (buckets < 10 || buckets > 2000) {
         throw ApiError(400, "invalid_field", "buckets must be a whole number from 10 to 2000, not '" + v + "'");
       }
-      buckets = static_cast<std::size_t>(std::stoi(v));
     }
     recording::Peaks p;
     try {

@@ -225,14 +225,19 @@ struct LiveMedia::Impl {
     }
   }
 
-  // While a stream has listeners: how late its packets reached them over the last few seconds.
+  // How late a stream's packets reached its listeners, as log fields.
+  static std::string latency_fields(const media::Fanout::Latency& l) {
+    return fmt::format("packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms", l.count, l.p50_ms, l.p99_ms,
+                       l.max_ms);
+  }
+
+  // While a stream has listeners: over the last few seconds.
   void report_fanout(Pipe& p) {
     auto f = std::atomic_load(&p.fanout);
     if (!f) return;
     auto l = f->take_latency_window();
     if (l.count == 0) return;
-    log->info("fanout session={} listeners={} packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms (last {} s)",
-              p.session_id, f->listeners(), l.count, l.p50_ms, l.p99_ms, l.max_ms,
+    log->info("fanout session={} listeners={} {} (last {} s)", p.session_id, f->listeners(), latency_fields(l),
               std::chrono::duration_cast<std::chrono::seconds>(kFanoutReportEvery).count());
   }
 
@@ -516,9 +521,7 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
   }
   std::uint64_t ingest_dropped = 0;
   if (auto f = std::atomic_load(&p->fanout)) {
-    auto l = f->latency();
-    impl_->log->info("fanout closed session={} packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms", session_id,
-                     l.count, l.p50_ms, l.p99_ms, l.max_ms);
+    impl_->log->info("fanout closed session={} {}", session_id, Impl::latency_fields(f->latency()));
     f->close();  // every listener is let go
   }
   if (p->ingest) {

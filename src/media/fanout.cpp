@@ -22,7 +22,7 @@ namespace {
 constexpr guint64 kQueuePackets = 25;
 
 // A stream's packet latencies, shared by its listeners: over the whole stream and since the last report.
-struct LatencyHistogram {
+struct StreamLatency {
   core::LatencyHistogram total, window;
   void add(std::int64_t ns) {
     double ms = static_cast<double>(ns) / 1e6;
@@ -33,7 +33,7 @@ struct LatencyHistogram {
 
 class ListenerPeer final : public detail::Peer {
  public:
-  ListenerPeer(std::string label, PeerEvents events, std::shared_ptr<LatencyHistogram> hist)
+  ListenerPeer(std::string label, PeerEvents events, std::shared_ptr<StreamLatency> hist)
       : Peer(std::move(label), wrap(this, std::move(events))), hist_(std::move(hist)) {}
 
   // Encoder thread only. `arrival_ns`: when the packet's last frame arrived at ingest.
@@ -116,12 +116,14 @@ class ListenerPeer final : public detail::Peer {
   static GstPadProbeReturn on_payload(GstPad*, GstPadProbeInfo* info, gpointer data) {
     auto* self = static_cast<ListenerPeer*>(data);
     GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
-    auto arrival = static_cast<std::int64_t>(GST_BUFFER_OFFSET(b));
-    if (b && arrival > 0 && GST_BUFFER_OFFSET(b) != GST_BUFFER_OFFSET_NONE) self->hist_->add(detail::steady_ns() - arrival);
+    // OFFSET_NONE (no arrival stamp) reads as -1.
+    if (auto arrival = b ? static_cast<std::int64_t>(GST_BUFFER_OFFSET(b)) : 0; arrival > 0) {
+      self->hist_->add(detail::steady_ns() - arrival);
+    }
     return GST_PAD_PROBE_OK;
   }
 
-  std::shared_ptr<LatencyHistogram> hist_;
+  std::shared_ptr<StreamLatency> hist_;
   GstElement* appsrc_ = nullptr;
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> sent_{0}, dropped_{0};
@@ -293,7 +295,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> encoded_{0};
   std::array<std::atomic<std::int64_t>, 256> arrivals_{};           // by frame number
-  std::shared_ptr<LatencyHistogram> hist_ = std::make_shared<LatencyHistogram>();
+  std::shared_ptr<StreamLatency> hist_ = std::make_shared<StreamLatency>();
   mutable std::mutex mu_;     // the control path only; never taken by GStreamer threads
   std::map<std::string, std::shared_ptr<ListenerPeer>> listeners_;
   std::shared_ptr<const ListenerList> snapshot_ = std::make_shared<const ListenerList>();
