@@ -18,12 +18,135 @@ __attribute__((target_clones("fma", "default"))) void axpy(float a, const float*
 static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
                       float* const* y, std::size_t yoff, int n, int width);
 
+// The convolutions' bodies are written once and compiled twice, for AVX2/FMA and for any x86-64, so their loops
+// vectorise eight lanes wide where the processor allows.
+#define FC25_INLINE inline __attribute__((always_inline))
+
+// Kernels one frame wide along frequency: a scale (and bias) per channel, or the (kt, 1) time convolution.
+static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
+  for (int co = 0; co < c.out_ch; ++co) {
+    const int g = co / out_per_group;
+    float* __restrict o = out + static_cast<std::size_t>(co) * in_f;
+    const float bias = c.b.empty() ? 0.0f : c.b[co];
+    for (int f = 0; f < in_f; ++f) o[f] = bias;
+    for (int cl = 0; cl < in_per_group; ++cl) {
+      const int ci = g * in_per_group + cl;
+      for (int dt = 0; dt < c.kt; ++dt) {
+        if (!frames[dt]) continue;
+        const float k = c.w[(static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt];
+        const float* __restrict x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
+        for (int f = 0; f < in_f; ++f) o[f] += k * x[f];
+      }
+    }
+  }
+}
+
+// Kernels three bins wide with one bin of padding, stride 1 or 2. Each input row is first copied with its padding
+// (stride 2: split into odd and even bins), so that every tap reads consecutive memory without bounds checks:
+//   stride 1: p = [0, x0 .. x(n-1), 0];              out[f] = k0 p[f] + k1 p[f+1] + k2 p[f+2]
+//   stride 2: odd = [0, x1, x3, ..], even = [x0, x2, ..]; out[f] = k0 odd[f] + k1 even[f] + k2 odd[f+1]
+static FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, int in_f, float* out, float* buf) {
+  const int of = c.out_freqs(in_f);
+  const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
+  const int row = Conv2d::kf3_row(in_f);
+  for (int ci = 0; ci < c.in_ch; ++ci)
+    for (int dt = 0; dt < c.kt; ++dt) {
+      if (!frames[dt]) continue;
+      const float* x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
+      float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row;
+      if (c.stride_f == 1) {
+        p[0] = 0.0f;
+        std::copy(x, x + in_f, p + 1);
+        p[in_f + 1] = 0.0f;
+      } else {
+        float* odd = p;
+        float* even = p + of + 1;
+        for (int i = 0; i <= of; ++i) odd[i] = 2 * i - 1 < in_f && i > 0 ? x[2 * i - 1] : 0.0f;
+        for (int i = 0; i < of; ++i) even[i] = 2 * i < in_f ? x[2 * i] : 0.0f;
+      }
+    }
+  for (int co = 0; co < c.out_ch; ++co) {
+    const int g = co / out_per_group;
+    float* __restrict o = out + static_cast<std::size_t>(co) * of;
+    const float bias = c.b.empty() ? 0.0f : c.b[co];
+    for (int f = 0; f < of; ++f) o[f] = bias;
+    for (int cl = 0; cl < in_per_group; ++cl) {
+      const int ci = g * in_per_group + cl;
+      for (int dt = 0; dt < c.kt; ++dt) {
+        if (!frames[dt]) continue;
+        const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * 3;
+        const float k0 = k[0], k1 = k[1], k2 = k[2];
+        const float* __restrict p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row;
+        if (c.stride_f == 1) {
+          for (int f = 0; f < of; ++f) o[f] += k0 * p[f] + k1 * p[f + 1] + k2 * p[f + 2];
+        } else {
+          const float* __restrict odd = p;
+          const float* __restrict even = p + of + 1;
+          for (int f = 0; f < of; ++f) o[f] += k0 * odd[f] + k1 * even[f] + k2 * odd[f + 1];
+        }
+      }
+    }
+  }
+}
+
+// Any other shape: direct loops with bounds checks.
+static void conv_any(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  const int of = c.out_freqs(in_f);
+  const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
+  for (int co = 0; co < c.out_ch; ++co) {
+    const int g = co / out_per_group;
+    float* o = out + static_cast<std::size_t>(co) * of;
+    for (int f = 0; f < of; ++f) o[f] = c.b.empty() ? 0.0f : c.b[co];
+    for (int cl = 0; cl < in_per_group; ++cl) {
+      const int ci = g * in_per_group + cl;
+      for (int dt = 0; dt < c.kt; ++dt) {
+        if (!frames[dt]) continue;
+        const float* x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
+        const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * c.kf;
+        for (int f = 0; f < of; ++f) {
+          float acc = 0.0f;
+          for (int df = 0; df < c.kf; ++df) {
+            const int fi = f * c.stride_f - c.pad_f + df;
+            if (fi >= 0 && fi < in_f) acc += k[df] * x[fi];
+          }
+          o[f] += acc;
+        }
+      }
+    }
+  }
+}
+
+static FC25_INLINE void conv_run(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  if (c.kf == 1 && c.stride_f == 1 && c.pad_f == 0) {
+    conv_kf1(c, frames, in_f, out);
+    return;
+  }
+  if (c.kf == 3 && c.pad_f == 1 && (c.stride_f == 1 || c.stride_f == 2) &&
+      c.in_ch * c.kt * Conv2d::kf3_row(in_f) <= Conv2d::kMaxPadded) {
+    alignas(32) std::array<float, Conv2d::kMaxPadded> buf;
+    conv_kf3(c, frames, in_f, out, buf.data());
+    return;
+  }
+  conv_any(c, frames, in_f, out);
+}
+
+__attribute__((target("avx2,fma"))) static void conv_run_avx2(const Conv2d& c, const float* const* frames, int in_f,
+                                                             float* out) {
+  conv_run(c, frames, in_f, out);
+}
+
+static void conv_run_portable(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  conv_run(c, frames, in_f, out);
+}
+
+static const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+
 void Conv2d::run(const float* const* frames, int in_f, float* out) const {
-  const int of = out_freqs(in_f);
-  const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
   if (kt == 1 && kf == 1 && groups == 1) {
     // Pointwise (1x1): out[co][:] = b[co] + sum_ci w[co][ci] * in[ci][:], a matrix product in which the output
     // channels take the place of streams.
+    const int of = out_freqs(in_f);
     std::array<const float*, 256> wr;
     std::array<float*, 256> orow;
     for (int co = 0; co < out_ch; ++co) {
@@ -34,66 +157,8 @@ void Conv2d::run(const float* const* frames, int in_f, float* out) const {
     gemm_tile(frames[0], static_cast<std::size_t>(in_f), in_ch, wr.data(), 0, orow.data(), 0, out_ch, of);
     return;
   }
-  if (kf == 1 && stride_f == 1 && pad_f == 0) {
-    // Along time only (the (5,1) kernel): rows of the input scaled and summed.
-    for (int co = 0; co < out_ch; ++co) {
-      const int g = co / out_per_group;
-      float* o = out + static_cast<std::size_t>(co) * of;
-      const float bias = b.empty() ? 0.0f : b[co];
-      for (int f = 0; f < of; ++f) o[f] = bias;
-      for (int cl = 0; cl < in_per_group; ++cl) {
-        const int ci = g * in_per_group + cl;
-        for (int dt = 0; dt < kt; ++dt) {
-          const float k = w[(static_cast<std::size_t>(co) * in_per_group + cl) * kt + dt];
-          axpy(k, frames[dt] + static_cast<std::size_t>(ci) * in_f, o, of);
-        }
-      }
-    }
-    return;
-  }
-  for (int co = 0; co < out_ch; ++co) {
-    const int g = co / out_per_group;
-    const float bias = b.empty() ? 0.0f : b[co];
-    float* o = out + static_cast<std::size_t>(co) * of;
-    for (int f = 0; f < of; ++f) o[f] = bias;
-    for (int cl = 0; cl < in_per_group; ++cl) {
-      const int ci = g * in_per_group + cl;
-      for (int dt = 0; dt < kt; ++dt) {
-        const float* frame = frames[dt];
-        if (!frame) continue;
-        const float* x = frame + static_cast<std::size_t>(ci) * in_f;
-        const float* k = w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * kt + dt) * kf;
-        // Output bins whose kernel stays inside the input need no bounds checks (all but the edges).
-        const int lo = (pad_f + stride_f - 1) / stride_f;
-        const int hi = std::min(of, (in_f - kf + pad_f) / stride_f + 1);
-        auto edge = [&](int f) {
-          float acc = 0.0f;
-          const int base = f * stride_f - pad_f;
-          for (int df = 0; df < kf; ++df) {
-            const int fi = base + df;
-            if (fi >= 0 && fi < in_f) acc += k[df] * x[fi];
-          }
-          o[f] += acc;
-        };
-        for (int f = 0; f < std::min(lo, of); ++f) edge(f);
-        if (kf == 3) {
-          const float k0 = k[0], k1 = k[1], k2 = k[2];
-          for (int f = lo; f < hi; ++f) {
-            const float* xi = x + f * stride_f - pad_f;
-            o[f] += k0 * xi[0] + k1 * xi[1] + k2 * xi[2];
-          }
-        } else {
-          for (int f = lo; f < hi; ++f) {
-            const float* xi = x + f * stride_f - pad_f;
-            float acc = 0.0f;
-            for (int df = 0; df < kf; ++df) acc += k[df] * xi[df];
-            o[f] += acc;
-          }
-        }
-        for (int f = std::max(hi, lo); f < of; ++f) edge(f);
-      }
-    }
-  }
+  if (kHaveAvx2) conv_run_avx2(*this, frames, in_f, out);
+  else conv_run_portable(*this, frames, in_f, out);
 }
 
 void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
@@ -202,7 +267,25 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
       _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
       _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
     }
-    for (int q = 0; q < 4; ++q) gemm_one_fma(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, wide, width);
+    int j = wide;
+    if (width - j >= 8) {
+      // Eight columns left (an 8-bin pointwise convolution): the four streams still give four chains.
+      float* y0 = y[k] + yoff + j;
+      float* y1 = y[k + 1] + yoff + j;
+      float* y2 = y[k + 2] + yoff + j;
+      float* y3 = y[k + 3] + yoff + j;
+      __m256 a0 = _mm256_loadu_ps(y0), a1 = _mm256_loadu_ps(y1), a2 = _mm256_loadu_ps(y2), a3 = _mm256_loadu_ps(y3);
+      for (int i = 0; i < rows; ++i) {
+        const __m256 w0 = _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j);
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), w0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(x1 + i), w0, a1);
+        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(x2 + i), w0, a2);
+        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(x3 + i), w0, a3);
+      }
+      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y3, a3);
+      j += 8;
+    }
+    for (int q = 0; q < 4; ++q) gemm_one_fma(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, j, width);
   }
   for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
 }
@@ -215,23 +298,86 @@ static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* co
   else gemm_tile_portable(w, ldw, rows, x, xoff, y, yoff, n, width);
 }
 
-// All columns of a [rows][cols] matrix.
-static void gemm(const float* w, int rows, int cols, const float* const* x, float* const* y, int n) {
-  gemm_tile(w, static_cast<std::size_t>(cols), rows, x, 0, y, 0, n, cols);
+TimeConv TimeConv::from(const Conv2d& c) {
+  TimeConv t;
+  t.out_ch = c.out_ch;
+  t.in_ch = c.in_ch;
+  t.groups = c.groups;
+  t.kt = c.kt;
+  const int in_per_group = c.in_ch / c.groups;
+  t.w.resize(c.w.size());
+  for (int co = 0; co < c.out_ch; ++co)
+    for (int cl = 0; cl < in_per_group; ++cl)
+      for (int dt = 0; dt < c.kt; ++dt)
+        t.w[(static_cast<std::size_t>(dt) * c.out_ch + co) * in_per_group + cl] =
+            c.w[(static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt];
+  return t;
+}
+
+// Per tap and group, a matrix product in which the group's output channels take the place of streams: the rows
+// are the group's input channels, each weight vector [in_ch / groups] one output channel's taps.
+void TimeConv::accumulate(const float* frame, int f, float* const* acc) const {
+  const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
+  std::array<const float*, 256> taps;
+  std::array<float*, 256> rows;
+  for (int dt = 0; dt < kt; ++dt)
+    for (int g = 0; g < groups; ++g) {
+      for (int q = 0; q < out_per_group; ++q) {
+        const int co = g * out_per_group + q;
+        taps[q] = w.data() + (static_cast<std::size_t>(dt) * out_ch + co) * in_per_group;
+        rows[q] = acc[dt] + static_cast<std::size_t>(co) * f;
+      }
+      gemm_tile(frame + static_cast<std::size_t>(g) * in_per_group * f, static_cast<std::size_t>(f), in_per_group,
+                taps.data(), 0, rows.data(), 0, out_per_group, f);
+    }
+}
+
+// One stream through a grouped linear whose groups are V vectors (8 V outputs) wide: the groups are independent,
+// so 8 / V of them run side by side and eight chains of fused multiply-adds are in flight, where one group alone
+// would leave V. Each output is the same chain over the rows as in gemm_tile_fma.
+template <int V>
+__attribute__((target("avx,fma"))) static void grouped_one_fma(const float* __restrict w, int groups, int in,
+                                                               const float* __restrict x, float* __restrict y) {
+  constexpr int G = 8 / V, out = 8 * V;
+  int g = 0;
+  for (; g + G <= groups; g += G) {
+    __m256 a[G][V];
+    for (int q = 0; q < G; ++q)
+      for (int v = 0; v < V; ++v) a[q][v] = _mm256_loadu_ps(y + (g + q) * out + 8 * v);
+    for (int i = 0; i < in; ++i)
+      for (int q = 0; q < G; ++q) {
+        const __m256 s = _mm256_broadcast_ss(x + (g + q) * in + i);
+        const float* r = w + (static_cast<std::size_t>(g + q) * in + i) * out;
+        for (int v = 0; v < V; ++v) a[q][v] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * v), a[q][v]);
+      }
+    for (int q = 0; q < G; ++q)
+      for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + (g + q) * out + 8 * v, a[q][v]);
+  }
+  for (; g < groups; ++g)
+    gemm_one_fma(w + static_cast<std::size_t>(g) * in * out, out, in, x + g * in, y + g * out, 0, out);
 }
 
 void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {
   for (int k = 0; k < n; ++k) std::fill(y[k], y[k] + static_cast<std::size_t>(groups) * out, 0.0f);
-  for (int g = 0; g < groups; ++g) {
-    gemm_tile(w.data() + static_cast<std::size_t>(g) * in * out, static_cast<std::size_t>(out), in, x,
-              static_cast<std::size_t>(g) * in, y, static_cast<std::size_t>(g) * out, n, out);
+  // Streams in fours share each weight row (gemm_tile); a stream left over runs its groups side by side.
+  const bool side_by_side = kHaveFma && (out == 8 || out == 16 || out == 32);
+  const int tiled = side_by_side ? n / 4 * 4 : n;
+  if (tiled > 0) {
+    for (int g = 0; g < groups; ++g) {
+      gemm_tile(w.data() + static_cast<std::size_t>(g) * in * out, static_cast<std::size_t>(out), in, x,
+                static_cast<std::size_t>(g) * in, y, static_cast<std::size_t>(g) * out, tiled, out);
+    }
+  }
+  for (int k = tiled; k < n; ++k) {
+    if (out == 8) grouped_one_fma<1>(w.data(), groups, in, x[k], y[k]);
+    else if (out == 16) grouped_one_fma<2>(w.data(), groups, in, x[k], y[k]);
+    else grouped_one_fma<4>(w.data(), groups, in, x[k], y[k]);
   }
 }
 
 // glibc's vector math (libmvec), AVX2 variants: 8 lanes of expf / tanhf, within 4 ulp.
 extern "C" __m256 _ZGVdN8v_expf(__m256);
 extern "C" __m256 _ZGVdN8v_tanhf(__m256);
-static const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 
 // The GRU's gates for one stream: h = (1 - z) * n + z * h, z = sigmoid(gx_z + gh_z), r = sigmoid(gx_r + gh_r),
 // n = tanh(gx_n + r * gh_n). Eight lanes at a time where the processor has AVX2.
@@ -269,14 +415,17 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
     std::copy(bw.begin(), bw.end(), scratch[k]);
     std::copy(br.begin(), br.end(), scratch[k] + H3);
   }
-  gemm(w.data(), in, H3, x, scratch, n);
   std::array<float*, 256> gh;
   std::array<const float*, 256> hc;
   for (int k = 0; k < n; ++k) {
     gh[k] = scratch[k] + H3;
     hc[k] = h[k];
   }
-  gemm(r.data(), H, H3, hc.data(), gh.data(), n);
+  for (int p = 0; p < H3 / kPanel; ++p) {
+    const std::size_t col = static_cast<std::size_t>(p) * kPanel;
+    gemm_tile(w.data() + col * in, kPanel, in, x, 0, scratch, col, n, kPanel);
+    gemm_tile(r.data() + col * H, kPanel, H, hc.data(), 0, scratch, H3 + col, n, kPanel);
+  }
   for (int k = 0; k < n; ++k) {
     const float* gx = scratch[k];
     const float* gh = scratch[k] + H3;

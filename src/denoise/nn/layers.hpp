@@ -16,6 +16,9 @@ struct Conv2d {
   void run(const float* const* frames, int in_f, float* out) const;
   // For kernels one frame long.
   void run_frame(const float* frame, int in_f, float* out) const { run(&frame, in_f, out); }
+  // Kernels three bins wide copy each input row with its padding first: floats per row, and the most held.
+  static constexpr int kf3_row(int in_f) { return in_f + 2; }
+  static constexpr int kMaxPadded = 64 * 98;
 };
 
 // A depthwise transposed convolution along frequency (kernel 1 x kf, stride 2, padding 1, output padding 1):
@@ -24,6 +27,17 @@ struct ConvTranspose1x3 {
   int ch = 0, kf = 3, stride_f = 2, pad_f = 1, out_pad = 1;
   std::vector<float> w;   // [ch][kf]
   void run(const float* in, int in_f, float* out) const;
+};
+
+// A grouped (kt x 1) convolution over time, run as each input frame arrives: the frame is tap dt of the output
+// dt frames before the newest one that uses it, so it is added to kt partial sums that the caller keeps (five
+// sums of [out_ch][f] rather than five frames of [in_ch][f]).
+struct TimeConv {
+  int out_ch = 0, in_ch = 0, groups = 1, kt = 1;
+  std::vector<float> w;   // [kt][out_ch][in_ch / groups]
+  static TimeConv from(const Conv2d& c);   // a Conv2d with kf 1, no bias
+  // frame: [in_ch][f]; acc[dt]: [out_ch][f], receives tap dt of this frame.
+  void accumulate(const float* frame, int f, float* const* acc) const;
 };
 
 // y[g][h] = sum_i x[g][i] W[g][i][h]: groups of inputs mapped independently (DeepFilterNet's GroupedLinear).
@@ -38,8 +52,11 @@ struct GroupedLinear {
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
 struct Gru {
   int in = 0, hidden = 0;
-  std::vector<float> w;    // [in][3 * hidden] (transposed from ONNX's [3H][in], so a step is a sum of rows)
-  std::vector<float> r;    // [hidden][3 * hidden]
+  // The weights, as ONNX's [3H][in] transposed into panels of kPanel gates: [3H / kPanel][in][kPanel]. A step
+  // is a sum of rows within each panel, and reads the weights front to back.
+  static constexpr int kPanel = 64;
+  std::vector<float> w;    // [3 * hidden / kPanel][in][kPanel]
+  std::vector<float> r;    // [3 * hidden / kPanel][hidden][kPanel]
   std::vector<float> bw;   // [3 * hidden]
   std::vector<float> br;   // [3 * hidden]
   // h is updated in place; scratch holds 6 * hidden floats.

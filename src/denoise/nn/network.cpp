@@ -41,19 +41,24 @@ GroupedLinear grouped(const Graph& g, const std::string& node, int groups, int i
   return l;
 }
 
+static_assert(3 * kHidden % Gru::kPanel == 0, "GRU gates fill whole panels");
+
 Gru gru(const Graph& g, const std::string& node, int in) {
   Gru r;
   r.in = in;
   r.hidden = kHidden;
-  // Stored transposed: [in][3H] and [H][3H].
-  auto transpose = [](const std::vector<float>& m, int rows, int cols) {
+  // ONNX's [3H][in] becomes panels of Gru::kPanel gates, each [in][kPanel]: a step streams through memory.
+  auto pack = [](const std::vector<float>& m, int gates, int inputs) {
     std::vector<float> t(m.size());
-    for (int i = 0; i < rows; ++i)
-      for (int j = 0; j < cols; ++j) t[static_cast<std::size_t>(j) * rows + i] = m[static_cast<std::size_t>(i) * cols + j];
+    for (int j = 0; j < gates; ++j)
+      for (int i = 0; i < inputs; ++i) {
+        const std::size_t panel = static_cast<std::size_t>(j / Gru::kPanel);
+        t[(panel * inputs + i) * Gru::kPanel + j % Gru::kPanel] = m[static_cast<std::size_t>(j) * inputs + i];
+      }
     return t;
   };
-  r.w = transpose(data(g, node, 1, {1, 3 * kHidden, in}), 3 * kHidden, in);
-  r.r = transpose(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
+  r.w = pack(data(g, node, 1, {1, 3 * kHidden, in}), 3 * kHidden, in);
+  r.r = pack(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
   auto b = data(g, node, 3, {1, 6 * kHidden});
   r.bw.assign(b.begin(), b.begin() + 3 * kHidden);
   r.br.assign(b.begin() + 3 * kHidden, b.end());
@@ -134,7 +139,7 @@ Dfn3Weights build_weights(const model::Dfn3Model& m) {
   w.df_gru[1] = gru(df, "/df_gru/gru/GRU_1", kHidden);
   w.df_skip = grouped(df, "/df_skip/Einsum", 16, 32, 16);
   w.df_out = grouped(df, "/df_out/df_out.0/Einsum", 16, 16, 60);
-  w.df_convp = conv(df, "/df_convp/df_convp.1/Conv", 2 * kOrder, kCh, 2, 5, 1, 1, 0, false);
+  w.df_convp = TimeConv::from(conv(df, "/df_convp/df_convp.1/Conv", 2 * kOrder, kCh, 2, 5, 1, 1, 0, false));
   w.df_convp_pw = pointwise(df, "/df_convp/df_convp.2/Conv", 2 * kOrder, 2 * kOrder);
   w.df_fc_a_w = data(df, "/df_fc_a/df_fc_a.0/MatMul", 1, {kHidden, 1});
   w.df_fc_a_b = scalar(df, "/df_fc_a/df_fc_a.0/Add", 0);
@@ -164,8 +169,8 @@ void Dfn3Network::step(const float* feat_erb, const float* feat_spec, FrameOutpu
 void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_erb, const float* const* feat_spec,
                              FrameOutputs* const* outs, int n) {
   const auto& w = *nets[0]->w_;
-  std::array<const float*, kMaxBatch> xin;
-  std::array<float*, kMaxBatch> xout, hs, scr;
+  std::array<const float*, kMaxBatch> xin{};
+  std::array<float*, kMaxBatch> xout{}, hs{}, scr{};
   auto each = [&](auto&& fn) {
     for (int k = 0; k < n; ++k) fn(*nets[k], *outs[k], k);
   };
@@ -314,17 +319,9 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     const float* o = s.v_.data() + kEmb;  // [960]
     // This frame is tap dt of the output dt frames before the last one that uses it: add its share to each.
     const auto& cv = w.df_convp;
-    const int in_per_group = cv.in_ch / cv.groups, out_per_group = cv.out_ch / cv.groups;
-    for (int dt = 0; dt < cv.kt; ++dt) {
-      float* acc = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
-      for (int co = 0; co < cv.out_ch; ++co) {
-        const int g = co / out_per_group;
-        for (int cl = 0; cl < in_per_group; ++cl) {
-          const float k = cv.w[(static_cast<std::size_t>(co) * in_per_group + cl) * cv.kt + dt];
-          axpy(k, out.c0.data() + static_cast<std::size_t>(g * in_per_group + cl) * kDf, acc + co * kDf, kDf);
-        }
-      }
-    }
+    std::array<float*, 5> acc;
+    for (int dt = 0; dt < cv.kt; ++dt) acc[dt] = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
+    cv.accumulate(out.c0.data(), kDf, acc.data());
     float* cp = s.p0_.data();  // [10][96]
     float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
     w.df_convp_pw.run_frame(s0, kDf, cp);

@@ -26,7 +26,8 @@ struct Dfn3Weights {
   // DF decoder
   GroupedLinear df_lin_in, df_skip, df_out;
   std::array<Gru, 2> df_gru;
-  Conv2d df_convp, df_convp_pw;
+  TimeConv df_convp;
+  Conv2d df_convp_pw;
   std::vector<float> df_fc_a_w;  // [256]
   float df_fc_a_b = 0;
 };

@@ -116,7 +116,7 @@ namespace fc25::denoise {
 namespace {
 
 TEST_F(Dfn3Test, BatchEqualsEachStreamAloneBitForBit) {
-  for (int n : {1, 3, 8}) {
+  for (int n : {1, 3, 6, 8}) {
     std::vector<std::vector<float>> xs, ys_batch, ys_alone;
     std::vector<std::unique_ptr<Denoiser>> batched, alone;
     for (int k = 0; k < n; ++k) {

@@ -1,0 +1,147 @@
+// The layer kernels against the definitions they implement, written out directly in double precision, on random
+// weights and inputs: every shape the fast paths take (stride 1 and 2, odd widths, time taps, groups, missing
+// frames) and one they do not.
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <random>
+#include <vector>
+
+#include "denoise/nn/layers.hpp"
+
+namespace fc25::denoise::nn {
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// out[co][f] = b[co] + sum_{cl, dt, df} w[co][cl][dt][df] * frame_dt[g * in/groups + cl][f * stride - pad + df]
+std::vector<double> conv_by_definition(const Conv2d& c, const std::vector<const float*>& frames, int in_f) {
+  const int of = c.out_freqs(in_f), ipg = c.in_ch / c.groups, opg = c.out_ch / c.groups;
+  std::vector<double> out(static_cast<std::size_t>(c.out_ch) * of);
+  for (int co = 0; co < c.out_ch; ++co)
+    for (int f = 0; f < of; ++f) {
+      double acc = c.b.empty() ? 0.0 : c.b[co];
+      for (int cl = 0; cl < ipg; ++cl)
+        for (int dt = 0; dt < c.kt; ++dt)
+          for (int df = 0; df < c.kf; ++df) {
+            const int fi = f * c.stride_f - c.pad_f + df;
+            if (!frames[dt] || fi < 0 || fi >= in_f) continue;
+            const int ci = co / opg * ipg + cl;
+            acc += static_cast<double>(c.w[((static_cast<std::size_t>(co) * ipg + cl) * c.kt + dt) * c.kf + df]) *
+                   frames[dt][ci * in_f + fi];
+          }
+      out[static_cast<std::size_t>(co) * of + f] = acc;
+    }
+  return out;
+}
+
+struct Shape {
+  const char* name;
+  int out_ch, in_ch, groups, kt, kf, stride, pad, in_f;
+  bool bias, missing_oldest;
+};
+
+void PrintTo(const Shape& s, std::ostream* os) { *os << s.name; }
+
+class Conv2dShapes : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(Conv2dShapes, EqualsTheDefinition) {
+  const Shape s = GetParam();
+  std::mt19937 rng(s.out_ch * 131 + s.in_f * 7 + s.stride);
+  Conv2d c;
+  c.out_ch = s.out_ch, c.in_ch = s.in_ch, c.groups = s.groups, c.kt = s.kt, c.kf = s.kf, c.stride_f = s.stride,
+  c.pad_f = s.pad;
+  c.w = random_vector(static_cast<std::size_t>(s.out_ch) * (s.in_ch / s.groups) * s.kt * s.kf, rng);
+  if (s.bias) c.b = random_vector(s.out_ch, rng);
+  std::vector<std::vector<float>> data;
+  std::vector<const float*> frames;
+  for (int dt = 0; dt < s.kt; ++dt) {
+    data.push_back(random_vector(static_cast<std::size_t>(s.in_ch) * s.in_f, rng));
+    frames.push_back(dt == 0 && s.missing_oldest ? nullptr : data.back().data());
+  }
+  const auto expected = conv_by_definition(c, frames, s.in_f);
+  std::vector<float> out(expected.size(), 1e9f);
+  c.run(frames.data(), s.in_f, out.data());
+  double worst = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) worst = std::max(worst, std::abs(out[i] - expected[i]));
+  EXPECT_LT(worst, 1e-5) << "largest difference over " << out.size() << " outputs";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layers, Conv2dShapes,
+    ::testing::Values(Shape{"erb_conv0", 64, 1, 1, 3, 3, 1, 1, 32, true, false},    // erb_conv0
+                      Shape{"df_conv0_first_frames", 64, 2, 2, 3, 3, 1, 1, 96, false, true},    // df_conv0, first frames still missing
+                      Shape{"depthwise_stride2", 64, 64, 64, 1, 3, 2, 1, 32, false, false},  // depthwise, stride 2
+                      Shape{"stride2_odd_width", 64, 64, 64, 1, 3, 2, 1, 15, false, false},  // stride 2 over an odd width
+                      Shape{"depthwise_stride1", 64, 64, 64, 1, 3, 1, 1, 8, false, false},   // depthwise, stride 1
+                      Shape{"conv0_out", 1, 64, 1, 1, 3, 1, 1, 32, true, false},     // conv0_out
+                      Shape{"per_channel_scale", 64, 64, 64, 1, 1, 1, 0, 16, true, false},   // per-channel scale (conv*p)
+                      Shape{"pointwise_8_bins", 64, 64, 1, 1, 1, 1, 0, 8, true, false},     // pointwise, 8 bins
+                      Shape{"pointwise_ragged", 48, 40, 1, 1, 1, 1, 0, 27, true, false},    // pointwise, ragged sizes
+                      Shape{"time_5x1", 10, 64, 2, 5, 1, 1, 0, 96, false, false},   // (5, 1) over time
+                      Shape{"general", 8, 4, 2, 2, 5, 2, 2, 21, true, false}),  // none of the fast paths
+    [](const ::testing::TestParamInfo<Shape>& info) { return std::string(info.param.name); });
+
+TEST(TimeConv, FramesAddTheirTapsToTheOutputsTheyBelongTo) {
+  // Run frame by frame through kt partial sums, the output at t equals the (kt, 1) convolution over frames
+  // t - kt + 1 .. t.
+  std::mt19937 rng(5);
+  Conv2d c;
+  c.out_ch = 10, c.in_ch = 64, c.groups = 2, c.kt = 5, c.kf = 1;
+  c.w = random_vector(static_cast<std::size_t>(10) * 32 * 5, rng);
+  const TimeConv t = TimeConv::from(c);
+  const int f = 96, frames = 12;
+  std::vector<std::vector<float>> in;
+  for (int i = 0; i < frames; ++i) in.push_back(random_vector(static_cast<std::size_t>(64) * f, rng));
+  std::vector<std::vector<float>> acc(5, std::vector<float>(static_cast<std::size_t>(10) * f, 0.0f));
+  int slot = 0;
+  for (int i = 0; i < frames; ++i) {
+    std::array<float*, 5> taps;
+    for (int dt = 0; dt < 5; ++dt) taps[dt] = acc[(slot + 4 - dt) % 5].data();
+    t.accumulate(in[i].data(), f, taps.data());
+    std::vector<const float*> window;
+    for (int dt = 0; dt < 5; ++dt) window.push_back(i - 4 + dt >= 0 ? in[i - 4 + dt].data() : nullptr);
+    const auto expected = conv_by_definition(c, window, f);
+    double worst = 0;
+    for (std::size_t k = 0; k < expected.size(); ++k) worst = std::max(worst, std::abs(acc[slot][k] - expected[k]));
+    EXPECT_LT(worst, 1e-5) << "frame " << i;
+    std::fill(acc[slot].begin(), acc[slot].end(), 0.0f);
+    slot = (slot + 1) % 5;
+  }
+}
+
+TEST(GroupedLinear, OneStreamAndFourTogetherEqualTheDefinition) {
+  std::mt19937 rng(9);
+  for (int out : {8, 16, 32, 60}) {
+    GroupedLinear l;
+    l.groups = 7, l.in = 24, l.out = out;
+    l.w = random_vector(static_cast<std::size_t>(7) * 24 * out, rng);
+    std::vector<std::vector<float>> xs, ys;
+    std::vector<const float*> xp;
+    std::vector<float*> yp;
+    for (int k = 0; k < 5; ++k) {
+      xs.push_back(random_vector(7 * 24, rng));
+      ys.emplace_back(static_cast<std::size_t>(7) * out, 1e9f);
+    }
+    for (int k = 0; k < 5; ++k) xp.push_back(xs[k].data()), yp.push_back(ys[k].data());
+    l.run_batch(xp.data(), yp.data(), 5);   // four tiled, one alone
+    std::vector<float> alone(static_cast<std::size_t>(7) * out);
+    l.run(xs[4].data(), alone.data());
+    EXPECT_EQ(alone, ys[4]) << "out " << out;
+    for (int k = 0; k < 5; ++k)
+      for (int g = 0; g < 7; ++g)
+        for (int h = 0; h < out; ++h) {
+          double acc = 0;
+          for (int i = 0; i < 24; ++i) acc += static_cast<double>(xs[k][g * 24 + i]) * l.w[(g * 24 + i) * out + h];
+          ASSERT_NEAR(ys[k][g * out + h], acc, 1e-5) << "out " << out << ", stream " << k << ", group " << g;
+        }
+  }
+}
+
+}  // namespace
+}  // namespace fc25::denoise::nn
