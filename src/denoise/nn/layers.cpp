@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 
 namespace fc25::denoise::nn {
 
@@ -21,6 +22,10 @@ static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* co
 // The convolutions' bodies are written once and compiled twice, for AVX2/FMA and for any x86-64, so their loops
 // vectorise eight lanes wide where the processor allows.
 #define FC25_INLINE inline __attribute__((always_inline))
+
+// Eight floats as one value (GCC's vector extension): a register where the processor has them, any address.
+using V8 = float __attribute__((vector_size(32), may_alias, aligned(4)));
+static FC25_INLINE V8 load8(const float* p) { return *reinterpret_cast<const V8*>(p); }
 
 // Kernels one frame wide along frequency: a scale (and bias) per channel, or the (kt, 1) time convolution.
 static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, int in_f, float* out) {
@@ -46,46 +51,49 @@ static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, in
 // (stride 2: split into odd and even bins), so that every tap reads consecutive memory without bounds checks:
 //   stride 1: p = [0, x0 .. x(n-1), 0];              out[f] = k0 p[f] + k1 p[f+1] + k2 p[f+2]
 //   stride 2: odd = [0, x1, x3, ..], even = [x0, x2, ..]; out[f] = k0 odd[f] + k1 even[f] + k2 odd[f+1]
+// Outputs are summed kBlock bins at a time over every input row and tap, in registers, and stored once. Rows are
+// padded with zeros to whole blocks, so a block's reads past the last output stay inside its row.
 static FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, int in_f, float* out, float* buf) {
+  constexpr int B = Conv2d::kBlock;
   const int of = c.out_freqs(in_f);
   const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
   const int row = Conv2d::kf3_row(in_f);
+  const int half = row / 2;   // stride 2: odd bins in [0, half), even bins in [half, row)
   for (int ci = 0; ci < c.in_ch; ++ci)
     for (int dt = 0; dt < c.kt; ++dt) {
+      float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row;
+      std::fill(p, p + row, 0.0f);
       if (!frames[dt]) continue;
       const float* x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
-      float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row;
       if (c.stride_f == 1) {
-        p[0] = 0.0f;
         std::copy(x, x + in_f, p + 1);
-        p[in_f + 1] = 0.0f;
       } else {
-        float* odd = p;
-        float* even = p + of + 1;
-        for (int i = 0; i <= of; ++i) odd[i] = 2 * i - 1 < in_f && i > 0 ? x[2 * i - 1] : 0.0f;
-        for (int i = 0; i < of; ++i) even[i] = 2 * i < in_f ? x[2 * i] : 0.0f;
+        for (int i = 1; 2 * i - 1 < in_f; ++i) p[i] = x[2 * i - 1];
+        for (int i = 0; 2 * i < in_f; ++i) p[half + i] = x[2 * i];
       }
     }
   for (int co = 0; co < c.out_ch; ++co) {
     const int g = co / out_per_group;
-    float* __restrict o = out + static_cast<std::size_t>(co) * of;
+    float* o = out + static_cast<std::size_t>(co) * of;
     const float bias = c.b.empty() ? 0.0f : c.b[co];
-    for (int f = 0; f < of; ++f) o[f] = bias;
-    for (int cl = 0; cl < in_per_group; ++cl) {
-      const int ci = g * in_per_group + cl;
-      for (int dt = 0; dt < c.kt; ++dt) {
-        if (!frames[dt]) continue;
-        const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * 3;
-        const float k0 = k[0], k1 = k[1], k2 = k[2];
-        const float* __restrict p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row;
-        if (c.stride_f == 1) {
-          for (int f = 0; f < of; ++f) o[f] += k0 * p[f] + k1 * p[f + 1] + k2 * p[f + 2];
-        } else {
-          const float* __restrict odd = p;
-          const float* __restrict even = p + of + 1;
-          for (int f = 0; f < of; ++f) o[f] += k0 * odd[f] + k1 * even[f] + k2 * odd[f + 1];
+    for (int f0 = 0; f0 < of; f0 += B) {
+      V8 a[B / 8];
+      for (auto& v : a) v = V8{} + bias;
+      for (int cl = 0; cl < in_per_group; ++cl) {
+        const int ci = g * in_per_group + cl;
+        for (int dt = 0; dt < c.kt; ++dt) {
+          if (!frames[dt]) continue;
+          const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * 3;
+          const float k0 = k[0], k1 = k[1], k2 = k[2];
+          const float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row + f0;
+          const int mid = c.stride_f == 1 ? 1 : half, right = c.stride_f == 1 ? 2 : 1;
+          for (int v = 0; v < B / 8; ++v)
+            a[v] += k0 * load8(p + 8 * v) + k1 * load8(p + mid + 8 * v) + k2 * load8(p + right + 8 * v);
         }
       }
+      alignas(32) float acc[B];
+      std::memcpy(acc, a, sizeof a);
+      std::copy(acc, acc + std::min(B, of - f0), o + f0);
     }
   }
 }
@@ -117,7 +125,35 @@ static void conv_any(const Conv2d& c, const float* const* frames, int in_f, floa
   }
 }
 
+// Depthwise, one frame, three bins with one of padding: each channel alone, the bins inside directly and the two
+// edges with their missing neighbour as zero.
+static FC25_INLINE void conv_depthwise3(const Conv2d& c, const float* frame, int in_f, float* out) {
+  const int of = c.out_freqs(in_f), s = c.stride_f;
+  for (int ch = 0; ch < c.out_ch; ++ch) {
+    const float* __restrict x = frame + static_cast<std::size_t>(ch) * in_f;
+    float* __restrict o = out + static_cast<std::size_t>(ch) * of;
+    const float k0 = c.w[ch * 3], k1 = c.w[ch * 3 + 1], k2 = c.w[ch * 3 + 2];
+    const float bias = c.b.empty() ? 0.0f : c.b[ch];
+    const int last = (in_f - 2) / s;   // the last output whose right neighbour exists
+    o[0] = bias + k1 * x[0] + (in_f > 1 ? k2 * x[1] : 0.0f);
+    if (s == 2) {
+      for (int f = 1; f <= last; ++f) o[f] = bias + k0 * x[2 * f - 1] + k1 * x[2 * f] + k2 * x[2 * f + 1];
+    } else {
+      for (int f = 1; f <= last; ++f) o[f] = bias + k0 * x[f - 1] + k1 * x[f] + k2 * x[f + 1];
+    }
+    for (int f = std::max(1, last + 1); f < of; ++f) {
+      const int i = f * s;
+      o[f] = bias + k0 * x[i - 1] + (i < in_f ? k1 * x[i] : 0.0f) + (i + 1 < in_f ? k2 * x[i + 1] : 0.0f);
+    }
+  }
+}
+
 static FC25_INLINE void conv_run(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  if (c.kt == 1 && c.kf == 3 && c.pad_f == 1 && c.groups == c.in_ch && c.in_ch == c.out_ch && c.stride_f <= 2 &&
+      frames[0]) {
+    conv_depthwise3(c, frames[0], in_f, out);
+    return;
+  }
   if (c.kf == 1 && c.stride_f == 1 && c.pad_f == 0) {
     conv_kf1(c, frames, in_f, out);
     return;
@@ -161,7 +197,56 @@ void Conv2d::run(const float* const* frames, int in_f, float* out) const {
   else conv_run_portable(*this, frames, in_f, out);
 }
 
+Conv2d Conv2d::then_pointwise(const Conv2d& pw) const {
+  Conv2d f = *this;
+  f.groups = 1;
+  f.out_ch = pw.out_ch;
+  const int in_per_group = in_ch / groups, out_per_group = out_ch / groups, taps = kt * kf;
+  f.w.assign(static_cast<std::size_t>(pw.out_ch) * in_ch * taps, 0.0f);
+  f.b.assign(pw.out_ch, 0.0f);
+  for (int co = 0; co < pw.out_ch; ++co) {
+    double bias = pw.b.empty() ? 0.0 : pw.b[co];
+    for (int c = 0; c < out_ch; ++c) {
+      const double m = pw.w[static_cast<std::size_t>(co) * pw.in_ch + c];
+      if (!b.empty()) bias += m * b[c];
+      const int g = c / out_per_group;
+      for (int cl = 0; cl < in_per_group; ++cl)
+        for (int t = 0; t < taps; ++t)
+          f.w[(static_cast<std::size_t>(co) * in_ch + g * in_per_group + cl) * taps + t] +=
+              static_cast<float>(m * w[(static_cast<std::size_t>(c) * in_per_group + cl) * taps + t]);
+    }
+    f.b[co] = static_cast<float>(bias);
+  }
+  return f;
+}
+
+// The shape DeepFilterNet3 uses (kernel 3, stride 2, padding 1, output padding 1), written out:
+// out[2m] = k1 x[m], out[2m + 1] = k2 x[m] + k0 x[m + 1] (x[in_f] = 0).
+static FC25_INLINE void convt_s2(const ConvTranspose1x3& c, const float* in, int in_f, float* out) {
+  for (int ch = 0; ch < c.ch; ++ch) {
+    const float* __restrict x = in + static_cast<std::size_t>(ch) * in_f;
+    float* __restrict o = out + static_cast<std::size_t>(ch) * 2 * in_f;
+    const float k0 = c.w[ch * 3], k1 = c.w[ch * 3 + 1], k2 = c.w[ch * 3 + 2];
+    for (int m = 0; m + 1 < in_f; ++m) {
+      o[2 * m] = k1 * x[m];
+      o[2 * m + 1] = k2 * x[m] + k0 * x[m + 1];
+    }
+    o[2 * in_f - 2] = k1 * x[in_f - 1];
+    o[2 * in_f - 1] = k2 * x[in_f - 1];
+  }
+}
+
+__attribute__((target("avx2,fma"))) static void convt_s2_avx2(const ConvTranspose1x3& c, const float* in, int in_f,
+                                                             float* out) {
+  convt_s2(c, in, in_f, out);
+}
+
 void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
+  if (kf == 3 && stride_f == 2 && pad_f == 1 && out_pad == 1 && in_f > 0) {
+    if (kHaveAvx2) convt_s2_avx2(*this, in, in_f, out);
+    else convt_s2(*this, in, in_f, out);
+    return;
+  }
   const int of = (in_f - 1) * stride_f - 2 * pad_f + kf + out_pad;
   for (int c = 0; c < ch; ++c) {
     float* o = out + static_cast<std::size_t>(c) * of;
@@ -204,6 +289,9 @@ __attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restr
     for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(yj + 8 * q);
     for (int i = 0; i < rows; ++i) {
       const float* r = w + static_cast<std::size_t>(i) * ldw + j;
+      // A GRU's panel streams from the last-level cache: ask for the rows 16 ahead (4 KB) while these are summed.
+      const char* ahead = reinterpret_cast<const char*>(r + 16 * ldw);
+      for (int c = 0; c < 256; c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
       const __m256 s = _mm256_broadcast_ss(x0 + i);
       for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
     }

@@ -16,9 +16,14 @@ struct Conv2d {
   void run(const float* const* frames, int in_f, float* out) const;
   // For kernels one frame long.
   void run_frame(const float* frame, int in_f, float* out) const { run(&frame, in_f, out); }
-  // Kernels three bins wide copy each input row with its padding first: floats per row, and the most held.
-  static constexpr int kf3_row(int in_f) { return in_f + 2; }
-  static constexpr int kMaxPadded = 64 * 98;
+  // This convolution followed by a pointwise one (no activation between), as one convolution with every input
+  // channel: cheaper where there are few inputs (the DF path's first layer: 2 inputs, 64 outputs).
+  Conv2d then_pointwise(const Conv2d& pw) const;
+  // Kernels three bins wide copy each input row with its padding first, whole blocks of kBlock outputs plus the
+  // taps' reach (stride 2: odd bins, then even ones, each half a row): floats per row, and the most held.
+  static constexpr int kBlock = 32;   // four vectors of eight
+  static constexpr int kf3_row(int in_f) { return 2 * (((in_f + 1) / 2 + kBlock - 1) / kBlock * kBlock + kBlock); }
+  static constexpr int kMaxPadded = 64 * 192;
 };
 
 // A depthwise transposed convolution along frequency (kernel 1 x kf, stride 2, padding 1, output padding 1):

@@ -103,8 +103,8 @@ Dfn3Weights build_weights(const model::Dfn3Model& m) {
   w.erb_conv2_pw = pointwise(enc, "/erb_conv2/Conv_1", kCh, kCh);
   w.erb_conv3_dw = depthwise(enc, "/erb_conv3/0/Conv", 1);
   w.erb_conv3_pw = pointwise(enc, "/erb_conv3/1/Conv", kCh, kCh);
-  w.df_conv0 = conv(enc, "/df_conv0/1/Conv", kCh, 2, 2, 3, 3, 1, 1, false);
-  w.df_conv0_pw = pointwise(enc, "/df_conv0/2/Conv", kCh, kCh);
+  w.df_conv0 = conv(enc, "/df_conv0/1/Conv", kCh, 2, 2, 3, 3, 1, 1, false)
+                   .then_pointwise(pointwise(enc, "/df_conv0/2/Conv", kCh, kCh));
   w.df_conv1_dw = depthwise(enc, "/df_conv1/Conv", 2);
   w.df_conv1_pw = pointwise(enc, "/df_conv1/Conv_1", kCh, kCh);
   w.df_fc_emb = grouped(enc, "/df_fc_emb/0/Einsum", 32, 96, 16);
@@ -198,8 +198,7 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     w.erb_conv3_pw.run_frame(t0, kErb / 4, out.e3.data());
     relu_inplace(out.e3.data(), out.e3.size());
     const float* spec_frames[3] = {s.spec_hist_[0].data(), s.spec_hist_[1].data(), s.spec_hist_[2].data()};
-    w.df_conv0.run(spec_frames, kDf, s0);
-    w.df_conv0_pw.run_frame(s0, kDf, out.c0.data());
+    w.df_conv0.run(spec_frames, kDf, out.c0.data());
     relu_inplace(out.c0.data(), out.c0.size());
     w.df_conv1_dw.run_frame(out.c0.data(), kDf, s0);
     w.df_conv1_pw.run_frame(s0, kDf / 2, s1);

@@ -13,7 +13,8 @@ inline constexpr int kErb = 32, kDf = 96, kCh = 64, kEmb = 512, kHidden = 256, k
 struct Dfn3Weights {
   // encoder
   Conv2d erb_conv0, erb_conv1_dw, erb_conv1_pw, erb_conv2_dw, erb_conv2_pw, erb_conv3_dw, erb_conv3_pw;
-  Conv2d df_conv0, df_conv0_pw, df_conv1_dw, df_conv1_pw;
+  Conv2d df_conv0;   // the grouped 3x3 convolution and its pointwise one, as one
+  Conv2d df_conv1_dw, df_conv1_pw;
   GroupedLinear df_fc_emb, enc_lin_in, enc_lin_out;
   Gru enc_gru;
   std::vector<float> lsnr_w;  // [512]

@@ -79,6 +79,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{"depthwise_stride2", 64, 64, 64, 1, 3, 2, 1, 32, false, false},  // depthwise, stride 2
                       Shape{"stride2_odd_width", 64, 64, 64, 1, 3, 2, 1, 15, false, false},  // stride 2 over an odd width
                       Shape{"depthwise_stride1", 64, 64, 64, 1, 3, 1, 1, 8, false, false},   // depthwise, stride 1
+                      Shape{"depthwise_bias_narrow", 4, 4, 4, 1, 3, 2, 1, 2, true, false},  // two bins, stride 2
+                      Shape{"depthwise_one_bin", 4, 4, 4, 1, 3, 1, 1, 1, true, false},  // one bin
                       Shape{"conv0_out", 1, 64, 1, 1, 3, 1, 1, 32, true, false},     // conv0_out
                       Shape{"per_channel_scale", 64, 64, 64, 1, 1, 1, 0, 16, true, false},   // per-channel scale (conv*p)
                       Shape{"pointwise_8_bins", 64, 64, 1, 1, 1, 1, 0, 8, true, false},     // pointwise, 8 bins
@@ -86,6 +88,52 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{"time_5x1", 10, 64, 2, 5, 1, 1, 0, 96, false, false},   // (5, 1) over time
                       Shape{"general", 8, 4, 2, 2, 5, 2, 2, 21, true, false}),  // none of the fast paths
     [](const ::testing::TestParamInfo<Shape>& info) { return std::string(info.param.name); });
+
+TEST(Conv2d, AGroupedConvolutionThenAPointwiseOneEqualsTheirFusion) {
+  std::mt19937 rng(3);
+  Conv2d a;
+  a.out_ch = 64, a.in_ch = 2, a.groups = 2, a.kt = 3, a.kf = 3, a.pad_f = 1;
+  a.w = random_vector(static_cast<std::size_t>(64) * 1 * 9, rng);
+  a.b = random_vector(64, rng);
+  Conv2d pw;
+  pw.out_ch = 48, pw.in_ch = 64;
+  pw.w = random_vector(static_cast<std::size_t>(48) * 64, rng);
+  pw.b = random_vector(48, rng);
+  const Conv2d fused = a.then_pointwise(pw);
+  const int f = 96;
+  std::vector<std::vector<float>> data;
+  std::vector<const float*> frames;
+  for (int dt = 0; dt < 3; ++dt) {
+    data.push_back(random_vector(2 * f, rng));
+    frames.push_back(data.back().data());
+  }
+  std::vector<float> mid(static_cast<std::size_t>(64) * f), two_steps(static_cast<std::size_t>(48) * f), one(two_steps.size());
+  a.run(frames.data(), f, mid.data());
+  pw.run_frame(mid.data(), f, two_steps.data());
+  fused.run(frames.data(), f, one.data());
+  for (std::size_t i = 0; i < one.size(); ++i) ASSERT_NEAR(one[i], two_steps[i], 1e-4) << "output " << i;
+}
+
+TEST(ConvTranspose1x3, EqualsTheDefinition) {
+  // out[t] = sum over i, j with t = 2 i + j - 1 of x[i] k[j], for t < 2 in_f.
+  std::mt19937 rng(11);
+  for (int in_f : {1, 2, 8, 16}) {
+    ConvTranspose1x3 c;
+    c.ch = 4;
+    c.w = random_vector(12, rng);
+    const auto x = random_vector(static_cast<std::size_t>(4) * in_f, rng);
+    std::vector<float> out(static_cast<std::size_t>(4) * 2 * in_f, 1e9f);
+    c.run(x.data(), in_f, out.data());
+    for (int ch = 0; ch < 4; ++ch)
+      for (int t = 0; t < 2 * in_f; ++t) {
+        double acc = 0;
+        for (int i = 0; i < in_f; ++i)
+          for (int j = 0; j < 3; ++j)
+            if (2 * i + j - 1 == t) acc += static_cast<double>(x[ch * in_f + i]) * c.w[ch * 3 + j];
+        ASSERT_NEAR(out[ch * 2 * in_f + t], acc, 1e-6) << "width " << in_f << ", channel " << ch << ", bin " << t;
+      }
+  }
+}
 
 TEST(TimeConv, FramesAddTheirTapsToTheOutputsTheyBelongTo) {
   // Run frame by frame through kt partial sums, the output at t equals the (kt, 1) convolution over frames
