@@ -509,10 +509,16 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
     gh[k] = scratch[k] + H3;
     hc[k] = h[k];
   }
+  // Panel after panel, each matrix read front to back, so that the prefetch at the end of one panel brings in
+  // the next.
   for (int p = 0; p < H3 / kPanel; ++p) {
     const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-    gemm_tile(w.data() + col * in, kPanel, in, x, 0, scratch, col, n, kPanel);
-    gemm_tile(r.data() + col * H, kPanel, H, hc.data(), 0, scratch, H3 + col, n, kPanel);
+    gemm_tile(wr.data() + col * in, kPanel, in, x, 0, scratch, col, n, kPanel);
+  }
+  for (int p = 0; p < H3 / kPanel; ++p) {
+    const std::size_t col = static_cast<std::size_t>(p) * kPanel;
+    gemm_tile(wr.data() + static_cast<std::size_t>(H3) * in + col * H, kPanel, H, hc.data(), 0, scratch, H3 + col,
+              n, kPanel);
   }
   for (int k = 0; k < n; ++k) {
     const float* gx = scratch[k];

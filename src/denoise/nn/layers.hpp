@@ -57,11 +57,11 @@ struct GroupedLinear {
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
 struct Gru {
   int in = 0, hidden = 0;
-  // The weights, as ONNX's [3H][in] transposed into panels of kPanel gates: [3H / kPanel][in][kPanel]. A step
-  // is a sum of rows within each panel, and reads the weights front to back.
+  // The input and recurrent weights, each ONNX's [3H][in] transposed into panels of kPanel gates,
+  // [3H / kPanel][in][kPanel], one after the other: a step is a sum of rows within each panel and reads all the
+  // weights front to back.
   static constexpr int kPanel = 64;
-  std::vector<float> w;    // [3 * hidden / kPanel][in][kPanel]
-  std::vector<float> r;    // [3 * hidden / kPanel][hidden][kPanel]
+  std::vector<float> wr;   // [3 * hidden / kPanel][in][kPanel], then [3 * hidden / kPanel][hidden][kPanel]
   std::vector<float> bw;   // [3 * hidden]
   std::vector<float> br;   // [3 * hidden]
   // h is updated in place; scratch holds 6 * hidden floats.

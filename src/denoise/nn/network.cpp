@@ -57,8 +57,9 @@ Gru gru(const Graph& g, const std::string& node, int in) {
       }
     return t;
   };
-  r.w = pack(data(g, node, 1, {1, 3 * kHidden, in}), 3 * kHidden, in);
-  r.r = pack(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
+  r.wr = pack(data(g, node, 1, {1, 3 * kHidden, in}), 3 * kHidden, in);
+  const auto rec = pack(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
+  r.wr.insert(r.wr.end(), rec.begin(), rec.end());
   auto b = data(g, node, 3, {1, 6 * kHidden});
   r.bw.assign(b.begin(), b.begin() + 3 * kHidden);
   r.br.assign(b.begin() + 3 * kHidden, b.end());
