@@ -277,8 +277,29 @@ static void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int r
   }
 }
 
+// The last columns of one stream, fewer than 64: NV vectors side by side over all rows, the last one masked to the
+// columns that remain (tail, 1..8).
+template <int NV>
+__attribute__((target("avx,fma"))) static void gemm_rest_fma(const float* __restrict w, std::size_t ldw, int rows,
+                                                             const float* __restrict x0, float* __restrict y, int tail) {
+  alignas(32) static constexpr int kLanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLanes + 8 - tail));
+  constexpr int L = NV - 1;
+  __m256 a[NV];
+  for (int q = 0; q < L; ++q) a[q] = _mm256_loadu_ps(y + 8 * q);
+  a[L] = _mm256_maskload_ps(y + 8 * L, mask);
+  for (int i = 0; i < rows; ++i) {
+    const float* r = w + static_cast<std::size_t>(i) * ldw;
+    const __m256 s = _mm256_broadcast_ss(x0 + i);
+    for (int q = 0; q < L; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
+    a[L] = _mm256_fmadd_ps(s, _mm256_maskload_ps(r + 8 * L, mask), a[L]);
+  }
+  for (int q = 0; q < L; ++q) _mm256_storeu_ps(y + 8 * q, a[q]);
+  _mm256_maskstore_ps(y + 8 * L, mask, a[L]);
+}
+
 // One stream, columns [j0, width): 64 columns at a time in 8 registers (eight independent chains of fused
-// multiply-adds hide their latency), then 16, 8 and single columns.
+// multiply-adds hide their latency), then what remains in one pass, up to eight vectors side by side.
 __attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restrict w, std::size_t ldw, int rows,
                                                             const float* __restrict x0, float* __restrict y0, int j0,
                                                             int width) {
@@ -297,17 +318,20 @@ __attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restr
     }
     for (int q = 0; q < 8; ++q) _mm256_storeu_ps(yj + 8 * q, a[q]);
   }
-  for (; j + 8 <= width; j += 8) {
-    __m256 a0 = _mm256_loadu_ps(y0 + j);
-    for (int i = 0; i < rows; ++i) {
-      a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j), a0);
-    }
-    _mm256_storeu_ps(y0 + j, a0);
-  }
-  for (; j < width; ++j) {
-    float acc = y0[j];
-    for (int i = 0; i < rows; ++i) acc = std::fma(x0[i], w[static_cast<std::size_t>(i) * ldw + j], acc);
-    y0[j] = acc;
+  const int rest = width - j;
+  if (rest <= 0) return;
+  const int tail = rest % 8 ? rest % 8 : 8;
+  const float* wj = w + j;
+  float* yj = y0 + j;
+  switch ((rest + 7) / 8) {
+    case 1: gemm_rest_fma<1>(wj, ldw, rows, x0, yj, tail); break;
+    case 2: gemm_rest_fma<2>(wj, ldw, rows, x0, yj, tail); break;
+    case 3: gemm_rest_fma<3>(wj, ldw, rows, x0, yj, tail); break;
+    case 4: gemm_rest_fma<4>(wj, ldw, rows, x0, yj, tail); break;
+    case 5: gemm_rest_fma<5>(wj, ldw, rows, x0, yj, tail); break;
+    case 6: gemm_rest_fma<6>(wj, ldw, rows, x0, yj, tail); break;
+    case 7: gemm_rest_fma<7>(wj, ldw, rows, x0, yj, tail); break;
+    default: gemm_rest_fma<8>(wj, ldw, rows, x0, yj, tail); break;
   }
 }
 
@@ -320,6 +344,18 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
                                                              float* const* y, std::size_t yoff, int n, int width) {
   const int wide = width / 16 * 16;
   int k = 0;
+  if (width == 8) {
+    // One block of eight columns (an 8-bin pointwise convolution): eight streams at a time keep eight chains.
+    for (; k + 8 <= n; k += 8) {
+      __m256 a[8];
+      for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(y[k + q] + yoff);
+      for (int i = 0; i < rows; ++i) {
+        const __m256 w0 = _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw);
+        for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(x[k + q] + xoff + i), w0, a[q]);
+      }
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(y[k + q] + yoff, a[q]);
+    }
+  }
   for (; k + 4 <= n; k += 4) {
     const float* x0 = x[k] + xoff;
     const float* x1 = x[k + 1] + xoff;
