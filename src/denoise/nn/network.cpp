@@ -42,6 +42,7 @@ GroupedLinear grouped(const Graph& g, const std::string& node, int groups, int i
 }
 
 static_assert(3 * kHidden % Gru::kPanel == 0, "GRU gates fill whole panels");
+static_assert(kEmb == kErb / 4 * kCh, "the embedding is e3 flattened");
 
 Gru gru(const Graph& g, const std::string& node, int in) {
   Gru r;
@@ -215,7 +216,8 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
   // Embedding: combine with e3, then the encoder's GRU.
   each([&](Dfn3Network& s, FrameOutputs& out, int k) {
     float* emb_df = s.v_.data();
-    for (int i = 0; i < kEmb; ++i) emb_df[i] = relu(emb_df[i]) + out.e3[(i % kCh) * (kErb / 4) + i / kCh];
+    for (int f = 0; f < kErb / 4; ++f)   // e3 is [channel][freq]; the embedding [freq][channel]
+      for (int c = 0; c < kCh; ++c) emb_df[f * kCh + c] = relu(emb_df[f * kCh + c]) + out.e3[c * (kErb / 4) + f];
     xin[k] = emb_df;
     xout[k] = s.v_.data() + kEmb;
     hs[k] = s.h_enc_.data();
