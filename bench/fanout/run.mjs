@@ -11,7 +11,8 @@
 // payloader (per stream p50/p99/max from the server's "fanout closed" log lines: median of p50s, largest p99).
 //
 //   scripts/netns-run.sh node bench/fanout/run.mjs [--listeners 1,50,...] [--broadcasters 4,8] [--window 11]
-//                                                 [--nice 19] [--full-listeners] [--json]
+//                                                 [--nice 19] [--per-process 25] [--full-listeners] [--json]
+//                                                 [--server-log PREFIX]
 //
 // Must run inside the test network namespace (ICE needs an interface other than lo); the server listens on
 // 127.0.0.1 and media flows between the namespace's own veth addresses.
@@ -48,6 +49,9 @@ const NICE = Number(opt('nice', 19));
 // --count-at-transport), a third of the CPU of decrypting and jitter-buffering each; --full-listeners does all.
 const FULL = flag('full-listeners');
 const JOIN_RATE = Number(opt('join-rate', 10));
+// Listener clients per process: one process holding hundreds of WebRTC peers slows down as a whole (every peer
+// is a webrtcbin with its own threads), which would measure the load generator rather than the server.
+const PER_PROCESS = Number(opt('per-process', 25));
 function send(server, extra, nice = 0) {
   const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
   const p = nice ? spawn('nice', ['-n', String(nice), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -101,7 +105,7 @@ async function prepareUsers(dataDir, casters, listeners) {
 }
 
 async function run(dataDir, casters, perCaster) {
-  const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir } });
+  const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir, FC25_LOG_LEVEL: process.env.FC25_LOG_LEVEL || 'info' } });
   const total = casters * perCaster;
   const broadcast = send(server, ['--user', casters === 1 ? 'cast0' : 'cast', '--streams', String(casters),
     '--wav', wav, '--seconds', '600', '--ramp', String(Math.min(3, casters * 0.2))]);
@@ -122,12 +126,16 @@ async function run(dataDir, casters, perCaster) {
   const t0 = Date.now();
   const listeners = [];
   for (let i = 0; i < casters; i++) {
-    listeners.push(send(server, ['--listen', `cast${i}`, '--user', perCaster === 1 ? 'lis0' : 'lis', '--streams', String(perCaster),
-      '--seconds', String(seconds), '--ramp', String(ramp), ...(FULL ? [] : ['--count-at-transport'])], NICE));
+    // Each audience is spread over client processes of at most --per-process listeners, joining interleaved.
+    for (let first = 0; first < perCaster; first += PER_PROCESS) {
+      const n = Math.min(PER_PROCESS, perCaster - first);
+      listeners.push(send(server, ['--listen', `cast${i}`, '--user', 'lis', '--first', String(first), '--streams', String(n),
+        '--seconds', String(seconds), '--ramp', String(ramp), ...(FULL ? [] : ['--count-at-transport'])], NICE));
+    }
   }
   let exited = 0;
   for (const l of listeners) l.done.then(() => { exited += 1; });
-  await waitFor(() => count(server.logs(), /listener connected/g) >= total || exited === casters, (ramp + 60) * 1000);
+  await waitFor(() => count(server.logs(), /listener connected/g) >= total || exited === listeners.length, (ramp + 60) * 1000);
   const connected = count(server.logs(), /listener connected/g);
   const joinS = (Date.now() - t0) / 1000;
   await sleep(1000);
@@ -143,6 +151,7 @@ async function run(dataDir, casters, perCaster) {
   await server.stop();
 
   const logs = server.logs();
+  if (opt('server-log')) fs.writeFileSync(`${opt('server-log')}-${casters}x${total}.log`, logs);
   const sentBy = new Map([...logs.matchAll(/listener left session=\d+ listener=(\w+) \((?:[^;]+); (\d+) packets sent, (\d+) dropped/g)]
     .map((m) => [m[1], { sent: Number(m[2]), dropped: Number(m[3]) }]));
   for (const r of results) if (!r.lines.length) throw new Error(`fc25-send --listen failed: ${r.err}`);
@@ -191,7 +200,8 @@ async function run(dataDir, casters, perCaster) {
     server_cpu_pct: cpu[0],
     server_cpu_base_pct: base,
     server_cpu_per_listener_pct: (cpu[0] - base) / total,
-    listener_clients_cpu_pct: cpu.slice(1, 1 + casters).reduce((a, b) => a + b, 0),
+    listener_clients_cpu_pct: cpu.slice(1, 1 + listeners.length).reduce((a, b) => a + b, 0),
+    listener_processes: listeners.length,
     broadcaster_client_cpu_pct: cpu.at(-1),
     server_threads: threads,
     server_threads_base: baseThreads,

@@ -268,7 +268,7 @@ std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string&
   }
   auto counts = live_ ? live_->listener_counts(l.session_id, listen_id) : media::Fanout::ListenerCounts{};
   if (live_) live_->unlisten(l.session_id, listen_id);
-  core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent, {} dropped by a full queue)",
+  core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent, {} dropped)",
                              l.session_id, listen_id, why, counts.sent, counts.dropped);
   announce_listeners(l.session_id);
   return l;

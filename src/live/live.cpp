@@ -439,7 +439,7 @@ void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, 
     if (it == impl_->pipes.end()) throw std::logic_error("session " + std::to_string(session_id) + " is not live");
     fanout = std::atomic_load(&it->second->fanout);
     if (!fanout) {
-      fanout = media::Fanout::create("fanout-" + std::to_string(session_id));
+      fanout = media::Fanout::create("fanout-" + std::to_string(session_id), impl_->cfg.realtime_priority);
       std::atomic_store(&it->second->fanout, fanout);
     }
   }

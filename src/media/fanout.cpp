@@ -1,12 +1,18 @@
-// Fan-out: `appsrc (clean audio, 16-bit) ! opusenc ! appsink` once per stream; every encoded packet is handed to each
-// listener's `appsrc (audio/x-opus, leaky) ! rtpopuspay ! webrtcbin` (send-only transceiver), restamped by packet
-// count from that listener's own start, so RTP timestamps advance evenly whatever the arrival jitter.
+// Fan-out: `appsrc (clean audio, 16-bit) ! opusenc ! appsink` once per stream; the encoder's thread pushes every
+// packet straight into each listener's `rtpopuspay ! webrtcbin` (send-only transceiver) through a pad of our own,
+// restamped from that listener's own start, so RTP timestamps advance evenly whatever the arrival jitter. No
+// thread per listener: the send path (payloader, RTP session, SRTP, UDP socket) never waits, so one thread serves
+// every listener of a stream, in turn, as each packet is made.
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -17,9 +23,6 @@
 
 namespace fc25::media {
 namespace {
-
-// A listener may fall this many packets (500 ms) behind before its oldest are dropped.
-constexpr guint64 kQueuePackets = 25;
 
 // A stream's packet latencies, shared by its listeners: over the whole stream and since the last report.
 struct StreamLatency {
@@ -46,14 +49,31 @@ class ListenerPeer final : public detail::Peer {
       gst_object_unref(clock);
       first_pts_ = GST_BUFFER_PTS(packet);
     }
+    if (!started_) {
+      // The stream's opening events, now that the listener's pipeline is playing.
+      gst_pad_push_event(src_, gst_event_new_stream_start(GST_OBJECT_NAME(pipeline_)));
+      GstCaps* caps = gst_caps_from_string("audio/x-opus,channels=1,rate=48000,channel-mapping-family=0");
+      gst_pad_push_event(src_, gst_event_new_caps(caps));
+      gst_caps_unref(caps);
+      GstSegment segment;
+      gst_segment_init(&segment, GST_FORMAT_TIME);
+      gst_pad_push_event(src_, gst_event_new_segment(&segment));
+      started_ = true;
+    }
     GstBuffer* b = gst_buffer_copy(packet);  // shares the encoded bytes
     GST_BUFFER_PTS(b) = base_rt_ + (GST_BUFFER_PTS(packet) - first_pts_);
     GST_BUFFER_DTS(b) = GST_CLOCK_TIME_NONE;
     GST_BUFFER_OFFSET(b) = static_cast<guint64>(arrival_ns);  // read back at the payloader's input
-    // A full queue drops its oldest packet (leaky downstream) to take this one.
-    if (gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc_)) >= kQueuePackets) dropped_.fetch_add(1, std::memory_order_relaxed);
-    gst_app_src_push_buffer(GST_APP_SRC(appsrc_), b);
-    sent_.fetch_add(1, std::memory_order_relaxed);
+    // Sent, or refused (the listener's pipeline stopping, or an error it reports on its bus).
+    if (gst_pad_push(src_, b) == GST_FLOW_OK) sent_.fetch_add(1, std::memory_order_relaxed);
+    else dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  ~ListenerPeer() override {
+    if (src_) {
+      gst_pad_set_active(src_, FALSE);
+      gst_object_unref(src_);
+    }
   }
 
   Fanout::ListenerCounts counts() const { return {sent_.load(std::memory_order_relaxed), dropped_.load(std::memory_order_relaxed)}; }
@@ -69,19 +89,15 @@ class ListenerPeer final : public detail::Peer {
     return ev;
   }
 
-  // A send-only Opus transceiver made from our own sink pad, before the listener's offer is applied.
+  // A send-only Opus transceiver fed from a pad of our own, made before the listener's offer is applied.
   void add_elements(int opus_pt) override {
-    appsrc_ = gst_element_factory_make("appsrc", nullptr);
     GstElement* pay = gst_element_factory_make("rtpopuspay", nullptr);
-    GstCaps* caps = gst_caps_from_string("audio/x-opus,channels=1,rate=48000,channel-mapping-family=0");
-    g_object_set(appsrc_, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE,
-                 "max-buffers", static_cast<guint64>(kQueuePackets), "block", FALSE, nullptr);
-    gst_caps_unref(caps);
-    gst_util_set_object_arg(G_OBJECT(appsrc_), "leaky-type", "downstream");  // a stalled listener drops its oldest
     g_object_set(pay, "pt", static_cast<guint>(opus_pt), nullptr);
-    gst_bin_add_many(GST_BIN(pipeline_), appsrc_, pay, nullptr);
-    gst_element_link(appsrc_, pay);
+    gst_bin_add(GST_BIN(pipeline_), pay);
     GstPad* pay_in = gst_element_get_static_pad(pay, "sink");
+    src_ = GST_PAD(gst_object_ref_sink(gst_pad_new("packets", GST_PAD_SRC)));
+    gst_pad_link(src_, pay_in);
+    gst_pad_set_active(src_, TRUE);
     gst_pad_add_probe(pay_in, GST_PAD_PROBE_TYPE_BUFFER, &ListenerPeer::on_payload, this, nullptr);
     gst_object_unref(pay_in);
     GstPad* src = gst_element_get_static_pad(pay, "src");
@@ -124,7 +140,8 @@ class ListenerPeer final : public detail::Peer {
   }
 
   std::shared_ptr<StreamLatency> hist_;
-  GstElement* appsrc_ = nullptr;
+  GstPad* src_ = nullptr;   // ours, linked to the payloader; pushed by the encoder thread
+  bool started_ = false;    // the encoder thread only
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> sent_{0}, dropped_{0};
   GstClockTime base_rt_ = GST_CLOCK_TIME_NONE;
@@ -135,7 +152,7 @@ using ListenerList = std::vector<std::shared_ptr<ListenerPeer>>;
 
 class FanoutImpl final : public Fanout, public std::enable_shared_from_this<FanoutImpl> {
  public:
-  explicit FanoutImpl(std::string label) : label_(std::move(label)) {}
+  FanoutImpl(std::string label, int realtime_priority) : label_(std::move(label)), rt_priority_(realtime_priority) {}
 
   void build() {
     pipe_ = gst_pipeline_new(label_.c_str());
@@ -191,12 +208,15 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       listeners_[id] = l;
       publish();
     }
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       l->start(offer_sdp, pt, ice);
     } catch (...) {
       remove_listener(id);
       throw;
     }
+    core::logger("media")->debug("{}-{} pipeline started in {} ms", label_, id,
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   }
 
   void add_remote_candidate(const std::string& id, unsigned mline, const std::string& candidate) override {
@@ -272,6 +292,19 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
 
   static GstFlowReturn on_encoded(GstAppSink* sink, gpointer data) {
     auto* self = static_cast<FanoutImpl*>(data);
+    if (!self->thread_named_) {
+      // GStreamer's streaming thread of this encoder: it sends to every listener, so it runs like the denoise
+      // workers (real-time when permitted, otherwise as it was).
+      self->thread_named_ = true;
+      pthread_setname_np(pthread_self(), "fc25-fanout");
+      if (self->rt_priority_ > 0) {
+        sched_param sp{};
+        sp.sched_priority = self->rt_priority_;
+        int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        core::logger("media")->debug("{}: sender thread at real-time priority {}: {}", self->label_, self->rt_priority_,
+                                     rc == 0 ? "yes" : std::strerror(rc));
+      }
+    }
     GstSample* sample = gst_app_sink_pull_sample(sink);
     if (!sample) return GST_FLOW_EOS;
     GstBuffer* buf = gst_sample_get_buffer(sample);
@@ -289,6 +322,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   }
 
   std::string label_;
+  int rt_priority_ = 0;
+  bool thread_named_ = false;  // the encoder thread only
   GstElement* pipe_ = nullptr;
   GstElement* src_ = nullptr;
   std::uint64_t frames_ = 0;  // the pushing thread only
@@ -303,9 +338,9 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
 
 }  // namespace
 
-std::shared_ptr<Fanout> Fanout::create(const std::string& label) {
+std::shared_ptr<Fanout> Fanout::create(const std::string& label, int realtime_priority) {
   init();
-  auto f = std::make_shared<FanoutImpl>(label);
+  auto f = std::make_shared<FanoutImpl>(label, realtime_priority);
   f->build();
   return f;
 }

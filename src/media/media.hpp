@@ -77,11 +77,13 @@ class Ingest {
 };
 
 // A stream's fan-out: the clean audio is Opus-encoded once (20 ms, in-band FEC) and the same packets go to every
-// listener's own webrtcbin (send-only), stamped by sample count per listener. A listener that stalls loses its
-// oldest packets; nobody else notices.
+// listener's own webrtcbin (send-only), stamped by sample count per listener, all from one thread: sending never
+// waits for a listener (UDP), so none can hold up the others.
 class Fanout {
  public:
-  static std::shared_ptr<Fanout> create(const std::string& label);
+  // `realtime_priority` > 0: the thread that encodes and sends asks for SCHED_FIFO at that priority (when
+  // permitted), so that joins and other work on a busy machine do not hold up every listener's audio.
+  static std::shared_ptr<Fanout> create(const std::string& label, int realtime_priority = 0);
   virtual ~Fanout() = default;
 
   // One clean 10 ms frame (our thread; never waits for a listener). `arrival_ns` (steady clock) is when the
@@ -95,8 +97,7 @@ class Fanout {
   // Closes one listener; false when it was not there.
   virtual bool remove_listener(const std::string& id) = 0;
   virtual std::size_t listeners() const = 0;
-  // Packets sent to a listener so far (0 when unknown).
-  // Packets offered to a listener, and of those dropped because its send queue was full (it fell 500 ms behind).
+  // Packets handed to a listener's connection, and those it refused (its pipeline stopping or failed).
   struct ListenerCounts {
     std::uint64_t sent = 0;
     std::uint64_t dropped = 0;

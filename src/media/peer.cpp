@@ -240,6 +240,7 @@ void Peer::on_ice_state(GstElement* webrtc, GParamSpec*, gpointer data) {
   auto* self = static_cast<Peer*>(data);
   GstWebRTCICEConnectionState state;
   g_object_get(webrtc, "ice-connection-state", &state, nullptr);
+  self->log_->debug("{} ICE state {}", self->label_, static_cast<int>(state));
   if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) self->fail("ICE failed: no network path to the page");
 }
 

@@ -48,6 +48,7 @@ struct Options {
   std::string user = "sender";
   std::string password = "sender password";
   int streams = 1;
+  int first = -1;             // with --first K: users NAME{K}..NAME{K+N-1}
   double seconds = 5;
   int cycles = 1;             // go live / stop this many times per stream, one after the other
   double pause = 0.2;         // between cycles
@@ -72,6 +73,7 @@ struct Options {
   --password PW       (default "sender password")
   --register          register the users first (an existing user is logged in instead)
   --streams N         concurrent broadcasters (default 1)
+  --first K           number the users from K: NAME{K}..NAME{K+N-1} (several processes sharing one set of users)
   --seconds S         how long each stream stays live (default 5)
   --cycles N          go live and stop N times per broadcaster (default 1)
   --pause S           between cycles (default 0.2)
@@ -670,6 +672,7 @@ int main(int argc, char** argv) {
     else if (a[i] == "--user") o.user = val();
     else if (a[i] == "--password") o.password = val();
     else if (a[i] == "--streams") o.streams = std::stoi(val());
+    else if (a[i] == "--first") o.first = std::stoi(val());
     else if (a[i] == "--seconds") o.seconds = std::stod(val());
     else if (a[i] == "--cycles") o.cycles = std::stoi(val());
     else if (a[i] == "--ramp") o.ramp = std::stod(val());
@@ -701,7 +704,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < o.streams; ++i) {
     auto s = std::make_unique<Sender>();
     s->index = i;
-    s->name = o.streams == 1 ? o.user : o.user + std::to_string(i);
+    s->name = o.first >= 0 ? o.user + std::to_string(o.first + i) : o.streams == 1 ? o.user : o.user + std::to_string(i);
     s->http = Http{o.host, o.port, {}};
     senders.push_back(std::move(s));
   }
