@@ -216,6 +216,20 @@ void on_offer_created(GstPromise* promise, gpointer data) {
 // by then (at least one UDP) (with many peers starting at once webrtcbin sometimes never reports "complete", although its
 // host candidates are in the description within milliseconds). Polled rather than taken from the
 // gathering-state notification, which can fire before the local description is readable.
+// No UPnP port mapping attempts (libnice's default): every agent would search the network for a router and hold
+// its gathering back for it.
+void no_upnp(GstElement* webrtc) {
+  GObject* ice = nullptr;
+  g_object_get(webrtc, "ice-agent", &ice, nullptr);
+  GObject* agent = nullptr;
+  if (ice && g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent")) g_object_get(ice, "agent", &agent, nullptr);
+  if (agent) {
+    g_object_set(agent, "upnp", FALSE, nullptr);
+    g_object_unref(agent);
+  }
+  if (ice) g_object_unref(ice);
+}
+
 // A host UDP candidate: what an answer from the server can connect to (a lone TCP one would not do).
 bool has_udp_candidate(const std::string& sdp) {
   for (std::size_t at = 0; (at = sdp.find("a=candidate:", at)) != std::string::npos; ++at) {
@@ -282,18 +296,7 @@ void make_pipeline(Sender& s) {
   g_object_set(filter, "caps", rtp, nullptr);
   gst_caps_unref(rtp);
   g_object_set(s.webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
-  {
-    // No UPnP port mapping attempts (libnice's default).
-    GObject* ice = nullptr;
-    g_object_get(s.webrtc, "ice-agent", &ice, nullptr);
-    GObject* agent = nullptr;
-    if (ice && g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent")) g_object_get(ice, "agent", &agent, nullptr);
-    if (agent) {
-      g_object_set(agent, "upnp", FALSE, nullptr);
-      g_object_unref(agent);
-    }
-    if (ice) g_object_unref(ice);
-  }
+  no_upnp(s.webrtc);
   gst_bin_add_many(GST_BIN(s.pipe), s.appsrc, pay, filter, s.webrtc, nullptr);
   gst_element_link_many(s.appsrc, pay, filter, nullptr);
   GstPad* src = gst_element_get_static_pad(filter, "src");
@@ -565,6 +568,7 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   st.at_transport = o.count_at_transport;
   if (st.at_transport) g_signal_connect(st.pipe, "deep-element-added", G_CALLBACK(listen_element_added), &st);
   gst_bin_add(GST_BIN(st.pipe), st.webrtc);
+  no_upnp(st.webrtc);
   g_signal_connect(st.webrtc, "pad-added", G_CALLBACK(listen_pad_added), &st);
   g_signal_connect(st.webrtc, "notify::connection-state", G_CALLBACK(listen_connection), &st);
   gst_element_set_state(st.pipe, GST_STATE_PLAYING);
