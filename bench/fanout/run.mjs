@@ -123,19 +123,23 @@ async function run(dataDir, casters, perCaster) {
   // and listen long enough to cover the measuring window.
   const ramp = Math.max(1, total / JOIN_RATE);
   const seconds = ramp + 15 + WINDOW;
-  const t0 = Date.now();
+  // Every client logs its users in first (a deliberately slow password check each), then all begin together.
+  const loginS = 5 + 0.12 * total;
+  const t0 = Date.now() + loginS * 1000;
   const listeners = [];
   for (let i = 0; i < casters; i++) {
-    // Each audience is spread over client processes of at most --per-process listeners, joining interleaved.
+    // Each audience is spread over client processes of at most --per-process listeners, their joins interleaved
+    // on one ramp.
     for (let first = 0; first < perCaster; first += PER_PROCESS) {
       const n = Math.min(PER_PROCESS, perCaster - first);
       listeners.push(send(server, ['--listen', `cast${i}`, '--user', 'lis', '--first', String(first), '--streams', String(n),
-        '--seconds', String(seconds), '--ramp', String(ramp), ...(FULL ? [] : ['--count-at-transport'])], NICE));
+        '--seconds', String(seconds), '--ramp', String(ramp), '--ramp-of', String(perCaster), '--start-at', String(t0),
+        ...(FULL ? [] : ['--count-at-transport'])], NICE));
     }
   }
   let exited = 0;
   for (const l of listeners) l.done.then(() => { exited += 1; });
-  await waitFor(() => count(server.logs(), /listener connected/g) >= total || exited === listeners.length, (ramp + 60) * 1000);
+  await waitFor(() => count(server.logs(), /listener connected/g) >= total || exited === listeners.length, (loginS + ramp + 60) * 1000);
   const connected = count(server.logs(), /listener connected/g);
   const joinS = (Date.now() - t0) / 1000;
   await sleep(1000);

@@ -53,6 +53,8 @@ struct Options {
   int cycles = 1;             // go live / stop this many times per stream, one after the other
   double pause = 0.2;         // between cycles
   double ramp = 0;            // spread the streams' starts over this many seconds
+  int ramp_of = 0;            // ... as slots first..first+streams-1 of this many (several processes, one ramp)
+  double start_at_ms = 0;     // begin (after logging in) at this wall-clock time, ms since the epoch
   bool register_users = false;
   bool stop = true;           // end each stream with POST /api/stream/stop (else leave it to the server)
   bool send_media = true;     // false: connect but send no audio (watchdog tests)
@@ -78,6 +80,8 @@ struct Options {
   --cycles N          go live and stop N times per broadcaster (default 1)
   --pause S           between cycles (default 0.2)
   --ramp S            start the broadcasters spread over S seconds (default 0: all at once)
+  --ramp-of N         with --first K: take slots K.. of a ramp shared by N streams in several processes
+  --start-at MS       once logged in, wait until this wall-clock time (ms since the epoch) to begin
   --no-stop           do not stop the streams; disconnect and let the server end them
   --no-media          connect WebRTC but send no audio
   --noise-removal 0|1 (default 1)
@@ -680,6 +684,8 @@ int main(int argc, char** argv) {
     else if (a[i] == "--seconds") o.seconds = std::stod(val());
     else if (a[i] == "--cycles") o.cycles = std::stoi(val());
     else if (a[i] == "--ramp") o.ramp = std::stod(val());
+    else if (a[i] == "--ramp-of") o.ramp_of = std::stoi(val());
+    else if (a[i] == "--start-at") o.start_at_ms = std::stod(val());
     else if (a[i] == "--pause") o.pause = std::stod(val());
     else if (a[i] == "--register") o.register_users = true;
     else if (a[i] == "--no-stop") o.stop = false;
@@ -767,10 +773,16 @@ int main(int argc, char** argv) {
 
   std::mutex out_mu;
   int failures = 0;
+  if (o.start_at_ms > 0) {
+    std::this_thread::sleep_until(std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double, std::milli>(o.start_at_ms))));
+  }
   std::vector<std::thread> threads;
   for (auto& sp : senders) {
     threads.emplace_back([&, s = sp.get()] {
-      if (o.ramp > 0) std::this_thread::sleep_for(std::chrono::duration<double>(o.ramp * s->index / o.streams));
+      const double slot = o.ramp_of > 0 ? static_cast<double>(std::max(o.first, 0) + s->index) / o.ramp_of
+                                        : static_cast<double>(s->index) / o.streams;
+      if (o.ramp > 0) std::this_thread::sleep_for(std::chrono::duration<double>(o.ramp * slot));
       for (int c = 0; c < o.cycles; ++c) {
         json r;
         try {
