@@ -1,8 +1,5 @@
 #include "live/live.hpp"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <cstring>
 #include <array>
@@ -14,6 +11,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/thread.hpp"
 #include "core/spsc_ring.hpp"
 #include "core/time.hpp"
 
@@ -182,12 +180,8 @@ struct LiveMedia::Impl {
   // queued behind GStreamer's and the HTTP threads' work. Without the privilege (CAP_SYS_NICE or RLIMIT_RTPRIO)
   // they run as normal threads.
   void set_realtime(int index) {
-    pthread_setname_np(pthread_self(), ("fc25-denoise-" + std::to_string(index)).substr(0, 15).c_str());
-    if (cfg.realtime_priority <= 0) return;
-    sched_param sp{};
-    sp.sched_priority = cfg.realtime_priority;
-    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
-    if (index == 0) {
+    int rc = core::name_and_prioritise_thread("fc25-denoise-" + std::to_string(index), cfg.realtime_priority);
+    if (index == 0 && cfg.realtime_priority > 0) {
       if (rc == 0) log->info("denoise workers run with real-time priority {} (SCHED_FIFO)", cfg.realtime_priority);
       else log->info("denoise workers run at normal priority (real-time priority not permitted: {})", std::strerror(rc));
     }

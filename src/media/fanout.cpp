@@ -5,8 +5,6 @@
 // every listener of a stream, in turn, as each packet is made.
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <array>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/thread.hpp"
 #include "media/detail/peer.hpp"
 
 namespace fc25::media {
@@ -296,11 +295,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       // GStreamer's streaming thread of this encoder: it sends to every listener, so it runs like the denoise
       // workers (real-time when permitted, otherwise as it was).
       self->thread_named_ = true;
-      pthread_setname_np(pthread_self(), "fc25-fanout");
+      int rc = core::name_and_prioritise_thread("fc25-fanout", self->rt_priority_);
       if (self->rt_priority_ > 0) {
-        sched_param sp{};
-        sp.sched_priority = self->rt_priority_;
-        int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
         core::logger("media")->debug("{}: sender thread at real-time priority {}: {}", self->label_, self->rt_priority_,
                                      rc == 0 ? "yes" : std::strerror(rc));
       }

@@ -11,11 +11,6 @@ namespace fc25::denoise::nn {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-__attribute__((target_clones("fma", "default"))) void axpy(float a, const float* __restrict x,
-                                                                      float* __restrict y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
                       float* const* y, std::size_t yoff, int n, int width);
 
@@ -24,8 +19,12 @@ static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* co
 #define FC25_INLINE inline __attribute__((always_inline))
 
 // Eight floats as one value (GCC's vector extension): a register where the processor has them, any address.
+// Always inlined into the kernels that use it, so how a baseline build would pass it in registers never matters.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
 using V8 = float __attribute__((vector_size(32), may_alias, aligned(4)));
 static FC25_INLINE V8 load8(const float* p) { return *reinterpret_cast<const V8*>(p); }
+#pragma GCC diagnostic pop
 
 // Kernels one frame wide along frequency: a scale (and bias) per channel, or the (kt, 1) time convolution.
 static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, int in_f, float* out) {

@@ -70,10 +70,6 @@ struct Gru {
   void step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const;
 };
 
-// y[0..n) += a * x[0..n): the inner loop of every matrix-vector product here (vectorised, AVX2/FMA when the
-// processor has it).
-void axpy(float a, const float* x, float* y, int n);
-
 // x[i] = tanh(x[i]), vectorised where the processor allows.
 void tanh_inplace(float* x, int n);
 
