@@ -220,9 +220,25 @@ int run_serve(const std::vector<std::string>& args) {
       });
     });
 
+    // No exception may leave an io thread (it would end the process): one that escapes a handler is logged,
+    // counted, and the thread goes on serving.
+    auto serve_io = [&io, &log] {
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::exception& e) {
+          core::count_failure("io");
+          log->error("an io handler failed: {}", e.what());
+        } catch (...) {
+          core::count_failure("io");
+          log->error("an io handler failed with an unknown exception");
+        }
+      }
+    };
     std::vector<std::thread> threads;
-    for (int i = 1; i < config.threads; ++i) threads.emplace_back([&io] { io.run(); });
-    io.run();
+    for (int i = 1; i < config.threads; ++i) threads.emplace_back(serve_io);
+    serve_io();
     for (auto& t : threads) t.join();
     slow_work.join();
     broadcasts.close_all();

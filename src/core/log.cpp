@@ -43,4 +43,19 @@ void set_log_level(std::string_view level) {
   for (auto& [name, l] : registry()) l->set_level(lvl);
 }
 
+namespace {
+std::mutex g_failures_mutex;
+std::map<std::string, std::uint64_t> g_failures;
+}  // namespace
+
+void count_failure(std::string_view where) {
+  std::lock_guard lock(g_failures_mutex);
+  ++g_failures[std::string(where)];
+}
+
+std::map<std::string, std::uint64_t> failure_counts() {
+  std::lock_guard lock(g_failures_mutex);
+  return g_failures;
+}
+
 }  // namespace fc25::core

@@ -10,12 +10,14 @@
 #include "core/api_error.hpp"
 #include "core/crypto.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "http/static_files.hpp"
 #include "recording/recording.hpp"
 
 namespace fc25::http {
 
+namespace beast = boost::beast;
 using core::ApiError;
 using nlohmann::json;
 
@@ -43,7 +45,7 @@ json body_object(const Request& req, bool allow_form) {
     json j;
     try {
       j = json::parse(body);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // syntax, invalid UTF-8, or a number no double can hold (1e400)
       throw ApiError(400, "bad_json", std::string("request body is not valid JSON: ") + e.what());
     }
     if (!j.is_object()) throw ApiError(400, "bad_json", "request body must be a JSON object");
@@ -51,7 +53,12 @@ json body_object(const Request& req, bool allow_form) {
   }
   if (allow_form && type == "application/x-www-form-urlencoded") {
     json j = json::object();
-    for (auto& [k, v] : parse_form(body)) j[k] = v;
+    for (auto& [k, v] : parse_form(body)) {
+      if (!core::is_valid_utf8(k) || !core::is_valid_utf8(v)) {
+        throw ApiError(400, "bad_form", "form field '" + core::printable(k) + "' is not valid UTF-8");
+      }
+      j[k] = v;
+    }
     return j;
   }
   throw ApiError(415, "unsupported_media_type",
@@ -136,20 +143,22 @@ storage::Recording visible_recording(Services& svc, const Request& req, std::int
   return *r;
 }
 
-// Serves a recording with HTTP Range (seekable <audio>). A range is answered with at most 4 MiB; players ask on.
-Response serve_range(const std::filesystem::path& path, const Request& req) {
-  constexpr std::int64_t kMaxChunk = 4 << 20;
-  std::error_code ec;
-  auto size = static_cast<std::int64_t>(std::filesystem::file_size(path, ec));
-  if (ec) throw ApiError(404, "not_found", "the file of this recording is missing");
+// Serves a recording with HTTP Range (seekable <audio>), streamed from disk in 64 KiB reads.
+Reply serve_range(const std::filesystem::path& path, const Request& req) {
+  beast::error_code bec;
+  beast::file file;
+  file.open(path.c_str(), beast::file_mode::scan, bec);
+  if (bec) throw ApiError(404, "not_found", "the file of this recording is missing");
+  auto size = static_cast<std::int64_t>(file.size(bec));
+  if (bec) throw ApiError(404, "not_found", "the file of this recording cannot be read");
   std::int64_t first = 0, last = size - 1;
   bool partial = false;
   auto range = std::string(req.msg[bhttp::field::range]);
   if (!range.empty()) {
     // Only "bytes=a-b", "bytes=a-" and "bytes=-n" (one range).
-    auto bad = [&] {
-      Response res = error_response(416, "range_not_satisfiable", "cannot serve range '" + range + "' of " +
-                                                                       std::to_string(size) + " bytes");
+    auto bad = [&]() -> Reply {
+      Response res = error_response(416, "range_not_satisfiable", "cannot serve range '" + core::printable(range) +
+                                                                       "' of " + std::to_string(size) + " bytes");
       res.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
       return res;
     };
@@ -176,27 +185,32 @@ Response serve_range(const std::filesystem::path& path, const Request& req) {
         last = std::min(*l, size - 1);
       }
     }
-    last = std::min(last, first + kMaxChunk - 1);
     partial = true;
   }
-  Response res{partial ? bhttp::status::partial_content : bhttp::status::ok, 11};
-  res.set(bhttp::field::content_type, "audio/wav");
-  res.set(bhttp::field::accept_ranges, "bytes");
-  res.set(bhttp::field::cache_control, "private, no-cache");
-  if (partial) {
-    res.set(bhttp::field::content_range,
-            "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
-  }
+  auto headers = [&](auto& res) {
+    res.set(bhttp::field::content_type, "audio/wav");
+    res.set(bhttp::field::accept_ranges, "bytes");
+    res.set(bhttp::field::cache_control, "private, no-cache");
+    if (partial) {
+      res.set(bhttp::field::content_range,
+              "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
+    }
+  };
+  auto status = partial ? bhttp::status::partial_content : bhttp::status::ok;
+  auto length = static_cast<std::uint64_t>(last - first + 1);
+  if (size == 0) length = 0;
   if (req.msg.method() == bhttp::verb::head) {
-    res.content_length(static_cast<std::uint64_t>(last - first + 1));
+    Response res{status, 11};
+    headers(res);
+    res.content_length(length);  // the length a GET would send; the session sends no body
     return res;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::string body(static_cast<std::size_t>(last - first + 1), '\0');
-  in.seekg(first);
-  in.read(body.data(), static_cast<std::streamsize>(body.size()));
-  body.resize(static_cast<std::size_t>(in.gcount()));
-  res.body() = std::move(body);
+  FileResponse res{status, 11};
+  headers(res);
+  res.body().file = std::move(file);
+  res.body().offset = static_cast<std::uint64_t>(first);
+  res.body().length = length;
+  res.prepare_payload();
   return res;
 }
 
@@ -207,9 +221,14 @@ void off_thread(Services& svc, Respond respond, Fn fn) {
     try {
       respond(fn());
     } catch (const ApiError& e) {
-      respond(error_response(e.status(), e.code(), e.what()));
+      respond(error_response(e.status(), e.code(), e.message()));
     } catch (const std::exception& e) {
+      core::count_failure("http");
       core::logger("http")->error("request failed: {}", e.what());
+      respond(error_response(500, "internal", "the server failed to handle this request"));
+    } catch (...) {
+      core::count_failure("http");
+      core::logger("http")->error("request failed with an unknown exception");
       respond(error_response(500, "internal", "the server failed to handle this request"));
     }
   });
@@ -219,6 +238,10 @@ void off_thread(Services& svc, Respond respond, Fn fn) {
 
 Api::Api(Services& svc) : svc_(svc) { add_routes(); }
 
+void Api::add_route(bhttp::verb method, const std::string& pattern, bool needs_user, Handler fn) {
+  add(method, pattern, needs_user, std::move(fn));
+}
+
 void Api::add(bhttp::verb method, const std::string& pattern, bool needs_user, Handler fn) {
   router_.add(method, pattern, RouteInfo{std::move(fn), needs_user});
 }
@@ -226,10 +249,21 @@ void Api::add(bhttp::verb method, const std::string& pattern, bool needs_user, H
 void Api::prepare(Request& req) const {
   auto target = std::string(req.msg.target());
   auto q = target.find('?');
-  std::string path = url_decode(target.substr(0, q).c_str());
+  std::string path = url_decode(target.substr(0, q));
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   req.path = path;
+  // Paths name pages, files and users: text only. A NUL would cut a file name short (x.html%00.js).
+  bool control = std::any_of(path.begin(), path.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  if (control || !core::is_valid_utf8(path)) {
+    req.path = core::printable(path);
+    throw ApiError(400, "invalid_path", "the path '" + req.path + "' is not UTF-8 text without control characters");
+  }
   if (q != std::string::npos) req.query = parse_form(std::string_view(target).substr(q + 1));
+  for (auto& [k, v] : req.query) {
+    if (!core::is_valid_utf8(k) || !core::is_valid_utf8(v)) {
+      throw ApiError(400, "invalid_field", "query parameter '" + core::printable(k) + "' is not valid UTF-8");
+    }
+  }
   auto cookie = req.msg[bhttp::field::cookie];
   req.cookies = parse_cookies(std::string_view(cookie.data(), cookie.size()));
   auto c = req.cookies.find("fc25_csrf");
@@ -275,9 +309,15 @@ void Api::handle(Request& req, Respond respond) const {
     }
     m.handler->fn(req, respond);
   } catch (const ApiError& e) {
-    respond(error_response(e.status(), e.code(), e.what()));
+    respond(error_response(e.status(), e.code(), e.message()));
   } catch (const std::exception& e) {
+    core::count_failure("http");
     core::logger("http")->error("{} {} failed: {}", std::string(req.msg.method_string()), req.path, e.what());
+    respond(error_response(500, "internal", "the server failed to handle this request"));
+  } catch (...) {
+    core::count_failure("http");
+    core::logger("http")->error("{} {} failed with an unknown exception", std::string(req.msg.method_string()),
+                                req.path);
     respond(error_response(500, "internal", "the server failed to handle this request"));
   }
 }
@@ -435,6 +475,7 @@ void Api::add_routes() {
   add(V::get, "/api/health", false, [&svc](Request&, Respond& respond) {
     json j = svc.health ? svc.health() : json::object();
     j["status"] = "ok";
+    j["failures"] = core::failure_counts();
     respond(json_response(200, j));
   });
 

@@ -15,6 +15,8 @@ class Api {
   void handle(Request& req, Respond respond) const;
 
   using Handler = std::function<void(Request&, Respond&)>;
+  // One more route beside those of docs/protocol.md (tests add routes that fail on purpose).
+  void add_route(bhttp::verb method, const std::string& pattern, bool needs_user, Handler fn);
 
  private:
   struct RouteInfo {

@@ -1,12 +1,14 @@
 #include "http/exchange.hpp"
 
+#include "core/text.hpp"
+
 namespace fc25::http {
 
 Response json_response(unsigned status, const nlohmann::json& body) {
   Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   res.set(bhttp::field::cache_control, "no-store");
-  res.body() = body.dump();
+  res.body() = core::json_text(body);
   res.prepare_payload();
   return res;
 }

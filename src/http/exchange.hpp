@@ -5,8 +5,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
+#include <boost/beast/core/file.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/optional.hpp>
 #include <nlohmann/json.hpp>
 
 #include "storage/store.hpp"
@@ -15,6 +18,56 @@ namespace fc25::http {
 
 namespace bhttp = boost::beast::http;
 using Response = bhttp::response<bhttp::string_body>;
+
+// A byte range of a file on disk, read 64 KiB at a time as the socket takes it: what a download holds in memory
+// does not depend on the file's size.
+struct FileRangeBody {
+  struct value_type {
+    boost::beast::file file;       // open for reading
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+  static std::uint64_t size(const value_type& v) { return v.length; }
+
+  class writer {
+   public:
+    using const_buffers_type = boost::asio::const_buffer;
+    template <bool isRequest, class Fields>
+    writer(bhttp::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(boost::beast::error_code& ec) {
+      remain_ = body_.length;
+      body_.file.seek(body_.offset, ec);
+    }
+    boost::optional<std::pair<const_buffers_type, bool>> get(boost::beast::error_code& ec) {
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remain_, sizeof(buf_)));
+      if (want == 0) {
+        ec = {};
+        return boost::none;
+      }
+      auto n = body_.file.read(buf_, want, ec);
+      if (ec) return boost::none;
+      if (n == 0) {  // the file shrank under us
+        ec = bhttp::error::short_read;
+        return boost::none;
+      }
+      remain_ -= n;
+      return {{const_buffers_type(buf_, n), remain_ > 0}};
+    }
+
+   private:
+    value_type& body_;
+    std::uint64_t remain_ = 0;
+    char buf_[64 * 1024];
+  };
+};
+using FileResponse = bhttp::response<FileRangeBody>;
+
+// What a handler answers: a message held in memory, or a file sent from disk.
+struct Reply {
+  Reply(Response r) : message(std::move(r)) {}       // NOLINT: implicit, handlers answer with either
+  Reply(FileResponse r) : message(std::move(r)) {}   // NOLINT
+  std::variant<Response, FileResponse> message;
+};
 
 struct Request {
   bhttp::request<bhttp::string_body> msg;
@@ -29,7 +82,7 @@ struct Request {
 };
 
 // Answers a request; callable once, from any thread.
-using Respond = std::function<void(Response)>;
+using Respond = std::function<void(Reply)>;
 
 Response json_response(unsigned status, const nlohmann::json& body);
 Response error_response(unsigned status, const std::string& code, const std::string& message);

@@ -13,7 +13,9 @@
 #include <boost/beast/websocket.hpp>
 
 #include "core/crypto.hpp"
+#include "core/api_error.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "http/api.hpp"
 #include "http/exchange.hpp"
 
@@ -52,6 +54,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return close();
     }
     started_ = std::chrono::steady_clock::now();
+    // Nothing of the previous request on this connection (its user, its fresh CSRF cookie) may reach this answer.
+    req_ = Request{};
+    req_.remote_address = remote_;
     if (ec == bhttp::error::body_limit) {
       req_.msg = parser_->release();
       keep_alive_ = false;
@@ -66,20 +71,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       log_->debug("read from {} failed: {}", remote_, ec.message());
       return close();
     }
-    req_ = Request{};
     req_.msg = parser_->release();
-    req_.remote_address = remote_;
     keep_alive_ = req_.msg.keep_alive();
-    if (beast::websocket::is_upgrade(req_.msg)) return upgrade();
+    if (beast::websocket::is_upgrade(req_.msg)) {
+      try {
+        return upgrade();
+      } catch (const core::ApiError& e) {
+        return write(error_response(e.status(), e.code(), e.message()));
+      } catch (const std::exception& e) {
+        log_->error("upgrade of {} failed: {}", req_.path, e.what());
+        return write(error_response(500, "internal", "the server failed to open this WebSocket"));
+      }
+    }
     // The answer may come later from another thread (password hashing): it holds the session until then.
-    api_.handle(req_, [self = shared_from_this()](Response res) {
-      auto holder = std::make_shared<Response>(std::move(res));
+    api_.handle(req_, [self = shared_from_this()](Reply res) {
+      auto holder = std::make_shared<Reply>(std::move(res));
       net::post(self->stream_.get_executor(), [self, holder] { self->write(std::move(*holder)); });
     });
   }
 
   void upgrade() {
-    api_.prepare(req_);  // path, query, cookies, user
+    api_.prepare(req_);  // path, query, cookies, user; throws ApiError for a path that is not text
     auto log_refusal = [&](unsigned status) {
       log_->info("GET {} {} upgrade refused user={}", req_.path, status, req_.user ? req_.user->username : "-");
     };
@@ -108,28 +120,36 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     svc_.presence.accept(std::move(stream_), std::move(req_.msg), {req_.user->id, req_.user->username}, client_id);
   }
 
-  void write(Response res) {
+  void write(Reply reply) {
+    std::visit([this](auto& res) { send(std::move(res)); }, reply.message);
+  }
+
+  template <class Body>
+  void send(bhttp::response<Body> res) {
     res.set(bhttp::field::server, "fc25");
     res.keep_alive(keep_alive_);
     if (req_.set_csrf_cookie) {
       res.insert(bhttp::field::set_cookie, "fc25_csrf=" + req_.csrf_token + "; Path=/; SameSite=Lax; Max-Age=31536000" +
                                                (svc_.secure_cookies ? "; Secure" : ""));
     }
-    res.prepare_payload();
-    res_ = std::make_shared<Response>(std::move(res));
-    bhttp::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
+    // A HEAD answer keeps the Content-Length a GET would have (it sends no body).
+    if (req_.msg.method() != bhttp::verb::head) res.prepare_payload();
+    auto msg = std::make_shared<bhttp::response<Body>>(std::move(res));
+    status_ = msg->result_int();
+    need_eof_ = msg->need_eof();
+    res_ = msg;
+    bhttp::async_write(stream_, *msg, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t bytes) {
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
     std::string path = req_.path.empty() ? std::string(req_.msg.target().substr(0, req_.msg.target().find('?')))
                                          : req_.path;
-    log_->info("{} {} {} {}B {:.1f}ms user={}", std::string(req_.msg.method_string()), path, res_->result_int(),
+    log_->info("{} {} {} {}B {:.1f}ms user={}", std::string(req_.msg.method_string()), core::printable(path), status_,
                bytes, ms, req_.user ? req_.user->username : "-");
-    if (ec) return close();
-    bool keep = keep_alive_ && !res_->need_eof();
     res_.reset();
-    if (!keep) return close();
+    if (ec) return close();
+    if (!keep_alive_ || need_eof_) return close();
     do_read();
   }
 
@@ -147,7 +167,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
   bool keep_alive_ = true;
-  std::shared_ptr<Response> res_;
+  std::shared_ptr<void> res_;   // the message being written
+  unsigned status_ = 0;
+  bool need_eof_ = false;
   std::chrono::steady_clock::time_point started_;
 };
 
@@ -191,6 +213,11 @@ unsigned short Server::listen(const std::string& address, unsigned short port) {
   if (ec) fail("listen on");
   impl_->do_accept();
   return impl_->acceptor.local_endpoint().port();
+}
+
+void Server::add_route(bhttp::verb method, const std::string& pattern, bool needs_user,
+                       std::function<void(Request&, Respond&)> fn) {
+  impl_->api.add_route(method, pattern, needs_user, std::move(fn));
 }
 
 void Server::stop_accepting() {

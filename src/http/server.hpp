@@ -10,6 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "auth/auth.hpp"
+#include "http/exchange.hpp"
 #include "presence/presence.hpp"
 #include "social/friends.hpp"
 #include "storage/store.hpp"
@@ -44,6 +45,9 @@ class Server {
   // the address on failure.
   unsigned short listen(const std::string& address, unsigned short port);
   void stop_accepting();
+  // One more route (before listen()); see Api::add_route.
+  void add_route(bhttp::verb method, const std::string& pattern, bool needs_user,
+                 std::function<void(Request&, Respond&)> fn);
 
  private:
   struct Impl;

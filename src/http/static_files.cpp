@@ -42,7 +42,10 @@ Response serve_file(const std::filesystem::path& web_dir, const std::string& rel
     res.set("X-Content-Type-Options", "nosniff");
   }
   res.body() = ss.str();
-  if (req.msg.method() == bhttp::verb::head) res.body().clear();
+  if (req.msg.method() == bhttp::verb::head) {
+    res.content_length(res.body().size());
+    res.body().clear();
+  }
   return res;
 }
 

@@ -1,0 +1,23 @@
+#pragma once
+// Text from outside (paths, headers, bodies, WebSocket frames) is bytes until checked. These are the checks, and the
+// one way JSON is turned into text here: invalid UTF-8 inside a value (an error message echoing a client's bytes)
+// becomes U+FFFD instead of an exception, so answering a bad request can never fail.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace fc25::core {
+
+// Well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+// Code points in valid UTF-8 (bytes are counted for invalid input).
+std::size_t utf8_length(std::string_view s);
+// `s` with each invalid UTF-8 sequence replaced by U+FFFD and control characters other than tab shown as \xNN;
+// at most `max_bytes` of the input are kept (then "…"). For echoing client input in messages and logs.
+std::string printable(std::string_view s, std::size_t max_bytes = 200);
+// Compact JSON; never throws for invalid UTF-8 in strings (replaced by U+FFFD).
+std::string json_text(const nlohmann::json& j);
+
+}  // namespace fc25::core
