@@ -67,6 +67,11 @@ export function handleSignal(msg) {
   return false;
 }
 
+// The live session this tab is sending (null when it sends nothing).
+export function broadcastSession() {
+  return current ? current.sessionId : null;
+}
+
 // Stops sending and releases the microphone. Safe to call at any time.
 export function stopBroadcast() {
   if (!current) return;

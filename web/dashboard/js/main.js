@@ -4,7 +4,7 @@ import { api, me as fetchMe } from '/static/common/api.js';
 import { clientId } from '/static/common/clientid.js';
 import { Presence } from '/static/common/presence.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
-import { handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
+import { broadcastSession, handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
 import { renderRecordings } from '/static/common/recordings.js';
 
 const $ = (id) => document.getElementById(id);
@@ -79,7 +79,19 @@ function renderRequests() {
   if (!state.outgoing.length) out.append(el('li', { class: 'muted' }, 'None'));
 }
 
+// Applies what the server says about our own stream (snapshot, status push, poll, our own requests). The server is
+// the authority: when it says the session this tab sends is not live (it ended while the socket was down, or the
+// server restarted), the microphone is released and the connection closed at once.
 function setSelf(s) {
+  const sending = broadcastSession();
+  // (A late "stopped" for an older session of ours says nothing about the one this tab sends now.)
+  const ended = s.is_streaming ? s.session_id !== sending : (s.session_id == null || s.session_id === sending);
+  if (sending !== null && ended) {
+    stopBroadcast();
+    const note = $('live-error');
+    if (!note.textContent) note.textContent = 'The stream ended while the connection to the server was down.';
+    loadRecordings().catch(() => {});
+  }
   state.me = { ...state.me, is_streaming: s.is_streaming, session_id: s.session_id, started_at: s.started_at,
     client_id: s.client_id ?? (s.is_streaming ? state.me.client_id : null) };
   renderLive();
