@@ -30,6 +30,19 @@ std::string string_field(const json& msg, const char* name) {
   return it->get<std::string>();
 }
 
+// The m-line a candidate belongs to: absent means 0; otherwise an integer 0-16 (a value that does not fit an int,
+// a fraction or a string is refused, never wrapped or converted).
+unsigned mline_field(const json& msg) {
+  auto it = msg.find("sdpMLineIndex");
+  if (it == msg.end() || it->is_null()) return 0;
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() <= 16) return static_cast<unsigned>(it->get<std::uint64_t>());
+  if (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() >= 0 &&
+      it->get<std::int64_t>() <= 16) {
+    return static_cast<unsigned>(it->get<std::int64_t>());
+  }
+  throw std::invalid_argument("field 'sdpMLineIndex' must be an integer 0-16");
+}
+
 }  // namespace
 
 Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
@@ -148,9 +161,8 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   }
   if (type == "ice_candidate") {
     auto cand = string_field(msg, "candidate");
-    int mline = msg.value("sdpMLineIndex", 0);
-    if (mline < 0 || mline > 16) throw std::invalid_argument("field 'sdpMLineIndex' must be 0-16");
-    if (!cand.empty()) live_->remote_candidate(session_id, static_cast<unsigned>(mline), cand);
+    auto mline = mline_field(msg);
+    if (!cand.empty()) live_->remote_candidate(session_id, mline, cand);
     return;
   }
   auto sdp = string_field(msg, "sdp");
@@ -194,9 +206,8 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     }
     if (type == "ice_candidate") {
       auto cand = string_field(msg, "candidate");
-      int mline = msg.value("sdpMLineIndex", 0);
-      if (mline < 0 || mline > 16) throw std::invalid_argument("field 'sdpMLineIndex' must be 0-16");
-      if (!cand.empty() && live_) live_->listener_candidate(l.session_id, id, static_cast<unsigned>(mline), cand);
+      auto mline = mline_field(msg);
+      if (!cand.empty() && live_) live_->listener_candidate(l.session_id, id, mline, cand);
       return;
     }
     drop_listener(id, "left");

@@ -3,13 +3,19 @@
 
 #include <gst/sdp/sdp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <vector>
 
+#include "core/guard.hpp"
 #include "core/log.hpp"
 
 namespace fc25::media {
@@ -294,6 +300,62 @@ void init() {
 
 std::size_t live_pipelines() { return g_live_pipelines.load(); }
 
+namespace {
+
+// A payload type as SDP writes it: decimal, 0-127 (RTP has seven bits for it).
+std::optional<int> payload_type(std::string_view s) {
+  if (s.empty() || s.size() > 3 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  int v = std::atoi(std::string(s).c_str());
+  if (v > 127) return std::nullopt;
+  return v;
+}
+
+// "a=fingerprint:<hash> <hex bytes separated by colons>" (RFC 8122), with as many bytes as the hash makes.
+void check_fingerprint(const std::string& value) {
+  static const std::pair<const char*, std::size_t> kHashes[] = {
+      {"sha-1", 20}, {"sha-224", 28}, {"sha-256", 32}, {"sha-384", 48}, {"sha-512", 64}};
+  auto sp = value.find(' ');
+  if (sp == std::string::npos || sp == 0 || sp + 1 >= value.size()) {
+    throw OfferError("the offer's DTLS fingerprint '" + value.substr(0, 120) +
+                     "' is not '<hash> <hex bytes separated by colons>'");
+  }
+  auto hash = lower(value.substr(0, sp));
+  auto hex = value.substr(sp + 1);
+  std::size_t want = 0;
+  for (auto& [name, bytes] : kHashes)
+    if (hash == name) want = bytes;
+  if (!want) {
+    throw OfferError("the offer's DTLS fingerprint uses the hash '" + hash.substr(0, 40) +
+                     "' (expected sha-1, sha-224, sha-256, sha-384 or sha-512)");
+  }
+  auto is_hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < hex.size(); i += 3) {
+    if (i + 2 > hex.size() || !is_hex(hex[i]) || !is_hex(hex[i + 1]) || (i + 2 < hex.size() && hex[i + 2] != ':')) {
+      throw OfferError("the offer's DTLS fingerprint '" + value.substr(0, 120) +
+                       "' is not '<hash> <hex bytes separated by colons>'");
+    }
+    ++bytes;
+  }
+  if (hex.back() == ':' || bytes != want) {
+    throw OfferError("the offer's DTLS fingerprint has " + std::to_string(bytes) + " bytes; " + hash + " needs " +
+                     std::to_string(want) + " bytes");
+  }
+}
+
+// ICE credentials are ice-chars (RFC 8839: letters, digits, '+' and '/'), at most 256 of them.
+bool ice_chars(const char* v) {
+  if (!v || !*v) return false;
+  std::string_view s(v);
+  return s.size() <= 256 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+         });
+}
+
+}  // namespace
+
 int check_offer(const std::string& sdp_text, OfferDirection direction) {
   if (sdp_text.empty()) throw OfferError("the offer is empty");
   if (sdp_text.size() > 32 * 1024) throw OfferError("the offer is larger than 32 KiB");
@@ -305,33 +367,75 @@ int check_offer(const std::string& sdp_text, OfferDirection direction) {
     gst_sdp_message_free(msg);
     throw OfferError("the offer is not valid SDP");
   }
+  std::unique_ptr<GstSDPMessage, decltype(&gst_sdp_message_free)> owned(msg, &gst_sdp_message_free);
   int pt = -1;
-  bool audio = false, ufrag = false, fingerprint = false, sends = false;
+  bool audio = false, ufrag = false, pwd = false, fingerprint = false, sends = false;
   std::string codecs;
-  if (gst_sdp_message_get_attribute_val(msg, "ice-ufrag")) ufrag = true;
-  if (gst_sdp_message_get_attribute_val(msg, "fingerprint")) fingerprint = true;
+  // Every credential, fingerprint and setup role, at session or media level, must be one webrtcbin can use: one it
+  // cannot take fails the connection after the answer, which ends the stream.
+  auto check_common = [&](const char* key, const char* value) {
+    std::string v = value ? value : "";
+    if (std::strcmp(key, "ice-ufrag") == 0) {
+      if (!ice_chars(value)) throw OfferError("the offer's a=ice-ufrag is not 1-256 letters, digits, '+' or '/'");
+      ufrag = true;
+    } else if (std::strcmp(key, "ice-pwd") == 0) {
+      if (!ice_chars(value)) throw OfferError("the offer's a=ice-pwd is not 1-256 letters, digits, '+' or '/'");
+      pwd = true;
+    } else if (std::strcmp(key, "fingerprint") == 0) {
+      check_fingerprint(v);
+      fingerprint = true;
+    } else if (std::strcmp(key, "setup") == 0) {
+      if (v != "actpass" && v != "active" && v != "passive") {
+        throw OfferError("the offer's a=setup '" + v.substr(0, 40) + "' is not actpass, active or passive");
+      }
+    }
+  };
+  for (guint a = 0; a < gst_sdp_message_attributes_len(msg); ++a) {
+    const GstSDPAttribute* at = gst_sdp_message_get_attribute(msg, a);
+    if (at && at->key) check_common(at->key, at->value);
+  }
   for (guint i = 0; i < gst_sdp_message_medias_len(msg); ++i) {
     const GstSDPMedia* m = gst_sdp_message_get_media(msg, i);
-    if (std::strcmp(gst_sdp_media_get_media(m), "audio") != 0) continue;
+    if (!gst_sdp_media_get_media(m) || std::strcmp(gst_sdp_media_get_media(m), "audio") != 0) continue;
     audio = true;
-    if (gst_sdp_media_get_attribute_val(m, "ice-ufrag")) ufrag = true;
-    if (gst_sdp_media_get_attribute_val(m, "fingerprint")) fingerprint = true;
+    std::vector<int> listed;
+    for (guint f = 0; f < gst_sdp_media_formats_len(m); ++f) {
+      const char* fmt = gst_sdp_media_get_format(m, f);
+      auto v = payload_type(fmt ? fmt : "");
+      if (!v) {
+        throw OfferError("the offer's m=audio line lists payload type '" + std::string(fmt ? fmt : "").substr(0, 40) +
+                         "' (payload types are numbers 0-127)");
+      }
+      listed.push_back(*v);
+    }
     bool inactive = gst_sdp_media_get_attribute_val(m, "inactive") || gst_sdp_media_get_port(m) == 0;
     bool no_send = inactive || gst_sdp_media_get_attribute_val(m, "recvonly");
     bool no_receive = inactive || gst_sdp_media_get_attribute_val(m, "sendonly");
     if (direction == OfferDirection::sends ? !no_send : !no_receive) sends = true;
     for (guint a = 0; a < gst_sdp_media_attributes_len(m); ++a) {
       const GstSDPAttribute* at = gst_sdp_media_get_attribute(m, a);
-      if (std::strcmp(at->key, "rtpmap") != 0 || !at->value) continue;
-      std::string v = at->value;
+      if (!at || !at->key) continue;
+      check_common(at->key, at->value);
+      if (std::strcmp(at->key, "rtpmap") != 0) continue;
+      std::string v = at->value ? at->value : "";
       auto sp = v.find(' ');
+      auto type = payload_type(std::string_view(v).substr(0, sp));
+      if (!type) {
+        throw OfferError("the offer's a=rtpmap has payload type '" + v.substr(0, std::min<std::size_t>(sp, 40)) +
+                         "' (payload types are numbers 0-127)");
+      }
       if (sp == std::string::npos) continue;
       auto codec = lower(v.substr(sp + 1));
       codecs += (codecs.empty() ? "" : ", ") + v.substr(sp + 1);
-      if (pt < 0 && codec.rfind("opus/48000", 0) == 0) pt = std::atoi(v.substr(0, sp).c_str());
+      if (pt < 0 && codec.rfind("opus/48000", 0) == 0) {
+        if (std::find(listed.begin(), listed.end(), *type) == listed.end()) {
+          throw OfferError("the offer's Opus payload type " + std::to_string(*type) +
+                           " is not listed on its m=audio line");
+        }
+        pt = *type;
+      }
     }
   }
-  gst_sdp_message_free(msg);
   if (!audio) throw OfferError("the offer has no audio section (m=audio)");
   if (!sends) {
     throw OfferError(direction == OfferDirection::sends
@@ -343,6 +447,7 @@ int check_offer(const std::string& sdp_text, OfferDirection direction) {
                      (codecs.empty() ? std::string("none") : codecs) + ")");
   }
   if (!ufrag) throw OfferError("the offer has no ICE credentials (a=ice-ufrag)");
+  if (!pwd) throw OfferError("the offer has no ICE password (a=ice-pwd)");
   if (!fingerprint) throw OfferError("the offer has no DTLS fingerprint (a=fingerprint)");
   return pt;
 }

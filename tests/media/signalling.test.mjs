@@ -169,3 +169,72 @@ describe('a listener the server cannot reach', () => {
     asock.close();
   });
 });
+
+// Offers that look right at a glance but that webrtcbin cannot take: the check must refuse them (bad_offer) before
+// anything is created, because a pipeline that fails on them ends the stream (webrtc_failed).
+describe('offers broken in their details: refused, the stream stays live', () => {
+  let server, alice, sock, session;
+  const clientId = uniqueName('tab');
+  const health = async () => (await (await fetch(server.url + '/api/health')).json());
+
+  before(async () => {
+    requireTestNetwork();
+    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
+    alice = new Client(server.url);
+    await alice.register(uniqueName('alice'));
+    sock = alice.openPresence({ clientId });
+    await sock.ready;
+  });
+  after(async () => { await server?.stop(); });
+
+  const good = offer();
+  const cases = [
+    ['a payload type that is not a number', good.replace('a=rtpmap:111 ', 'a=rtpmap:abc ').replace(' SAVPF 111', ' SAVPF abc'), /payload type 'abc'/],
+    ['an rtpmap payload type that is not a number', good.replace('a=rtpmap:111 ', 'a=rtpmap:abc '), /payload type 'abc'/],
+    ['payload type 99999', good.replace('a=rtpmap:111 ', 'a=rtpmap:99999 ').replace(' SAVPF 111', ' SAVPF 99999'), /payload type '99999'.*0-127/],
+    ['an Opus rtpmap for a payload type the m-line does not list', good.replace('a=rtpmap:111 ', 'a=rtpmap:112 '), /112.*not listed/],
+    ['fingerprint "zz"', good.replace(/a=fingerprint:.*\r\n/, 'a=fingerprint:zz\r\n'), /fingerprint/],
+    ['a fingerprint of bad hex', good.replace(/a=fingerprint:sha-256 ..:/, 'a=fingerprint:sha-256 ZQ:'), /fingerprint/],
+    ['a fingerprint too short for its hash', good.replace(/a=fingerprint:sha-256 (.*)\r\n/, 'a=fingerprint:sha-256 AB:CD\r\n'), /fingerprint.*32 bytes/],
+    ['an unknown fingerprint hash', good.replace('a=fingerprint:sha-256 ', 'a=fingerprint:whirlpool '), /fingerprint/],
+    ['setup:bogus', good.replace('a=setup:actpass', 'a=setup:bogus'), /setup/],
+    ['no ICE password', good.replace(/a=ice-pwd:.*\r\n/, ''), /ice-pwd/],
+  ];
+  for (const [what, sdp, re] of cases) {
+    it(`${what}: bad_offer, and the stream goes on`, async () => {
+      // A fresh stream each time, with no media connection yet.
+      await alice.post('/api/stream/stop', {});
+      const r = await alice.post('/api/stream/start', { client_id: clientId });
+      assert.equal(r.status, 201);
+      session = r.body.session_id;
+      await sock.next((m) => m.type === 'streaming_status' && m.session_id === session && m.is_streaming, 3000);
+      for (const m of sock.messages) m.taken = true;  // only what answers this offer counts
+      sock.send({ type: 'webrtc_offer', session_id: session, sdp });
+      const e = await sock.next((m) => m.type === 'error' || m.type === 'webrtc_answer' ||
+        (m.type === 'streaming_status' && m.session_id === session && m.is_streaming === false), 5000);
+      assert.equal(e.type, 'error', `the offer was taken: ${JSON.stringify(e)}`);
+      assert.equal(e.error.code, 'bad_offer');
+      assert.match(e.error.message, re);
+      // Had a pipeline been made for it, it would fail now and end the stream.
+      await new Promise((r) => setTimeout(r, 700));
+      const now = await alice.get('/api/stream/status');
+      assert.equal(now.body.is_streaming, true, 'the stream is still live');
+      assert.equal(now.body.session_id, session);
+      assert.equal((await health()).media_pipelines, 0);
+    });
+  }
+
+  it('an ICE candidate with sdpMLineIndex 2^40, or not an integer: refused, naming the field', async () => {
+    const st = await alice.get('/api/stream/status');
+    if (!st.body.is_streaming) {
+      const r = await alice.post('/api/stream/start', { client_id: clientId });
+      session = r.body.session_id;
+    }
+    for (const bad of [2 ** 40, -(2 ** 40), 1.5, '0', 2 ** 32]) {
+      sock.send({ type: 'ice_candidate', session_id: session, candidate: 'candidate:1 1 UDP 1 10.203.0.9 9 typ host', sdpMLineIndex: bad });
+      const e = await sock.next((m) => m.type === 'error', 3000);
+      assert.equal(e.error.code, 'bad_message', JSON.stringify(bad));
+      assert.match(e.error.message, /field 'sdpMLineIndex' must be an integer 0-16/, JSON.stringify(bad));
+    }
+  });
+});
