@@ -2,9 +2,15 @@
 // a publisher thread drains a queue and pipelines PUBLISH commands; a subscriber thread PSUBSCRIBEs to every
 // fc25 group and hands messages to the io_context. Both reconnect with backoff; after the subscriber reconnects,
 // on_reconnect lets presence send fresh snapshots, since events published during the outage were lost.
+// A Redis that hangs (stopped, overloaded, a network that drops packets without a reset) is found by PING: a
+// connection silent for kPingAfter is pinged, and one that has answered nothing for kDeadAfter is dropped and
+// replaced, so a lost connection is noticed within 2 s even when no TCP error ever arrives.
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -14,6 +20,7 @@
 #include <boost/asio/post.hpp>
 #include <hiredis/hiredis.h>
 
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "presence/channel_layer.hpp"
 
@@ -22,6 +29,11 @@ namespace {
 
 constexpr const char* kPrefix = "fc25:group:";
 constexpr std::size_t kMaxQueued = 100000;
+constexpr auto kPingAfter = std::chrono::milliseconds(500);     // silence after which a connection is pinged
+constexpr auto kDeadAfter = std::chrono::milliseconds(1500);    // silence (PING unanswered) after which it is dropped
+constexpr auto kPollEvery = std::chrono::milliseconds(250);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+using Clock = std::chrono::steady_clock;
 
 class RedisLayer final : public ChannelLayer {
  public:
@@ -33,8 +45,8 @@ class RedisLayer final : public ChannelLayer {
     receiver_ = std::move(on_message);
     reconnected_ = std::move(on_reconnect);
     running_ = true;
-    publisher_ = std::thread([this] { publish_loop(); });
-    subscriber_ = std::thread([this] { subscribe_loop(); });
+    publisher_ = std::thread([this] { core::run_guarded("redis publisher", [this] { publish_loop(); }); });
+    subscriber_ = std::thread([this] { core::run_guarded("redis subscriber", [this] { subscribe_loop(); }); });
   }
 
   void publish(const std::string& group, std::string payload) override {
@@ -46,7 +58,7 @@ class RedisLayer final : public ChannelLayer {
       }
       queue_.emplace_back(kPrefix + group, std::move(payload));
     }
-    cv_.notify_one();
+    cv_.notify_all();  // the subscriber's backoff waits on cv_ too: notify_one could wake only that one
   }
 
   void stop() override {
@@ -71,13 +83,17 @@ class RedisLayer final : public ChannelLayer {
       if (c) redisFree(c);
       return nullptr;
     }
+    // Every blocking command has a deadline: a hung server accepts connections (the kernel does) but answers nothing.
+    timeval deadline{static_cast<time_t>(kDeadAfter.count() / 1000),
+                     static_cast<suseconds_t>(kDeadAfter.count() % 1000 * 1000)};
+    redisSetTimeout(c, deadline);
     return c;
   }
 
   void backoff(std::chrono::milliseconds& delay) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, delay, [this] { return !running_; });
-    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    delay = std::min(delay * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
   }
 
   static bool send_batch(redisContext* c, const std::deque<std::pair<std::string, std::string>>& batch) {
@@ -95,12 +111,31 @@ class RedisLayer final : public ChannelLayer {
   void publish_loop() {
     redisContext* c = nullptr;
     auto delay = std::chrono::milliseconds(100);
+    auto last_answer = Clock::now();
     // On stop, what is queued is still sent (a shutdown's "stream ended" notices), if Redis is there.
     while (true) {
+      bool idle = false;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return !queue_.empty() || !running_; });
-        if (queue_.empty()) break;
+        cv_.wait_for(lock, kPingAfter, [this] { return !queue_.empty() || !running_; });
+        if (queue_.empty() && !running_) break;
+        idle = queue_.empty();
+      }
+      if (idle) {
+        // Nothing to send: an open connection silent this long is pinged (answer within kDeadAfter, or dropped).
+        if (c && Clock::now() - last_answer >= kPingAfter) {
+          auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+          if (r) {
+            freeReplyObject(r);
+            last_answer = Clock::now();
+          } else {
+            log_->warn("redis publisher lost its connection: {}; reconnecting when there is something to send",
+                       c->err ? c->errstr : "no answer to PING");
+            redisFree(c);
+            c = nullptr;
+          }
+        }
+        continue;
       }
       if (!c) {
         c = connect("publisher");
@@ -118,10 +153,12 @@ class RedisLayer final : public ChannelLayer {
       }
       // A connection found dead while sending is replaced and the batch sent once more on the new one.
       bool sent = send_batch(c, batch);
+      if (sent) last_answer = Clock::now();
       if (!sent) {
         redisFree(c);
         c = connect("publisher");
         sent = c && send_batch(c, batch);
+        if (sent) last_answer = Clock::now();
       }
       if (!sent) {
         log_->warn("redis publisher lost its connection; {} events not delivered, clients get a snapshot "
@@ -139,25 +176,72 @@ class RedisLayer final : public ChannelLayer {
     while (running_) {
       redisContext* c = connect("subscriber");
       if (!c) { backoff(delay); continue; }
-      delay = std::chrono::milliseconds(100);
       {
         std::lock_guard lock(sub_mu_);
         sub_fd_ = c->fd;
       }
       void* r = redisCommand(c, "PSUBSCRIBE %s*", kPrefix);
       if (!r) {
-        std::lock_guard lock(sub_mu_);
-        sub_fd_ = -1;
+        log_->debug("redis subscriber could not subscribe: {}", c->errstr);
+        {
+          std::lock_guard lock(sub_mu_);
+          sub_fd_ = -1;
+        }
         redisFree(c);
+        backoff(delay);
         continue;
       }
       freeReplyObject(r);
+      delay = std::chrono::milliseconds(100);
       log_->info("redis channel layer connected to {}:{}", host_, port_);
       if (!first && reconnected_) boost::asio::post(io_, reconnected_);
       first = false;
-      while (running_) {
-        void* reply = nullptr;
-        if (redisGetReply(c, &reply) != REDIS_OK) break;
+      std::string lost = read_messages(c);
+      {
+        std::lock_guard lock(sub_mu_);
+        sub_fd_ = -1;
+      }
+      if (running_) log_->warn("redis subscriber lost its connection: {}; reconnecting", lost);
+      redisFree(c);
+    }
+  }
+
+  // Hands every message of a subscribed connection to the io_context until the connection fails, goes silent
+  // (no answer to PING within kDeadAfter) or the layer stops; returns why it ended.
+  std::string read_messages(redisContext* c) {
+    auto last_answer = Clock::now();
+    bool pinged = false;
+    while (running_) {
+      void* reply = nullptr;
+      if (redisGetReplyFromReader(c, &reply) != REDIS_OK) return c->errstr;
+      if (!reply) {
+        // Nothing complete buffered: wait for bytes, at most kPollEvery at a time.
+        pollfd p{c->fd, POLLIN, 0};
+        int n = ::poll(&p, 1, static_cast<int>(kPollEvery.count()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::string("poll failed: ") + std::strerror(errno);
+        if (n == 0) {
+          auto silent = Clock::now() - last_answer;
+          if (silent >= kDeadAfter) {
+            return "no answer to PING within " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) + " ms";
+          }
+          if (silent >= kPingAfter && !pinged) {
+            // Allowed on a subscribed connection; answered by ["pong", ""].
+            redisAppendCommand(c, "PING");
+            int done = 0;
+            while (!done)
+              if (redisBufferWrite(c, &done) != REDIS_OK) return c->errstr;
+            pinged = true;
+          }
+          continue;
+        }
+        if (redisBufferRead(c) != REDIS_OK) return c->errstr;  // also a closed connection
+        continue;
+      }
+      last_answer = Clock::now();
+      pinged = false;
+      {
         auto* rep = static_cast<redisReply*>(reply);
         // pmessage: [ "pmessage", pattern, channel, payload ]
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[2]->type == REDIS_REPLY_STRING) {
@@ -170,13 +254,8 @@ class RedisLayer final : public ChannelLayer {
         }
         freeReplyObject(reply);
       }
-      {
-        std::lock_guard lock(sub_mu_);
-        sub_fd_ = -1;
-      }
-      if (running_) log_->warn("redis subscriber lost its connection: {}; reconnecting", c->errstr);
-      redisFree(c);
     }
+    return "the layer stopped";
   }
 
   boost::asio::io_context& io_;

@@ -35,6 +35,8 @@ export async function startRedis({ port } = {}) {
   if (!(await ping(port))) throw new Error(`redis-server did not start on port ${port}`);
   return {
     port,
+    pid: proc.pid,
+    signal(sig) { proc.kill(sig); },   // e.g. SIGSTOP / SIGCONT: a Redis that hangs and comes back
     async stop() { proc.kill('SIGTERM'); await exited; },
     async kill() { proc.kill('SIGKILL'); await exited; },
   };
