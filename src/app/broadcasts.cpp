@@ -51,8 +51,9 @@ Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, strea
   live::Callbacks cb;
   cb.ended = [this](std::int64_t session_id, live::MediaEnd why, const std::string& detail) {
     // From a media or recorder thread: the stop runs on the io threads.
-    auto reason = why == live::MediaEnd::media_timeout ? streams::EndReason::media_timeout
-                                                       : streams::EndReason::webrtc_failed;
+    auto reason = why == live::MediaEnd::media_timeout      ? streams::EndReason::media_timeout
+                  : why == live::MediaEnd::recording_failed ? streams::EndReason::recording_failed
+                                                            : streams::EndReason::webrtc_failed;
     core::logger("live")->info("media ends session={}: {} ({})", session_id, streams::to_string(reason), detail);
     boost::asio::post(io_, [this, session_id, reason] { registry_.stop_session(session_id, reason); });
   };

@@ -99,6 +99,12 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.realtime_priority = parse_int(n, v, 0, 99); }},
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
        [](Config& c, auto& n, auto& v) { c.denoise_workers = parse_int(n, v, 0, 256); }},
+      {"FC25_REGISTRATIONS_PER_ADDRESS", "--registrations-per-address",
+       [](Config& c, auto& n, auto& v) { c.registrations_per_address = parse_int(n, v, 0, 1000000); }},
+      {"FC25_REGISTRATION_WINDOW_S", "--registration-window-s",
+       [](Config& c, auto& n, auto& v) { c.registration_window_s = parse_int(n, v, 1, 86400 * 7); }},
+      {"FC25_MIN_FREE_MB", "--min-free-mb",
+       [](Config& c, auto& n, auto& v) { c.min_free_mb = parse_int(n, v, 0, 1 << 24); }},
   };
   return s;
 }
@@ -144,7 +150,9 @@ std::string Config::describe() const {
   o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
     << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms
-    << " denoise_workers=" << denoise_workers << " rt_priority=" << realtime_priority;
+    << " denoise_workers=" << denoise_workers << " rt_priority=" << realtime_priority
+    << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
+    << " min_free_mb=" << min_free_mb;
   return o.str();
 }
 
@@ -174,6 +182,10 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
   --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
   --rt-priority N          FC25_RT_PRIORITY  real-time (SCHED_FIFO) priority for them when permitted (default 10; 0 off)
+  --registrations-per-address N  FC25_REGISTRATIONS_PER_ADDRESS  registrations one address may make per window
+                           (default 5; 0 no limit); more answer 429 with Retry-After
+  --registration-window-s N  FC25_REGISTRATION_WINDOW_S  that window in seconds (default 600)
+  --min-free-mb N          FC25_MIN_FREE_MB  free space in DATA_DIR needed to go live (default 256; 0 off); less: 507
 )";
 }
 

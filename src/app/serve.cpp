@@ -107,6 +107,7 @@ live::Config media_config(const Config& config) {
   mc.record_raw = config.record_raw;
   mc.media_timeout = std::chrono::milliseconds(config.media_timeout_ms);
   mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms};
+  mc.reserve_file = config.data_dir / "disk-reserve";  // released when the disk fills, for the database's last writes
   return mc;
 }
 
@@ -157,12 +158,17 @@ int run_serve(const std::vector<std::string>& args) {
 
     auto store = storage::open_sqlite_store(config.db);
     net::io_context io(config.threads);
-    net::thread_pool slow_work(2);
+    // Password hashing, off the io threads: registrations (rare, throttled) on one thread, logins on two of their
+    // own, so that a flood of registrations neither queues a login nor takes more than one core from it.
+    net::thread_pool slow_work(1);
+    net::thread_pool login_work(2);
     PresenceSink sink;
     streams::StreamRegistry registry(io, *store, sink, streams::RegistryOptions{core::random_token_hex(8)});
     social::Friends friends(*store, sink);
     auth::Sessions sessions(*store);
     auth::LoginThrottle throttle;
+    auth::RateLimit registrations(config.registrations_per_address,
+                                  std::chrono::seconds(config.registration_window_s));
     presence::Hooks hooks;
     hooks.snapshot_for = [&store](std::int64_t user_id) { return snapshot_for(*store, user_id); };
     Broadcasts* broadcasts_ptr = nullptr;
@@ -187,6 +193,9 @@ int run_serve(const std::vector<std::string>& args) {
     http::Services services{*store, sessions, throttle, friends, registry, presence, slow_work,
                             config.web_dir, config.secure_cookies, config.data_dir,
                             std::string(broadcasts.denoiser()), ice_servers_json(config), {}};
+    services.login_work = &login_work;
+    services.registrations = &registrations;
+    services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
     services.health = [&] {
       return json{{"live_streams", registry.live_count()},
                   {"media_streams", broadcasts.open_streams()},
@@ -241,6 +250,7 @@ int run_serve(const std::vector<std::string>& args) {
     serve_io();
     for (auto& t : threads) t.join();
     slow_work.join();
+    login_work.join();
     broadcasts.close_all();
     log->info("stopped");
     return 0;

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "core/crypto.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 
 namespace fc25::auth {
@@ -30,6 +31,7 @@ std::string normalise_username(std::string_view username) {
 }
 
 std::string username_problem(std::string_view username) {
+  if (!core::is_valid_utf8(username)) return "username is not valid UTF-8";
   if (username.size() < 3) return "username must be at least 3 characters";
   if (username.size() > 30) return "username must be at most 30 characters";
   for (unsigned char c : normalise_username(username)) {
@@ -41,8 +43,11 @@ std::string username_problem(std::string_view username) {
 }
 
 std::string password_problem(std::string_view password) {
-  if (password.size() < 8) return "password must be at least 8 characters";
-  if (password.size() > 128) return "password must be at most 128 characters";
+  // Characters (code points), not bytes: "ééééé" is five characters, a password of 100 "é" is a hundred.
+  if (!core::is_valid_utf8(password)) return "password is not valid UTF-8";
+  auto chars = core::utf8_length(password);
+  if (chars < 8) return "password must be at least 8 characters";
+  if (chars > 128) return "password must be at most 128 characters";
   return "";
 }
 
@@ -91,6 +96,27 @@ void LoginThrottle::record_failure(const std::string& key) {
 void LoginThrottle::reset(const std::string& key) {
   std::lock_guard lock(mu_);
   failures_.erase(key);
+}
+
+int RateLimit::acquire(const std::string& key) {
+  if (max_ <= 0) return 0;
+  std::lock_guard lock(mu_);
+  auto now = clock::now();
+  auto expired = [&](std::deque<clock::time_point>& q) {
+    while (!q.empty() && now - q.front() >= window_) q.pop_front();
+    return q.empty();
+  };
+  if (events_.size() > 4096) {  // forget addresses whose window has passed
+    for (auto it = events_.begin(); it != events_.end();) it = expired(it->second) ? events_.erase(it) : std::next(it);
+  }
+  auto& q = events_[key];
+  expired(q);
+  if (static_cast<int>(q.size()) >= max_) {
+    auto wait = std::chrono::duration_cast<std::chrono::seconds>(q.front() + window_ - now).count();
+    return static_cast<int>(std::max<std::int64_t>(1, wait + 1));
+  }
+  q.push_back(now);
+  return 0;
 }
 
 }  // namespace fc25::auth

@@ -19,8 +19,8 @@ std::string hash_password(std::string_view password);
 bool verify_password(const std::string& hash, std::string_view password);
 
 // "" when valid, else the reason (for the error message).
-std::string username_problem(std::string_view username);   // 3-30 of [a-z0-9_.-] after lower-casing
-std::string password_problem(std::string_view password);   // 8-128 characters
+std::string username_problem(std::string_view username);   // valid UTF-8, 3-30 of [a-z0-9_.-] after lower-casing
+std::string password_problem(std::string_view password);   // 8-128 characters (code points); valid UTF-8
 std::string normalise_username(std::string_view username); // lower-case
 
 // Double-submit CSRF: the token sent in the header or form must equal the fc25_csrf cookie, both non-empty.
@@ -61,6 +61,22 @@ class LoginThrottle {
   std::chrono::seconds window_;
   std::mutex mu_;
   std::unordered_map<std::string, std::deque<clock::time_point>> failures_;
+};
+
+// Allows at most `max_events` per key (e.g. registrations per address) in a sliding window; 0: no limit.
+class RateLimit {
+ public:
+  RateLimit(int max_events, std::chrono::seconds window) : max_(max_events), window_(window) {}
+  // Counts an event for `key` and returns 0; or, when `key` already had its `max_events` in the window, counts
+  // nothing and returns the seconds until the next one is allowed (at least 1).
+  int acquire(const std::string& key);
+
+ private:
+  using clock = std::chrono::steady_clock;
+  int max_;
+  std::chrono::seconds window_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::deque<clock::time_point>> events_;
 };
 
 }  // namespace fc25::auth

@@ -214,10 +214,10 @@ Reply serve_range(const std::filesystem::path& path, const Request& req) {
   return res;
 }
 
-// Runs slow work (password hashing) off the io threads and answers from there.
+// Runs slow work (password hashing) off the io threads, on `pool`, and answers from there.
 template <typename Fn>
-void off_thread(Services& svc, Respond respond, Fn fn) {
-  boost::asio::post(svc.slow_work, [respond = std::move(respond), fn = std::move(fn)]() mutable {
+void off_thread(boost::asio::thread_pool& pool, Respond respond, Fn fn) {
+  boost::asio::post(pool, [respond = std::move(respond), fn = std::move(fn)]() mutable {
     try {
       respond(fn());
     } catch (const ApiError& e) {
@@ -358,7 +358,15 @@ void Api::add_routes() {
     if (svc.store.user_by_name(username)) {
       throw ApiError(409, "username_taken", "the username '" + username + "' is taken");
     }
-    off_thread(svc, respond, [&svc, username, password] {
+    // Each address may register a few users per window: a flood is refused before any password is hashed.
+    if (int wait = svc.registrations ? svc.registrations->acquire("addr:" + req.remote_address) : 0; wait > 0) {
+      core::logger("auth")->info("registration throttled addr={}", req.remote_address);
+      auto res = error_response(429, "too_many_registrations",
+                                "too many registrations from this address; try again in " + std::to_string(wait) + " s");
+      res.set(bhttp::field::retry_after, std::to_string(wait));
+      return respond(std::move(res));
+    }
+    off_thread(svc.slow_work, respond, [&svc, username, password] {
       auto user = svc.store.create_user(username, auth::hash_password(password), core::now_ms());
       if (!user) throw ApiError(409, "username_taken", "the username '" + username + "' is taken");
       core::logger("auth")->info("registered user={}", username);
@@ -379,7 +387,7 @@ void Api::add_routes() {
       res.set(bhttp::field::retry_after, std::to_string(wait));
       return respond(std::move(res));
     }
-    off_thread(svc, respond, [&svc, username, password, key_user, key_addr] {
+    off_thread(svc.login_work ? *svc.login_work : svc.slow_work, respond, [&svc, username, password, key_user, key_addr] {
       static const std::string dummy = auth::hash_password("not a real password");
       auto user = svc.store.user_by_name(username);
       // Verify even for unknown users, so timing does not tell which usernames exist.
@@ -430,6 +438,17 @@ void Api::add_routes() {
   add(V::delete_, "/api/friends/{username}", true, [&svc](Request& req, Respond& respond) {
     svc.friends.remove(*req.user, req.params["username"]);
     respond(json_response(200, {{"ok", true}}));
+    // A new stream is refused, before anything is created, when the recordings' disk is nearly full.
+    if (svc.min_free_bytes > 0 && !svc.store.active_stream(req.user->id)) {
+      std::error_code ec;
+      auto space = std::filesystem::space(svc.data_dir / "streamed_audios", ec);
+      if (!ec && space.available < svc.min_free_bytes) {
+        throw ApiError(507, "insufficient_storage",
+                       "the server's disk is nearly full (" + std::to_string(space.available >> 20) +
+                           " MiB free; going live needs " + std::to_string(svc.min_free_bytes >> 20) +
+                           " MiB): it could not save your recording");
+      }
+    }
   });
 
   // Streams

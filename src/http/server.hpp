@@ -35,6 +35,11 @@ struct Services {
   std::string denoiser = "dfn3";         // what "noise removal on" runs (classic when no model is installed)
   nlohmann::json ice_servers = nlohmann::json::array();   // for the pages' RTCPeerConnection
   std::function<nlohmann::json()> health;                 // counters for GET /api/health
+  // Logins of existing users hash on threads of their own, so a flood of registrations never queues them (null:
+  // slow_work). Registrations per address are limited by `registrations` (null: no limit).
+  boost::asio::thread_pool* login_work = nullptr;
+  auth::RateLimit* registrations = nullptr;
+  std::uint64_t min_free_bytes = 0;      // free space the data dir needs for a new stream (0: not checked)
 };
 
 class Server {

@@ -1,6 +1,10 @@
 #include "live/live.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <array>
 #include <atomic>
@@ -69,6 +73,8 @@ struct Pipe {
   Clock::time_point last_checkpoint = Clock::now();
   Clock::time_point last_fanout_report = Clock::now();
   bool timeout_reported = false;
+  bool failed = false;                              // the recording could not be written: nothing more is tried
+  Clock::time_point last_error_log{};               // other recorder errors: logged at most once a second
   int worker = 0;
 };
 
@@ -235,17 +241,49 @@ struct LiveMedia::Impl {
               std::chrono::duration_cast<std::chrono::seconds>(kFanoutReportEvery).count());
   }
 
+  // --- the disk reserve ---------------------------------------------------------------------------------------
+  void make_reserve() {
+    if (cfg.reserve_file.empty() || cfg.reserve_bytes <= 0) return;
+    std::error_code ec;
+    if (std::filesystem::exists(cfg.reserve_file, ec)) return;
+    int fd = ::open(cfg.reserve_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(cfg.reserve_bytes));
+    ::close(fd);
+    if (rc != 0) {
+      std::filesystem::remove(cfg.reserve_file, ec);
+      log->warn("cannot keep {} KiB in reserve at {}: {}", cfg.reserve_bytes / 1024, cfg.reserve_file.string(),
+                std::strerror(rc));
+    }
+  }
+
+  void release_reserve() {
+    if (cfg.reserve_file.empty()) return;
+    std::error_code ec;
+    if (std::filesystem::remove(cfg.reserve_file, ec)) {
+      log->warn("released the disk reserve {} ({} KiB) so that the ends of the streams can be recorded",
+                cfg.reserve_file.string(), cfg.reserve_bytes / 1024);
+    }
+  }
+
   void run_recorder() {
     while (!stopping.load()) {
       {
         std::unique_lock lock(wake_mu);
         wake.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping.load(); });
       }
-      std::vector<std::pair<std::int64_t, std::string>> timed_out;
+      std::vector<std::pair<std::int64_t, std::string>> timed_out, failed;
       {
         std::lock_guard lock(rec_mu);
         auto now = Clock::now();
+        bool disk_full = false;
         for (auto& p : rec_pipes) {
+          if (p->failed) {
+            Processed gone;
+            while (p->out.pop(gone)) {
+            }
+            continue;  // its stream is being ended
+          }
           try {
             drain(*p);
             if (p->padded && now - p->last_checkpoint >= cfg.checkpoint_every) {
@@ -253,12 +291,27 @@ struct LiveMedia::Impl {
               if (p->raw_file) p->raw_file->checkpoint();
               p->last_checkpoint = now;
             }
-            if (now - p->last_fanout_report >= kFanoutReportEvery) {
-              p->last_fanout_report = now;
-              report_fanout(*p);
-            }
           } catch (const std::exception& e) {
-            log->error("recording session={} failed: {}", p->session_id, e.what());
+            // Once per stream: it ends (recording_failed) with the audio that reached the disk.
+            p->failed = true;
+            auto* re = dynamic_cast<const recording::RecordingError*>(&e);
+            int err = re ? re->error_number() : 0;
+            if (err == ENOSPC || err == EDQUOT) disk_full = true;
+            log->error("recording session={} failed: {}; the stream ends (recording_failed)", p->session_id,
+                       e.what());
+            failed.emplace_back(p->session_id, e.what());
+            continue;
+          }
+          if (now - p->last_fanout_report >= kFanoutReportEvery) {
+            p->last_fanout_report = now;
+            try {
+              report_fanout(*p);
+            } catch (const std::exception& e) {
+              if (now - p->last_error_log >= std::chrono::seconds(1)) {
+                p->last_error_log = now;
+                log->error("fanout report of session={} failed: {}", p->session_id, e.what());
+              }
+            }
           }
           auto last_ns = p->last_frame_ns.load(std::memory_order_relaxed);
           auto since = last_ns ? std::chrono::nanoseconds(steady_ns() - last_ns)
@@ -271,6 +324,19 @@ struct LiveMedia::Impl {
                                                  std::to_string(cfg.media_timeout.count() / 1000) + " s of going live");
           }
         }
+        if (disk_full) {
+          // Every recording on this disk would fail next: they all end now, and none eats the space released below.
+          for (auto& p : rec_pipes) {
+            if (p->failed) continue;
+            p->failed = true;
+            failed.emplace_back(p->session_id, "the disk of the recordings is full");
+          }
+          if (failed.size() > 1) log->error("the disk of the recordings is full: {} streams end", failed.size());
+        }
+      }
+      if (!failed.empty()) release_reserve();
+      for (auto& [id, why] : failed) {
+        if (cb.ended) cb.ended(id, MediaEnd::recording_failed, why);
       }
       for (auto& [id, why] : timed_out) {
         log->info("media watchdog: session={} {}", id, why);
@@ -325,6 +391,7 @@ LiveMedia::LiveMedia(Config config, Callbacks callbacks) : impl_(std::make_uniqu
     auto* w = impl_->workers.back().get();
     w->thread = std::thread([this, w, i] { impl_->run_worker(*w, i); });
   }
+  impl_->make_reserve();
   impl_->recorder = std::thread([this] { impl_->run_recorder(); });
 }
 
@@ -349,6 +416,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
     throw std::invalid_argument("atten_lim_db must be between 0 and 100");
   }
   if (is_open(session_id)) return;  // already open (never truncate a recording in progress)
+  impl_->make_reserve();             // again, after a full disk released it
   auto p = std::make_shared<Pipe>();
   p->session_id = session_id;
   p->username = username;
@@ -535,43 +603,51 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
   Finished f;
   f.denoiser = p->denoiser_name;
   try {
-    impl_->drain(*p);
-    media::AudioFrame frame;
-    Processed item;
-    while (p->in->pop(frame)) {
-      if (!p->padded) {
-        p->pad_samples.store(0);
+    if (!p->failed) {
+      try {
         impl_->drain(*p);
-      }
-      p->denoiser->process(frame.samples, item.clean);
-      item.raw = frame.samples;
-      impl_->write_processed(*p, item);
-      ++p->frames;
-    }
-    if (p->padded) {
-      // The denoiser's tail: feed silence until the clean file is as long as the input.
-      std::array<float, kHop> zeros{};
-      std::array<float, kHop> out{};
-      while (p->clean_samples < p->raw_samples) {
-        p->denoiser->process(zeros, out);
-        std::size_t from = 0;
-        if (p->clean_skip > 0) {
-          from = static_cast<std::size_t>(std::min<std::int64_t>(p->clean_skip, kHop));
-          p->clean_skip -= static_cast<std::int64_t>(from);
+        media::AudioFrame frame;
+        Processed item;
+        while (p->in->pop(frame)) {
+          if (!p->padded) {
+            p->pad_samples.store(0);
+            impl_->drain(*p);
+          }
+          p->denoiser->process(frame.samples, item.clean);
+          item.raw = frame.samples;
+          impl_->write_processed(*p, item);
+          ++p->frames;
         }
-        auto n = std::min<std::int64_t>(static_cast<std::int64_t>(kHop - from), p->raw_samples - p->clean_samples);
-        p->clean_file->write(std::span<const float>(out.data() + from, static_cast<std::size_t>(n)));
-        p->clean_samples += n;
+        if (p->padded) {
+          // The denoiser's tail: feed silence until the clean file is as long as the input.
+          std::array<float, kHop> zeros{};
+          std::array<float, kHop> out{};
+          while (p->clean_samples < p->raw_samples) {
+            p->denoiser->process(zeros, out);
+            std::size_t from = 0;
+            if (p->clean_skip > 0) {
+              from = static_cast<std::size_t>(std::min<std::int64_t>(p->clean_skip, kHop));
+              p->clean_skip -= static_cast<std::int64_t>(from);
+            }
+            auto n = std::min<std::int64_t>(static_cast<std::int64_t>(kHop - from),
+                                            p->raw_samples - p->clean_samples);
+            p->clean_file->write(std::span<const float>(out.data() + from, static_cast<std::size_t>(n)));
+            p->clean_samples += n;
+          }
+        }
+      } catch (const std::exception& e) {
+        p->failed = true;  // finish() below keeps what reached the disk
+        impl_->log->error("recording session={} failed: {}", session_id, e.what());
       }
     }
     auto clean = p->clean_file->finish();
     std::optional<recording::Summary> raw;
     if (p->raw_file) raw = p->raw_file->finish();
-    if (p->padded) {
+    if (p->padded && clean.samples > 0) {
       f.clean = clean;
       f.raw = raw;
     } else {
-      // Nothing was ever received: an empty file is not a recording.
+      // Nothing was ever received (or none of it reached the disk): an empty file is not a recording.
       std::error_code ec;
       std::filesystem::remove(clean.path, ec);
       if (raw) std::filesystem::remove(raw->path, ec);

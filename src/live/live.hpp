@@ -32,6 +32,11 @@ struct Config {
   std::chrono::milliseconds media_timeout{10000};  // no audio this long ends the stream
   std::chrono::milliseconds checkpoint_every{1000};
   media::IceConfig ice;
+  // Space kept in reserve on the recordings' disk (a file of this size, made at start and when a stream opens):
+  // when the disk fills up it is released, so the database beside the recordings can still record how the
+  // streams ended. Empty path: none.
+  std::filesystem::path reserve_file;
+  std::int64_t reserve_bytes = 1 << 20;
 };
 
 // Chosen by the page before going live.
@@ -40,8 +45,9 @@ struct StreamOptions {
   std::optional<float> atten_lim_db;   // 0..100; unset: no limit
 };
 
-// Why media ended a stream.
-enum class MediaEnd { webrtc_failed, media_timeout };
+// Why media ended a stream. recording_failed: its recording could not be written (the disk is full, or failing);
+// what was written stays a valid WAV, and a full disk ends every stream recording on it.
+enum class MediaEnd { webrtc_failed, media_timeout, recording_failed };
 
 struct Stats {
   std::uint64_t frames = 0;           // 10 ms frames received and processed

@@ -24,7 +24,13 @@ struct Summary {
 
 class RecordingError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit RecordingError(const std::string& what, int error_number = 0)
+      : std::runtime_error(what), error_number_(error_number) {}
+  // The errno of the failed system call (ENOSPC: the disk is full), 0 when there was none.
+  int error_number() const { return error_number_; }
+
+ private:
+  int error_number_;
 };
 
 // `streamed_audios/{username}_{session_id}.wav` (and `…_raw.wav` for the unprocessed input).
@@ -36,13 +42,15 @@ class WavWriter {
   static std::unique_ptr<WavWriter> create(const std::filesystem::path& path);
   virtual ~WavWriter() = default;
 
-  // Appends float samples in [-1, 1] (clipped), converted to 16-bit.
+  // Appends float samples in [-1, 1] (clipped), converted to 16-bit. A write that fails (disk full) throws
+  // RecordingError, and so does every later write and checkpoint: the file then ends with what reached the disk.
   virtual void write(std::span<const float> samples) = 0;
   // Appends `n` samples of silence.
   virtual void write_silence(std::int64_t n) = 0;
   // Makes everything written so far durable: header sizes updated, data and header flushed with fsync.
   virtual void checkpoint() = 0;
-  // Final checkpoint and close. Idempotent; the file is complete afterwards.
+  // Final checkpoint and close. Idempotent; the file is complete afterwards. After a failed write the header is
+  // set from the bytes on disk (as repair does), so the file is a valid WAV of the audio that made it there.
   virtual Summary finish() = 0;
   virtual std::int64_t samples() const = 0;
   virtual const std::filesystem::path& path() const = 0;

@@ -31,6 +31,7 @@ class SndfileWriter final : public WavWriter {
 
   void write(std::span<const float> samples) override {
     if (!sf_) throw RecordingError("recording " + path_.string() + " is already finished");
+    if (failed_) throw RecordingError("recording " + path_.string() + " failed earlier", failed_);
     buf_.resize(samples.size());
     for (std::size_t i = 0; i < samples.size(); ++i) {
       float v = std::clamp(samples[i], -1.0f, 1.0f) * 32767.0f;
@@ -41,6 +42,7 @@ class SndfileWriter final : public WavWriter {
 
   void write_silence(std::int64_t n) override {
     if (!sf_) throw RecordingError("recording " + path_.string() + " is already finished");
+    if (failed_) throw RecordingError("recording " + path_.string() + " failed earlier", failed_);
     buf_.assign(4800, 0);
     while (n > 0) {
       auto k = std::min<std::int64_t>(n, static_cast<std::int64_t>(buf_.size()));
@@ -51,8 +53,12 @@ class SndfileWriter final : public WavWriter {
 
   void checkpoint() override {
     if (!sf_) return;
+    if (failed_) throw RecordingError("recording " + path_.string() + " failed earlier", failed_);
     sf_command(sf_, SFC_UPDATE_HEADER_NOW, nullptr, 0);
-    if (::fsync(fd_) != 0) throw RecordingError("cannot fsync " + path_.string() + ": " + errno_text());
+    if (::fsync(fd_) != 0) {
+      failed_ = errno ? errno : EIO;
+      throw RecordingError("cannot fsync " + path_.string() + ": " + errno_text(), failed_);
+    }
   }
 
   Summary finish() override {
@@ -66,6 +72,14 @@ class SndfileWriter final : public WavWriter {
       bytes_ = st.st_size;
       ::close(fd_);
       fd_ = -1;
+      if (failed_) {
+        // libsndfile's header counts what it meant to write; what reached the disk decides (a torn sample cut).
+        auto fixed = repair(path_);
+        if (!fixed) throw RecordingError("recording " + path_.string() + " is gone", failed_);
+        samples_ = fixed->samples;
+        bytes_ = fixed->bytes;
+        return Summary{path_, samples_, bytes_};
+      }
       if (rc != 0) throw RecordingError("cannot finish " + path_.string() + ": " + sf_error_number(rc));
       if (!synced) throw RecordingError("cannot fsync " + path_.string() + ": " + errno_text());
     }
@@ -77,8 +91,10 @@ class SndfileWriter final : public WavWriter {
 
  private:
   void put(const short* data, sf_count_t n) {
+    errno = 0;
     if (sf_write_short(sf_, data, n) != n) {
-      throw RecordingError("cannot write " + path_.string() + ": " + sf_strerror(sf_));
+      failed_ = errno ? errno : EIO;
+      throw RecordingError("cannot write " + path_.string() + ": " + std::strerror(failed_), failed_);
     }
     samples_ += n;
   }
@@ -88,6 +104,7 @@ class SndfileWriter final : public WavWriter {
   SNDFILE* sf_;
   std::int64_t samples_ = 0;
   std::int64_t bytes_ = 0;
+  int failed_ = 0;  // errno of the write that failed; nothing more is written then
   std::vector<short> buf_;
 };
 

@@ -22,6 +22,7 @@ constexpr std::pair<EndReason, std::string_view> kReasons[] = {
     {EndReason::server_shutdown, "server_shutdown"},
     {EndReason::server_restart, "server_restart"},
     {EndReason::media_error, "media_error"},
+    {EndReason::recording_failed, "recording_failed"},
 };
 }  // namespace
 

@@ -28,15 +28,19 @@ export function tempDir(prefix = 'fc25-test-') {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// startServer({env, args, dataDir, db}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
-export async function startServer({ env = {}, args = [], dataDir, db } = {}) {
+// startServer({env, args, dataDir, db, wrap}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
+// `wrap`: a command that execs the rest of its arguments (the server's command line), e.g. to give the server a
+// mount namespace of its own; it must exec, so that proc is the server.
+export async function startServer({ env = {}, args = [], dataDir, db, wrap = [] } = {}) {
   if (!fs.existsSync(fc25Bin)) throw new Error(`fc25 binary not found at ${fc25Bin} (build it, or set FC25_BIN)`);
   dataDir = dataDir || tempDir();
   const portFile = path.join(tempDir('fc25-port-'), 'port');
   const dbPath = db || path.join(dataDir, 'fc25.sqlite3');
-  const proc = spawn(fc25Bin, ['serve', '--bind', '127.0.0.1', '--port', '0', '--port-file', portFile,
-    '--data-dir', dataDir, '--db', dbPath, ...args], {
-    env: { ...process.env, FC25_LOG_LEVEL: 'info', ...env },
+  const command = [...wrap, fc25Bin, 'serve', '--bind', '127.0.0.1', '--port', '0', '--port-file', portFile,
+    '--data-dir', dataDir, '--db', dbPath, ...args];
+  const proc = spawn(command[0], command.slice(1), {
+    // Tests register many users from 127.0.0.1: the per-address registration limit is lifted unless a test sets it.
+    env: { FC25_REGISTRATIONS_PER_ADDRESS: '0', ...process.env, FC25_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);

@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,51 @@ TEST_F(AuthTest, UsernamesFollowTheRules) {
   EXPECT_NE(password_problem("short"), "");
   EXPECT_EQ(password_problem("long enough"), "");
   EXPECT_NE(password_problem(std::string(129, 'x')), "");
+}
+
+TEST_F(AuthTest, PasswordLengthCountsCharactersNotBytes) {
+  std::string e_acute = "\xc3\xa9";  // é: one character, two bytes
+  std::string five, seven, eight, hundred, h129;
+  for (int i = 0; i < 5; ++i) five += e_acute;
+  for (int i = 0; i < 7; ++i) seven += e_acute;
+  for (int i = 0; i < 8; ++i) eight += e_acute;
+  for (int i = 0; i < 100; ++i) hundred += e_acute;
+  for (int i = 0; i < 129; ++i) h129 += e_acute;
+  EXPECT_NE(password_problem(five), "") << "5 characters (10 bytes) is too short";
+  EXPECT_NE(password_problem(seven), "") << "7 characters (14 bytes) is too short";
+  EXPECT_EQ(password_problem(eight), "");
+  EXPECT_EQ(password_problem(hundred), "") << "100 characters (200 bytes) is allowed";
+  EXPECT_NE(password_problem(h129), "");
+  EXPECT_EQ(password_problem(std::string(128, 'x')), "");
+  EXPECT_EQ(password_problem("\xf0\x9f\x8e\xb5\xf0\x9f\x8e\xb5\xf0\x9f\x8e\xb5\xf0\x9f\x8e\xb5"),
+            "password must be at least 8 characters")
+      << "four 4-byte characters (16 bytes) are four characters";
+}
+
+TEST_F(AuthTest, InvalidUtf8IsRefusedByName) {
+  EXPECT_EQ(password_problem("abcdefgh\xff"), "password is not valid UTF-8");
+  EXPECT_EQ(password_problem("abcdefgh\xc3"), "password is not valid UTF-8");
+  EXPECT_EQ(password_problem("abcdefgh\xed\xa0\x80"), "password is not valid UTF-8");  // a surrogate
+  EXPECT_EQ(username_problem("ali\xff" "ce"), "username is not valid UTF-8");
+  EXPECT_EQ(username_problem("\xc0\xaf\x61\x62"), "username is not valid UTF-8");   // overlong '/'
+}
+
+TEST_F(AuthTest, RateLimitAllowsMaxEventsPerKeyInTheWindow) {
+  RateLimit limit(3, std::chrono::seconds(600));
+  EXPECT_EQ(limit.acquire("addr:127.0.0.1"), 0);
+  EXPECT_EQ(limit.acquire("addr:127.0.0.1"), 0);
+  EXPECT_EQ(limit.acquire("addr:127.0.0.1"), 0);
+  int wait = limit.acquire("addr:127.0.0.1");
+  EXPECT_GE(wait, 599);
+  EXPECT_LE(wait, 601);
+  EXPECT_EQ(limit.acquire("addr:127.0.0.2"), 0) << "another address has its own budget";
+  RateLimit none(0, std::chrono::seconds(600));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(none.acquire("a"), 0);
+  RateLimit brief(1, std::chrono::seconds(1));
+  EXPECT_EQ(brief.acquire("a"), 0);
+  EXPECT_GT(brief.acquire("a"), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(brief.acquire("a"), 0) << "the window slides";
 }
 
 TEST_F(AuthTest, CsrfNeedsTheSameNonEmptyToken) {

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <vector>
@@ -81,6 +83,55 @@ TEST(Recording, FinishIsIdempotentAndWriteAfterwardsIsAnError) {
   EXPECT_EQ(a.samples, b.samples);
   EXPECT_EQ(a.bytes, b.bytes);
   EXPECT_THROW(w->write(tone(480)), RecordingError);
+}
+
+// A disk that fills up while recording, made real with a file size limit (the kernel refuses the write past it as
+// it would on a full disk, EFBIG instead of ENOSPC): the failing write throws with the errno, nothing more is
+// written, and finish() leaves a valid WAV of exactly the audio that reached the disk.
+TEST(Recording, AWriteThatFailsLeavesAValidWavOfWhatReachedTheDisk) {
+  TempDir dir;
+  auto path = dir.path / "full.wav";
+  auto w = WavWriter::create(path);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit small = saved;
+  small.rlim_cur = 100001;  // odd: the last write is torn in the middle of a sample
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  int err = 0, writes = 0;
+  try {
+    for (; writes < 1000; ++writes) w->write(tone(480, static_cast<std::size_t>(writes) * 480));
+  } catch (const RecordingError& e) {
+    err = e.error_number();
+  }
+  bool later_write_threw = false, checkpoint_threw = false;
+  try { w->write(tone(480)); } catch (const RecordingError&) { later_write_threw = true; }
+  try { w->checkpoint(); } catch (const RecordingError&) { checkpoint_threw = true; }
+  Summary s;
+  bool finished = false;
+  try {
+    s = w->finish();  // still under the limit: the disk is still full
+    finished = true;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "finish: " << e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(err, EFBIG);
+  EXPECT_LT(writes, 1000);
+  EXPECT_TRUE(later_write_threw) << "nothing is written after a failure";
+  EXPECT_TRUE(checkpoint_threw);
+  EXPECT_EQ(static_cast<std::int64_t>(fs::file_size(path)), s.bytes);
+  EXPECT_EQ(s.bytes, 44 + 2 * s.samples) << "header and data sizes match the bytes on disk, no torn sample";
+  EXPECT_GE(s.bytes, 100000 - 2);
+  SF_INFO info;
+  auto v = read_wav(path, info);
+  ASSERT_EQ(info.frames, s.samples);
+  auto ref = tone(static_cast<std::size_t>(s.samples));
+  for (std::size_t i = 0; i < v.size(); i += 97) {
+    ASSERT_NEAR(v[i] / 32767.0, ref[i], 1.0 / 16000) << "sample " << i;
+  }
 }
 
 TEST(Recording, CreateInAMissingDirectoryNamesThePath) {

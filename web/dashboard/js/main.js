@@ -193,6 +193,7 @@ function endReasonText(reason) {
     server_shutdown: 'the server shut down',
     server_restart: 'the server restarted',
     media_error: 'the server could not record it',
+    recording_failed: 'the server could not save your recording',
   }[reason] || reason;
 }
 
