@@ -235,10 +235,14 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
   auto session_id = active->session_id;
   {
     std::lock_guard lock(mu_);
-    listeners_[id] = Listener{session_id, user.id, client_id, target->username, reply};
+    listeners_[id] = Listener{session_id, user.id, user.username, client_id, target->id, target->username, true, reply};
   }
   live::SignalSink sink;
-  sink.answer = [reply, id, session_id, owner = target->username](const std::string& answer) {
+  sink.answer = [this, reply, id, session_id, owner = target->username](const std::string& answer) {
+    {
+      std::lock_guard lock(mu_);
+      if (!listeners_.count(id)) return;  // ended before its answer was ready: the page was told already
+    }
     reply(json{{"type", "listen_answer"}, {"listen_id", id}, {"session_id", session_id}, {"username", owner},
                {"sdp", answer}});
   };
@@ -267,10 +271,53 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
   }
   log->info("listener joined user={} stream={} session={} listener={}", user.username, target->username, session_id, id);
   announce_listeners(session_id);
+  {
+    // Dropped while its connection was being made (socket closed, friendship removed, stream ended): the drop found
+    // nothing to release then, so release it now.
+    std::unique_lock lock(mu_);
+    auto it = listeners_.find(id);
+    if (it != listeners_.end()) it->second.joining = false;
+    if (it == listeners_.end()) {
+      lock.unlock();
+      live_->unlisten(session_id, id);
+      log->info("listener left session={} listener={} (dropped while joining)", session_id, id);
+      return;
+    }
+  }
 }
+  // A removal of the friendship since the check above either saw this listener (it is registered) or happened
+  // before this second look: either way it ends.
+  if (end_if_not_friends(id)) return;
 
 std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string& listen_id, const std::string& why) {
   Listener l;
+bool Broadcasts::end_if_not_friends(const std::string& listen_id) {
+  Listener l;
+  {
+    std::lock_guard lock(mu_);
+    auto it = listeners_.find(listen_id);
+    if (it == listeners_.end()) return false;
+    l = it->second;
+  }
+  if (store_.are_friends(l.user_id, l.owner_id)) return false;
+  if (auto gone = drop_listener(listen_id, "not friends")) {
+    gone->reply(json{{"type", "listen_ended"}, {"listen_id", listen_id}, {"session_id", gone->session_id},
+                     {"username", gone->owner}, {"reason", "not_friends"}});
+    return true;
+  }
+  return false;
+}
+
+void Broadcasts::end_unfriended_listeners(const std::string& username) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, l] : listeners_)
+      if (l.username == username || l.owner == username) ids.push_back(id);
+  }
+  for (auto& id : ids) end_if_not_friends(id);
+}
+
   {
     std::lock_guard lock(mu_);
     auto it = listeners_.find(listen_id);
@@ -278,8 +325,10 @@ std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string&
     l = std::move(it->second);
     listeners_.erase(it);
   }
-  auto counts = live_ ? live_->listener_counts(l.session_id, listen_id) : media::Fanout::ListenerCounts{};
-  if (live_) live_->unlisten(l.session_id, listen_id);
+  // A listener still joining is released by the join itself once its connection exists (closing a connection
+  // while another thread makes it is not safe).
+  auto counts = live_ && !l.joining ? live_->listener_counts(l.session_id, listen_id) : media::Fanout::ListenerCounts{};
+  if (live_ && !l.joining) live_->unlisten(l.session_id, listen_id);
   core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent, {} dropped)",
                              l.session_id, listen_id, why, counts.sent, counts.dropped);
   announce_listeners(l.session_id);

@@ -31,6 +31,9 @@ class Broadcasts {
                   presence::Reply reply);
   // A presence socket closed: its listeners go.
   void on_socket_closed(std::int64_t user_id, const std::string& client_id);
+  // A friendship of `username` was removed (seen in whichever process holds the sockets): each listener here from
+  // or to that user who is no longer a friend of the broadcaster ends (listen_ended, reason not_friends).
+  void end_unfriended_listeners(const std::string& username);
 
   std::string_view denoiser() const;
   std::size_t open_streams() const;
@@ -45,12 +48,17 @@ class Broadcasts {
   // Forgets a listener and releases its connection; returns it (nullopt when it was already gone).
   std::optional<Listener> drop_listener(const std::string& listen_id, const std::string& why);
   void announce_listeners(std::int64_t session_id);
+  // Ends the listener (not_friends) when its user and the broadcaster are no longer friends; true when it did.
+  bool end_if_not_friends(const std::string& listen_id);
 
   struct Listener {
     std::int64_t session_id = 0;
     std::int64_t user_id = 0;
+    std::string username;       // the listener's
     std::string client_id;
+    std::int64_t owner_id = 0;  // the broadcaster's user id
     std::string owner;          // the broadcaster's username
+    bool joining = false;       // its connection is being made (live_->listen runs): a drop leaves the release to it
     presence::Reply reply;
   };
 

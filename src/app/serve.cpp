@@ -176,6 +176,10 @@ int run_serve(const std::vector<std::string>& args) {
       if (broadcasts_ptr) broadcasts_ptr->on_socket_closed(user_id, client_id);
       registry.on_socket_closed(user_id, client_id);
     };
+    // A removed friendship ends listening in the process that serves it (the event reaches both users' sockets).
+    hooks.on_delivered = [&broadcasts_ptr](const std::string& username, std::string_view type) {
+      if (type == "friend_removed" && broadcasts_ptr) broadcasts_ptr->end_unfriended_listeners(username);
+    };
     media::init();
     Broadcasts broadcasts(io, *store, registry, sink, config.data_dir, media_config(config));
     registry.set_media_hooks(broadcasts.hooks());

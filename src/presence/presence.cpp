@@ -315,3 +315,11 @@ void Presence::shutdown() {
 }
 
 }  // namespace fc25::presence
+  if (hooks.on_delivered) {
+    try {
+      hooks.on_delivered(group.substr(5), type_of(payload));   // "user.<name>"
+    } catch (const std::exception& e) {
+      core::count_failure("presence event");
+      log->error("handling event {} for {} failed: {}", type_of(payload), group, e.what());
+    }
+  }

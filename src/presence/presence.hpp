@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include <string_view>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -49,6 +50,10 @@ class Presence {
   Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks);
   ~Presence();
   Presence(const Presence&) = delete;
+  // An event with this "type" reached the sockets this process holds for `username` (whichever process sent it),
+  // just before they are sent it; on an io thread. Lets a plane act where the sockets are (a removed friendship
+  // ends listening in the process that serves it).
+  std::function<void(const std::string& username, std::string_view type)> on_delivered;
   Presence& operator=(const Presence&) = delete;
 
   // Takes over a connection whose HTTP upgrade request has already been authenticated and Origin-checked by the

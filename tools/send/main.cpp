@@ -63,6 +63,7 @@ struct Options {
   bool bad_fingerprint = false;  // offer a DTLS fingerprint that is not ours (the handshake must fail)
   std::string listen;         // listen to this user's stream instead of broadcasting
   bool count_at_transport = false;  // listeners: count SRTP packets as they arrive, then drop them
+  double after_end = 0;             // listeners the server ended: go on counting packets this long
   bool vanish_early = false;  // drop the media right after the offer (ICE can never complete)
   bool vanish = false;        // at the end, drop the media but keep the presence socket, and wait for the server
 };
@@ -92,6 +93,8 @@ struct Options {
   --count-at-transport  listeners count each audio packet as it arrives over ICE (still encrypted) and drop it
                       there instead of decrypting and jitter-buffering it: a third of the CPU per listener, so
                       one machine can hold many more of them in load tests
+  --after-end S       a listener the server ends (listen_ended) keeps its connection S seconds more and reports
+                      the packets that still arrived from 200 ms after the end (packets_after_end)
   --vanish-early      tear the WebRTC side down right after the offer: ICE cannot complete
   --vanish            at the end, tear the WebRTC side down without a word (keep the presence socket) and
                       wait up to 20 s for the server to end the stream; its reason is reported
@@ -600,6 +603,7 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   ws.write(net::buffer(json{{"type", "listen_offer"}, {"username", o.listen}, {"sdp", st.offer}}.dump()));
   auto offered = Clock::now();
   std::string listen_id, error, ended;
+  std::chrono::system_clock::time_point ended_wall;
   bool socket_closed = false;
   std::function<void()> read_next = [&] {
     ws.async_read(buf, [&](beast::error_code ec, std::size_t) {
@@ -624,6 +628,7 @@ json run_listen(Sender& s, const Options& o, int cycle) {
                               msg["candidate"].get<std::string>().c_str());
       } else if (type == "listen_ended") {
         ended = msg.value("reason", "");
+        ended_wall = std::chrono::system_clock::now();
       }
       read_next();
     });
@@ -651,6 +656,14 @@ json run_listen(Sender& s, const Options& o, int cycle) {
     while (ended.empty() && !socket_closed && Clock::now() < limit) io.run_one_until(limit);
   } else {
     result["ended_by_server"] = ended;
+    result["ended_at_ms"] = std::chrono::duration<double, std::milli>(ended_wall.time_since_epoch()).count();
+    if (o.after_end > 0) {
+      // What the server sends after it said "ended" (it should send nothing once its peer is released).
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto at = st.packets.load();
+      std::this_thread::sleep_for(std::chrono::duration<double>(o.after_end));
+      result["packets_after_end"] = st.packets.load() - at;
+    }
   }
   // Whatever the server sent before it stopped is through the jitter buffer by now.
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
@@ -694,6 +707,7 @@ int main(int argc, char** argv) {
     else if (a[i] == "--vanish-early") o.vanish_early = true;
     else if (a[i] == "--listen") o.listen = val();
     else if (a[i] == "--count-at-transport") o.count_at_transport = true;
+    else if (a[i] == "--after-end") o.after_end = std::stod(val());
     else if (a[i] == "--bad-fingerprint") o.bad_fingerprint = true;
     else if (a[i] == "--noise-removal") o.noise_removal = val() != "0";
     else if (a[i] == "--atten-lim") o.atten_lim = std::stod(val());

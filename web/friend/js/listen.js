@@ -58,10 +58,12 @@ export function handleListenMessage(msg) {
     else me.pendingIn.push(c);
     return true;
   }
-  if (msg.type === 'listen_ended' && msg.listen_id === me.listenId) {
+  // (It may end before its answer came: a friendship removed while the offer was being taken.)
+  if (msg.type === 'listen_ended' && (msg.listen_id === me.listenId || (!me.listenId && msg.username === me.username))) {
     stopListening();
     me.onEnded(msg.reason === 'left' ? '' : msg.reason === 'failed'
-      ? `The connection to the stream failed (${msg.detail}). Press Listen to try again.` : 'The stream ended.');
+      ? `The connection to the stream failed (${msg.detail}). Press Listen to try again.`
+      : msg.reason === 'not_friends' ? `You are no longer friends with ${me.username}.` : 'The stream ended.');
     return true;
   }
   if (msg.type === 'error' && msg.for === 'listen_offer') {
