@@ -99,6 +99,8 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.realtime_priority = parse_int(n, v, 0, 99); }},
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
        [](Config& c, auto& n, auto& v) { c.denoise_workers = parse_int(n, v, 0, 256); }},
+      {"FC25_MAX_SOCKETS_PER_USER", "--max-sockets-per-user",
+       [](Config& c, auto& n, auto& v) { c.max_sockets_per_user = parse_int(n, v, 0, 1000000); }},
       {"FC25_REGISTRATIONS_PER_ADDRESS", "--registrations-per-address",
        [](Config& c, auto& n, auto& v) { c.registrations_per_address = parse_int(n, v, 0, 1000000); }},
       {"FC25_REGISTRATION_WINDOW_S", "--registration-window-s",
@@ -153,6 +155,7 @@ std::string Config::describe() const {
     << " denoise_workers=" << denoise_workers << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb;
+  o << " max_sockets_per_user=" << max_sockets_per_user;
   return o.str();
 }
 
@@ -182,6 +185,8 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
   --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
   --rt-priority N          FC25_RT_PRIORITY  real-time (SCHED_FIFO) priority for them when permitted (default 10; 0 off)
+  --max-sockets-per-user N  FC25_MAX_SOCKETS_PER_USER  presence sockets one user may hold in a process (default 32;
+                           0 no limit); one more is refused 429 too_many_sockets
   --registrations-per-address N  FC25_REGISTRATIONS_PER_ADDRESS  registrations one address may make per window
                            (default 5; 0 no limit); more answer 429 with Retry-After
   --registration-window-s N  FC25_REGISTRATION_WINDOW_S  that window in seconds (default 600)

@@ -188,7 +188,14 @@ int run_serve(const std::vector<std::string>& args) {
                                      const json& msg, presence::Reply reply) {
       broadcasts.on_message(user, client_id, msg, std::move(reply));
     };
-    presence::Presence presence(io, {config.channel_backend, config.redis_host, config.redis_port}, hooks);
+    // A socket whose session was logged out elsewhere or expired is closed at the next check (every 5 s).
+    hooks.session_valid = [&store](const std::string& session) {
+      return store->user_by_session(session, core::now_ms()).has_value();
+    };
+    presence::Options presence_options;
+    presence_options.max_sockets_per_user = config.max_sockets_per_user;
+    presence::Presence presence(io, {config.channel_backend, config.redis_host, config.redis_port}, hooks,
+                                presence_options);
     sink.presence = &presence;
 
     // Streams a crashed predecessor left live are ended (server_restart) before anyone connects.

@@ -406,7 +406,11 @@ void Api::add_routes() {
 
   add(V::post, "/api/auth/logout", false, [&svc](Request& req, Respond& respond) {
     auto s = req.cookies.find("fc25_session");
-    if (s != req.cookies.end()) svc.sessions.destroy(s->second);
+    if (s != req.cookies.end()) {
+      svc.sessions.destroy(s->second);
+      // Its presence sockets close now, in every process; the user's other sessions keep theirs.
+      if (req.user) svc.presence.end_session(req.user->username, core::sha256_hex(s->second));
+    }
     auto res = json_response(200, {{"ok", true}});
     res.insert(bhttp::field::set_cookie, session_cookie("", 0, svc.secure_cookies));
     respond(std::move(res));

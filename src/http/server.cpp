@@ -117,7 +117,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     log_->info("GET /ws/presence 101 user={} client={}", req_.user->username, client_id);
     stream_.expires_never();
-    svc_.presence.accept(std::move(stream_), std::move(req_.msg), {req_.user->id, req_.user->username}, client_id);
+    // The socket remembers its session, so that logging out (or expiry) closes it.
+    auto session = req_.cookies.count("fc25_session") ? core::sha256_hex(req_.cookies["fc25_session"]) : std::string();
+    svc_.presence.accept(std::move(stream_), std::move(req_.msg), {req_.user->id, req_.user->username, session},
+                         client_id);
   }
 
   void write(Reply reply) {

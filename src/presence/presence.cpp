@@ -10,11 +10,14 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "core/api_error.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "presence/channel_layer.hpp"
 
 namespace fc25::presence {
@@ -27,6 +30,10 @@ using nlohmann::json;
 namespace {
 constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 constexpr std::size_t kMaxQueuedMessages = 1024;
+// Closes a socket whose session was logged out or expired (an application code: the page goes to the login page).
+constexpr std::uint16_t kSessionEndedCode = 4001;
+// Between processes only (never sent to a page): "close the sockets of this session".
+constexpr std::string_view kSessionEndedType = "session_ended";
 
 std::string group_of(const std::string& username) { return "user." + username; }
 
@@ -45,26 +52,38 @@ class WsSession;
 struct Presence::Impl : std::enable_shared_from_this<Presence::Impl> {
   boost::asio::io_context& io;
   Hooks hooks;
+  Options opts;
   std::unique_ptr<ChannelLayer> layer;
   std::shared_ptr<spdlog::logger> log = core::logger("presence");
   std::shared_ptr<spdlog::logger> chlog = core::logger("channel");
   mutable std::mutex mu;
   std::map<std::string, std::set<WsSession*>> groups;   // group -> local members
   std::map<WsSession*, std::weak_ptr<WsSession>> sessions;
+  std::map<std::int64_t, int> per_user;                 // sockets accepted and not yet closed, by user id
   std::atomic<bool> closed{false};
+  boost::asio::strand<boost::asio::io_context::executor_type> timer_strand;
+  boost::asio::steady_timer session_timer;
 
-  Impl(boost::asio::io_context& io_, Hooks h) : io(io_), hooks(std::move(h)) {}
+  Impl(boost::asio::io_context& io_, Hooks h, Options o)
+      : io(io_), hooks(std::move(h)), opts(o), timer_strand(boost::asio::make_strand(io_)), session_timer(timer_strand) {}
 
   void add(const std::shared_ptr<WsSession>& s, const std::string& group);
   void remove(WsSession* s, const std::string& group);
+  void release(std::int64_t user_id);
   void deliver(const std::string& group, const std::string& payload);
   void resend_snapshots();
+  // Closes the local sockets opened with `session` (of `group`'s user, or any when group is empty).
+  void close_session(const std::string& group, const std::string& session, const char* why);
+  void schedule_session_check();
+  void check_sessions();
 };
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(std::shared_ptr<Presence::Impl> hub, beast::tcp_stream&& stream, SocketUser user, std::string client_id)
       : hub_(std::move(hub)), ws_(std::move(stream)), user_(std::move(user)), client_id_(std::move(client_id)) {}
+
+  ~WsSession() { release(); }
 
   const SocketUser& user() const { return user_; }
 
@@ -96,11 +115,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   // Closes after the messages already queued are written (so a shutdown notice reaches the page first).
-  void close(websocket::close_code code) {
-    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), code] {
+  void close(websocket::close_reason why) {
+    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), why] {
       if (self->closing_ || self->done_) return;
       self->closing_ = true;
-      self->close_code_ = code;
+      self->close_reason_ = why;
       if (self->queue_.empty()) self->do_close();
     });
   }
@@ -200,7 +219,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void do_close() {
-    ws_.async_close(close_code_, [self = shared_from_this()](beast::error_code) {});
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
   }
 
   // Runs once, whatever ended the socket.
@@ -209,6 +228,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     done_ = true;
     queue_.clear();
     hub_->remove(this, group_of(user_.username));
+    release();
     hub_->log->info("presence closed user={} client={}", user_.username, client_id_);
     if (hub_->hooks.on_socket_closed && !hub_->closed) hub_->hooks.on_socket_closed(user_.id, client_id_);
   }
@@ -221,7 +241,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool closing_ = false;
   bool done_ = false;
-  websocket::close_code close_code_ = websocket::close_code::going_away;
+  websocket::close_reason close_reason_{websocket::close_code::going_away};
+  std::atomic<bool> released_{false};
+
+  // Gives back this socket's place in its user's count (once; at close, or at the latest when it is destroyed).
+  void release() {
+    if (!released_.exchange(true)) hub_->release(user_.id);
+  }
 };
 
 void Presence::Impl::add(const std::shared_ptr<WsSession>& s, const std::string& group) {
@@ -240,7 +266,71 @@ void Presence::Impl::remove(WsSession* s, const std::string& group) {
   sessions.erase(s);
 }
 
+void Presence::Impl::release(std::int64_t user_id) {
+  std::lock_guard lock(mu);
+  auto it = per_user.find(user_id);
+  if (it != per_user.end() && --it->second <= 0) per_user.erase(it);
+}
+
+void Presence::Impl::close_session(const std::string& group, const std::string& session, const char* why) {
+  if (session.empty()) return;
+  std::vector<std::shared_ptr<WsSession>> all;   // taken under the lock, let go outside it
+  {
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : sessions)
+      if (auto s = w.lock()) all.push_back(std::move(s));
+  }
+  for (auto& s : all) {
+    if (s->user().session != session || (!group.empty() && group != group_of(s->user().username))) continue;
+    log->info("presence closing user={} ({}): its session ended", s->user().username, why);
+    s->close(websocket::close_reason(static_cast<websocket::close_code>(kSessionEndedCode), "session ended"));
+  }
+}
+
+void Presence::Impl::schedule_session_check() {
+  if (!hooks.session_valid || opts.session_check.count() <= 0 || closed) return;
+  session_timer.expires_after(opts.session_check);
+  std::weak_ptr<Impl> weak = shared_from_this();
+  session_timer.async_wait([weak](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed) return;
+    self->check_sessions();
+    self->schedule_session_check();
+  });
+}
+
+// Every socket's session, asked once per distinct session: a logged-out (in another process, while the channel
+// layer was down) or expired one closes its sockets. Bound: Options::session_check.
+void Presence::Impl::check_sessions() {
+  std::vector<std::shared_ptr<WsSession>> all;
+  {
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : sessions)
+      if (auto s = w.lock()) all.push_back(std::move(s));
+  }
+  std::set<std::string> distinct;
+  for (auto& s : all)
+    if (!s->user().session.empty()) distinct.insert(s->user().session);
+  all.clear();
+  for (auto& session : distinct) {
+    bool valid = true;
+    try {
+      valid = hooks.session_valid(session);
+    } catch (const std::exception& e) {
+      log->warn("cannot check a presence socket's session: {}", e.what());
+    }
+    if (!valid) close_session("", session, "expired or logged out");
+  }
+}
+
 void Presence::Impl::deliver(const std::string& group, const std::string& payload) {
+  if (type_of(payload) == kSessionEndedType) {
+    auto msg = json::parse(payload, nullptr, false);
+    if (msg.is_object() && msg.contains("session") && msg["session"].is_string()) {
+      close_session(group, msg["session"].get<std::string>(), "logged out");
+    }
+    return;
+  }
   std::vector<std::shared_ptr<WsSession>> targets;
   {
     std::lock_guard lock(mu);
@@ -250,6 +340,14 @@ void Presence::Impl::deliver(const std::string& group, const std::string& payloa
       if (auto sp = sessions[s].lock()) targets.push_back(std::move(sp));
   }
   chlog->info("channel receive group={} type={} sockets={}", group, type_of(payload), targets.size());
+  if (hooks.on_delivered) {
+    try {
+      hooks.on_delivered(group.substr(5), type_of(payload));   // "user.<name>"
+    } catch (const std::exception& e) {
+      core::count_failure("presence event");
+      log->error("handling event {} for {} failed: {}", type_of(payload), group, e.what());
+    }
+  }
   auto msg = std::make_shared<const std::string>(payload);
   for (auto& s : targets) s->send(msg);
 }
@@ -265,8 +363,8 @@ void Presence::Impl::resend_snapshots() {
   for (auto& s : all) s->send_snapshot();
 }
 
-Presence::Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks)
-    : impl_(std::make_shared<Impl>(io, std::move(hooks))) {
+Presence::Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks, Options options)
+    : impl_(std::make_shared<Impl>(io, std::move(hooks), options)) {
   impl_->layer = make_channel_layer(io, config);
   std::weak_ptr<Impl> weak = impl_;
   impl_->layer->start(
@@ -279,6 +377,9 @@ Presence::Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks
   impl_->log->info("channel layer: {}{}", impl_->layer->name(),
                    config.backend == "redis" ? " at " + config.redis_host + ":" + std::to_string(config.redis_port)
                                              : std::string());
+  boost::asio::post(impl_->timer_strand, [weak] {
+    if (auto i = weak.lock()) i->schedule_session_check();
+  });
 }
 
 Presence::~Presence() { shutdown(); }
@@ -286,8 +387,43 @@ Presence::~Presence() { shutdown(); }
 void Presence::accept(beast::tcp_stream stream, http::request<http::string_body> req, SocketUser user,
                       std::string client_id) {
   if (impl_->closed) return;
+  int limit = impl_->opts.max_sockets_per_user;
+  bool room = true;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto& n = impl_->per_user[user.id];
+    if (limit > 0 && n >= limit) room = false;
+    else ++n;
+  }
+  if (!room) {
+    // Refused before the handshake, as any other upgrade refusal: a JSON error the client can read.
+    impl_->log->info("presence refused user={}: already {} sockets (FC25_MAX_SOCKETS_PER_USER)", user.username, limit);
+    auto res = std::make_shared<http::response<http::string_body>>(http::status::too_many_requests, req.version());
+    res->set(http::field::server, "fc25");
+    res->set(http::field::content_type, "application/json");
+    res->keep_alive(false);
+    res->body() = core::json_text(json{{"error", {{"code", "too_many_sockets"},
+        {"message", "'" + user.username + "' already has " + std::to_string(limit) +
+                        " presence sockets open; close one first"}}}});
+    res->prepare_payload();
+    auto st = std::make_shared<beast::tcp_stream>(std::move(stream));
+    st->expires_after(std::chrono::seconds(10));
+    http::async_write(*st, *res, [st, res](beast::error_code, std::size_t) {
+      beast::error_code ec;
+      st->socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    });
+    return;
+  }
   auto s = std::make_shared<WsSession>(impl_, std::move(stream), std::move(user), std::move(client_id));
   s->run(std::move(req));
+}
+
+void Presence::end_session(const std::string& username, const std::string& session) {
+  if (session.empty()) return;
+  // This process at once; the others when the event reaches them (or at their next session check).
+  impl_->close_session(group_of(username), session, "logged out");
+  impl_->layer->publish(group_of(username),
+                        core::json_text(json{{"session", session}, {"type", std::string(kSessionEndedType)}}));
 }
 
 void Presence::send_to_user(const std::string& username, const json& event) {
@@ -311,15 +447,8 @@ void Presence::shutdown() {
       if (auto s = w.lock()) all.push_back(std::move(s));
   }
   for (auto& s : all) s->close(websocket::close_code::going_away);
+  boost::asio::post(impl_->timer_strand, [i = impl_] { i->session_timer.cancel(); });
   impl_->layer->stop();
 }
 
 }  // namespace fc25::presence
-  if (hooks.on_delivered) {
-    try {
-      hooks.on_delivered(group.substr(5), type_of(payload));   // "user.<name>"
-    } catch (const std::exception& e) {
-      core::count_failure("presence event");
-      log->error("handling event {} for {} failed: {}", type_of(payload), group, e.what());
-    }
-  }

@@ -2,12 +2,13 @@
 // Presence: the /ws/presence/ WebSocket sessions and the channel layer that carries events between them, across
 // server processes when the Redis backend is used. The HTTP plane hands over upgraded connections; the streams and
 // social planes send events to users. Nothing here knows about HTTP routing, SQL or streams.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-
 #include <string_view>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -25,6 +26,14 @@ struct ChannelLayerConfig {
 struct SocketUser {
   std::int64_t id = 0;
   std::string username;   // lower-case
+  std::string session;    // the session the socket was opened with (SHA-256 hex of its token; "" when unknown)
+};
+
+struct Options {
+  // Sockets one user may hold in this process; one more is refused (429 too_many_sockets). 0: no limit.
+  int max_sockets_per_user = 32;
+  // How often every socket's session is checked (expired or deleted: the socket is closed, 4001).
+  std::chrono::milliseconds session_check{5000};
 };
 
 // Sends a message to one socket (the one a message came from). Thread-safe, never blocks; a no-op once closed.
@@ -41,23 +50,27 @@ struct Hooks {
   // type or a bad field, core::ApiError for a refused request: the page gets an "error" message saying why.
   std::function<void(const SocketUser& user, const std::string& client_id, const nlohmann::json& message,
                      Reply reply)> on_message;
+  // An event with this "type" reached the sockets this process holds for `username` (whichever process sent it),
+  // just before they are sent it; on an io thread. Lets a plane act where the sockets are (a removed friendship
+  // ends listening in the process that serves it).
+  std::function<void(const std::string& username, std::string_view type)> on_delivered;
+  // Whether a session (SocketUser::session) is still valid: not logged out, not expired. Called every
+  // Options::session_check for each session that has sockets here, on an io thread.
+  std::function<bool(const std::string& session)> session_valid;
 };
 
 
 class Presence {
  public:
   // Creates the channel layer (connecting to Redis when configured; it reconnects with backoff on its own).
-  Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks);
+  Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks, Options options = {});
   ~Presence();
   Presence(const Presence&) = delete;
-  // An event with this "type" reached the sockets this process holds for `username` (whichever process sent it),
-  // just before they are sent it; on an io thread. Lets a plane act where the sockets are (a removed friendship
-  // ends listening in the process that serves it).
-  std::function<void(const std::string& username, std::string_view type)> on_delivered;
   Presence& operator=(const Presence&) = delete;
 
   // Takes over a connection whose HTTP upgrade request has already been authenticated and Origin-checked by the
-  // HTTP plane; performs the WebSocket handshake, sends the snapshot, and serves the socket until it closes.
+  // HTTP plane; performs the WebSocket handshake, sends the snapshot, and serves the socket until it closes. A user
+  // who already holds Options::max_sockets_per_user sockets here is answered 429 too_many_sockets (no handshake).
   void accept(boost::beast::tcp_stream stream,
               boost::beast::http::request<boost::beast::http::string_body> upgrade_request,
               SocketUser user, std::string client_id);
@@ -68,6 +81,10 @@ class Presence {
 
   // Number of open presence sockets in this process (for tests and logs).
   std::size_t open_sockets() const;
+
+  // The session was logged out: every socket opened with it, in every process, is closed at once (4001 "session
+  // ended"); the user's other sessions keep theirs. Thread-safe.
+  void end_session(const std::string& username, const std::string& session);
 
   // Closes every socket (1001 going away) and the channel layer. Idempotent.
   void shutdown();
