@@ -269,8 +269,6 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     listeners_.erase(id);
     throw core::ApiError(409, "not_live", e.what());
   }
-  log->info("listener joined user={} stream={} session={} listener={}", user.username, target->username, session_id, id);
-  announce_listeners(session_id);
   {
     // Dropped while its connection was being made (socket closed, friendship removed, stream ended): the drop found
     // nothing to release then, so release it now.
@@ -284,13 +282,13 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
       return;
     }
   }
-}
+  log->info("listener joined user={} stream={} session={} listener={}", user.username, target->username, session_id, id);
   // A removal of the friendship since the check above either saw this listener (it is registered) or happened
   // before this second look: either way it ends.
   if (end_if_not_friends(id)) return;
+  announce_listeners(session_id);
+}
 
-std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string& listen_id, const std::string& why) {
-  Listener l;
 bool Broadcasts::end_if_not_friends(const std::string& listen_id) {
   Listener l;
   {
@@ -318,6 +316,8 @@ void Broadcasts::end_unfriended_listeners(const std::string& username) {
   for (auto& id : ids) end_if_not_friends(id);
 }
 
+std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string& listen_id, const std::string& why) {
+  Listener l;
   {
     std::lock_guard lock(mu_);
     auto it = listeners_.find(listen_id);
