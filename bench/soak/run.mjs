@@ -793,7 +793,7 @@ log('');
 for (const [name, ok, value] of checks) log(`${ok ? 'ok  ' : 'FAIL'}  ${name}: ${value}`);
 const heapGrowth = final.heap?.in_use_mb - baseline.heap?.in_use_mb;
 if (!checks[0][1] && heapGrowth < RSS_LIMIT_MB) {
-  log(`note: the heap in use grew ${fmt(heapGrowth)} MB: the RSS growth is memory malloc keeps after the churn's peaks, not live allocations`);
+  log(`note: the heap in use changed by ${fmt(heapGrowth)} MB: the RSS growth is memory malloc keeps after the churn's peaks, not live allocations`);
 }
 log(pass ? 'PASS' : 'FAIL');
 
