@@ -105,6 +105,8 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.registrations_per_address = parse_int(n, v, 0, 1000000); }},
       {"FC25_REGISTRATION_WINDOW_S", "--registration-window-s",
        [](Config& c, auto& n, auto& v) { c.registration_window_s = parse_int(n, v, 1, 86400 * 7); }},
+      {"FC25_HTTP_TIMEOUT_S", "--http-timeout-s",
+       [](Config& c, auto& n, auto& v) { c.http_timeout_s = parse_int(n, v, 1, 3600); }},
       {"FC25_MIN_FREE_MB", "--min-free-mb",
        [](Config& c, auto& n, auto& v) { c.min_free_mb = parse_int(n, v, 0, 1 << 24); }},
   };
@@ -154,7 +156,7 @@ std::string Config::describe() const {
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms
     << " denoise_workers=" << denoise_workers << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
-    << " min_free_mb=" << min_free_mb;
+    << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s;
   o << " max_sockets_per_user=" << max_sockets_per_user;
   return o.str();
 }
@@ -190,6 +192,7 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --registrations-per-address N  FC25_REGISTRATIONS_PER_ADDRESS  registrations one address may make per window
                            (default 5; 0 no limit); more answer 429 with Retry-After
   --registration-window-s N  FC25_REGISTRATION_WINDOW_S  that window in seconds (default 600)
+  --http-timeout-s N       FC25_HTTP_TIMEOUT_S  a request must arrive, and a client take each part of an answer, within N s (default 30)
   --min-free-mb N          FC25_MIN_FREE_MB  free space in DATA_DIR needed to go live (default 256; 0 off); less: 507
 )";
 }

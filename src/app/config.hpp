@@ -32,6 +32,7 @@ struct Config {
   int max_sockets_per_user = 32;           // FC25_MAX_SOCKETS_PER_USER, --max-sockets-per-user: presence sockets (0: no limit)
   int registrations_per_address = 5;       // FC25_REGISTRATIONS_PER_ADDRESS, --registrations-per-address: per window (0: no limit)
   int registration_window_s = 600;         // FC25_REGISTRATION_WINDOW_S, --registration-window-s: that window, seconds
+  int http_timeout_s = 30;                 // FC25_HTTP_TIMEOUT_S, --http-timeout-s: a request must arrive, and each part of an answer be taken, within this
   int min_free_mb = 256;                   // FC25_MIN_FREE_MB, --min-free-mb: free space a new stream needs (0: off)
 
   std::string describe() const;            // one line for the start-up log

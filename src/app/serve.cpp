@@ -1,8 +1,10 @@
 // `fc25 serve`: wires the planes together, runs the io threads, and shuts down cleanly on SIGINT/SIGTERM:
 // stop accepting, end every live stream (server_shutdown: rows written, friends told), close presence, exit 0.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -206,6 +208,7 @@ int run_serve(const std::vector<std::string>& args) {
                             std::string(broadcasts.denoiser()), ice_servers_json(config), {}};
     services.login_work = &login_work;
     services.registrations = &registrations;
+    services.timeout = std::chrono::seconds(config.http_timeout_s);
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
     services.health = [&] {
       return json{{"live_streams", registry.live_count()},
@@ -223,12 +226,27 @@ int run_serve(const std::vector<std::string>& args) {
     }
     log->info("listening on http://{}:{}", config.bind.find(':') != std::string::npos ? "[" + config.bind + "]" : config.bind, port);
 
+    // Streams, listeners and sockets come and go in bursts, each on GStreamer threads with malloc arenas of their
+    // own; glibc keeps what they free. Handing it back now and then keeps a long-running server's memory at what
+    // it uses, not at its busiest moment.
+    net::steady_timer trim(io);
+    std::function<void()> schedule_trim = [&] {
+      trim.expires_after(std::chrono::seconds(30));
+      trim.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        malloc_trim(0);
+        schedule_trim();
+      });
+    };
+    schedule_trim();
+
     net::signal_set signals(io, SIGINT, SIGTERM);
     net::steady_timer drain(io);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       log->info("received {}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
       server.stop_accepting();
+      trim.cancel();
       registry.stop_all(streams::EndReason::server_shutdown);
       registry.stop_housekeeping();
       // Let the "stream ended" notices reach the sockets before they are closed.

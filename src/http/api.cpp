@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "core/time.hpp"
+#include "http/range.hpp"
 #include "http/static_files.hpp"
 #include "recording/recording.hpp"
 
@@ -155,36 +156,15 @@ Reply serve_range(const std::filesystem::path& path, const Request& req) {
   bool partial = false;
   auto range = std::string(req.msg[bhttp::field::range]);
   if (!range.empty()) {
-    // Only "bytes=a-b", "bytes=a-" and "bytes=-n" (one range).
-    auto bad = [&]() -> Reply {
+    auto r = parse_range(range, static_cast<std::uint64_t>(size));
+    if (!r) {
       Response res = error_response(416, "range_not_satisfiable", "cannot serve range '" + core::printable(range) +
                                                                        "' of " + std::to_string(size) + " bytes");
       res.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
       return res;
-    };
-    if (range.rfind("bytes=", 0) != 0 || range.find(',') != std::string::npos) return bad();
-    auto spec = range.substr(6);
-    auto dash = spec.find('-');
-    if (dash == std::string::npos) return bad();
-    auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
-    auto num = [](const std::string& x) -> std::optional<std::int64_t> {
-      if (x.empty() || x.size() > 18 || !std::all_of(x.begin(), x.end(), ::isdigit)) return std::nullopt;
-      return std::stoll(x);
-    };
-    if (a.empty()) {
-      auto n = num(b);
-      if (!n || *n == 0) return bad();
-      first = std::max<std::int64_t>(0, size - *n);
-    } else {
-      auto f = num(a);
-      if (!f || *f >= size) return bad();
-      first = *f;
-      if (!b.empty()) {
-        auto l = num(b);
-        if (!l || *l < first) return bad();
-        last = std::min(*l, size - 1);
-      }
     }
+    first = static_cast<std::int64_t>(r->first);
+    last = static_cast<std::int64_t>(r->first + r->length - 1);
     partial = true;
   }
   auto headers = [&](auto& res) {
@@ -442,17 +422,6 @@ void Api::add_routes() {
   add(V::delete_, "/api/friends/{username}", true, [&svc](Request& req, Respond& respond) {
     svc.friends.remove(*req.user, req.params["username"]);
     respond(json_response(200, {{"ok", true}}));
-    // A new stream is refused, before anything is created, when the recordings' disk is nearly full.
-    if (svc.min_free_bytes > 0 && !svc.store.active_stream(req.user->id)) {
-      std::error_code ec;
-      auto space = std::filesystem::space(svc.data_dir / "streamed_audios", ec);
-      if (!ec && space.available < svc.min_free_bytes) {
-        throw ApiError(507, "insufficient_storage",
-                       "the server's disk is nearly full (" + std::to_string(space.available >> 20) +
-                           " MiB free; going live needs " + std::to_string(svc.min_free_bytes >> 20) +
-                           " MiB): it could not save your recording");
-      }
-    }
   });
 
   // Streams
@@ -468,6 +437,17 @@ void Api::add_routes() {
         throw ApiError(400, "invalid_field", "field 'atten_lim_db' must be a number of dB from 0 to 100");
       }
       options.atten_lim_db = it->get<float>();
+    }
+    // A new stream is refused, before anything is created, when the recordings' disk is nearly full.
+    if (svc.min_free_bytes > 0 && !svc.store.active_stream(req.user->id)) {
+      std::error_code ec;
+      auto space = std::filesystem::space(svc.data_dir / "streamed_audios", ec);
+      if (!ec && space.available < svc.min_free_bytes) {
+        throw ApiError(507, "insufficient_storage",
+                       "the server's disk is nearly full (" + std::to_string(space.available >> 20) +
+                           " MiB free; going live needs " + std::to_string(svc.min_free_bytes >> 20) +
+                           " MiB): it could not save your recording");
+      }
     }
     auto started = svc.streams.start(*req.user, string_field(body, "client_id"), options);
     respond(json_response(started.created ? 201 : 200,

@@ -27,7 +27,7 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr auto kReadTimeout = std::chrono::seconds(30);
+
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -45,7 +45,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(kMaxBodyBytes);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(kReadTimeout);
+    stream_.expires_after(svc_.timeout);
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
@@ -141,7 +141,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     status_ = msg->result_int();
     need_eof_ = msg->need_eof();
     res_ = msg;
-    bhttp::async_write(stream_, *msg, beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
+    written_ = 0;
+    write_some(std::make_shared<bhttp::response_serializer<Body>>(*msg));
+  }
+
+  template <class Body>
+  void write_some(std::shared_ptr<bhttp::response_serializer<Body>> sr) {
+    // A client that takes nothing of an answer for the timeout is gone. The limit is per write, not for the whole
+    // answer: a long recording downloads at whatever pace the listener's network allows.
+    stream_.expires_after(svc_.timeout);
+    bhttp::async_write_some(stream_, *sr, [self = shared_from_this(), sr](beast::error_code ec, std::size_t n) {
+      self->written_ += n;
+      if (!ec && !sr->is_done()) return self->write_some(sr);
+      self->on_write(ec, self->written_);
+    });
   }
 
   void on_write(beast::error_code ec, std::size_t bytes) {
@@ -171,6 +184,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Request req_;
   bool keep_alive_ = true;
   std::shared_ptr<void> res_;   // the message being written
+  std::size_t written_ = 0;
   unsigned status_ = 0;
   bool need_eof_ = false;
   std::chrono::steady_clock::time_point started_;

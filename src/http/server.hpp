@@ -1,6 +1,7 @@
 #pragma once
 // The HTTP plane: a Beast listener and one session per connection (each on its own strand), the REST API of
 // docs/protocol.md, the pages and static files of web/, and the hand-over of /ws/presence/ upgrades to presence.
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -39,6 +40,7 @@ struct Services {
   // slow_work). Registrations per address are limited by `registrations` (null: no limit).
   boost::asio::thread_pool* login_work = nullptr;
   auth::RateLimit* registrations = nullptr;
+  std::chrono::seconds timeout{30};      // a request must arrive, and each write of an answer be taken, within this
   std::uint64_t min_free_bytes = 0;      // free space the data dir needs for a new stream (0: not checked)
 };
 

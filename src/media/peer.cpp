@@ -55,7 +55,7 @@ class MediaThread {
       auto fn = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      fn();
+      core::guarded("media thread task", fn);
       lock.lock();
     }
   }
@@ -187,67 +187,77 @@ std::string Peer::promise_error(GstPromise* promise) {
 }
 
 void Peer::on_remote_set(GstPromise* promise, gpointer data) {
-  auto* self = from(data);
-  auto err = promise_error(promise);
-  gst_promise_unref(promise);
-  if (self->closed_) return;
-  if (!err.empty()) return self->fail("the offer was refused: " + err);
-  GstPromise* p = gst_promise_new_with_change_func(&Peer::on_answer_created, self->keep_alive(), &Peer::drop_keep_alive);
-  g_signal_emit_by_name(self->webrtc_, "create-answer", nullptr, p);
+  core::guarded("webrtc remote description", [&] {
+    auto* self = from(data);
+    auto err = promise_error(promise);
+    gst_promise_unref(promise);
+    if (self->closed_) return;
+    if (!err.empty()) return self->fail("the offer was refused: " + err);
+    GstPromise* p = gst_promise_new_with_change_func(&Peer::on_answer_created, self->keep_alive(), &Peer::drop_keep_alive);
+    g_signal_emit_by_name(self->webrtc_, "create-answer", nullptr, p);
+  });
 }
 
 void Peer::on_answer_created(GstPromise* promise, gpointer data) {
-  auto* self = from(data);
-  auto err = promise_error(promise);
-  GstWebRTCSessionDescription* answer = nullptr;
-  if (err.empty()) {
-    const GstStructure* reply = gst_promise_get_reply(promise);
-    if (reply) gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
-  }
-  gst_promise_unref(promise);
-  if (self->closed_) {
-    if (answer) gst_webrtc_session_description_free(answer);
-    return;
-  }
-  if (!answer) return self->fail("no answer could be made for the offer" + (err.empty() ? "" : ": " + err));
-  g_signal_emit_by_name(self->webrtc_, "set-local-description", answer, nullptr);
-  gchar* text = gst_sdp_message_as_text(answer->sdp);
-  std::string sdp = text ? text : "";
-  g_free(text);
-  gst_webrtc_session_description_free(answer);
-  if (sdp.find("m=audio 0 ") != std::string::npos || sdp.find("a=inactive") != std::string::npos) {
-    return self->fail("the offer's audio could not be accepted (Opus at 48 kHz is required)");
-  }
-  self->log_->debug("{} answer ready", self->label_);
-  if (self->ev_.answer) self->ev_.answer(std::move(sdp));
+  core::guarded("webrtc answer", [&] {
+    auto* self = from(data);
+    auto err = promise_error(promise);
+    GstWebRTCSessionDescription* answer = nullptr;
+    if (err.empty()) {
+      const GstStructure* reply = gst_promise_get_reply(promise);
+      if (reply) gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
+    }
+    gst_promise_unref(promise);
+    if (self->closed_) {
+      if (answer) gst_webrtc_session_description_free(answer);
+      return;
+    }
+    if (!answer) return self->fail("no answer could be made for the offer" + (err.empty() ? "" : ": " + err));
+    g_signal_emit_by_name(self->webrtc_, "set-local-description", answer, nullptr);
+    gchar* text = gst_sdp_message_as_text(answer->sdp);
+    std::string sdp = text ? text : "";
+    g_free(text);
+    gst_webrtc_session_description_free(answer);
+    if (sdp.find("m=audio 0 ") != std::string::npos || sdp.find("a=inactive") != std::string::npos) {
+      return self->fail("the offer's audio could not be accepted (Opus at 48 kHz is required)");
+    }
+    self->log_->debug("{} answer ready", self->label_);
+    if (self->ev_.answer) self->ev_.answer(std::move(sdp));
+  });
 }
 
 void Peer::on_ice_candidate(GstElement*, guint mline, gchar* candidate, gpointer data) {
-  auto* self = static_cast<Peer*>(data);
-  if (self->closed_ || !self->ev_.local_candidate) return;
-  self->ev_.local_candidate(mline, candidate ? candidate : "");
+  core::guarded("webrtc local candidate", [&] {
+    auto* self = static_cast<Peer*>(data);
+    if (self->closed_ || !self->ev_.local_candidate) return;
+    self->ev_.local_candidate(mline, candidate ? candidate : "");
+  });
 }
 
 void Peer::on_connection_state(GstElement* webrtc, GParamSpec*, gpointer data) {
-  auto* self = static_cast<Peer*>(data);
-  GstWebRTCPeerConnectionState state;
-  g_object_get(webrtc, "connection-state", &state, nullptr);
-  self->log_->debug("{} connection state {}", self->label_, static_cast<int>(state));
-  if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
-    if (!self->closed_ && self->ev_.connected) self->ev_.connected();
-  } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
-    self->fail("the WebRTC connection failed");
-  } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
-    self->fail("the WebRTC connection closed");
-  }
+  core::guarded("webrtc connection state", [&] {
+    auto* self = static_cast<Peer*>(data);
+    GstWebRTCPeerConnectionState state;
+    g_object_get(webrtc, "connection-state", &state, nullptr);
+    self->log_->debug("{} connection state {}", self->label_, static_cast<int>(state));
+    if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
+      if (!self->closed_ && self->ev_.connected) self->ev_.connected();
+    } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
+      self->fail("the WebRTC connection failed");
+    } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
+      self->fail("the WebRTC connection closed");
+    }
+  });
 }
 
 void Peer::on_ice_state(GstElement* webrtc, GParamSpec*, gpointer data) {
-  auto* self = static_cast<Peer*>(data);
-  GstWebRTCICEConnectionState state;
-  g_object_get(webrtc, "ice-connection-state", &state, nullptr);
-  self->log_->debug("{} ICE state {}", self->label_, static_cast<int>(state));
-  if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) self->fail("ICE failed: no network path to the page");
+  core::guarded("webrtc ICE state", [&] {
+    auto* self = static_cast<Peer*>(data);
+    GstWebRTCICEConnectionState state;
+    g_object_get(webrtc, "ice-connection-state", &state, nullptr);
+    self->log_->debug("{} ICE state {}", self->label_, static_cast<int>(state));
+    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) self->fail("ICE failed: no network path to the page");
+  });
 }
 
 GstBusSyncReply Peer::on_bus(GstBus*, GstMessage* msg, gpointer data) {
@@ -260,16 +270,18 @@ GstBusSyncReply Peer::on_bus(GstBus*, GstMessage* msg, gpointer data) {
     self->log_->debug("{} pipeline error: {} ({})", self->label_, why, dbg ? dbg : "");
     if (err) g_error_free(err);
     g_free(dbg);
-    self->fail("media pipeline error: " + why);
+    core::guarded("media pipeline error", [&] { self->fail("media pipeline error: " + why); });
   }
   gst_message_unref(msg);
   return GST_BUS_DROP;
 }
 
 void Peer::on_pad_added(GstElement*, GstPad* pad, gpointer data) {
-  auto* self = static_cast<Peer*>(data);
-  if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC || self->closed_) return;
-  self->on_src_pad(pad);
+  core::guarded("webrtc incoming pad", [&] {
+    auto* self = static_cast<Peer*>(data);
+    if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC || self->closed_) return;
+    self->on_src_pad(pad);
+  });
 }
 
 }  // namespace detail

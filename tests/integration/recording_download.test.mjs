@@ -34,7 +34,7 @@ describe('recording download', () => {
   let url;
   let file;
   before(async () => {
-    server = await startServer();
+    server = await startServer({ env: { FC25_HTTP_TIMEOUT_S: '2' } });
     alice = new Client(server.url);
     bob = new Client(server.url);
     await alice.register(uniqueName('dl'));
@@ -98,11 +98,46 @@ describe('recording download', () => {
     let firstBytes = 0;
     socks[0].once('data', (d) => { firstBytes = d.length; socks[0].pause(); });
     for (const s of socks.slice(1)) s.pause();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 1500));
     const during = rssMiB(server.proc.pid);
     for (const s of socks) s.destroy();
     assert.ok(firstBytes > 0, 'the download started');
     assert.ok(during - baseline < 64, `server RSS grew ${(during - baseline).toFixed(1)} MiB (from ${baseline.toFixed(1)})`);
+  });
+
+  it('a slow reader keeps its download past the timeout while it reads; one that stops reading is let go', async () => {
+    const open = () => new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: server.port }, () => {
+        s.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ${bob.cookieHeader()}\r\n\r\n`);
+        resolve(s);
+      });
+      s.on('error', reject);
+    });
+    // Reads a little every 0.5 s for 5 s (the server's timeout is 2 s).
+    const slow = await open();
+    let got = 0;
+    let closedAt = null;
+    const t0 = Date.now();
+    slow.on('data', (d) => { got += d.length; slow.pause(); });
+    slow.on('close', () => { closedAt = Date.now() - t0; });
+    for (let i = 0; i < 10; i += 1) {
+      await new Promise((r) => setTimeout(r, 500));
+      slow.resume();
+    }
+    assert.equal(closedAt, null, `the slow download was cut after ${closedAt} ms with ${got} bytes`);
+    assert.ok(got > 0 && got < SIZE);
+    slow.destroy();
+    // Takes nothing after the first bytes: the server gives up on it after about 2 s.
+    const stuck = await open();
+    const stuckClosed = new Promise((resolve) => stuck.on('close', () => resolve(Date.now())));
+    stuck.once('data', () => stuck.pause());
+    const t1 = Date.now();
+    await new Promise((r) => setTimeout(r, 4500));
+    stuck.resume();  // drain what the kernel holds, then the server's end shows
+    stuck.on('data', () => {});
+    const when = await Promise.race([stuckClosed, new Promise((r) => setTimeout(() => r(null), 20000))]);
+    assert.ok(when !== null, 'the server never closed a connection whose client stopped reading');
+    assert.ok(when - t1 < 15000);
   });
 
   it('a whole download has every byte', async () => {
