@@ -179,8 +179,10 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   } catch (const media::OfferError& e) {
     core::logger("live")->info("refused the offer of {} for session={}: {}", user.username, session_id, e.what());
     throw core::ApiError(400, "bad_offer", e.what());
-  } catch (const std::logic_error& e) {
+  } catch (const live::AlreadyConnected& e) {
     throw core::ApiError(409, "already_connected", e.what());
+  } catch (const live::NotOpen& e) {  // ended since the check above
+    throw core::ApiError(409, "not_here", e.what());
   }
   core::logger("live")->info("offer accepted user={} session={}", user.username, session_id);
 }
@@ -264,7 +266,7 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     std::lock_guard lock(mu_);
     listeners_.erase(id);
     throw core::ApiError(400, "bad_offer", e.what());
-  } catch (const std::logic_error& e) {
+  } catch (const live::NotOpen& e) {
     std::lock_guard lock(mu_);
     listeners_.erase(id);
     throw core::ApiError(409, "not_live", e.what());

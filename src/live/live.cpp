@@ -467,10 +467,10 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pipes.find(session_id);
-    if (it == impl_->pipes.end()) throw std::logic_error("session " + std::to_string(session_id) + " is not live");
+    if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
     p = it->second;
     if (p->ingest) {
-      throw std::logic_error("session " + std::to_string(session_id) + " already has a media connection");
+      throw AlreadyConnected("session " + std::to_string(session_id) + " already has a media connection");
     }
   }
   media::IngestEvents ev;
@@ -487,7 +487,8 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
   auto it = impl_->pipes.find(session_id);
   if (it == impl_->pipes.end() || it->second->ingest) {
     ingest->close();  // closed (or answered by another offer) meanwhile
-    throw std::logic_error("session " + std::to_string(session_id) + " ended or got another media connection");
+    if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " ended meanwhile");
+    throw AlreadyConnected("session " + std::to_string(session_id) + " got another media connection meanwhile");
   }
   it->second->ingest = std::move(ingest);
 }
@@ -498,7 +499,7 @@ void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, 
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pipes.find(session_id);
-    if (it == impl_->pipes.end()) throw std::logic_error("session " + std::to_string(session_id) + " is not live");
+    if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
     fanout = std::atomic_load(&it->second->fanout);
     if (!fanout) {
       fanout = media::Fanout::create("fanout-" + std::to_string(session_id), impl_->cfg.realtime_priority);
@@ -513,7 +514,14 @@ void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, 
   ev.connected = [impl, session_id, listener_id] {
     impl->log->info("listener connected session={} listener={}", session_id, listener_id);
   };
-  fanout->add_listener(listener_id, sdp, impl_->cfg.ice, std::move(ev));
+  try {
+    fanout->add_listener(listener_id, sdp, impl_->cfg.ice, std::move(ev));
+  } catch (const media::OfferError&) {
+    throw;
+  } catch (const std::logic_error&) {
+    if (is_open(session_id)) throw;
+    throw NotOpen("session " + std::to_string(session_id) + " ended meanwhile");  // the fan-out closed with it
+  }
 }
 
 namespace {

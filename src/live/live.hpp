@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "denoise/denoise.hpp"
@@ -65,6 +66,18 @@ struct Finished {
   std::string denoiser;
 };
 
+// The stream is not open here (never opened, or closed): thrown by offer and listen.
+class NotOpen : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// The stream already has its broadcaster's media connection: thrown by offer.
+class AlreadyConnected : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 // What the owner hears back from a stream's media, on our threads.
 struct Callbacks {
   std::function<void(std::int64_t session_id, MediaEnd why, const std::string& detail)> ended;
@@ -92,13 +105,14 @@ class LiveMedia {
   bool is_open(std::int64_t session_id) const;
 
   // The page's offer for an open stream: starts the ingest and answers through `sink`. Throws media::OfferError
-  // (creating nothing) for a bad offer, std::logic_error when the stream already has an ingest or is not open.
+  // (creating nothing) for a bad offer, AlreadyConnected when the stream already has an ingest, NotOpen when it is
+  // not open.
   void offer(std::int64_t session_id, const std::string& sdp, SignalSink sink);
   void remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate);
 
   // A listener's offer for an open stream: the clean audio, encoded once for all listeners, goes to it over its
   // own peer connection. `failed` is called (from a GStreamer thread) when its connection fails. Throws
-  // media::OfferError for a bad offer (creating nothing), std::logic_error when the stream is not open.
+  // media::OfferError for a bad offer (creating nothing), NotOpen when the stream is not open (or closes meanwhile).
   void listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp, SignalSink sink,
               std::function<void(const std::string& why)> failed);
   void listener_candidate(std::int64_t session_id, const std::string& listener_id, unsigned mline,

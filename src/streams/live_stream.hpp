@@ -1,6 +1,10 @@
 #pragma once
 // The state machine of one live stream: starting -> live -> stopping -> ended. The first stop wins and fixes the
 // reason; every later stop (from any path) is a no-op. Pure logic, no I/O.
+//
+// Threads: not synchronised itself. info() never changes and may be read from any thread; the state (mark_live,
+// begin_stop, finish, state, end_reason) belongs to whoever owns the stream: StreamRegistry calls these only under
+// its mutex once the stream is shared.
 #include <optional>
 #include <string_view>
 

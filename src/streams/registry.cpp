@@ -99,8 +99,8 @@ std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std:
   auto now = core::now_ms();
   bool won = store_.end_stream(session_id, std::string(to_string(reason)), now);
   if (local) {
-    local->finish();
     std::lock_guard lock(mu_);
+    local->finish();
     live_.erase(session_id);
   }
   if (!won || !active) return std::nullopt;
@@ -203,15 +203,20 @@ void StreamRegistry::reconcile() {
         core::logger("streams")->error("finishing the media of session={} failed: {}", id, e.what());
       }
     }
-    s->finish();
     std::lock_guard lock(mu_);
+    s->finish();
     live_.erase(id);
   }
 }
 
 void StreamRegistry::beat() {
   try {
-    store_.heartbeat(storage::Node{options_.node_id, host_, static_cast<std::int64_t>(::getpid()), core::now_ms()});
+    {
+      // Under timer_mu_: once stop_housekeeping has forgotten this node, no beat brings it back.
+      std::lock_guard lock(timer_mu_);
+      if (!housekeeping_) return;
+      store_.heartbeat(storage::Node{options_.node_id, host_, static_cast<std::int64_t>(::getpid()), core::now_ms()});
+    }
     recover_orphans();
     reconcile();
   } catch (const std::exception& e) {
@@ -220,24 +225,31 @@ void StreamRegistry::beat() {
 }
 
 void StreamRegistry::start_housekeeping() {
+  {
+    std::lock_guard lock(timer_mu_);
+    if (housekeeping_.exchange(true)) return;
+    heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  }
   beat();
-  housekeeping_ = true;
-  heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  auto schedule = std::make_shared<std::function<void()>>();
-  *schedule = [this, schedule] {
-    heartbeat_timer_->expires_after(options_.heartbeat_interval);
-    heartbeat_timer_->async_wait([this, schedule](const boost::system::error_code& ec) {
-      if (ec || !housekeeping_) return;
-      beat();
-      (*schedule)();
-    });
-  };
-  (*schedule)();
+  schedule_beat();
+}
+
+// The next beat. The handler holds nothing but `this`: stop_housekeeping (or the destructor) cancels the timer,
+// and a cancelled handler returns before touching the registry.
+void StreamRegistry::schedule_beat() {
+  std::lock_guard lock(timer_mu_);
+  if (!housekeeping_ || !heartbeat_timer_) return;
+  heartbeat_timer_->expires_after(options_.heartbeat_interval);
+  heartbeat_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !housekeeping_) return;
+    beat();
+    schedule_beat();
+  });
 }
 
 void StreamRegistry::stop_housekeeping() {
-  if (!housekeeping_) return;
-  housekeeping_ = false;
+  std::lock_guard lock(timer_mu_);
+  if (!housekeeping_.exchange(false)) return;
   if (heartbeat_timer_) heartbeat_timer_->cancel();
   try {
     store_.forget_node(options_.node_id);

@@ -2,6 +2,13 @@
 // The authority over live streams. Every way a stream ends reaches stop(), which is idempotent: it ends the
 // session in the store (exactly one caller wins, across processes), then tells the user's friends and the user's
 // own other pages, once. Streams are owned by one tab (client_id); only that tab's presence socket ends them.
+//
+// Threads: every public method may be called from any thread (the io threads, usually several at once), except
+// set_media_hooks (once, before the registry is used) and the destructor (after the io threads are joined).
+// Locks: mu_ guards live_ and the state of every LiveStream in it (begin_stop, finish); timer_mu_ guards the
+// heartbeat timer and this node's heartbeat row. Neither is held while calling out to the media hooks or the event
+// sink, so those may call back.
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <cstdint>
@@ -40,7 +47,8 @@ struct StartOptions {
   std::optional<float> atten_lim_db;
 };
 
-// The media plane, seen from the registry. Both are called once per stream, never under the registry's lock.
+// The media plane, seen from the registry. Both are called once per stream, never under the registry's lock,
+// on the thread of the call that starts or ends the stream.
 struct MediaHooks {
   // A stream this process just started. May throw (e.g. the recording cannot be created): the stream is then
   // ended at once (media_error) and the error reaches the caller.
@@ -93,6 +101,7 @@ class StreamRegistry {
   void notify(const std::string& username, std::int64_t user_id, const nlohmann::json& event);
   std::optional<Stopped> finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local, EndReason reason);
   void beat();
+  void schedule_beat();
   bool node_alive(const storage::Node& n, std::int64_t now) const;
 
   boost::asio::io_context& io_;
@@ -101,11 +110,12 @@ class StreamRegistry {
   RegistryOptions options_;
   std::string host_;
   mutable std::mutex mu_;
-  std::map<std::int64_t, std::shared_ptr<LiveStream>> live_;  // by session id, streams run by this process
-  MediaHooks media_;
+  std::map<std::int64_t, std::shared_ptr<LiveStream>> live_;  // by session id, streams run by this process; mu_
+  MediaHooks media_;                                           // set before use, read-only afterwards
   void reconcile();
-  std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
-  bool housekeeping_ = false;
+  std::mutex timer_mu_;
+  std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;  // timer_mu_
+  std::atomic<bool> housekeeping_{false};
 };
 
 }  // namespace fc25::streams

@@ -1,5 +1,6 @@
 // Starts real `fc25 serve` processes on free loopback ports with temporary data directories, for tests.
 import { spawn } from 'node:child_process';
+import { after } from 'node:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,23 @@ export function tempDir(prefix = 'fc25-test-') {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A sanitizer's report in a server's output (sanitized builds: scripts/sanitize.sh) fails the test file, even when
+// no test looked at that server's exit. In a sanitized run (FC25_SANITIZE set) servers still running at the end
+// are stopped gracefully first, so that LeakSanitizer checks them at exit.
+const sanitizerReport = /ERROR: (AddressSanitizer|LeakSanitizer)|^\S+:\d+:\d+: runtime error: |WARNING: ThreadSanitizer/m;
+const sanitizerReports = [];
+const stoppers = new Set();
+const outputsRead = new Set();
+if (process.env.NODE_TEST_CONTEXT || /\.test\.mjs$/.test(process.argv[1] || '')) {  // test files, not benchmarks
+  after(async () => {
+    if (process.env.FC25_SANITIZE) await Promise.all([...stoppers].map((stop) => stop()));
+    await Promise.race([Promise.all(outputsRead), sleep(5000)]);
+    if (sanitizerReports.length) {
+      throw new Error(`sanitizer report in fc25 serve output:\n${sanitizerReports.join('\n----\n')}`);
+    }
+  });
+}
+
 // startServer({env, args, dataDir, db, wrap}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
 // `wrap`: a command that execs the rest of its arguments (the server's command line), e.g. to give the server a
 // mount namespace of its own; it must exec, so that proc is the server.
@@ -51,6 +69,11 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [] 
     running.delete(proc);
     resolve(code ?? signal);
   }));
+  outputsRead.add(new Promise((resolve) => proc.on('close', () => {  // exited and all its output read
+    const at = output.search(sanitizerReport);
+    if (at >= 0) sanitizerReports.push(`pid ${proc.pid}:\n${output.slice(Math.max(0, at - 200), at + 6000)}`);
+    resolve();
+  })));
   let exitCode;
   exited.then((c) => { exitCode = c; });
 
@@ -72,6 +95,15 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [] 
     throw new Error(`fc25 serve did not start within 15 s:\n${output}`);
   }
   const url = `http://127.0.0.1:${port}`;
+  const stopper = async () => {
+    if (exitCode !== undefined) return;
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(t);
+  };
+  stoppers.add(stopper);
+  exited.then(() => stoppers.delete(stopper));
   return {
     url, port, dataDir, dbPath, proc,
     logs: () => output,

@@ -177,10 +177,12 @@ TEST(GroupedLinear, OneStreamAndFourTogetherEqualTheDefinition) {
       ys.emplace_back(static_cast<std::size_t>(7) * out, 1e9f);
     }
     for (int k = 0; k < 5; ++k) xp.push_back(xs[k].data()), yp.push_back(ys[k].data());
-    l.run_batch(xp.data(), yp.data(), 5);   // four tiled, one alone
-    std::vector<float> alone(static_cast<std::size_t>(7) * out);
-    l.run(xs[4].data(), alone.data());
-    EXPECT_EQ(alone, ys[4]) << "out " << out;
+    l.run_batch(xp.data(), yp.data(), 5);   // streams 0-3 through the four-wide tile, stream 4 alone
+    for (int k = 0; k < 4; ++k) {           // a tiled stream gets what it would get on its own
+      std::vector<float> alone(static_cast<std::size_t>(7) * out);
+      l.run(xs[k].data(), alone.data());
+      EXPECT_EQ(alone, ys[k]) << "out " << out << " stream " << k;
+    }
     for (int k = 0; k < 5; ++k)
       for (int g = 0; g < 7; ++g)
         for (int h = 0; h < out; ++h) {

@@ -162,7 +162,31 @@ TEST(LiveMedia, CloseIsOnceAndUnknownStreamsAreNotOpen) {
   EXPECT_FALSE(lm.close(4).has_value());
   EXPECT_FALSE(lm.is_open(4));
   EXPECT_EQ(lm.input(4), nullptr);
-  EXPECT_THROW(lm.offer(4, "v=0\r\n", {}), std::logic_error);
+  // Not open is its own error, raised before the offer is even looked at (a bad offer would be media::OfferError).
+  EXPECT_THROW(lm.offer(4, "v=0\r\n", {}), live::NotOpen);
+  EXPECT_THROW(lm.listen(4, "l1", "v=0\r\n", {}, {}), live::NotOpen);
+}
+
+// A browser's offer that sends Opus: its ingest starts (answering needs no network).
+const char* kOffer =
+    "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n"
+    "a=ice-ufrag:Abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n"
+    "a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08"
+    "\r\na=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=fmtp:111 minptime=10;useinbandfec=1\r\n";
+
+TEST(LiveMedia, ASecondOfferForAConnectedStreamIsRefusedAsAlreadyConnected) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  lm.open(7, "hank", core::now_ms(), {});
+  lm.offer(7, kOffer, {});
+  EXPECT_THROW(lm.offer(7, kOffer, {}), live::AlreadyConnected);
+  EXPECT_TRUE(lm.close(7).has_value());
+  EXPECT_THROW(lm.offer(7, kOffer, {}), live::NotOpen);
+  // Closing tears the ingest's pipeline down (on the media thread, soon after).
+  for (int i = 0; i < 500 && media::live_pipelines() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(media::live_pipelines(), 0u);
 }
 
 TEST(LiveMedia, WatchdogReportsSilenceOnce) {

@@ -1,9 +1,12 @@
 // The registry on a real SQLite file, with a sink that records what users would be told.
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -139,6 +142,54 @@ TEST_F(RegistryTest, RestartEndsStreamsOfDeadNodesOnlyTwiceSafely) {
   EXPECT_EQ(store->stream_session(orphan)->end_reason, "server_restart");
   EXPECT_FALSE(store->stream_session(sibling)->ended_at) << "a live sibling's stream is left alone";
   EXPECT_EQ(sink.count("bob", false), 1);
+}
+
+// A page's Stop, a media failure and a media timeout reach one stream from three io threads at once: it ends once,
+// with one reason, and friends hear it once. (Under ThreadSanitizer this also checks that the stream's state is
+// only touched under the registry's lock.)
+TEST_F(RegistryTest, ConcurrentStopsOfOneStreamEndItOnce) {
+  for (int round = 1; round <= 20; ++round) {
+    auto s = registry->start(alice, "tab1").stream.session_id;
+    std::atomic<int> won{0};
+    std::vector<std::thread> threads;
+    for (auto reason : {EndReason::user, EndReason::webrtc_failed, EndReason::media_timeout}) {
+      threads.emplace_back([&, reason] {
+        if (registry->stop_session(s, reason)) ++won;
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(won.load(), 1) << "round " << round;
+    EXPECT_EQ(registry->live_count(), 0u);
+    EXPECT_FALSE(store->active_stream(alice.id));
+    EXPECT_EQ(sink.count("bob", false), round);
+  }
+}
+
+bool has_node(storage::Store& store, const std::string& id) {
+  for (auto& n : store.nodes())
+    if (n.node_id == id) return true;
+  return false;
+}
+
+// The heartbeat runs on an io thread while shutdown stops it from another: once stopped, the node is forgotten for
+// good and nothing is left scheduled (the io thread runs out of work and returns).
+TEST_F(RegistryTest, HousekeepingStopsCleanlyWhileBeatingOnAnotherThread) {
+  using namespace std::chrono_literals;
+  registry = std::make_unique<StreamRegistry>(io, *store, sink, RegistryOptions{"node-beating", 250ms, 1ms});
+  registry->start_housekeeping();
+  EXPECT_TRUE(has_node(*store, "node-beating"));
+  io.restart();
+  auto work = boost::asio::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
+  std::this_thread::sleep_for(100ms);  // many beats
+  registry->stop_housekeeping();
+  work.reset();
+  io_thread.join();
+  EXPECT_FALSE(has_node(*store, "node-beating"));
+  registry->start_housekeeping();  // and it starts again
+  EXPECT_TRUE(has_node(*store, "node-beating"));
+  registry.reset();  // the destructor stops it
+  EXPECT_FALSE(has_node(*store, "node-beating"));
 }
 
 }  // namespace
