@@ -14,6 +14,9 @@ status=0
 echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j"$(nproc)" || status=1
 
+echo "== sanitizers (AddressSanitizer + UndefinedBehaviorSanitizer, ThreadSanitizer)"
+scripts/sanitize.sh || status=1
+
 echo "== integration, media and browser tests (node --test, in a private network namespace)"
 mapfile -t node_tests < <(find tests/integration tests/media tests/e2e tests/tools -name '*.test.mjs' 2>/dev/null | sort)
 if ((${#node_tests[@]})); then

@@ -4,6 +4,7 @@
 // is kept by the caller, which tells the layer only which groups have local members.
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -11,6 +12,30 @@
 #include "presence/presence.hpp"
 
 namespace fc25::presence {
+
+// What a layer posts to the io threads may run after the layer was stopped (or destroyed): it passes through a
+// gate that stop() closes, so that nothing is delivered once stop() has returned.
+class DeliveryGate {
+ public:
+  template <class Fn>
+  auto wrap(Fn fn) const {
+    return [state = state_, fn = std::move(fn)]() {
+      std::lock_guard lock(state->mu);
+      if (state->open) fn();
+    };
+  }
+  void close() {
+    std::lock_guard lock(state_->mu);
+    state_->open = false;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    bool open = true;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
 
 class ChannelLayer {
  public:

@@ -12,14 +12,15 @@ class MemoryLayer final : public ChannelLayer {
   void publish(const std::string& group, std::string payload) override {
     if (!receiver_) return;
     // Delivered as Redis would deliver it: later, on an io thread, never inside the sender's call.
-    boost::asio::post(io_, [r = receiver_, group, p = std::move(payload)] { r(group, p); });
+    boost::asio::post(io_, gate_.wrap([r = receiver_, group, p = std::move(payload)] { r(group, p); }));
   }
-  void stop() override {}
+  void stop() override { gate_.close(); }
   const char* name() const override { return "memory"; }
 
  private:
   boost::asio::io_context& io_;
   Receiver receiver_;
+  DeliveryGate gate_;
 };
 
 }  // namespace

@@ -62,6 +62,7 @@ class RedisLayer final : public ChannelLayer {
   }
 
   void stop() override {
+    gate_.close();  // handlers already posted to the io threads deliver nothing once stop() has returned
     if (!running_.exchange(false)) return;
     cv_.notify_all();
     {
@@ -194,7 +195,9 @@ class RedisLayer final : public ChannelLayer {
       freeReplyObject(r);
       delay = std::chrono::milliseconds(100);
       log_->info("redis channel layer connected to {}:{}", host_, port_);
-      if (!first && reconnected_) boost::asio::post(io_, reconnected_);
+      if (!first && reconnected_) {
+        boost::asio::post(io_, gate_.wrap(reconnected_));
+      }
       first = false;
       std::string lost = read_messages(c);
       {
@@ -248,8 +251,8 @@ class RedisLayer final : public ChannelLayer {
           std::string channel(rep->element[2]->str, rep->element[2]->len);
           std::string payload(rep->element[3]->str, rep->element[3]->len);
           if (channel.rfind(kPrefix, 0) == 0) {
-            boost::asio::post(io_, [recv = receiver_, g = channel.substr(std::strlen(kPrefix)),
-                                    p = std::move(payload)] { recv(g, p); });
+            boost::asio::post(io_, gate_.wrap([recv = receiver_, g = channel.substr(std::strlen(kPrefix)),
+                                               p = std::move(payload)] { recv(g, p); }));
           }
         }
         freeReplyObject(reply);
@@ -264,6 +267,7 @@ class RedisLayer final : public ChannelLayer {
   std::shared_ptr<spdlog::logger> log_;
   Receiver receiver_;
   Reconnected reconnected_;
+  DeliveryGate gate_;
   std::atomic<bool> running_{false};
   std::mutex mu_;
   std::condition_variable cv_;
