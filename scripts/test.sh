@@ -14,6 +14,9 @@ status=0
 echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j"$(nproc)" || status=1
 
+echo "== fuzzing (libFuzzer: every corpus input, then ${FC25_FUZZ_SECONDS:-60} s per target)"
+scripts/fuzz.sh || status=1
+
 echo "== sanitizers (AddressSanitizer + UndefinedBehaviorSanitizer, ThreadSanitizer)"
 scripts/sanitize.sh || status=1
 

@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "presence/channel_layer.hpp"
+#include "presence/detail/frame.hpp"
 
 namespace fc25::presence {
 
@@ -46,6 +47,45 @@ std::string_view type_of(std::string_view payload) {
   return payload.substr(p, e == std::string_view::npos ? 0 : e - p);
 }
 }  // namespace
+
+std::optional<std::string> detail::answer_frame(const std::string& text, const Hooks& hooks, const SocketUser& user,
+                                                const std::string& client_id, const Reply& send_reply) {
+  json reply;
+  try {
+    auto msg = json::parse(text);
+    if (!msg.is_object() || !msg.contains("type") || !msg["type"].is_string()) {
+      throw std::invalid_argument("a message must be a JSON object with a string \"type\"");
+    }
+    auto type = msg["type"].get<std::string>();
+    if (type == "ping") {
+      reply = {{"type", "pong"}, {"t", msg.value("t", json(nullptr))}};
+    } else if (hooks.on_message) {
+      hooks.on_message(user, client_id, msg, send_reply);
+      return std::nullopt;
+    } else {
+      throw std::invalid_argument("unknown message type '" + type + "' (expected: ping)");
+    }
+  } catch (const json::parse_error& e) {
+    reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", std::string("malformed JSON: ") + e.what()}}}};
+  } catch (const core::ApiError& e) {
+    reply = {{"type", "error"}, {"error", {{"code", e.code()}, {"message", e.message()}}}};
+  } catch (const std::exception& e) {
+    reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", e.what()}}}};
+  } catch (...) {
+    core::logger("presence")->error("presence user={}: a message failed with an unknown exception", user.username);
+    reply = {{"type", "error"}, {"error", {{"code", "internal"}, {"message", "the server failed to handle this message"}}}};
+  }
+  // Errors name what they answer, so a page can match them to its request.
+  if (reply.value("type", "") == "error") {
+    try {
+      auto msg = json::parse(text);
+      if (msg.is_object() && msg.contains("type")) reply["for"] = msg["type"];
+      if (msg.is_object() && msg.contains("session_id")) reply["session_id"] = msg["session_id"];
+    } catch (...) {
+    }
+  }
+  return core::json_text(reply);
+}
 
 class WsSession;
 
@@ -108,7 +148,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (!hub_->hooks.snapshot_for) return;
     try {
       auto snap = hub_->hooks.snapshot_for(user_.id);
-      send(std::make_shared<const std::string>(snap.dump()));
+      send(std::make_shared<const std::string>(core::json_text(snap)));
     } catch (const std::exception& e) {
       hub_->log->warn("snapshot for {} failed: {}", user_.username, e.what());
     }
@@ -154,41 +194,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void handle(const std::string& text) {
-    json reply;
-    try {
-      auto msg = json::parse(text);
-      if (!msg.is_object() || !msg.contains("type") || !msg["type"].is_string()) {
-        throw std::invalid_argument("a message must be a JSON object with a string \"type\"");
-      }
-      auto type = msg["type"].get<std::string>();
-      if (type == "ping") {
-        reply = {{"type", "pong"}, {"t", msg.value("t", json(nullptr))}};
-      } else if (hub_->hooks.on_message) {
-        std::weak_ptr<WsSession> weak = shared_from_this();
-        hub_->hooks.on_message(user_, client_id_, msg, [weak](const json& m) {
-          if (auto s = weak.lock()) s->send(std::make_shared<const std::string>(m.dump()));
-        });
-        return;
-      } else {
-        throw std::invalid_argument("unknown message type '" + type + "' (expected: ping)");
-      }
-    } catch (const json::parse_error& e) {
-      reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", std::string("malformed JSON: ") + e.what()}}}};
-    } catch (const core::ApiError& e) {
-      reply = {{"type", "error"}, {"error", {{"code", e.code()}, {"message", e.what()}}}};
-    } catch (const std::exception& e) {
-      reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", e.what()}}}};
-    }
-    // Errors name what they answer, so a page can match them to its request.
-    if (reply.value("type", "") == "error") {
-      try {
-        auto msg = json::parse(text);
-        if (msg.is_object() && msg.contains("type")) reply["for"] = msg["type"];
-        if (msg.is_object() && msg.contains("session_id")) reply["session_id"] = msg["session_id"];
-      } catch (...) {
-      }
-    }
-    enqueue(std::make_shared<const std::string>(reply.dump()));
+    std::weak_ptr<WsSession> weak = shared_from_this();
+    auto answer = detail::answer_frame(text, hub_->hooks, user_, client_id_, [weak](const json& m) {
+      if (auto s = weak.lock()) s->send(std::make_shared<const std::string>(core::json_text(m)));
+    });
+    if (answer) enqueue(std::make_shared<const std::string>(std::move(*answer)));
   }
 
   void enqueue(std::shared_ptr<const std::string> msg) {
@@ -428,7 +438,7 @@ void Presence::end_session(const std::string& username, const std::string& sessi
 
 void Presence::send_to_user(const std::string& username, const json& event) {
   auto group = group_of(username);
-  auto payload = event.dump();
+  auto payload = core::json_text(event);
   impl_->chlog->info("channel send group={} type={} user={}", group, type_of(payload), event.value("username", ""));
   impl_->layer->publish(group, std::move(payload));
 }

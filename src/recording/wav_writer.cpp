@@ -189,7 +189,7 @@ std::optional<Summary> repair(const std::filesystem::path& path) {
       }
       return Summary{path, data_bytes / 2, data_start + data_bytes};
     }
-    pos += 8 + len + (len & 1);
+    pos += 8 + static_cast<std::int64_t>(len) + (len & 1);  // in 64 bits: 8 + 0xfffffff7 + 1 wraps to 0 in 32
   }
   throw RecordingError(path.string() + " has no usable fmt/data chunks");
 }

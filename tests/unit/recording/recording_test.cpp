@@ -1,10 +1,11 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <vector>
 
@@ -209,6 +210,42 @@ TEST(Recording, RepairRefusesWhatIsNotOurWav) {
   sf_write_short(sf, z, 8);
   sf_close(sf);
   EXPECT_THROW(repair(stereo), RecordingError);
+}
+
+// A chunk of odd length 0xfffffff7: with its header and padding it ends 2^32 bytes on, past the file. The walk over
+// the chunks must step there (and refuse the file), not add a step that wrapped to 0 and read that chunk for ever.
+TEST(Recording, RepairStepsOverAChunkThatEndsAt4GiB) {
+  TempDir d;
+  auto p = d.path / "odd.wav";
+  {
+    std::FILE* f = std::fopen(p.c_str(), "wb");
+    const unsigned char head[] = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E', 'J', 'U', 'N', 'K', 0xf7, 0xff, 0xff, 0xff};
+    std::fwrite(head, 1, sizeof head, f);
+    for (int i = 0; i < 64; ++i) std::fputc(0, f);
+    std::fclose(f);
+  }
+  // In a child process, so that a repair that never returns fails this test instead of hanging it.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 1;
+    try {
+      repair(p);
+    } catch (const RecordingError&) {
+      code = 0;
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  for (int i = 0; i < 500 && ::waitpid(child, &status, WNOHANG) == 0; ++i) ::usleep(10000);
+  if (::waitpid(child, &status, WNOHANG) == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    FAIL() << "repair did not return within 5 s";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "repair should refuse the file with RecordingError";
 }
 
 TEST(Recording, PeaksFollowTheLoudnessOfEachStretch) {

@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "http/range.hpp"
+
+using fc25::http::parse_range;
+
+namespace {
+
+using P = std::pair<std::int64_t, std::int64_t>;
+
+// first/length of the range, or {-1, -1} for a refusal (416).
+P r(std::string_view header, std::uint64_t size) {
+  auto got = parse_range(header, size);
+  if (!got) return {-1, -1};
+  return {static_cast<std::int64_t>(got->first), static_cast<std::int64_t>(got->length)};
+}
+
+}  // namespace
+
+TEST(Range, TheThreeFormsOfOneRange) {
+  EXPECT_EQ(r("bytes=0-99", 1000), P(0, 100));
+  EXPECT_EQ(r("bytes=100-", 1000), P(100, 900));
+  EXPECT_EQ(r("bytes=-300", 1000), P(700, 300));
+  EXPECT_EQ(r("bytes=999-999", 1000), P(999, 1));
+}
+
+TEST(Range, AnEndPastTheFileIsCutAndALongSuffixIsTheWholeFile) {
+  EXPECT_EQ(r("bytes=10-5000", 1000), P(10, 990));
+  EXPECT_EQ(r("bytes=-5000", 1000), P(0, 1000));
+  // Numbers longer than any file size are read, not refused (RFC 9110 allows them).
+  EXPECT_EQ(r("bytes=0-99999999999999999999999", 1000), P(0, 1000));
+  EXPECT_EQ(r("bytes=-99999999999999999999", 1000), P(0, 1000));
+}
+
+TEST(Range, WhatCannotBeServedIsRefused) {
+  for (const char* h : {"bytes=1000-", "bytes=5-1", "bytes=-0", "bytes=0-1,5-6", "bytes=abc", "items=0-1", "bytes=",
+                        "bytes=-", "bytes= 0-1", "bytes=1--2", "bytes=18446744073709551615-", "bytes=\xff-"}) {
+    EXPECT_EQ(r(h, 1000).first, -1) << h;
+  }
+}
+
+TEST(Range, NothingOfAnEmptyFileCanBeServed) {
+  // A suffix of an empty file used to come out as "bytes 0--1/0".
+  EXPECT_FALSE(parse_range("bytes=-5", 0));
+  EXPECT_FALSE(parse_range("bytes=0-", 0));
+  EXPECT_FALSE(parse_range("bytes=0-0", 0));
+}
+
+TEST(Range, TheLargestFileSizes) {
+  constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+  auto got = parse_range("bytes=-1", kMax);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->first, kMax - 1);
+  EXPECT_EQ(got->length, 1u);
+  got = parse_range("bytes=0-", kMax);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->length, kMax);
+}
