@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/thread.hpp"
 #include "core/spsc_ring.hpp"
@@ -389,10 +390,10 @@ LiveMedia::LiveMedia(Config config, Callbacks callbacks) : impl_(std::make_uniqu
   for (int i = 0; i < n; ++i) {
     impl_->workers.push_back(std::make_unique<Impl::Worker>());
     auto* w = impl_->workers.back().get();
-    w->thread = std::thread([this, w, i] { impl_->run_worker(*w, i); });
+    w->thread = std::thread([this, w, i] { core::run_guarded("denoise worker", [&] { impl_->run_worker(*w, i); }); });
   }
   impl_->make_reserve();
-  impl_->recorder = std::thread([this] { impl_->run_recorder(); });
+  impl_->recorder = std::thread([this] { core::run_guarded("recorder", [this] { impl_->run_recorder(); }); });
 }
 
 LiveMedia::~LiveMedia() {
