@@ -39,6 +39,15 @@ describe('fc25 command line', () => {
     await server.stop();
   });
 
+  it('hands TURN credentials to pages decoded, and a stray % in them as it is', async () => {
+    const server = await startServer({ args: ['--turn', 'turn://us%zzer:p%40ss@127.0.0.1:3478'] });
+    const client = new Client(server.url);
+    await client.register('turnuser1');
+    const me = await client.get('/api/me');
+    assert.deepEqual(me.body.ice_servers, [{ urls: 'turn:127.0.0.1:3478', username: 'us%zzer', credential: 'p@ss' }]);
+    await server.stop();
+  });
+
   it('refuses bad flags and environment values, naming them', () => {
     const dir = tempDir();
     let r = run(['serve', '--port', 'eighty', '--data-dir', dir]);
