@@ -592,6 +592,43 @@ function procSample() {
     return { rss_mb: null, rss_anon_mb: null, rss_file_mb: null, threads: null, fds: null };
   }
 }
+// What each open fd of the server is (a file path, a pipe, an eventfd, or a socket with its protocol, addresses and
+// state), so a difference between the baseline and the final sample names what was left open.
+function fdTable() {
+  const sockets = new Map();   // inode -> description
+  const states = { '01': 'ESTABLISHED', '02': 'SYN_SENT', '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '0A': 'LISTEN' };
+  const addr = (hex) => {
+    const [ip, port] = hex.split(':');
+    const v4 = ip.length === 8 ? ip.match(/../g).reverse().map((b) => parseInt(b, 16)).join('.') : `[${ip}]`;
+    return `${v4}:${parseInt(port, 16)}`;
+  };
+  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    let text = '';
+    try { text = fs.readFileSync(`/proc/${pid}/net/${proto}`, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const state = proto.startsWith('tcp') ? ` ${states[f[3]] ?? f[3]}` : '';
+      sockets.set(f[9], `${proto} ${addr(f[1])} -> ${addr(f[2])}${state}`);
+    }
+  }
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 7) sockets.set(f[6], `unix ${f[7] ?? '(unnamed)'}`);
+    }
+  } catch { /* no unix table */ }
+  const out = [];
+  let fds = [];
+  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    let target;
+    try { target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    out.push(`${fd.padStart(4)} ${inode ? sockets.get(inode) ?? target : target.replace(dataDir, '<data>')}`);
+  }
+  return out.sort((a, b) => Number(a.trim().split(' ')[0]) - Number(b.trim().split(' ')[0]));
+}
 async function health() {
   try {
     const r = await realFetch(`${server.url}/api/health`, { signal: AbortSignal.timeout(5000) });
@@ -650,6 +687,7 @@ async function settle(label) {
     last = s;
   }
   const s = await sample(label);
+  s.fd_table = fdTable();
   s.heap = await heapStats();
   if (s.heap) log(`   heap: ${s.heap.error ?? `${s.heap.in_use_mb.toFixed(1)} MB in use of ${s.heap.system_mb.toFixed(1)} MB taken from the system`}`);
   return s;
@@ -755,6 +793,20 @@ log('');
 log('            start   baseline   final   growth');
 for (const [k, label] of [['rss_mb', 'RSS MB'], ['rss_anon_mb', ' anon MB'], ['rss_file_mb', ' file MB'], ['threads', 'threads'], ['fds', 'fds']]) {
   log(`${label.padEnd(10)} ${fmt(startSample[k]).padStart(7)} ${fmt(baseline[k]).padStart(10)} ${fmt(final[k]).padStart(7)} ${fmt(delta(k)).padStart(8)}`);
+}
+{
+  // fds open at the final sample that were not at the baseline (by what they are, not by number).
+  const kind = (l) => l.trim().replace(/^\d+ /, '').replace(/:\d+ -> /, ':* -> ').replace(/\[\d+\]/g, '[N]');
+  const before = new Map();
+  for (const l of baseline.fd_table ?? []) bump(before, kind(l));
+  const extra = [];
+  for (const l of final.fd_table ?? []) {
+    const k = kind(l);
+    if (before.get(k) > 0) before.set(k, before.get(k) - 1); else extra.push(l.trim());
+  }
+  const gone = [...before].filter(([, n]) => n > 0).map(([k, n]) => `${k} ×${n}`);
+  if (extra.length) log(`fds open at the final sample and not at the baseline:\n   ${extra.join('\n   ')}`);
+  if (gone.length) log(`fds open at the baseline and not at the final sample:\n   ${gone.join('\n   ')}`);
 }
 for (const [k, label] of [['in_use_mb', 'heap in use (malloc) MB'], ['system_mb', 'heap held by malloc MB']]) {
   const [a, b, c] = [startSample, baseline, final].map((x) => x.heap?.[k]);

@@ -230,6 +230,11 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
   auto active = store_.active_stream(target->id);
   if (!active) throw core::ApiError(409, "not_live", "'" + target->username + "' is not live");
   if (!live_ || !live_->is_open(active->session_id)) {
+    // Its row is written before its media opens, and removed after its media closes.
+    if (registry_.holds_live(active->session_id)) {
+      throw core::ApiError(409, "starting", "the stream of '" + target->username + "' is starting; ask again in a moment");
+    }
+    if (active->node_id == registry_.node_id()) throw core::ApiError(409, "not_live", "'" + target->username + "' is not live");
     throw core::ApiError(409, "not_here", "the stream of '" + target->username +
                                               "' is not served by this server process");
   }

@@ -257,6 +257,12 @@ void StreamRegistry::stop_housekeeping() {
   }
 }
 
+bool StreamRegistry::holds_live(std::int64_t session_id) const {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(session_id);
+  return it != live_.end() && it->second->state() == State::live;
+}
+
 std::size_t StreamRegistry::live_count() const {
   std::lock_guard lock(mu_);
   return live_.size();

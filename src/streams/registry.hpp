@@ -96,6 +96,9 @@ class StreamRegistry {
   nlohmann::json status_event(const storage::LiveStatus& status) const;
 
   std::size_t live_count() const;
+  // This process holds `session_id` as live (its media may still be opening: the row is written first).
+  bool holds_live(std::int64_t session_id) const;
+  const std::string& node_id() const { return options_.node_id; }
 
  private:
   void notify(const std::string& username, std::int64_t user_id, const nlohmann::json& event);

@@ -170,6 +170,40 @@ describe('a listener the server cannot reach', () => {
   });
 });
 
+// A friend's page may ask to listen the moment the stream's row exists (a snapshot taken then), before this process
+// has opened its media: that is "starting" (ask again), never "not_here" (which means another process serves it).
+describe('listening to a stream that is starting', () => {
+  let server;
+  after(async () => { await server?.stop(); });
+
+  it('offers racing the start are answered not_live, then starting, then listen_answer; never not_here', async () => {
+    requireTestNetwork();
+    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
+    const alice = new Client(server.url);
+    await alice.register(uniqueName('alice'));
+    const bob = new Client(server.url);
+    await bob.register(uniqueName('bob'));
+    await makeFriends(alice, bob);
+    const bsock = bob.openPresence();
+    await bsock.ready;
+    const sdp = offer({ direction: 'recvonly' });
+    const codes = [];
+    let going = null;
+    for (let i = 0; i < 20000; i++) {
+      bsock.send({ type: 'listen_offer', username: alice.username, sdp });
+      const m = await bsock.next((x) => x.type === 'listen_answer' || (x.type === 'error' && x.for === 'listen_offer'), 5000);
+      const code = m.type === 'listen_answer' ? 'listen_answer' : m.error.code;
+      if (codes.at(-1) !== code) codes.push(code);
+      if (code === 'listen_answer') break;
+      if (i === 3) going = alice.post('/api/stream/start', { client_id: 'a-tab' });
+    }
+    assert.equal((await going).status, 201);
+    assert.ok(!codes.includes('not_here'), `answers in order: ${codes.join(', ')}`);
+    assert.deepEqual(codes.filter((c) => c !== 'starting'), ['not_live', 'listen_answer'], codes.join(', '));
+    bsock.close();
+  });
+});
+
 // Offers that look right at a glance but that webrtcbin cannot take: the check must refuse them (bad_offer) before
 // anything is created, because a pipeline that fails on them ends the stream (webrtc_failed).
 describe('offers broken in their details: refused, the stream stays live', () => {

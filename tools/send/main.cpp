@@ -605,6 +605,8 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   std::string listen_id, error, ended;
   std::chrono::system_clock::time_point ended_wall;
   bool socket_closed = false;
+  int starting_answers = 0;
+  std::optional<Clock::time_point> resend_at;
   std::function<void()> read_next = [&] {
     ws.async_read(buf, [&](beast::error_code ec, std::size_t) {
       if (ec) {
@@ -614,7 +616,10 @@ json run_listen(Sender& s, const Options& o, int cycle) {
       auto msg = json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
       buf.consume(buf.size());
       auto type = msg.is_object() ? msg.value("type", "") : std::string();
-      if (type == "error") {
+      if (type == "error" && msg.contains("error") && msg["error"].is_object() &&
+          msg["error"].value("code", "") == "starting" && ++starting_answers <= 25) {
+        resend_at = Clock::now() + std::chrono::milliseconds(200);  // its media is still opening: ask again
+      } else if (type == "error") {
         error = "server: " + msg.dump();
       } else if (type == "listen_answer") {
         listen_id = msg.value("listen_id", "");
@@ -637,6 +642,10 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   auto deadline = Clock::now() + std::chrono::seconds(10);
   while (st.packets == 0 && error.empty() && ended.empty() && !socket_closed && Clock::now() < deadline) {
     io.run_one_for(std::chrono::milliseconds(10));
+    if (resend_at && Clock::now() >= *resend_at) {
+      resend_at.reset();
+      ws.write(net::buffer(json{{"type", "listen_offer"}, {"username", o.listen}, {"sdp", st.offer}}.dump()));
+    }
   }
   if (!error.empty() || st.packets == 0) {
     teardown();

@@ -67,6 +67,13 @@ export function handleListenMessage(msg) {
     return true;
   }
   if (msg.type === 'error' && msg.for === 'listen_offer') {
+    // The stream went live a moment ago and its media is still opening: ask again (for up to 5 s).
+    if (msg.error?.code === 'starting' && (me.retries = (me.retries || 0) + 1) <= 25) {
+      setTimeout(() => {
+        if (current === me) me.send({ type: 'listen_offer', username: me.username, sdp: me.pc.localDescription.sdp });
+      }, 200);
+      return true;
+    }
     stopListening();
     me.onEnded(msg.error?.message || 'The server refused.');
     return true;
