@@ -2,35 +2,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { Client, makeFriends, uniqueName } from '../support/client.mjs';
-import { startRedis } from '../support/redis.mjs';
-import { startServer, tempDir } from '../support/server.mjs';
+import { Client, uniqueName } from '../support/client.mjs';
+import { startRedis, twoProcessesWithFriends } from '../support/redis.mjs';
 import { query } from '../support/sqlite.mjs';
 
 describe('two processes with the Redis channel layer', () => {
-  let redis, A, B, alice, bob, bobSock;
+  let pair, redis, A, B, alice, bob, bobSock;
   before(async () => {
-    redis = await startRedis();
-    const dir = tempDir();
-    const env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) };
-    A = await startServer({ env, dataDir: dir });
-    B = await startServer({ env, dataDir: tempDir(), db: A.dbPath });
-    alice = new Client(A.url);
-    await alice.register(uniqueName('alice'));
-    bob = new Client(A.url);
-    await bob.register(uniqueName('bob'));
-    await makeFriends(alice, bob);
-    bob.baseUrl = B.url; // same cookies, other process
-    bobSock = bob.openPresence();
-    await bobSock.ready;
-    await bobSock.next((m) => m.type === 'snapshot');
+    pair = await twoProcessesWithFriends();
+    ({ redis, A, B, alice, bob, bobSock } = pair);
   });
-  after(async () => {
-    bobSock?.close();
-    await A?.stop();
-    await B?.stop();
-    await redis?.stop();
-  });
+  after(async () => { await pair?.stop(); });
 
   it('a friend on process B sees a stream started and stopped through process A within 1 s', async () => {
     let t0 = performance.now();
@@ -72,7 +54,7 @@ describe('two processes with the Redis channel layer', () => {
   it('after Redis restarts, the processes reconnect and clients get a fresh snapshot', async () => {
     const port = redis.port;
     await redis.kill();
-    redis = await startRedis({ port });
+    redis = pair.redis = await startRedis({ port });
     const snap = await bobSock.next((m) => m.type === 'snapshot', 10000);
     assert.equal(snap.self.username, bob.username);
     // And events flow again.

@@ -4,9 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { Client, makeFriends, uniqueName } from '../support/client.mjs';
-import { startRedis } from '../support/redis.mjs';
-import { startServer, tempDir } from '../support/server.mjs';
+import { twoProcessesWithFriends } from '../support/redis.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,28 +19,14 @@ async function logAfter(logs, from, re, timeoutMs) {
 }
 
 describe('a hung Redis', () => {
-  let redis, A, B, alice, bob, bobSock, stopped = false;
+  let pair, redis, A, B, alice, bobSock, stopped = false;
   before(async () => {
-    redis = await startRedis();
-    const env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port),
-      FC25_MEDIA_TIMEOUT_MS: '120000' };
-    A = await startServer({ env, dataDir: tempDir() });
-    B = await startServer({ env, dataDir: tempDir(), db: A.dbPath });
-    alice = new Client(A.url);
-    await alice.register(uniqueName('alice'));
-    bob = new Client(A.url);
-    await bob.register(uniqueName('bob'));
-    await makeFriends(alice, bob);
-    bob.baseUrl = B.url;  // same cookies, other process
-    bobSock = bob.openPresence();
-    await bobSock.ready;
+    pair = await twoProcessesWithFriends({ env: { FC25_MEDIA_TIMEOUT_MS: '120000' } });
+    ({ redis, A, B, alice, bobSock } = pair);
   });
   after(async () => {
     if (stopped) redis?.signal('SIGCONT');
-    bobSock?.close();
-    await A?.stop();
-    await B?.stop();
-    await redis?.stop();
+    await pair?.stop();
   });
 
   it('is noticed within 2 s, and after it resumes friends see the truth again and events flow', async () => {

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, requireTestNetwork } from '../support/browser.mjs';
-import { Client, uniqueName } from '../support/client.mjs';
+import { goLive, launchBrowser, loggedInPage, requireTestNetwork } from '../support/browser.mjs';
+import { uniqueName } from '../support/client.mjs';
 import { sharedDir, startServer } from '../support/server.mjs';
 
 const speechFile = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
@@ -27,13 +27,8 @@ describe('the dashboard after a server crash', () => {
 
   it('releases the microphone and closes the connection as soon as the server says "not live"', async (t) => {
     const name = uniqueName('alice');
-    const client = new Client(server.url);
-    await client.register(name);
-    const ctx = await browser.newContext();
-    const host = new URL(server.url).hostname;
-    await ctx.addCookies([...client.cookies].map(([n, value]) => ({ name: n, value, domain: host, path: '/' })));
     // Keep hold of what the page captures and connects, to see whether it lets them go.
-    await ctx.addInitScript(() => {
+    const { ctx, page } = await loggedInPage(browser, server, name, { initScript: () => {
       window.__mics = [];
       window.__pcs = [];
       const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
@@ -44,13 +39,8 @@ describe('the dashboard after a server crash', () => {
       window.__released = () => window.__mics.length > 0 && window.__pcs.length > 0 &&
         window.__mics.every((s) => s.getTracks().every((tr) => tr.readyState === 'ended')) &&
         window.__pcs.every((pc) => pc.signalingState === 'closed');
-    });
-    const page = await ctx.newPage();
-    await page.goto(server.url + '/');
-    await page.waitForSelector('[data-testid=go-live]:not([hidden])');
-    await page.click('[data-testid=go-live]');
-    await page.waitForSelector('[data-testid=stop]:not([hidden])', { timeout: 5000 });
-    await page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
+    } });
+    await goLive(page);
     assert.equal(await page.evaluate(() => window.__released()), false, 'live: the microphone is held');
 
     await server.kill();  // SIGKILL: no stream end, no goodbye to the page

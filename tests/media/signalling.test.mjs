@@ -4,20 +4,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { requireTestNetwork } from '../support/browser.mjs';
-import { Client, makeFriends, uniqueName } from '../support/client.mjs';
+import { Client, twoFriends, uniqueName } from '../support/client.mjs';
+import { offer } from '../support/sdp.mjs';
 import { startServer } from '../support/server.mjs';
 
-// A well-formed offer like a browser's (the fingerprint is made up: no DTLS will ever complete with it).
-function offer({ media = 'audio', codecs = [[111, 'opus/48000/2']], direction = 'sendonly', ice = true, fingerprint = true, candidates = [] } = {}) {
-  const fp = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
-  return [
-    'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'a=msid-semantic: WMS',
-    `m=${media} 9 UDP/TLS/RTP/SAVPF ${codecs.map((c) => c[0]).join(' ')}`, 'c=IN IP4 0.0.0.0', 'a=rtcp:9 IN IP4 0.0.0.0',
-    ...(ice ? ['a=ice-ufrag:Wq3x', 'a=ice-pwd:abcdefghijklmnopqrstuvwx', 'a=ice-options:trickle'] : []),
-    ...(fingerprint ? [`a=fingerprint:sha-256 ${fp}`] : []),
-    'a=setup:actpass', 'a=mid:0', `a=${direction}`, 'a=rtcp-mux', ...candidates.map((c) => `a=${c}`),
-    ...codecs.map(([pt, name]) => `a=rtpmap:${pt} ${name}`), 'a=ssrc:1001 cname:test', '',
-  ].join('\r\n');
+// A server of its own, and alice on it with her dashboard's presence socket open as tab `clientId`.
+async function serverWithAliceOnline(clientId) {
+  requireTestNetwork();
+  const server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
+  const alice = new Client(server.url);
+  await alice.register(uniqueName('alice'));
+  const sock = alice.openPresence({ clientId });
+  await sock.ready;
+  return { server, alice, sock };
 }
 
 describe('signalling refused', () => {
@@ -30,12 +29,7 @@ describe('signalling refused', () => {
   };
 
   before(async () => {
-    requireTestNetwork();
-    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
-    alice = new Client(server.url);
-    await alice.register(uniqueName('alice'));
-    sock = alice.openPresence({ clientId });
-    await sock.ready;
+    ({ server, alice, sock } = await serverWithAliceOnline(clientId));
     const r = await alice.post('/api/stream/start', { client_id: clientId });
     assert.equal(r.status, 201);
     session = r.body.session_id;
@@ -130,19 +124,17 @@ describe('signalling refused', () => {
   });
 });
 
-describe('a listener the server cannot reach', () => {
+describe('listening, when things are not simple', () => {
   let server;
-  after(async () => { await server?.stop(); });
-
-  it('its connection fails: the listener is told why and everything it held is released', async () => {
+  before(async () => {
     requireTestNetwork();
     server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '90000' } });
+  });
+  after(async () => { await server?.stop(); });
+
+  it('a listener the server cannot reach: its connection fails, it is told why, everything it held is released', async () => {
     const health = async () => (await (await fetch(server.url + '/api/health')).json());
-    const alice = new Client(server.url);
-    await alice.register(uniqueName('alice'));
-    const bob = new Client(server.url);
-    await bob.register(uniqueName('bob'));
-    await makeFriends(alice, bob);
+    const { alice, bob } = await twoFriends(server.url);
     const asock = alice.openPresence({ clientId: 'a-tab' });
     await asock.ready;
     assert.equal((await alice.post('/api/stream/start', { client_id: 'a-tab' })).status, 201);
@@ -168,22 +160,11 @@ describe('a listener the server cannot reach', () => {
     bsock.close();
     asock.close();
   });
-});
 
-// A friend's page may ask to listen the moment the stream's row exists (a snapshot taken then), before this process
-// has opened its media: that is "starting" (ask again), never "not_here" (which means another process serves it).
-describe('listening to a stream that is starting', () => {
-  let server;
-  after(async () => { await server?.stop(); });
-
-  it('offers racing the start are answered not_live, then starting, then listen_answer; never not_here', async () => {
-    requireTestNetwork();
-    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
-    const alice = new Client(server.url);
-    await alice.register(uniqueName('alice'));
-    const bob = new Client(server.url);
-    await bob.register(uniqueName('bob'));
-    await makeFriends(alice, bob);
+  // A friend's page may ask to listen the moment the stream's row exists (a snapshot taken then), before this
+  // process has opened its media: that is "starting" (ask again), never "not_here" (another process serves it).
+  it('offers racing a start are answered not_live, then starting, then listen_answer; never not_here', async () => {
+    const { alice, bob } = await twoFriends(server.url);
     const bsock = bob.openPresence();
     await bsock.ready;
     const sdp = offer({ direction: 'recvonly' });
@@ -212,12 +193,7 @@ describe('offers broken in their details: refused, the stream stays live', () =>
   const health = async () => (await (await fetch(server.url + '/api/health')).json());
 
   before(async () => {
-    requireTestNetwork();
-    server = await startServer({ env: { FC25_MEDIA_TIMEOUT_MS: '60000' } });
-    alice = new Client(server.url);
-    await alice.register(uniqueName('alice'));
-    sock = alice.openPresence({ clientId });
-    await sock.ready;
+    ({ server, alice, sock } = await serverWithAliceOnline(clientId));
   });
   after(async () => { await server?.stop(); });
 

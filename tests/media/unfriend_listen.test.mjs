@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { requireTestNetwork } from '../support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
 import { startRedis } from '../support/redis.mjs';
+import { offer } from '../support/sdp.mjs';
 import { repoRoot, sharedDir, startServer, tempDir } from '../support/server.mjs';
 
 const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
@@ -41,15 +42,6 @@ async function waitFor(fn, what, timeoutMs = 15000) {
     await sleep(25);
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-// A made-up listener offer (its fingerprint matches no one: the connection never completes, which does not matter
-// for whether the server keeps the listener).
-function listenerOffer() {
-  const fp = Array.from({ length: 32 }, (_, i) => ((i * 37 + 11) % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
-  return ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'm=audio 9 UDP/TLS/RTP/SAVPF 111',
-    'c=IN IP4 0.0.0.0', 'a=ice-ufrag:Wq3x', 'a=ice-pwd:abcdefghijklmnopqrstuvwx', `a=fingerprint:sha-256 ${fp}`,
-    'a=setup:actpass', 'a=mid:0', 'a=recvonly', 'a=rtcp-mux', 'a=rtpmap:111 opus/48000/2', ''].join('\r\n');
 }
 
 // The listener is heard, then `remover` removes the friendship (through `via`): within 1 s the listener is told
@@ -125,7 +117,7 @@ describe('removing a friend ends their listening', () => {
       await makeFriends(caster, frank);
       await sock.next((m) => m.type === 'friend_added', 3000);
       // The offer and the removal leave together; the removal may land before, during or after the offer's checks.
-      sock.send({ type: 'listen_offer', username: caster.username, sdp: listenerOffer() });
+      sock.send({ type: 'listen_offer', username: caster.username, sdp: offer({ direction: 'recvonly' }) });
       if (i % 2) await sleep(i % 5);
       const del = await caster.request('DELETE', `/api/friends/${frank.username}`);
       assert.equal(del.status, 200);

@@ -4,6 +4,7 @@ import os from 'node:os';
 
 import { chromium } from 'playwright-core';
 
+import { Client } from './client.mjs';
 import { tempDir } from './server.mjs';
 
 export const chromiumPath = process.env.FC25_CHROMIUM || '/usr/bin/chromium';
@@ -34,6 +35,28 @@ export function requireTestNetwork() {
   if (process.env.FC25_NETNS !== '1' || !ifaces.includes('fc25v0')) {
     throw new Error('media tests must run inside the test network namespace: scripts/netns-run.sh node --test ...');
   }
+}
+
+// A user made through the API, logged in inside a new browser context by handing it the session cookie, on the
+// dashboard with Go live shown. `initScript` runs in the page before its own scripts (to watch what it does).
+export async function loggedInPage(browser, server, name, { initScript } = {}) {
+  const client = new Client(server.url);
+  await client.register(name);
+  const ctx = await browser.newContext();
+  const host = new URL(server.url).hostname;
+  await ctx.addCookies([...client.cookies].map(([n, value]) => ({ name: n, value, domain: host, path: '/' })));
+  if (initScript) await ctx.addInitScript(initScript);
+  const page = await ctx.newPage();
+  await page.goto(server.url + '/');
+  await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+  return { client, ctx, page };
+}
+
+// Presses Go live and waits until the page's audio connection to the server is up.
+export async function goLive(page) {
+  await page.click('[data-testid=go-live]');
+  await page.waitForSelector('[data-testid=stop]:not([hidden])', { timeout: 5000 });
+  await page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
 }
 
 export { tempDir };

@@ -159,3 +159,13 @@ export async function makeFriends(a, b) {
   const acc = await b.post(`/api/friends/requests/${r.body.request.id}/accept`);
   if (acc.status !== 200) throw new Error(`accept: ${acc.status} ${acc.text}`);
 }
+
+// alice and bob, registered on the server at `baseUrl` (logged in) and friends.
+export async function twoFriends(baseUrl) {
+  const alice = new Client(baseUrl);
+  await alice.register(uniqueName('alice'));
+  const bob = new Client(baseUrl);
+  await bob.register(uniqueName('bob'));
+  await makeFriends(alice, bob);
+  return { alice, bob };
+}

@@ -41,3 +41,34 @@ export async function startRedis({ port } = {}) {
     async kill() { proc.kill('SIGKILL'); await exited; },
   };
 }
+
+// Two fc25 serve processes, A and B, sharing one SQLite file and one real Redis; alice and bob are friends, both
+// logged in through A, and bob has a presence socket on B (his cookies work on either process). `env` is added
+// to the servers' environment. stop() ends the socket, both servers and Redis.
+export async function twoProcessesWithFriends({ env = {} } = {}) {
+  const { Client, makeFriends, uniqueName } = await import('./client.mjs');
+  const { startServer, tempDir } = await import('./server.mjs');
+  const redis = await startRedis();
+  const all = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), ...env };
+  const A = await startServer({ env: all, dataDir: tempDir() });
+  const B = await startServer({ env: all, dataDir: tempDir(), db: A.dbPath });
+  const alice = new Client(A.url);
+  await alice.register(uniqueName('alice'));
+  const bob = new Client(A.url);
+  await bob.register(uniqueName('bob'));
+  await makeFriends(alice, bob);
+  bob.baseUrl = B.url;
+  const bobSock = bob.openPresence();
+  await bobSock.ready;
+  await bobSock.next((m) => m.type === 'snapshot');  // taken: a later next('snapshot') waits for a fresh one
+  const pair = {
+    redis, A, B, alice, bob, bobSock,
+    async stop() {   // (a test that restarts Redis puts the new one in pair.redis)
+      bobSock.close();
+      await A.stop();
+      await B.stop();
+      await pair.redis.stop();
+    },
+  };
+  return pair;
+}
