@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import { ltasDb, pearson, readWav, rmsDb } from '../support/audio.mjs';
-import { chromiumArgs, chromiumPath, launchBrowser, mediaArgs, requireTestNetwork } from '../support/browser.mjs';
+import { chromiumArgs, chromiumPath, goLive, launchBrowser, loggedInPage as openDashboard, mediaArgs, requireTestNetwork } from '../support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
 import { sharedDir, startServer } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
@@ -20,30 +20,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
 const serverEnv = { FC25_RECORD_RAW: '1', FC25_MODEL_DIR: modelDir };
 
-// A user made through the API, logged in inside a browser context by handing it the session cookie.
-async function loggedInPage(browser, server, name) {
-  const client = new Client(server.url);
-  await client.register(name);
-  const ctx = await browser.newContext();
-  const host = new URL(server.url).hostname;
-  await ctx.addCookies([...client.cookies].map(([n, value]) => ({ name: n, value, domain: host, path: '/' })));
-  // Count microphone requests: a page load must never make one.
-  await ctx.addInitScript(() => {
-    window.__micRequests = 0;
-    const orig = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    navigator.mediaDevices.getUserMedia = (c) => { window.__micRequests++; return orig(c); };
-  });
-  const page = await ctx.newPage();
-  await page.goto(server.url + '/');
-  await page.waitForSelector('[data-testid=go-live]:not([hidden])');
-  return { client, ctx, page };
+// Counts microphone requests: a page load must never make one.
+function countMicRequests() {
+  window.__micRequests = 0;
+  const orig = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => { window.__micRequests++; return orig(c); };
 }
-
-async function goLive(page) {
-  await page.click('[data-testid=go-live]');
-  await page.waitForSelector('[data-testid=stop]:not([hidden])', { timeout: 5000 });
-  await page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
-}
+const loggedInPage = (browser, server, name) => openDashboard(browser, server, name, { initScript: countMicRequests });
 
 const sessionsOf = (server, name) => query(server.dbPath,
   `SELECT s.* FROM stream_sessions s JOIN users u ON u.id = s.user_id WHERE u.username = '${name}' ORDER BY s.id`);
