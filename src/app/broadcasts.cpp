@@ -30,17 +30,36 @@ std::string string_field(const json& msg, const char* name) {
   return it->get<std::string>();
 }
 
-// The m-line a candidate belongs to: absent means 0; otherwise an integer 0-16 (a value that does not fit an int,
-// a fraction or a string is refused, never wrapped or converted).
-unsigned mline_field(const json& msg) {
+// The m-line index of a candidate: absent or null, none; otherwise an integer 0-16 (a value that does not fit an
+// int, a fraction or a string is refused, never wrapped or converted).
+std::optional<unsigned> mline_field(const json& msg) {
   auto it = msg.find("sdpMLineIndex");
-  if (it == msg.end() || it->is_null()) return 0;
+  if (it == msg.end() || it->is_null()) return std::nullopt;
   if (it->is_number_unsigned() && it->get<std::uint64_t>() <= 16) return static_cast<unsigned>(it->get<std::uint64_t>());
   if (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() >= 0 &&
       it->get<std::int64_t>() <= 16) {
     return static_cast<unsigned>(it->get<std::int64_t>());
   }
   throw std::invalid_argument("field 'sdpMLineIndex' must be an integer 0-16");
+}
+
+// An ice_candidate message of a page (a broadcaster's or a listener's): the candidate, and its m-line named by
+// sdpMid, sdpMLineIndex or both (which m-line of the offer that is, the media plane decides).
+media::RemoteCandidate candidate_fields(const json& msg) {
+  media::RemoteCandidate c;
+  c.candidate = string_field(msg, "candidate");
+  auto mid = msg.find("sdpMid");
+  if (mid != msg.end() && !mid->is_null()) {
+    if (!mid->is_string() || mid->get_ref<const std::string&>().size() > 256) {
+      throw std::invalid_argument("field 'sdpMid' must be a string of at most 256 characters");
+    }
+    c.mid = mid->get<std::string>();
+  }
+  c.mline = mline_field(msg);
+  if (!c.mid && !c.mline) {
+    throw std::invalid_argument("an ice_candidate needs 'sdpMid' (an a=mid of the offer) or 'sdpMLineIndex'");
+  }
+  return c;
 }
 
 }  // namespace
@@ -161,9 +180,8 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
                                               " is not served by this server process");
   }
   if (type == "ice_candidate") {
-    auto cand = string_field(msg, "candidate");
-    auto mline = mline_field(msg);
-    if (!cand.empty()) live_->remote_candidate(session_id, mline, cand);
+    auto c = candidate_fields(msg);
+    if (!c.candidate.empty()) live_->remote_candidate(session_id, c);
     return;
   }
   auto sdp = string_field(msg, "sdp");
@@ -171,8 +189,9 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   sink.answer = [reply, session_id](const std::string& answer) {
     reply(json{{"type", "webrtc_answer"}, {"session_id", session_id}, {"sdp", answer}});
   };
-  sink.candidate = [reply, session_id](unsigned mline, const std::string& c) {
-    reply(json{{"type", "ice_candidate"}, {"session_id", session_id}, {"candidate", c}, {"sdpMLineIndex", mline}});
+  sink.candidate = [reply, session_id](unsigned mline, const std::string& mid, const std::string& c) {
+    reply(json{{"type", "ice_candidate"}, {"session_id", session_id}, {"candidate", c}, {"sdpMid", mid},
+               {"sdpMLineIndex", mline}});
   };
   try {
     live_->offer(session_id, sdp, std::move(sink));
@@ -208,9 +227,8 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
       l = it->second;
     }
     if (type == "ice_candidate") {
-      auto cand = string_field(msg, "candidate");
-      auto mline = mline_field(msg);
-      if (!cand.empty() && live_) live_->listener_candidate(l.session_id, id, mline, cand);
+      auto c = candidate_fields(msg);
+      if (!c.candidate.empty() && live_) live_->listener_candidate(l.session_id, id, c);
       return;
     }
     drop_listener(id, "left");
@@ -253,8 +271,9 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     reply(json{{"type", "listen_answer"}, {"listen_id", id}, {"session_id", session_id}, {"username", owner},
                {"sdp", answer}});
   };
-  sink.candidate = [reply, id](unsigned mline, const std::string& c) {
-    reply(json{{"type", "ice_candidate"}, {"listen_id", id}, {"candidate", c}, {"sdpMLineIndex", mline}});
+  sink.candidate = [reply, id](unsigned mline, const std::string& mid, const std::string& c) {
+    reply(json{{"type", "ice_candidate"}, {"listen_id", id}, {"candidate", c}, {"sdpMid", mid},
+               {"sdpMLineIndex", mline}});
   };
   auto failed = [this, id](const std::string& why) {
     // From a GStreamer thread: the io threads drop it and tell the listener's page why.

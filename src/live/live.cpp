@@ -33,10 +33,6 @@ constexpr std::size_t kMaxPerTick = 8;  // frames one stream may advance per tic
 constexpr double kLateMs = 30.0;
 constexpr auto kFanoutReportEvery = std::chrono::seconds(5);  // latency to listeners, logged while there are some
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 struct Processed {
   std::array<float, kHop> clean;
   std::array<float, kHop> raw;
@@ -168,7 +164,7 @@ struct LiveMedia::Impl {
         outs.clear();
         for (auto& r : results) outs.push_back(r.clean.data());
         denoise::process_batch(batch, ins, outs);
-        auto done = steady_ns();
+        auto done = core::steady_ns();
         for (std::size_t j = 0; j < batch.size(); ++j) {
           Pipe& p = *batch_pipes[j];
           if (auto f = std::atomic_load(&p.fanout)) f->push(results[j].clean.data(), arrivals[j]);
@@ -315,7 +311,7 @@ struct LiveMedia::Impl {
             }
           }
           auto last_ns = p->last_frame_ns.load(std::memory_order_relaxed);
-          auto since = last_ns ? std::chrono::nanoseconds(steady_ns() - last_ns)
+          auto since = last_ns ? std::chrono::nanoseconds(core::steady_ns() - last_ns)
                                : std::chrono::duration_cast<std::chrono::nanoseconds>(now - p->opened);
           if (!p->timeout_reported && since > cfg.media_timeout) {
             p->timeout_reported = true;
@@ -533,14 +529,14 @@ std::shared_ptr<media::Fanout> fanout_of(const std::map<std::int64_t, std::share
 }
 }  // namespace
 
-void LiveMedia::listener_candidate(std::int64_t session_id, const std::string& listener_id, unsigned mline,
-                                   const std::string& candidate) {
+void LiveMedia::listener_candidate(std::int64_t session_id, const std::string& listener_id,
+                                   const media::RemoteCandidate& candidate) {
   std::shared_ptr<media::Fanout> f;
   {
     std::lock_guard lock(impl_->mu);
     f = fanout_of(impl_->pipes, session_id);
   }
-  if (f) f->add_remote_candidate(listener_id, mline, candidate);
+  if (f) f->add_remote_candidate(listener_id, candidate);
 }
 
 bool LiveMedia::unlisten(std::int64_t session_id, const std::string& listener_id) {
@@ -570,7 +566,7 @@ std::shared_ptr<media::FrameRing> LiveMedia::input(std::int64_t session_id) cons
   return it == impl_->pipes.end() ? nullptr : it->second->in;
 }
 
-void LiveMedia::remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate) {
+void LiveMedia::remote_candidate(std::int64_t session_id, const media::RemoteCandidate& candidate) {
   std::shared_ptr<media::Ingest> ingest;
   {
     std::lock_guard lock(impl_->mu);
@@ -578,7 +574,7 @@ void LiveMedia::remote_candidate(std::int64_t session_id, unsigned mline, const 
     if (it == impl_->pipes.end() || !it->second->ingest) return;
     ingest = it->second->ingest;
   }
-  ingest->add_remote_candidate(mline, candidate);
+  ingest->add_remote_candidate(candidate);
 }
 
 std::optional<Finished> LiveMedia::close(std::int64_t session_id) {

@@ -86,7 +86,7 @@ struct Callbacks {
 // Signalling replies for one ingest, on GStreamer threads (must not block).
 struct SignalSink {
   std::function<void(const std::string& sdp)> answer;
-  std::function<void(unsigned mline, const std::string& candidate)> candidate;
+  std::function<void(unsigned mline, const std::string& mid, const std::string& candidate)> candidate;
 };
 
 class LiveMedia {
@@ -108,15 +108,16 @@ class LiveMedia {
   // (creating nothing) for a bad offer, AlreadyConnected when the stream already has an ingest, NotOpen when it is
   // not open.
   void offer(std::int64_t session_id, const std::string& sdp, SignalSink sink);
-  void remote_candidate(std::int64_t session_id, unsigned mline, const std::string& candidate);
+  // Throws media::CandidateError when the candidate names no m-line of the offer.
+  void remote_candidate(std::int64_t session_id, const media::RemoteCandidate& candidate);
 
   // A listener's offer for an open stream: the clean audio, encoded once for all listeners, goes to it over its
   // own peer connection. `failed` is called (from a GStreamer thread) when its connection fails. Throws
   // media::OfferError for a bad offer (creating nothing), NotOpen when the stream is not open (or closes meanwhile).
   void listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp, SignalSink sink,
               std::function<void(const std::string& why)> failed);
-  void listener_candidate(std::int64_t session_id, const std::string& listener_id, unsigned mline,
-                          const std::string& candidate);
+  void listener_candidate(std::int64_t session_id, const std::string& listener_id,
+                          const media::RemoteCandidate& candidate);
   bool unlisten(std::int64_t session_id, const std::string& listener_id);
   std::size_t listeners(std::int64_t session_id) const;
   media::Fanout::ListenerCounts listener_counts(std::int64_t session_id, const std::string& listener_id) const;

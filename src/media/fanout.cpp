@@ -133,7 +133,7 @@ class ListenerPeer final : public detail::Peer {
     GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
     // OFFSET_NONE (no arrival stamp) reads as -1.
     if (auto arrival = b ? static_cast<std::int64_t>(GST_BUFFER_OFFSET(b)) : 0; arrival > 0) {
-      self->hist_->add(detail::steady_ns() - arrival);
+      self->hist_->add(core::steady_ns() - arrival);
     }
     return GST_PAD_PROBE_OK;
   }
@@ -218,7 +218,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
                                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   }
 
-  void add_remote_candidate(const std::string& id, unsigned mline, const std::string& candidate) override {
+  void add_remote_candidate(const std::string& id, const RemoteCandidate& candidate) override {
     std::shared_ptr<ListenerPeer> l;
     {
       std::lock_guard lock(mu_);
@@ -226,7 +226,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       if (it == listeners_.end()) return;
       l = it->second;
     }
-    l->add_remote_candidate(mline, candidate);
+    l->add_remote_candidate(candidate);
   }
 
   bool remove_listener(const std::string& id) override {

@@ -15,9 +15,7 @@ class IngestImpl final : public Ingest, public detail::Peer {
   IngestImpl(std::string label, std::shared_ptr<FrameRing> ring, PeerEvents events)
       : Peer(std::move(label), std::move(events)), ring_(std::move(ring)) {}
 
-  void add_remote_candidate(unsigned mline, const std::string& candidate) override {
-    Peer::add_remote_candidate(mline, candidate);
-  }
+  void add_remote_candidate(const RemoteCandidate& candidate) override { Peer::add_remote_candidate(candidate); }
   void close() override { Peer::close(); }
   std::uint64_t frames_delivered() const override { return delivered_.load(std::memory_order_relaxed); }
   std::uint64_t frames_dropped() const override { return dropped_.load(std::memory_order_relaxed); }
@@ -87,7 +85,7 @@ class IngestImpl final : public Ingest, public detail::Peer {
       s += k;
       n -= k;
       if (fill_ == kFrameSamples) {
-        pending_.arrival_ns = detail::steady_ns();
+        pending_.arrival_ns = core::steady_ns();
         if (ring_->push(pending_)) delivered_.fetch_add(1, std::memory_order_relaxed);
         else dropped_.fetch_add(1, std::memory_order_relaxed);
         fill_ = 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,17 +45,39 @@ class OfferError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// One of a page's trickled ICE candidates. It names its m-line of the offer by sdpMid (one of the offer's a=mid
+// values), by sdpMLineIndex, or both (sdpMid decides when it is given, as in the W3C's addIceCandidate).
+struct RemoteCandidate {
+  std::string candidate;
+  std::optional<std::string> mid;
+  std::optional<unsigned> mline;
+};
+
+// The candidate names no m-line of the offer: the message names the field and what the offer has.
+class CandidateError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// The a=mid value of each m-line of an SDP, in order ("" for a section without one; empty when it does not parse).
+std::vector<std::string> sdp_mids(const std::string& sdp);
+
+// The m-line index `c` belongs to, for an offer whose m-lines have the a=mid values `mids`. Throws CandidateError.
+unsigned candidate_mline(const RemoteCandidate& c, const std::vector<std::string>& mids);
+
 // What an offer must do with its audio: a broadcaster's must send it, a listener's must receive it.
 enum class OfferDirection { sends, receives };
 
 // Checks an SDP offer before any pipeline exists: it must parse, carry an audio section in the right direction
-// that offers Opus at 48 kHz, with ICE credentials and a DTLS fingerprint. Returns the Opus payload type.
+// that offers Opus at 48 kHz and has an a=mid, with ICE credentials and a DTLS fingerprint. Returns the Opus
+// payload type.
 int check_offer(const std::string& sdp, OfferDirection direction = OfferDirection::sends);
 
 // Events from a peer connection, called on GStreamer threads: copy and post, never block.
 struct PeerEvents {
   std::function<void(std::string sdp)> answer;
-  std::function<void(unsigned mline, std::string candidate)> local_candidate;
+  // One of our candidates, with its m-line and that m-line's a=mid (the answer's mids are the offer's).
+  std::function<void(unsigned mline, std::string mid, std::string candidate)> local_candidate;
   std::function<void(std::string why)> failed;     // negotiation error, ICE or connection failed/closed
   std::function<void()> connected;
 };
@@ -68,7 +91,8 @@ class Ingest {
                                         std::shared_ptr<FrameRing> ring, const IceConfig& ice, IngestEvents events);
   virtual ~Ingest() = default;
 
-  virtual void add_remote_candidate(unsigned mline, const std::string& candidate) = 0;
+  // Throws CandidateError when the candidate names no m-line of the offer.
+  virtual void add_remote_candidate(const RemoteCandidate& candidate) = 0;
   // Stops delivering frames and tears the pipeline down on the media thread. Idempotent, never blocks.
   virtual void close() = 0;
 
@@ -93,7 +117,8 @@ class Fanout {
   // A listener's offer (it must receive Opus: OfferError otherwise, creating nothing). Answers through `events`.
   virtual void add_listener(const std::string& id, const std::string& offer_sdp, const IceConfig& ice,
                             PeerEvents events) = 0;
-  virtual void add_remote_candidate(const std::string& id, unsigned mline, const std::string& candidate) = 0;
+  // Throws CandidateError when the candidate names no m-line of the listener's offer.
+  virtual void add_remote_candidate(const std::string& id, const RemoteCandidate& candidate) = 0;
   // Closes one listener; false when it was not there.
   virtual bool remove_listener(const std::string& id) = 0;
   virtual std::size_t listeners() const = 0;

@@ -91,11 +91,6 @@ std::string lower(std::string s) {
 
 namespace detail {
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void post_to_media_thread(std::function<void()> fn) { MediaThread::get().post(std::move(fn)); }
 void pipeline_opened() { ++g_live_pipelines; }
 void pipeline_closed() { --g_live_pipelines; }
@@ -104,6 +99,7 @@ Peer::Peer(std::string label, PeerEvents events)
     : label_(std::move(label)), ev_(std::move(events)), log_(core::logger("media")) {}
 
 void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice) {
+  mids_ = sdp_mids(offer_sdp);
   pipeline_ = gst_pipeline_new(label_.c_str());
   webrtc_ = gst_element_factory_make("webrtcbin", "webrtc");
   if (!pipeline_ || !webrtc_) throw std::runtime_error("cannot create webrtcbin (is gstreamer1.0-plugins-bad installed?)");
@@ -137,9 +133,10 @@ void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice
   gst_webrtc_session_description_free(offer);
 }
 
-void Peer::add_remote_candidate(unsigned mline, const std::string& candidate) {
+void Peer::add_remote_candidate(const RemoteCandidate& c) {
+  auto mline = candidate_mline(c, mids_);
   if (closed_ || !webrtc_) return;
-  g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline, candidate.c_str());
+  g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline, c.candidate.c_str());
 }
 
 void Peer::close() {
@@ -230,7 +227,8 @@ void Peer::on_ice_candidate(GstElement*, guint mline, gchar* candidate, gpointer
   core::guarded("webrtc local candidate", [&] {
     auto* self = static_cast<Peer*>(data);
     if (self->closed_ || !self->ev_.local_candidate) return;
-    self->ev_.local_candidate(mline, candidate ? candidate : "");
+    self->ev_.local_candidate(mline, mline < self->mids_.size() ? self->mids_[mline] : std::string(),
+                              candidate ? candidate : "");
   });
 }
 
@@ -368,6 +366,44 @@ bool ice_chars(const char* v) {
 
 }  // namespace
 
+std::vector<std::string> sdp_mids(const std::string& sdp) {
+  std::vector<std::string> mids;
+  std::size_t at = 0;
+  while (at < sdp.size()) {
+    auto end = sdp.find('\n', at);
+    if (end == std::string::npos) end = sdp.size();
+    std::string_view line(sdp.data() + at, end - at);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.rfind("m=", 0) == 0) {
+      mids.emplace_back();
+    } else if (line.rfind("a=mid:", 0) == 0 && !mids.empty() && mids.back().empty()) {
+      mids.back() = std::string(line.substr(6));
+    }
+    at = end + 1;
+  }
+  return mids;
+}
+
+unsigned candidate_mline(const RemoteCandidate& c, const std::vector<std::string>& mids) {
+  std::string why;
+  if (c.mid) {
+    for (std::size_t i = 0; i < mids.size(); ++i)
+      if (!mids[i].empty() && mids[i] == *c.mid) return static_cast<unsigned>(i);
+    std::string known;
+    for (auto& m : mids)
+      if (!m.empty()) known += (known.empty() ? "'" : ", '") + m.substr(0, 64) + "'";
+    why = "field 'sdpMid' '" + c.mid->substr(0, 64) + "' is not an a=mid of the offer (it has " +
+          (known.empty() ? std::string("none") : known) + ")";
+  }
+  if (c.mline) {
+    if (*c.mline < mids.size()) return *c.mline;
+    why += (why.empty() ? "" : ", and ") + std::string("field 'sdpMLineIndex' ") + std::to_string(*c.mline) +
+           " is not an m-line of the offer (it has " + std::to_string(mids.size()) + ")";
+  }
+  if (!c.mid && !c.mline) why = "an ICE candidate needs 'sdpMid' (an a=mid of the offer) or 'sdpMLineIndex'";
+  throw CandidateError(why);
+}
+
 int check_offer(const std::string& sdp_text, OfferDirection direction) {
   if (sdp_text.empty()) throw OfferError("the offer is empty");
   if (sdp_text.size() > 32 * 1024) throw OfferError("the offer is larger than 32 KiB");
@@ -381,7 +417,7 @@ int check_offer(const std::string& sdp_text, OfferDirection direction) {
   }
   std::unique_ptr<GstSDPMessage, decltype(&gst_sdp_message_free)> owned(msg, &gst_sdp_message_free);
   int pt = -1;
-  bool audio = false, ufrag = false, pwd = false, fingerprint = false, sends = false;
+  bool audio = false, ufrag = false, pwd = false, fingerprint = false, sends = false, mid = false;
   std::string codecs;
   // Every credential, fingerprint and setup role, at session or media level, must be one webrtcbin can use: one it
   // cannot take fails the connection after the answer, which ends the stream.
@@ -410,6 +446,7 @@ int check_offer(const std::string& sdp_text, OfferDirection direction) {
     const GstSDPMedia* m = gst_sdp_message_get_media(msg, i);
     if (!gst_sdp_media_get_media(m) || std::strcmp(gst_sdp_media_get_media(m), "audio") != 0) continue;
     audio = true;
+    if (gst_sdp_media_get_attribute_val(m, "mid")) mid = true;
     std::vector<int> listed;
     for (guint f = 0; f < gst_sdp_media_formats_len(m); ++f) {
       const char* fmt = gst_sdp_media_get_format(m, f);
@@ -461,6 +498,8 @@ int check_offer(const std::string& sdp_text, OfferDirection direction) {
   if (!ufrag) throw OfferError("the offer has no ICE credentials (a=ice-ufrag)");
   if (!pwd) throw OfferError("the offer has no ICE password (a=ice-pwd)");
   if (!fingerprint) throw OfferError("the offer has no DTLS fingerprint (a=fingerprint)");
+  // Candidates name their m-line by it (sdpMid), both ways.
+  if (!mid) throw OfferError("the offer's audio section has no a=mid");
   return pt;
 }
 

@@ -10,14 +10,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "core/time.hpp"
 #include "media/media.hpp"
 
 namespace fc25::media::detail {
-
-std::int64_t steady_ns();
 
 // Counts pipelines for live_pipelines() (peers count themselves; other pipelines call these).
 void pipeline_opened();
@@ -33,7 +33,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   // Builds the pipeline (webrtcbin plus what add_elements() adds), then answers `offer_sdp`.
   void start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice);
-  void add_remote_candidate(unsigned mline, const std::string& candidate);
+  // Throws CandidateError when the candidate names no m-line of the offer.
+  void add_remote_candidate(const RemoteCandidate& candidate);
   // Idempotent, never blocks: stops delivering, teardown on the media thread.
   void close();
   bool closed() const { return closed_.load(); }
@@ -53,6 +54,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   GstElement* webrtc_ = nullptr;
   std::atomic<bool> closed_{false};
   std::atomic<bool> failed_{false};
+  std::vector<std::string> mids_;  // the offer's a=mid values by m-line (set by start, before any signalling)
 
  private:
   void teardown();

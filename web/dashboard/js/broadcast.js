@@ -29,8 +29,9 @@ export async function startBroadcast(session, stream, { send, onFailure, meterEl
   for (const track of stream.getAudioTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
   pc.onicecandidate = (ev) => {
     if (!ev.candidate || !ev.candidate.candidate) return;
+    // Its m-line by both names: the server takes either.
     send({ type: 'ice_candidate', session_id: session.session_id, candidate: ev.candidate.candidate,
-      sdpMLineIndex: ev.candidate.sdpMLineIndex ?? 0 });
+      sdpMid: ev.candidate.sdpMid, sdpMLineIndex: ev.candidate.sdpMLineIndex });
   };
   pc.onconnectionstatechange = () => {
     if (current?.pc !== pc) return;
@@ -55,7 +56,7 @@ export function handleSignal(msg) {
     return true;
   }
   if (msg.type === 'ice_candidate') {
-    const c = { candidate: msg.candidate, sdpMLineIndex: msg.sdpMLineIndex };
+    const c = { candidate: msg.candidate, sdpMid: msg.sdpMid, sdpMLineIndex: msg.sdpMLineIndex };
     if (pc.remoteDescription) pc.addIceCandidate(c).catch(() => {});
     else current.pendingCandidates.push(c);
     return true;

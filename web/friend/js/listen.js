@@ -21,7 +21,8 @@ export async function startListening(username, { send, audio, meterElement, iceS
   };
   pc.onicecandidate = (ev) => {
     if (!ev.candidate || !ev.candidate.candidate) return;
-    const c = { candidate: ev.candidate.candidate, sdpMLineIndex: ev.candidate.sdpMLineIndex ?? 0 };
+    // Its m-line by both names: the server takes either.
+    const c = { candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid, sdpMLineIndex: ev.candidate.sdpMLineIndex };
     if (me.listenId) send({ type: 'ice_candidate', listen_id: me.listenId, ...c });
     else me.pendingOut.push(c);
   };
@@ -53,7 +54,7 @@ export function handleListenMessage(msg) {
     return true;
   }
   if (msg.type === 'ice_candidate' && msg.listen_id && msg.listen_id === me.listenId) {
-    const c = { candidate: msg.candidate, sdpMLineIndex: msg.sdpMLineIndex };
+    const c = { candidate: msg.candidate, sdpMid: msg.sdpMid, sdpMLineIndex: msg.sdpMLineIndex };
     if (me.pc.remoteDescription) me.pc.addIceCandidate(c).catch(() => {});
     else me.pendingIn.push(c);
     return true;
