@@ -1,14 +1,17 @@
 // The streaming DeepFilterNet3 denoiser: STFT -> features -> networks -> ERB gains and deep filtering -> ISTFT.
 //
-// Alignment (as the model was trained): the networks see features two frames ahead (conv_lookahead), so their
-// outputs at step t belong to frame tau = t - 2; deep filtering for tau combines the noisy frames tau-2 .. tau+2
-// (df_order 5, df_lookahead 2) with the coefficients of tau. Everything is known at step t, so the output is
-// frame t - 2: a latency of 2 hops plus the STFT's 480 samples, 1440 samples (30 ms) in all.
+// Alignment (as the model was trained, from its config.ini): the networks see features conv_lookahead frames
+// ahead, so their outputs at step t belong to frame tau = t - conv_lookahead; deep filtering for tau combines the
+// noisy frames tau - (df_order - 1 - df_lookahead) .. tau + df_lookahead with the coefficients of tau. Everything
+// is known at step t, so the output is frame tau: a latency of conv_lookahead hops plus the STFT's
+// fft_size - hop_size samples. DeepFilterNet3's export (conv_lookahead 2, df_lookahead 2, df_order 5, fft_size
+// 960): 2 * 480 + 480 = 1440 samples (30 ms).
 #include <xmmintrin.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "denoise/denoise.hpp"
 #include "denoise/dsp/dsp.hpp"
@@ -20,8 +23,6 @@ namespace fc25::denoise {
 namespace {
 
 using dsp::cf32;
-constexpr int kFreqs = 481;
-constexpr int kLookahead = 2;  // frames
 
 // libDF's post-filter on the ERB gains: sharpens gains below 1 (beta 0.02 in the official command line).
 void post_filter(std::span<float> gains, float beta) {
@@ -36,19 +37,30 @@ void post_filter(std::span<float> gains, float beta) {
 class Dfn3Denoiser final : public Denoiser {
  public:
   Dfn3Denoiser(std::shared_ptr<const model::Dfn3Model> model, const Options& options)
-      : model_(std::move(model)), options_(options), stft_(config()), features_(config()), net_(model_->weights) {
+      : model_(std::move(model)),
+        options_(options),
+        lookahead_(model_->config.conv_lookahead),
+        stft_(model_->dsp),
+        features_(model_->dsp),
+        net_(model_->weights),
+        // frames t - (lookahead + df_order - 1 - df_lookahead) .. t
+        hist_(lookahead_ + nn::kOrder - model_->config.df_lookahead,
+              std::vector<cf32>(model_->dsp.freq_size())),
+        enh_(model_->dsp.freq_size()) {
     const float lim = std::abs(options.atten_lim_db);
     atten_lim_ = lim >= 100.0f ? 0.0f : std::pow(10.0f, -lim / 20.0f);
     reset();
   }
 
-  std::size_t latency_samples() const override { return kHopSize + kLookahead * kHopSize; }
+  std::size_t latency_samples() const override {
+    return static_cast<std::size_t>(model_->dsp.fft_size - model_->dsp.hop_size) + lookahead_ * kHopSize;
+  }
 
   void reset() override {
     stft_.reset();
     features_.reset();
     net_.reset();
-    for (auto& f : hist_) f.fill(cf32(0.0f, 0.0f));
+    for (auto& f : hist_) std::fill(f.begin(), f.end(), cf32(0.0f, 0.0f));
     hops_ = 0;
   }
 
@@ -92,13 +104,13 @@ class Dfn3Denoiser final : public Denoiser {
   };
 
  private:
-  // The first conv_lookahead frames only serve as lookahead: the model (trained with its features shifted two
-  // frames ahead) never sees them as input, and no output frame belongs to them.
-  bool needs_network() const { return hops_ > kLookahead; }
+  // The first conv_lookahead frames only serve as lookahead: the model (trained with its features shifted that
+  // many frames ahead) never sees them as input, and no output frame belongs to them.
+  bool needs_network() const { return hops_ > static_cast<std::uint64_t>(lookahead_); }
 
   void analyse(std::span<const float> in) {
     ++hops_;
-    // Analysis and features of the newest frame t.
+    // Analysis and features of the newest frame t (the rotation swaps buffers, it copies no samples).
     std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
     auto& spec_t = hist_.back();
     stft_.analysis(in, spec_t);
@@ -110,15 +122,15 @@ class Dfn3Denoiser final : public Denoiser {
     }
   }
 
-  // Applies the network's outputs for frame tau = t - 2 and synthesises the output hop.
+  // Applies the network's outputs for frame tau = t - conv_lookahead and synthesises the output hop.
   float finish(std::span<float> out) {
     if (!needs_network()) {
-      enh_.fill(cf32(0.0f, 0.0f));  // frames before the start of the stream
+      std::fill(enh_.begin(), enh_.end(), cf32(0.0f, 0.0f));  // frames before the start of the stream
       stft_.synthesis(enh_, out);
       return options_.min_db_thresh;
     }
-    // Frame tau = t - 2 is the centre of the history; decide the stages by its local SNR.
-    const auto& noisy = hist_[kLookahead];
+    // Frame tau: lookahead_ frames before the newest; decide the stages by its local SNR.
+    const auto& noisy = hist_[hist_.size() - 1 - lookahead_];
     const float lsnr = y_.lsnr;
     bool apply_erb = true, zero = false, apply_df = true;
     if (lsnr < options_.min_db_thresh) {
@@ -134,7 +146,7 @@ class Dfn3Denoiser final : public Denoiser {
 
     std::copy(noisy.begin(), noisy.end(), enh_.begin());
     if (zero) {
-      enh_.fill(cf32(0.0f, 0.0f));
+      std::fill(enh_.begin(), enh_.end(), cf32(0.0f, 0.0f));
     } else if (apply_erb) {
       if (options_.post_filter_beta > 0.0f) post_filter(y_.m, options_.post_filter_beta);
       dsp::apply_erb_gains(enh_, y_.m, features_.erb_widths());
@@ -150,24 +162,23 @@ class Dfn3Denoiser final : public Denoiser {
       }
     }
     if (atten_lim_ > 0.0f) {
-      for (int f = 0; f < kFreqs; ++f) enh_[f] = enh_[f] * (1.0f - atten_lim_) + noisy[f] * atten_lim_;
+      for (std::size_t f = 0; f < enh_.size(); ++f) enh_[f] = enh_[f] * (1.0f - atten_lim_) + noisy[f] * atten_lim_;
     }
     stft_.synthesis(enh_, out);
     return lsnr;
   }
 
-  static dsp::DspConfig config() { return dsp::DspConfig{}; }
-
   std::shared_ptr<const model::Dfn3Model> model_;
   Options options_;
+  int lookahead_;  // conv_lookahead, frames
   float atten_lim_ = 0.0f;
   std::uint64_t hops_ = 0;
   dsp::Stft stft_;
   dsp::Features features_;
   nn::Dfn3Network net_;
   nn::FrameOutputs y_{};
-  std::array<std::array<cf32, kFreqs>, 2 * kLookahead + 1> hist_{};  // noisy frames t-4 .. t
-  std::array<cf32, kFreqs> enh_{};
+  std::vector<std::vector<cf32>> hist_;  // noisy spectra, oldest first; deep-filter tap o reads hist_[o]
+  std::vector<cf32> enh_;
   std::array<float, nn::kErb> erb_{};
   std::array<cf32, nn::kDf> cplx_{};
   std::array<float, 2 * nn::kDf> feat_spec_{};

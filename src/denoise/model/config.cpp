@@ -1,5 +1,6 @@
 #include "denoise/model/config.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <map>
 
@@ -46,7 +47,13 @@ Dfn3Config read_config(const std::filesystem::path& file) {
       throw ModelLoadError(file.string() + ": '" + key + "' is '" + v + "', expected a number");
     }
   };
-  auto integer = [&](const char* key) { return static_cast<int>(num(key)); };
+  auto integer = [&](const char* key) {
+    const double d = num(key);
+    if (d != std::floor(d) || std::abs(d) > 1e9) {
+      throw ModelLoadError(file.string() + ": '" + key + "' is '" + get(key) + "', expected a whole number");
+    }
+    return static_cast<int>(d);
+  };
   Dfn3Config c;
   c.sr = integer("df.sr");
   c.fft_size = integer("df.fft_size");

@@ -1,19 +1,26 @@
 #pragma once
-// The loaded DeepFilterNet3 model: config and the three graphs, checked against each other.
+// The loaded DeepFilterNet3 model: its config and the network weights built from the three graphs, which were
+// checked against the config and are not kept (the weights are all the engine reads; 8.7 MB rather than twice that).
 #include "denoise/denoise.hpp"
+#include "denoise/dsp/dsp.hpp"
 #include "denoise/model/config.hpp"
-#include "denoise/model/onnx_graph.hpp"
 #include "denoise/nn/weights.hpp"
 
 namespace fc25::denoise::model {
 
+// The most frames of lookahead (conv_lookahead) a model may ask for: each adds a hop (10 ms) of latency.
+inline constexpr int kMaxLookahead = 8;
+
+// The signal processing config.ini describes (sr, fft_size, hop_size, nb_erb, nb_df, min_nb_erb_freqs, norm_tau).
+dsp::DspConfig dsp_config(const Dfn3Config& config);
+
 class Dfn3Model final : public Model {
  public:
-  Dfn3Model(Dfn3Config config, Graph enc, Graph erb_dec, Graph df_dec)
-      : config(std::move(config)), enc(std::move(enc)), erb_dec(std::move(erb_dec)), df_dec(std::move(df_dec)) {}
+  Dfn3Model(Dfn3Config config, std::shared_ptr<const nn::Dfn3Weights> weights)
+      : config(std::move(config)), dsp(dsp_config(this->config)), weights(std::move(weights)) {}
   Dfn3Config config;
-  Graph enc, erb_dec, df_dec;
-  std::shared_ptr<const nn::Dfn3Weights> weights;  // built from the graphs at load time
+  dsp::DspConfig dsp;
+  std::shared_ptr<const nn::Dfn3Weights> weights;
 };
 
 }  // namespace fc25::denoise::model

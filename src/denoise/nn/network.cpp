@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "denoise/denoise.hpp"
+
 namespace fc25::denoise::nn {
 
 namespace {
@@ -87,16 +89,7 @@ void relu_inplace(float* x, std::size_t n) {
 
 }  // namespace
 
-Dfn3Weights build_weights(const model::Dfn3Model& m) {
-  const auto& c = m.config;
-  if (c.nb_erb != kErb || c.nb_df != kDf || c.conv_ch != kCh || c.emb_hidden_dim != kHidden ||
-      c.df_hidden_dim != kHidden || c.df_order != kOrder) {
-    throw ModelLoadError("config.ini describes a model of other sizes than DeepFilterNet3 (nb_erb 32, nb_df 96, "
-                         "conv_ch 64, hidden 256, df_order 5)");
-  }
-  const auto& enc = m.enc;
-  const auto& erb = m.erb_dec;
-  const auto& df = m.df_dec;
+Dfn3Weights build_weights(const Graph& enc, const Graph& erb, const Graph& df) {
   Dfn3Weights w;
   w.erb_conv0 = conv(enc, "/erb_conv0/1/Conv", kCh, 1, 1, 3, 3, 1, 1, true);
   w.erb_conv1_dw = depthwise(enc, "/erb_conv1/0/Conv", 2);

@@ -6,15 +6,15 @@
 #include <memory>
 #include <vector>
 
-#include "denoise/model/model.hpp"
+#include "denoise/model/onnx_graph.hpp"
 #include "denoise/nn/weights.hpp"
 
 namespace fc25::denoise::nn {
 
 
 
-// Reads every layer's weights from the loaded graphs; throws ModelLoadError naming a missing or misshapen tensor.
-Dfn3Weights build_weights(const model::Dfn3Model& model);
+// Reads every layer's weights from the three graphs; throws ModelLoadError naming a missing or misshapen tensor.
+Dfn3Weights build_weights(const model::Graph& enc, const model::Graph& erb_dec, const model::Graph& df_dec);
 
 // What one frame produces, in the ONNX outputs' per-frame layouts.
 struct FrameOutputs {

@@ -7,7 +7,7 @@
 
 namespace fc25::denoise::nn {
 
-// Sizes of DeepFilterNet3 (checked against config.ini when the weights are built).
+// Sizes of DeepFilterNet3 (Model::load refuses a config.ini that names others).
 inline constexpr int kErb = 32, kDf = 96, kCh = 64, kEmb = 512, kHidden = 256, kOrder = 5;
 
 struct Dfn3Weights {
