@@ -3,8 +3,11 @@
 // frames) and one they do not.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ostream>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "denoise/nn/layers.hpp"
@@ -191,6 +194,98 @@ TEST(GroupedLinear, OneStreamAndFourTogetherEqualTheDefinition) {
           ASSERT_NEAR(ys[k][g * out + h], acc, 1e-5) << "out " << out << ", stream " << k << ", group " << g;
         }
   }
+}
+
+
+// ONNX's GRU (linear_before_reset = 1, gates z, r, h), from W [3H][in], R [3H][H] and the biases Wb, Rb:
+//   z = sigmoid(Wz x + Wbz + Rz h + Rbz), r = sigmoid(Wr x + Wbr + Rr h + Rbr),
+//   n = tanh(Wh x + Wbh + r * (Rh h + Rbh)), h' = (1 - z) * n + z * h
+std::vector<double> gru_by_definition(const std::vector<float>& W, const std::vector<float>& R,
+                                      const std::vector<float>& Wb, const std::vector<float>& Rb,
+                                      const std::vector<float>& x, const std::vector<double>& h) {
+  const int H = static_cast<int>(h.size()), in = static_cast<int>(x.size());
+  auto row = [&](const std::vector<float>& m, int j, int n, auto&& v) {
+    double s = 0;
+    for (int i = 0; i < n; ++i) s += static_cast<double>(m[static_cast<std::size_t>(j) * n + i]) * v[i];
+    return s;
+  };
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  std::vector<double> out(H);
+  for (int j = 0; j < H; ++j) {
+    const double z = sig(row(W, j, in, x) + Wb[j] + row(R, j, H, h) + Rb[j]);
+    const double r = sig(row(W, H + j, in, x) + Wb[H + j] + row(R, H + j, H, h) + Rb[H + j]);
+    const double n = std::tanh(row(W, 2 * H + j, in, x) + Wb[2 * H + j] + r * (row(R, 2 * H + j, H, h) + Rb[2 * H + j]));
+    out[j] = (1.0 - z) * n + z * h[j];
+  }
+  return out;
+}
+
+// ONNX's [gates][inputs] in the layout Gru keeps: panels of Gru::kPanel gates, each [inputs][kPanel].
+std::vector<float> panels(const std::vector<float>& m, int gates, int inputs) {
+  std::vector<float> t(m.size());
+  for (int j = 0; j < gates; ++j)
+    for (int i = 0; i < inputs; ++i)
+      t[(static_cast<std::size_t>(j / Gru::kPanel) * inputs + i) * Gru::kPanel + j % Gru::kPanel] =
+          m[static_cast<std::size_t>(j) * inputs + i];
+  return t;
+}
+
+TEST(Gru, StepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
+  std::mt19937 rng(11);
+  for (auto [in, H] : {std::pair{24, 64}, std::pair{256, 256}}) {
+    auto scaled = [&](std::size_t n, float k) {
+      auto v = random_vector(n, rng);
+      for (auto& x : v) x *= k;
+      return v;
+    };
+    // Weights small enough that the gates are neither saturated nor linear.
+    const float k = 2.0f / std::sqrt(static_cast<float>(in + H));
+    const auto W = scaled(static_cast<std::size_t>(3) * H * in, k), R = scaled(static_cast<std::size_t>(3) * H * H, k);
+    const auto Wb = scaled(3 * H, 0.5f), Rb = scaled(3 * H, 0.5f);
+    Gru g;
+    g.in = in, g.hidden = H;
+    g.wr = panels(W, 3 * H, in);
+    const auto rp = panels(R, 3 * H, H);
+    g.wr.insert(g.wr.end(), rp.begin(), rp.end());
+    g.bw = Wb, g.br = Rb;
+
+    constexpr int kStreams = 3;
+    std::vector<std::vector<float>> h(kStreams, std::vector<float>(H, 0.0f)), scratch(kStreams, std::vector<float>(6 * H));
+    std::vector<std::vector<double>> ref(kStreams, std::vector<double>(H, 0.0));
+    std::vector<float> alone_h(H, 0.0f), alone_scratch(6 * H);
+    for (int t = 0; t < 6; ++t) {   // the hidden state carries from step to step
+      std::vector<std::vector<float>> x;
+      std::vector<const float*> xp;
+      std::vector<float*> hp, sp;
+      for (int s = 0; s < kStreams; ++s) x.push_back(random_vector(in, rng));
+      for (int s = 0; s < kStreams; ++s) xp.push_back(x[s].data()), hp.push_back(h[s].data()), sp.push_back(scratch[s].data());
+      g.step_batch(xp.data(), hp.data(), sp.data(), kStreams);
+      g.step(x[1].data(), alone_h.data(), alone_scratch.data());
+      EXPECT_EQ(alone_h, h[1]) << "in " << in << ", step " << t;
+      for (int s = 0; s < kStreams; ++s) {
+        ref[s] = gru_by_definition(W, R, Wb, Rb, x[s], ref[s]);
+        double worst = 0;
+        for (int j = 0; j < H; ++j) worst = std::max(worst, std::abs(ref[s][j] - h[s][j]));
+        EXPECT_LT(worst, 1e-5) << "in " << in << ", step " << t << ", stream " << s;
+      }
+    }
+  }
+}
+
+
+TEST(Activations, TanhAndSigmoidEqualTheirDefinitions) {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; ++i) x.push_back(i * 0.005f);   // -20 .. 20, saturation included
+  x.push_back(0.0f);                                               // an odd count: a tail after the vectors
+  auto t = x;
+  tanh_inplace(t.data(), static_cast<int>(t.size()));
+  double worst_tanh = 0, worst_sigmoid = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    worst_tanh = std::max(worst_tanh, std::abs(t[i] - std::tanh(static_cast<double>(x[i]))));
+    worst_sigmoid = std::max(worst_sigmoid, std::abs(sigmoid(x[i]) - 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])))));
+  }
+  EXPECT_LT(worst_tanh, 1e-6);
+  EXPECT_LT(worst_sigmoid, 1e-6);
 }
 
 }  // namespace
