@@ -82,6 +82,7 @@ struct LiveMedia::Impl {
   Callbacks cb;
   std::shared_ptr<spdlog::logger> log = core::logger("live");
 
+  std::mutex open_mu;                                          // one open() at a time: its files, then its pipe
   mutable std::mutex mu;                                       // pipes (open/close/offer)
   std::map<std::int64_t, std::shared_ptr<Pipe>> pipes;
 
@@ -412,7 +413,8 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   if (options.atten_lim_db && !(*options.atten_lim_db >= 0.0f && *options.atten_lim_db <= 100.0f)) {
     throw std::invalid_argument("atten_lim_db must be between 0 and 100");
   }
-  if (is_open(session_id)) return;  // already open (never truncate a recording in progress)
+  std::lock_guard opening(impl_->open_mu);
+  if (is_open(session_id)) return;  // already open (same tab pressed Go live again)
   impl_->make_reserve();             // again, after a full disk released it
   auto p = std::make_shared<Pipe>();
   p->session_id = session_id;
@@ -420,10 +422,19 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   p->started_at_ms = started_at_ms;
   p->denoiser = impl_->make_denoiser(options, p->denoiser_name);
   p->clean_skip = static_cast<std::int64_t>(p->denoiser->latency_samples());
+  // A file already there is never truncated: create() refuses it, and the stream does not start.
   p->clean_file = recording::WavWriter::create(impl_->cfg.recordings_dir / recording::file_name(username, session_id));
   if (impl_->cfg.record_raw) {
-    p->raw_file = recording::WavWriter::create(impl_->cfg.recordings_dir /
-                                               recording::file_name(username, session_id, true));
+    try {
+      p->raw_file = recording::WavWriter::create(impl_->cfg.recordings_dir /
+                                                 recording::file_name(username, session_id, true));
+    } catch (const recording::RecordingError&) {
+      auto clean = p->clean_file->path();
+      p->clean_file.reset();
+      std::error_code ec;
+      std::filesystem::remove(clean, ec);  // ours, and empty
+      throw;
+    }
   }
   {
     std::lock_guard lock(impl_->mu);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/pcm.hpp"
 #include "core/thread.hpp"
 #include "media/detail/peer.hpp"
 
@@ -185,10 +186,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     GstMapInfo map;
     gst_buffer_map(b, &map, GST_MAP_WRITE);
     auto* out = reinterpret_cast<std::int16_t*>(map.data);
-    for (std::size_t i = 0; i < kFrameSamples; ++i) {
-      float v = std::clamp(samples[i], -1.0f, 1.0f) * 32767.0f;
-      out[i] = static_cast<std::int16_t>(std::lrintf(v));
-    }
+    for (std::size_t i = 0; i < kFrameSamples; ++i) out[i] = core::to_pcm16(samples[i]);
     gst_buffer_unmap(b, &map);
     GST_BUFFER_PTS(b) = frames_ * 10 * GST_MSECOND;
     GST_BUFFER_DURATION(b) = 10 * GST_MSECOND;

@@ -38,7 +38,8 @@ std::string file_name(const std::string& username, std::int64_t session_id, bool
 
 class WavWriter {
  public:
-  // Creates (or truncates) the file. Throws RecordingError naming the path and the reason.
+  // Creates the file, which must not exist: an existing file is left as it is (RecordingError with error_number()
+  // EEXIST). Throws RecordingError naming the path and the reason.
   static std::unique_ptr<WavWriter> create(const std::filesystem::path& path);
   virtual ~WavWriter() = default;
 

@@ -12,6 +12,7 @@
 
 #include <sndfile.h>
 
+#include "core/pcm.hpp"
 #include "recording/recording.hpp"
 
 namespace fc25::recording {
@@ -33,10 +34,7 @@ class SndfileWriter final : public WavWriter {
     if (!sf_) throw RecordingError("recording " + path_.string() + " is already finished");
     if (failed_) throw RecordingError("recording " + path_.string() + " failed earlier", failed_);
     buf_.resize(samples.size());
-    for (std::size_t i = 0; i < samples.size(); ++i) {
-      float v = std::clamp(samples[i], -1.0f, 1.0f) * 32767.0f;
-      buf_[i] = static_cast<short>(v < 0 ? v - 0.5f : v + 0.5f);
-    }
+    for (std::size_t i = 0; i < samples.size(); ++i) buf_[i] = core::to_pcm16(samples[i]);
     put(buf_.data(), static_cast<sf_count_t>(buf_.size()));
   }
 
@@ -122,8 +120,12 @@ std::string file_name(const std::string& username, std::int64_t session_id, bool
 }
 
 std::unique_ptr<WavWriter> WavWriter::create(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw RecordingError("cannot create recording " + path.string() + ": " + errno_text());
+  // O_EXCL: a file already there (a recording in progress or kept) is never truncated.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == EEXIST) {
+    throw RecordingError("recording " + path.string() + " already exists (a recording is never overwritten)", EEXIST);
+  }
+  if (fd < 0) throw RecordingError("cannot create recording " + path.string() + ": " + errno_text(), errno);
   SF_INFO info{};
   info.samplerate = kSampleRate;
   info.channels = 1;

@@ -4,9 +4,12 @@
 #include <sndfile.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -34,11 +37,6 @@ std::vector<float> read_wav(const fs::path& p) {
   return v;
 }
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Pushes `frames` 10 ms frames of a 440 Hz tone in real time (as a decoder would deliver them).
 void feed(media::FrameRing& ring, int frames, int first = 0, bool paced = true) {
   for (int f = first; f < first + frames; ++f) {
@@ -46,7 +44,7 @@ void feed(media::FrameRing& ring, int frames, int first = 0, bool paced = true) 
     for (std::size_t i = 0; i < media::kFrameSamples; ++i) {
       fr.samples[i] = 0.25f * std::sin(2.0 * M_PI * 440.0 * double(f * 480 + int(i)) / 48000.0);
     }
-    fr.arrival_ns = steady_ns();
+    fr.arrival_ns = core::steady_ns();
     while (!ring.push(fr)) std::this_thread::sleep_for(1ms);
     if (paced) std::this_thread::sleep_for(10ms);
   }
@@ -85,7 +83,7 @@ TEST(LiveMedia, CleanRecordingIsAlignedWithTheRawInput) {
   for (std::size_t f = 0; f < 200; ++f) {
     media::AudioFrame fr;
     std::copy_n(speech.begin() + static_cast<std::ptrdiff_t>(f * 480), 480, fr.samples.begin());
-    fr.arrival_ns = steady_ns();
+    fr.arrival_ns = core::steady_ns();
     while (!ring->push(fr)) std::this_thread::sleep_for(1ms);
     if (f % 4 == 3) std::this_thread::sleep_for(30ms);
   }
@@ -219,6 +217,48 @@ TEST(LiveMedia, BadOptionsAndUnwritableRecordingsAreErrors) {
   EXPECT_THROW(lm.open(6, "gina", core::now_ms(), {true, 150.0f}), std::invalid_argument);
   EXPECT_THROW(lm.open(6, "gina", core::now_ms(), {}), recording::RecordingError);
   EXPECT_FALSE(lm.is_open(6));
+}
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+void put(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+}  // namespace
+
+// A file already on disk under a stream's name is never truncated: the open fails naming it and leaves it as it
+// was (a clean file made before the raw one was refused goes again); opening an open stream again touches nothing.
+TEST(LiveMedia, AnExistingRecordingIsNeverTruncated) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  const std::string kept(10000, 'k');
+  put(d.path / "ivy_8.wav", kept);
+  try {
+    lm.open(8, "ivy", core::now_ms(), {});
+    FAIL() << "opened over an existing recording";
+  } catch (const recording::RecordingError& e) {
+    EXPECT_EQ(e.error_number(), EEXIST);
+    EXPECT_NE(std::string(e.what()).find("ivy_8.wav"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(lm.is_open(8));
+  EXPECT_EQ(slurp(d.path / "ivy_8.wav"), kept);
+
+  put(d.path / "ivy_9_raw.wav", kept);
+  EXPECT_THROW(lm.open(9, "ivy", core::now_ms(), {}), recording::RecordingError);
+  EXPECT_FALSE(lm.is_open(9));
+  EXPECT_FALSE(fs::exists(d.path / "ivy_9.wav"));
+  EXPECT_EQ(slurp(d.path / "ivy_9_raw.wav"), kept);
+
+  lm.open(10, "ivy", core::now_ms(), {false, std::nullopt});
+  feed(*lm.input(10), 30, 0, false);
+  std::this_thread::sleep_for(300ms);
+  lm.open(10, "ivy", core::now_ms(), {false, std::nullopt});
+  feed(*lm.input(10), 30, 30, false);
+  auto f = lm.close(10);
+  ASSERT_TRUE(f && f->clean);
+  EXPECT_GE(f->clean->samples, 60 * 480);
+  EXPECT_EQ(static_cast<std::int64_t>(read_wav(f->clean->path).size()), f->clean->samples);
 }
 
 TEST(LiveMedia, ManyStreamsAtOnceAllRecorded) {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -73,6 +74,53 @@ TEST(Recording, ClipsOutOfRangeSamples) {
   ASSERT_EQ(back.size(), 3u);
   EXPECT_EQ(back[0], 32767);
   EXPECT_EQ(back[1], -32767);
+}
+
+// The one float -> 16-bit conversion (core::to_pcm16): ties away from zero, NaN is silence.
+TEST(Recording, RoundsTiesAwayFromZeroAndWritesNaNAsSilence) {
+  TempDir d;
+  auto w = WavWriter::create(d.path / "r.wav");
+  float tie = 0;
+  for (int k = 2; k < 1000 && tie == 0; k += 2) {  // an even k: ties to even would give k, not k + 1
+    float x = (static_cast<float>(k) + 0.5f) / 32767.0f;
+    if (x * 32767.0f == static_cast<float>(k) + 0.5f) tie = x;
+  }
+  ASSERT_NE(tie, 0.0f);
+  std::vector<float> v{tie, -tie, std::nanf(""), 1.0f, -1.0f};
+  w->write(v);
+  w->finish();
+  SF_INFO info;
+  auto back = read_wav(d.path / "r.wav", info);
+  ASSERT_EQ(back.size(), 5u);
+  auto expect = static_cast<short>(std::lround(tie * 32767.0f));
+  EXPECT_EQ(expect % 2, 1);
+  EXPECT_EQ(back[0], expect);
+  EXPECT_EQ(back[1], -expect);
+  EXPECT_EQ(back[2], 0);
+  EXPECT_EQ(back[3], 32767);
+  EXPECT_EQ(back[4], -32767);
+}
+
+// A file already there (a recording in progress, or one kept) is never truncated or overwritten.
+TEST(Recording, CreateNeverTruncatesAnExistingFile) {
+  TempDir d;
+  auto path = d.path / "kept.wav";
+  {
+    auto w = WavWriter::create(path);
+    w->write(tone(4800));
+    w->finish();
+  }
+  auto size = fs::file_size(path);
+  try {
+    WavWriter::create(path);
+    FAIL() << "created over an existing file";
+  } catch (const RecordingError& e) {
+    EXPECT_EQ(e.error_number(), EEXIST);
+    EXPECT_NE(std::string(e.what()).find("kept.wav"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fs::file_size(path), size);
+  SF_INFO info;
+  EXPECT_EQ(read_wav(path, info).size(), 4800u);
 }
 
 TEST(Recording, FinishIsIdempotentAndWriteAfterwardsIsAnError) {
