@@ -3,7 +3,6 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
-#include <cctype>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -25,6 +24,7 @@
 #include "core/events.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "http/exchange.hpp"
 #include "http/server.hpp"
 #include "media/media.hpp"
 #include "presence/presence.hpp"
@@ -62,20 +62,6 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-}
-
-std::string url_unescape(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 json snapshot_for(storage::Store& store, std::int64_t user_id) {
@@ -128,8 +114,9 @@ json ice_servers_json(const Config& config) {
     if (at != std::string::npos) {
       auto cred = rest.substr(0, at);
       auto colon = cred.find(':');
-      entry["username"] = url_unescape(cred.substr(0, colon));
-      entry["credential"] = colon == std::string::npos ? "" : url_unescape(cred.substr(colon + 1));
+      entry["username"] = http::url_decode(cred.substr(0, colon), http::Plus::literal);
+      entry["credential"] =
+          colon == std::string::npos ? "" : http::url_decode(cred.substr(colon + 1), http::Plus::literal);
       rest = rest.substr(at + 1);
     }
     entry["urls"] = scheme + ":" + rest;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <boost/asio/post.hpp>
 
@@ -77,23 +78,32 @@ std::string string_field(const json& body, const char* name, bool required = tru
   return it->get<std::string>();
 }
 
+// Ids are SQLite rowids: positive and at most int64's largest value.
+constexpr std::uint64_t kMaxId = std::numeric_limits<std::int64_t>::max();
+
 std::optional<std::int64_t> id_field(const json& body, const char* name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return std::nullopt;
   if (it->is_number_integer()) return it->get<std::int64_t>();
   if (it->is_string()) {
-    auto s = it->get<std::string>();
-    if (!s.empty() && s.size() < 19 && std::all_of(s.begin(), s.end(), ::isdigit)) return std::stoll(s);
+    if (auto n = parse_decimal(it->get_ref<const std::string&>(), kMaxId)) return static_cast<std::int64_t>(*n);
   }
   throw ApiError(400, "invalid_field", std::string("field '") + name + "' must be a session id (a number)");
 }
 
 std::int64_t path_id(const Request& req, const char* name) {
-  auto s = req.params.at(name);
-  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), ::isdigit)) {
-    throw ApiError(404, "not_found", "'" + s + "' is not a request id");
-  }
-  return std::stoll(s);
+  const auto& s = req.params.at(name);
+  auto n = parse_decimal(s, kMaxId);
+  if (!n) throw ApiError(404, "not_found", "'" + core::printable(s) + "' is not a request id");
+  return static_cast<std::int64_t>(*n);
+}
+
+// The user a request asks about: `?username=` (the requester or a friend of theirs, else 404 or 403), or, without
+// it, the requester.
+storage::User subject_user(Services& svc, Request& req) {
+  auto it = req.query.find("username");
+  if (it == req.query.end() || it->second.empty()) return *req.user;
+  return svc.friends.visible_user(*req.user, it->second);
 }
 
 std::string session_cookie(const std::string& token, std::int64_t max_age_s, bool secure) {
@@ -229,7 +239,7 @@ void Api::add(bhttp::verb method, const std::string& pattern, bool needs_user, H
 void Api::prepare(Request& req) const {
   auto target = std::string(req.msg.target());
   auto q = target.find('?');
-  std::string path = url_decode(target.substr(0, q));
+  std::string path = url_decode(std::string_view(target).substr(0, q), Plus::literal);  // '+' is itself in a path
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   req.path = path;
   // Paths name pages, files and users: text only. A NUL would cut a file name short (x.html%00.js).
@@ -484,9 +494,7 @@ void Api::add_routes() {
 
   // Recordings: the owner and friends may list and play them; only the owner may delete.
   add(V::get, "/api/recordings", true, [&svc](Request& req, Respond& respond) {
-    auto who = req.query.count("username") && !req.query["username"].empty()
-                   ? svc.friends.visible_user(*req.user, req.query["username"])
-                   : *req.user;
+    auto who = subject_user(svc, req);
     json list = json::array();
     for (auto& r : svc.store.recordings_of(who.id, 100)) list.push_back(recording_json(r, req.user->id));
     respond(json_response(200, {{"username", who.username}, {"recordings", list}}));
@@ -514,11 +522,12 @@ void Api::add_routes() {
     std::size_t buckets = 400;
     if (auto it = req.query.find("buckets"); it != req.query.end()) {
       const auto& v = it->second;
-      bool digits = !v.empty() && v.size() <= 4 && std::all_of(v.begin(), v.end(), ::isdigit);
-      buckets = digits ? std::stoul(v) : 0;
-      if (buckets < 10 || buckets > 2000) {
-        throw ApiError(400, "invalid_field", "buckets must be a whole number from 10 to 2000, not '" + v + "'");
+      auto n = parse_decimal(v, 2000);
+      if (!n || *n < 10) {
+        throw ApiError(400, "invalid_field",
+                       "buckets must be a whole number from 10 to 2000, not '" + core::printable(v) + "'");
       }
+      buckets = static_cast<std::size_t>(*n);
     }
     recording::Peaks p;
     try {
@@ -539,19 +548,15 @@ void Api::add_routes() {
     if (file.size() < 5 || file.substr(file.size() - 4) != ".wav") {
       throw ApiError(404, "not_found", "no such recording: " + file);
     }
-    auto digits = file.substr(0, file.size() - 4);
-    if (digits.empty() || digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) {
-      throw ApiError(404, "not_found", "no such recording: " + file);
-    }
-    auto r = visible_recording(svc, req, std::stoll(digits));
+    auto id = parse_decimal(std::string_view(file).substr(0, file.size() - 4), kMaxId);
+    if (!id) throw ApiError(404, "not_found", "no such recording: " + core::printable(file));
+    auto r = visible_recording(svc, req, static_cast<std::int64_t>(*id));
     respond(serve_range(svc.data_dir / r.path, req));
   };
   add(V::get, "/media/recordings/{file}", true, media);
   add(V::head, "/media/recordings/{file}", true, media);
   add(V::get, "/api/stream/status", true, [&svc](Request& req, Respond& respond) {
-    auto who = req.query.count("username") && !req.query["username"].empty()
-                   ? svc.friends.visible_user(*req.user, req.query["username"])
-                   : *req.user;
+    auto who = subject_user(svc, req);
     respond(json_response(200, social::status_json(svc.store.live_status(who.id))));
   });
 }

@@ -31,21 +31,43 @@ std::map<std::string, std::string> parse_cookies(std::string_view header) {
   return out;
 }
 
-std::string url_decode(std::string_view s) {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string url_decode(std::string_view s, Plus plus) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && plus == Plus::space) {
       out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
       i += 2;
     } else {
       out.push_back(s[i]);
     }
   }
   return out;
+}
+
+std::optional<std::uint64_t> parse_decimal(std::string_view s, std::uint64_t max) {
+  if (s.empty()) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;  // compared as char: a byte >= 0x80 is never a digit
+    auto d = static_cast<std::uint64_t>(c - '0');
+    if (d > max || n > (max - d) / 10) return std::nullopt;  // n * 10 + d > max, decided without overflowing
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 std::map<std::string, std::string> parse_form(std::string_view body) {

@@ -1,10 +1,13 @@
 #pragma once
 // One request as handlers see it, and helpers to answer it.
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include <boost/beast/core/file.hpp>
@@ -89,6 +92,16 @@ Response error_response(unsigned status, const std::string& code, const std::str
 
 std::map<std::string, std::string> parse_cookies(std::string_view header);
 std::map<std::string, std::string> parse_form(std::string_view body);   // application/x-www-form-urlencoded
-std::string url_decode(std::string_view s);
+
+// Percent-decoding, the one way text from a URL is decoded here: %XX (two hex digits) becomes that byte, and a %
+// not followed by two hex digits stays as it is. In a query or a form '+' stands for a space (Plus::space); in a
+// path or a URI's user info (a TURN credential) it is itself (Plus::literal).
+enum class Plus { space, literal };
+std::string url_decode(std::string_view s, Plus plus = Plus::space);
+
+// A whole number written in ASCII digits only (at least one; no sign, space or other byte, whatever its value) and
+// no greater than `max`; nullopt for anything else, however many digits it has.
+std::optional<std::uint64_t> parse_decimal(std::string_view s,
+                                           std::uint64_t max = std::numeric_limits<std::uint64_t>::max());
 
 }  // namespace fc25::http

@@ -56,6 +56,34 @@ describe('bad input', () => {
     assert.equal(snapshot(), before);
   });
 
+  it('reads paths, ids and ?username= the same way in every route', async () => {
+    // '+' in a path is itself (only a query or a form takes it for a space).
+    const plus = await a.get('/api/no+such/route');
+    refused(plus, 404, 'not_found');
+    assert.match(plus.body.error.message, /\/api\/no\+such\/route/);
+    // An id is ASCII digits: no other script's digits (U+0663, U+00B2), nothing over what an id can be.
+    for (const path of ['/api/recordings/%D9%A3', '/api/recordings/%C2%B2', '/api/recordings/99999999999999999999',
+      '/api/recordings/-1', '/media/recordings/%D9%A3.wav', '/media/recordings/99999999999999999999.wav']) {
+      refused(await a.get(path), 404, 'not_found');
+    }
+    refused(await a.post('/api/friends/requests/%D9%A3/accept'), 404, 'not_found');
+    for (const id of ['\u0663', '99999999999999999999', '-1', '1e3']) {
+      refused(await a.post('/api/stream/stop', { session_id: id }), 400, 'invalid_field');
+    }
+    // ?username= names the requester, a friend (403 for anyone else, 404 for no one); empty or absent, the requester.
+    const b = new Client(server.url);
+    await b.register(uniqueName('nf'));
+    for (const route of ['/api/recordings', '/api/stream/status']) {
+      for (const q of ['', '?username=', `?username=${a.username}`]) {
+        const r = await a.get(route + q);
+        assert.equal(r.status, 200, `${route}${q}: ${r.text}`);
+        assert.equal(r.body.username, a.username);
+      }
+      refused(await a.get(`${route}?username=${b.username}`), 403, 'not_friends');
+      refused(await a.get(`${route}?username=ghost_user`), 404, 'unknown_user');
+    }
+  });
+
   it('refuses the status of a non-friend', async () => {
     const b = new Client(server.url);
     await b.register(uniqueName('nf'));

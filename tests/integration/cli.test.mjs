@@ -39,12 +39,12 @@ describe('fc25 command line', () => {
     await server.stop();
   });
 
-  it('hands TURN credentials to pages decoded, and a stray % in them as it is', async () => {
-    const server = await startServer({ args: ['--turn', 'turn://us%zzer:p%40ss@127.0.0.1:3478'] });
+  it('hands TURN credentials to pages decoded, and a stray % and a + in them as they are', async () => {
+    const server = await startServer({ args: ['--turn', 'turn://us%zzer:p%40ss+w@127.0.0.1:3478'] });
     const client = new Client(server.url);
     await client.register('turnuser1');
     const me = await client.get('/api/me');
-    assert.deepEqual(me.body.ice_servers, [{ urls: 'turn:127.0.0.1:3478', username: 'us%zzer', credential: 'p@ss' }]);
+    assert.deepEqual(me.body.ice_servers, [{ urls: 'turn:127.0.0.1:3478', username: 'us%zzer', credential: 'p@ss+w' }]);
     await server.stop();
   });
 
