@@ -1,7 +1,9 @@
 #pragma once
-// The authority over live streams. Every way a stream ends reaches stop(), which is idempotent: it ends the
-// session in the store (exactly one caller wins, across processes), then tells the user's friends and the user's
-// own other pages, once. Streams are owned by one tab (client_id); only that tab's presence socket ends them.
+// The authority over live streams. Every way a stream ends reaches stop_session(), which is idempotent: it
+// finishes the media (MediaHooks::ending), ends the session in the store (exactly one caller wins, across
+// processes), then tells the user's friends and the user's own other pages, once. A stream this process runs that
+// another process ended is finished here by reconcile() (media only). Streams are owned by one tab (client_id); of
+// the presence sockets, only that tab's ends them by closing.
 //
 // Threads: every public method may be called from any thread (the io threads, usually several at once), except
 // set_media_hooks (once, before the registry is used) and the destructor (after the io threads are joined).
