@@ -202,6 +202,10 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     throw core::ApiError(409, "already_connected", e.what());
   } catch (const live::NotOpen& e) {  // ended since the check above
     throw core::ApiError(409, "not_here", e.what());
+  } catch (const std::exception& e) {  // the media plane could not make the connection: the server's trouble
+    core::logger("live")->error("the offer of {} for session={} could not start: {}", user.username, session_id, e.what());
+    core::count_failure("offer");
+    throw core::ApiError(503, "media_error", std::string("the server could not open the audio connection: ") + e.what());
   }
   core::logger("live")->info("offer accepted user={} session={}", user.username, session_id);
 }
@@ -294,6 +298,14 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     std::lock_guard lock(mu_);
     listeners_.erase(id);
     throw core::ApiError(409, "not_live", e.what());
+  } catch (const std::exception& e) {  // the media plane could not make the connection: the server's trouble
+    {
+      std::lock_guard lock(mu_);
+      listeners_.erase(id);
+    }
+    log->error("listener of {} to session={} could not start: {}", user.username, session_id, e.what());
+    core::count_failure("listen");
+    throw core::ApiError(503, "media_error", std::string("the server could not open a listening connection: ") + e.what());
   }
   {
     // Dropped while its connection was being made (socket closed, friendship removed, stream ended): the drop found

@@ -69,10 +69,17 @@ std::optional<std::string> detail::answer_frame(const std::string& text, const H
     reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", std::string("malformed JSON: ") + e.what()}}}};
   } catch (const core::ApiError& e) {
     reply = {{"type", "error"}, {"error", {{"code", e.code()}, {"message", e.message()}}}};
-  } catch (const std::exception& e) {
+  } catch (const std::invalid_argument& e) {  // a field missing or of the wrong kind
     reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", e.what()}}}};
+  } catch (const json::exception& e) {
+    reply = {{"type", "error"}, {"error", {{"code", "bad_message"}, {"message", e.what()}}}};
+  } catch (const std::exception& e) {  // not the message's fault: say so, and count it
+    core::logger("presence")->error("presence user={}: a message failed: {}", user.username, e.what());
+    core::count_failure("presence message");
+    reply = {{"type", "error"}, {"error", {{"code", "internal"}, {"message", std::string("the server failed to handle this message: ") + e.what()}}}};
   } catch (...) {
     core::logger("presence")->error("presence user={}: a message failed with an unknown exception", user.username);
+    core::count_failure("presence message");
     reply = {{"type", "error"}, {"error", {{"code", "internal"}, {"message", "the server failed to handle this message"}}}};
   }
   // Errors name what they answer, so a page can match them to its request.

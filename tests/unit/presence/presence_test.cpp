@@ -11,6 +11,8 @@
 #include <boost/beast/websocket.hpp>
 #include <gtest/gtest.h>
 
+#include "core/log.hpp"
+#include "presence/detail/frame.hpp"
 #include "presence/presence.hpp"
 
 namespace fc25::presence {
@@ -138,6 +140,40 @@ TEST(Presence, AnswersPingAndReportsBadMessagesWithoutClosing) {
   EXPECT_NE(c.read()["error"]["message"].get<std::string>().find("dance"), std::string::npos);
   c.send(R"({"type":"ping"})");
   EXPECT_EQ(c.read()["type"], "pong");
+}
+
+// A message the page got wrong is its mistake (bad_message); a failure of the server's own while handling a good one
+// is not: it is answered "internal", logged and counted, and the socket goes on.
+TEST(Presence, TellsTheServersOwnFailureFromABadMessage) {
+  Hooks hooks;
+  hooks.on_message = [](const SocketUser&, const std::string&, const nlohmann::json& msg, const Reply&) {
+    auto kind = msg.value("kind", "");
+    if (kind == "field") throw std::invalid_argument("field 'sdp' is required and must be a string");
+    if (kind == "type") (void)msg.at("sdp").get<std::string>();  // json::exception: absent
+    if (kind == "server") throw std::runtime_error("cannot start the webrtcbin pipeline");
+    throw 42;
+  };
+  SocketUser user;
+  user.id = 1;
+  user.username = "alice";
+  auto answer = [&](const char* text) {
+    auto a = detail::answer_frame(text, hooks, user, "a1", [](const nlohmann::json&) {});
+    return nlohmann::json::parse(a.value());
+  };
+  auto failed = [] {
+    auto c = core::failure_counts();
+    return c.count("presence message") ? c["presence message"] : 0;
+  };
+  auto before = failed();
+  EXPECT_EQ(answer(R"({"type":"listen_offer","kind":"field"})")["error"]["code"], "bad_message");
+  EXPECT_EQ(answer(R"({"type":"listen_offer","kind":"type"})")["error"]["code"], "bad_message");
+  EXPECT_EQ(failed(), before);
+  auto e = answer(R"({"type":"listen_offer","kind":"server"})");
+  EXPECT_EQ(e["error"]["code"], "internal");
+  EXPECT_EQ(e["for"], "listen_offer");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("webrtcbin"), std::string::npos);
+  EXPECT_EQ(answer(R"({"type":"listen_offer","kind":"other"})")["error"]["code"], "internal");
+  EXPECT_EQ(failed(), before + 2);
 }
 
 TEST(Presence, ReportsEachClosedSocketExactlyOnceWithItsClientId) {
