@@ -1,6 +1,7 @@
 #pragma once
 // WebRTC media with GStreamer's webrtcbin. Ingest terminates a broadcaster's peer connection (ICE, DTLS-SRTP, RTP,
-// Opus), decodes to 48 kHz mono float and hands 10 ms frames to our code through a lock-free ring. GStreamer's
+// Opus), decodes to 48 kHz mono float and hands 10 ms frames to our code through a lock-free ring. Fan-out encodes
+// a stream's clean audio once and sends the same packets to each listener's own send-only peer connection. GStreamer's
 // threads never wait on our locks; callbacks here only copy, push and post. Nothing here knows about users,
 // sessions or the denoiser.
 #include <array>
