@@ -128,6 +128,19 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir) {
   check_supported(config, dir / "config.ini");
   // The graphs are freed on return: only the weights built from them are kept.
   auto weights = std::make_shared<const nn::Dfn3Weights>(nn::build_weights(enc, erb_dec, df_dec));
+  // The local-SNR range is baked into the encoder (sigmoid * (lsnr_max - lsnr_min) + lsnr_min): config.ini must say
+  // the same, or the thresholds the engine compares it with mean something else.
+  auto near = [](float a, float b) { return std::abs(a - b) <= 1e-3f * std::max(1.0f, std::abs(b)); };
+  if (!near(weights->lsnr_scale, config.lsnr_max - config.lsnr_min) || !near(weights->lsnr_offset, config.lsnr_min)) {
+    auto num = [](float v) {
+      std::ostringstream o;
+      o << v;
+      return o.str();
+    };
+    throw ModelLoadError((dir / "config.ini").string() + ": df.lsnr_min = " + num(config.lsnr_min) +
+                         ", df.lsnr_max = " + num(config.lsnr_max) + "; enc.onnx was exported for " +
+                         num(weights->lsnr_offset) + " to " + num(weights->lsnr_offset + weights->lsnr_scale) + " dB");
+  }
   auto m = std::make_shared<Dfn3Model>(std::move(config), std::move(weights));
   return m;
 }

@@ -289,7 +289,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Refused{"conv_lookahead", "-1", "deepfilternet.conv_lookahead = -1", "0 to 8"},
                       Refused{"conv_lookahead", "1", "df.df_lookahead = 2", "0 to 1"},
                       Refused{"df_lookahead", "3", "df.df_lookahead = 3", "0 to 2"},
-                      Refused{"emb_num_layers", "2", "deepfilternet.emb_num_layers = 2", "emb_num_layers = 3"}),
+                      Refused{"emb_num_layers", "2", "deepfilternet.emb_num_layers = 2", "emb_num_layers = 3"},
+                      Refused{"lsnr_max", "30", "df.lsnr_max = 30", "exported for -15 to 35 dB"},
+                      Refused{"lsnr_min", "-10", "df.lsnr_min = -10", "exported for -15 to 35 dB"}),
     [](const auto& info) {
       std::string n = std::string(info.param.key) + "_" + info.param.value;
       for (auto& c : n)
