@@ -83,4 +83,15 @@ std::string printable(std::string_view s, std::size_t max_bytes) {
 
 std::string json_text(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
+nlohmann::json parse_json(std::string_view text, int max_depth) {
+  nlohmann::json::parser_callback_t limit = [max_depth](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if (depth >= max_depth && (event == nlohmann::json::parse_event_t::object_start ||
+                               event == nlohmann::json::parse_event_t::array_start)) {
+      throw JsonTooDeep("JSON nested deeper than " + std::to_string(max_depth) + " levels");
+    }
+    return true;
+  };
+  return nlohmann::json::parse(text, limit);
+}
+
 }  // namespace fc25::core

@@ -3,6 +3,7 @@
 // one way JSON is turned into text here: invalid UTF-8 inside a value (an error message echoing a client's bytes)
 // becomes U+FFFD instead of an exception, so answering a bad request can never fail.
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,16 @@ std::size_t utf8_length(std::string_view s);
 std::string printable(std::string_view s, std::size_t max_bytes = 200);
 // Compact JSON; never throws for invalid UTF-8 in strings (replaced by U+FFFD).
 std::string json_text(const nlohmann::json& j);
+
+// JSON from outside nested deeper than parse_json allows.
+class JsonTooDeep : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+// Parses JSON from outside. Copying or writing a value recurses once per level, so a value nested thousands deep
+// (a 64 KiB message can hold 32 000 levels) would overflow a thread's stack wherever it is later copied or echoed:
+// deeper than `max_depth` is refused here (JsonTooDeep) before any such value exists. Syntax errors throw
+// nlohmann::json::parse_error as json::parse does.
+nlohmann::json parse_json(std::string_view text, int max_depth = 32);
 
 }  // namespace fc25::core

@@ -46,9 +46,11 @@ json body_object(const Request& req, bool allow_form) {
   if (type == "application/json") {
     json j;
     try {
-      j = json::parse(body);
+      j = core::parse_json(body);
     } catch (const json::exception& e) {  // syntax, invalid UTF-8, or a number no double can hold (1e400)
       throw ApiError(400, "bad_json", std::string("request body is not valid JSON: ") + e.what());
+    } catch (const core::JsonTooDeep& e) {
+      throw ApiError(400, "bad_json", std::string("request body refused: ") + e.what());
     }
     if (!j.is_object()) throw ApiError(400, "bad_json", "request body must be a JSON object");
     return j;

@@ -52,7 +52,7 @@ std::optional<std::string> detail::answer_frame(const std::string& text, const H
                                                 const std::string& client_id, const Reply& send_reply) {
   json reply;
   try {
-    auto msg = json::parse(text);
+    auto msg = core::parse_json(text);
     if (!msg.is_object() || !msg.contains("type") || !msg["type"].is_string()) {
       throw std::invalid_argument("a message must be a JSON object with a string \"type\"");
     }
@@ -85,9 +85,11 @@ std::optional<std::string> detail::answer_frame(const std::string& text, const H
   // Errors name what they answer, so a page can match them to its request.
   if (reply.value("type", "") == "error") {
     try {
-      auto msg = json::parse(text);
-      if (msg.is_object() && msg.contains("type")) reply["for"] = msg["type"];
-      if (msg.is_object() && msg.contains("session_id")) reply["session_id"] = msg["session_id"];
+      auto msg = core::parse_json(text);
+      // Only plain values are echoed (a page's own request names them so).
+      auto plain = [](const json& v) { return v.is_string() || v.is_number() || v.is_boolean(); };
+      if (msg.is_object() && msg.contains("type") && plain(msg["type"])) reply["for"] = msg["type"];
+      if (msg.is_object() && msg.contains("session_id") && plain(msg["session_id"])) reply["session_id"] = msg["session_id"];
     } catch (...) {
     }
   }

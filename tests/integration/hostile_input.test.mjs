@@ -128,6 +128,43 @@ describe('hostile input', () => {
     assert.equal((await fetch(`${server.url}/api/csrf`)).status, 200);
   });
 
+  // Copying or writing JSON recurses once per level: a value nested 30 000 deep, echoed back, would overflow the
+  // thread's stack. Nesting beyond 32 levels is refused when it is read.
+  it('JSON nested thousands of levels deep is refused, in a body and on a socket, and the server lives', async () => {
+    const deep = (n) => '['.repeat(n) + ']'.repeat(n);
+    const r = await a.request('POST', '/api/friends/requests', { raw: `{"username":${deep(30000)}}`, contentType: 'application/json' });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.body.error.code, 'bad_json');
+    assert.match(r.body.error.message, /nested deeper than 32/);
+    const sock = a.openPresence();
+    await sock.ready;
+    for (const frame of [`{"type":${deep(30000)}}`, `{"type":"listen_offer","session_id":${deep(30000)}}`,
+      `{"type":"ping","t":${deep(30000)}}`]) {
+      sock.ws.send(frame);
+      const e = await sock.next((m) => m.type === 'error', 5000);
+      assert.equal(e.error.code, 'bad_message', JSON.stringify(e));
+      assert.match(e.error.message, /nested deeper than 32/);
+    }
+    // Nesting a page might really use is fine.
+    sock.send(`{"type":"ping","t":${deep(20)}}`);
+    assert.equal((await sock.next((m) => m.type === 'pong')).t.length, 1);
+    await sock.close();
+    assert.equal((await fetch(`${server.url}/api/csrf`)).status, 200);
+  });
+
+  // An answer to HEAD is a header, whatever the status: bytes of an error's body after it would be read as the
+  // start of the next answer on a kept-alive connection.
+  it('HEAD answers carry no body, errors included, so the next answer on the connection is read right', async () => {
+    const res = await rawExchange(server.port, [
+      rawRequest('HEAD', '/api/me'), rawRequest('HEAD', '/no/such/page'), rawRequest('HEAD', '/media/recordings/999999.wav'),
+      rawRequest('GET', '/api/csrf'),
+    ]);
+    assert.deepEqual(res.map((r) => r.status), [405, 404, 401, 200], res.map((r) => r.text).join(' | '));
+    for (const r of res.slice(0, 3)) assert.ok(Number(r.headers['content-length']) > 0, 'the length a GET would have');
+    assert.match(res[3].headers['content-type'], /json/);
+    assert.equal(typeof res[3].body.csrf_token, 'string', res[3].text);
+  });
+
   it('the server is still the same process after all of it', async () => {
     assert.equal(server.proc.exitCode, null, server.logs().slice(-3000));
     assert.doesNotMatch(server.logs(), /terminate called|Aborted|AddressSanitizer|runtime error:/);
