@@ -135,8 +135,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       res.insert(bhttp::field::set_cookie, "fc25_csrf=" + req_.csrf_token + "; Path=/; SameSite=Lax; Max-Age=31536000" +
                                                (svc_.secure_cookies ? "; Secure" : ""));
     }
-    // A HEAD answer keeps the Content-Length a GET would have (it sends no body).
-    if (req_.msg.method() != bhttp::verb::head) res.prepare_payload();
+    if (req_.msg.method() == bhttp::verb::head) {
+      // The header a GET would have, Content-Length included, and no body (whatever the answer: an error's JSON
+      // sent after a HEAD's header would be read as the start of the next answer on this connection).
+      if (!res.has_content_length()) res.prepare_payload();
+      return start_write(bhttp::response<bhttp::empty_body>(std::move(res.base())));
+    }
+    res.prepare_payload();
+    start_write(std::move(res));
+  }
+
+  template <class Body>
+  void start_write(bhttp::response<Body> res) {
     auto msg = std::make_shared<bhttp::response<Body>>(std::move(res));
     status_ = msg->result_int();
     need_eof_ = msg->need_eof();

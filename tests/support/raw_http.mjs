@@ -17,9 +17,12 @@ export async function rawExchange(port, requests, { timeoutMs = 5000 } = {}) {
   const responses = [];
   const deadline = Date.now() + timeoutMs;
   for (const r of requests) {
-    sock.write(typeof r === 'string' ? Buffer.from(r, 'latin1') : r);
+    const bytes = typeof r === 'string' ? Buffer.from(r, 'latin1') : r;
+    sock.write(bytes);
+    // An answer to HEAD has a header only, whatever its Content-Length says.
+    const headOnly = bytes.subarray(0, 5).toString('latin1') === 'HEAD ';
     for (;;) {
-      const res = parseResponse(buf);
+      const res = parseResponse(buf, headOnly);
       if (res) {
         buf = buf.subarray(res.length);
         responses.push(res);
@@ -35,7 +38,7 @@ export async function rawExchange(port, requests, { timeoutMs = 5000 } = {}) {
 }
 
 // One complete HTTP/1.1 response at the start of `buf` (Content-Length bodies only), or null.
-function parseResponse(buf) {
+function parseResponse(buf, headOnly = false) {
   const end = buf.indexOf('\r\n\r\n');
   if (end < 0) return null;
   const head = buf.subarray(0, end).toString('latin1').split('\r\n');
@@ -49,7 +52,7 @@ function parseResponse(buf) {
     if (k === 'set-cookie') setCookies.push(v);
     headers[k] = v;
   }
-  const len = Number(headers['content-length'] ?? 0);
+  const len = headOnly ? 0 : Number(headers['content-length'] ?? 0);
   if (buf.length < end + 4 + len) return null;
   const bodyBytes = buf.subarray(end + 4, end + 4 + len);
   const text = bodyBytes.toString('utf8');
