@@ -3,8 +3,8 @@
 // answer serialised as it is sent.
 //
 // on_message is where the app does WebRTC signalling (app::Broadcasts, which needs the media plane and a live
-// stream). Here it reads the same fields the same way (type, session_id, listen_id, username, candidate,
-// sdpMLineIndex, sdp), runs the offer check of the media plane on any SDP, and refuses as the app does
+// stream). Here it reads the fields with the app's own readers (app/signalling_fields.hpp: session_id, listen_id,
+// username, candidate, sdpMid, sdpMLineIndex, sdp), places candidates as the media plane does, runs the offer check of the media plane on any SDP, and refuses as the app does
 // (std::invalid_argument for a bad field, core::ApiError for a refusal), echoing client text in its messages.
 //
 // A crash is: an exception escaping, an answer that is not one JSON object in valid UTF-8, an error answer
@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/signalling_fields.hpp"
 #include "core/api_error.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -27,15 +28,10 @@ namespace {
 using namespace fc25;
 using nlohmann::json;
 
-std::string string_field(const json& msg, const char* name) {
-  auto it = msg.find(name);
-  if (it == msg.end() || !it->is_string()) {
-    throw std::invalid_argument(std::string("field '") + name + "' is required and must be a string");
-  }
-  return it->get<std::string>();
-}
-
 void signalling(const presence::SocketUser& user, const std::string&, const json& msg, const presence::Reply& reply) {
+  using app::candidate_fields;
+  using app::session_field;
+  using app::string_field;
   auto type = msg["type"].get<std::string>();
   if (type == "listen_offer") {
     auto name = string_field(msg, "username");
@@ -48,27 +44,20 @@ void signalling(const presence::SocketUser& user, const std::string&, const json
   }
   if (type == "listen_stop" || (type == "ice_candidate" && msg.contains("listen_id"))) {
     auto id = string_field(msg, "listen_id");
-    if (type == "ice_candidate") {
-      (void)string_field(msg, "candidate");
-      int mline = msg.value("sdpMLineIndex", 0);
-      if (mline < 0 || mline > 16) throw std::invalid_argument("field 'sdpMLineIndex' must be 0-16");
-    }
+    if (type == "ice_candidate") (void)candidate_fields(msg);
     throw core::ApiError(404, "unknown_listener", "no listening session '" + id + "' of yours");
   }
   if (type != "webrtc_offer" && type != "ice_candidate") {
     throw std::invalid_argument("unknown message type '" + type +
                                 "' (expected: ping, webrtc_offer, ice_candidate, listen_offer, listen_stop)");
   }
-  auto it = msg.find("session_id");
-  if (it == msg.end() || !it->is_number_integer()) {
-    throw std::invalid_argument("field 'session_id' is required and must be a number");
-  }
-  auto session_id = it->get<std::int64_t>();
+  auto session_id = session_field(msg);
   if (type == "ice_candidate") {
-    auto cand = string_field(msg, "candidate");
-    int mline = msg.value("sdpMLineIndex", 0);
-    if (mline < 0 || mline > 16) throw std::invalid_argument("field 'sdpMLineIndex' must be 0-16");
-    reply(json{{"type", "ice_candidate"}, {"session_id", session_id}, {"candidate", cand}, {"sdpMLineIndex", mline}});
+    auto c = candidate_fields(msg);
+    // As the media plane places it, against an offer whose one m-line has a=mid "0".
+    auto mline = media::candidate_mline(c, {"0"});
+    reply(json{{"type", "ice_candidate"}, {"session_id", session_id}, {"candidate", c.candidate}, {"sdpMid", "0"},
+               {"sdpMLineIndex", mline}});
     return;
   }
   try {
