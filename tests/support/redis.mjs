@@ -2,6 +2,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 
+import { Client, makeFriends, uniqueName } from './client.mjs';
+import { startServer, tempDir } from './server.mjs';
+
 export async function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -46,8 +49,6 @@ export async function startRedis({ port } = {}) {
 // logged in through A, and bob has a presence socket on B (his cookies work on either process). `env` is added
 // to the servers' environment. stop() ends the socket, both servers and Redis.
 export async function twoProcessesWithFriends({ env = {} } = {}) {
-  const { Client, makeFriends, uniqueName } = await import('./client.mjs');
-  const { startServer, tempDir } = await import('./server.mjs');
   const redis = await startRedis();
   const all = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), ...env };
   const A = await startServer({ env: all, dataDir: tempDir() });
