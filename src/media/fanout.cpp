@@ -42,6 +42,9 @@ class ListenerPeer final : public detail::Peer {
   // Encoder thread only. `arrival_ns`: when the packet's last frame arrived at ingest.
   void deliver(GstBuffer* packet, std::int64_t arrival_ns) {
     if (!connected_.load(std::memory_order_acquire) || closed_) return;
+    // Held only while the pipeline is torn down (the listener closing): skip the packet, never wait for that.
+    std::unique_lock life(life_mu_, std::try_to_lock);
+    if (!life.owns_lock() || !pipeline_) return;
     if (base_rt_ == GST_CLOCK_TIME_NONE) {
       GstClock* clock = gst_element_get_clock(pipeline_);
       if (!clock) return;

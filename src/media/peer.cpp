@@ -99,6 +99,10 @@ Peer::Peer(std::string label, PeerEvents events)
     : label_(std::move(label)), ev_(std::move(events)), log_(core::logger("media")) {}
 
 void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice) {
+  std::lock_guard life(life_mu_);
+  // Closed before it could start (a listener removed, a stream ended, while its offer was being taken): nothing
+  // is built, and nothing is left for a teardown that has already run.
+  if (closed_) return;
   mids_ = sdp_mids(offer_sdp);
   pipeline_ = gst_pipeline_new(label_.c_str());
   webrtc_ = gst_element_factory_make("webrtcbin", "webrtc");
@@ -134,6 +138,7 @@ void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice
 }
 
 void Peer::add_remote_candidate(const RemoteCandidate& c) {
+  std::lock_guard life(life_mu_);  // mids_ and webrtc_ are start's until it is done
   auto mline = candidate_mline(c, mids_);
   if (closed_ || !webrtc_) return;
   g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline, c.candidate.c_str());
@@ -146,6 +151,7 @@ void Peer::close() {
 }
 
 void Peer::teardown() {
+  std::lock_guard life(life_mu_);  // a start still building finishes first
   if (!pipeline_) return;
   gst_element_set_state(pipeline_, GST_STATE_NULL);
   GstBus* bus = gst_pipeline_get_bus(GST_PIPELINE(pipeline_));

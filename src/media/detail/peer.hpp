@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   Peer(std::string label, PeerEvents events);
   virtual ~Peer() = default;
 
-  // Builds the pipeline (webrtcbin plus what add_elements() adds), then answers `offer_sdp`.
+  // Builds the pipeline (webrtcbin plus what add_elements() adds), then answers `offer_sdp`. A peer closed before
+  // or while it starts is never built, or is torn down once built: start and teardown exclude each other.
   void start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice);
   // Throws CandidateError when the candidate names no m-line of the offer.
   void add_remote_candidate(const RemoteCandidate& candidate);
@@ -54,6 +56,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
   GstElement* webrtc_ = nullptr;
   std::atomic<bool> closed_{false};
   std::atomic<bool> failed_{false};
+  // Held while pipeline_ and webrtc_ are made or unmade (start, teardown) and by callers from outside GStreamer's
+  // threads that use them. Never taken on a GStreamer thread: teardown waits for webrtcbin's own thread to end.
+  std::mutex life_mu_;
   std::vector<std::string> mids_;  // the offer's a=mid values by m-line (set by start, before any signalling)
 
  private:

@@ -187,6 +187,34 @@ TEST(LiveMedia, ASecondOfferForAConnectedStreamIsRefusedAsAlreadyConnected) {
   EXPECT_EQ(media::live_pipelines(), 0u);
 }
 
+// A listener removed (unfriended, gone) while its offer is still being taken: its pipeline is either never built
+// or torn down once built; none is left running, and nothing is touched after it is freed (the sanitizer builds).
+TEST(LiveMedia, AListenerRemovedWhileItStartsLeavesNoPipelineBehind) {
+  TempDir d;
+  live::LiveMedia lm(config(d.path), {});
+  lm.open(9, "ivy", core::now_ms(), {});
+  std::string offer = kOffer;
+  offer.replace(offer.find("a=sendonly"), 10, "a=recvonly");
+  int taken = 0;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "l" + std::to_string(i);
+    std::thread remover([&] {
+      while (!lm.unlisten(9, id)) std::this_thread::yield();
+    });
+    try {
+      lm.listen(9, id, offer, {}, {});
+      ++taken;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "listen threw: " << e.what();
+    }
+    remover.join();
+  }
+  EXPECT_EQ(taken, 40);
+  EXPECT_TRUE(lm.close(9).has_value());
+  for (int i = 0; i < 500 && media::live_pipelines() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(media::live_pipelines(), 0u);
+}
+
 TEST(LiveMedia, WatchdogReportsSilenceOnce) {
   TempDir d;
   auto c = config(d.path);
