@@ -50,6 +50,12 @@ Started StreamRegistry::start(const storage::User& user, const std::string& clie
   if (!valid_client_id(client_id)) {
     throw core::ApiError(400, "invalid_field", "client_id must be 1-64 characters of A-Z a-z 0-9 _ -");
   }
+  bool unrecorded = false;
+  {
+    std::lock_guard lock(mu_);
+    unrecorded = !unrecorded_ends_.empty();
+  }
+  if (unrecorded) record_unrecorded_ends();  // the user's last stream may be one of them: not live any more
   auto result = store_.start_stream(user.id, client_id, core::now_ms(), options_.node_id);
   switch (result.outcome) {
     case storage::StartOutcome::live_elsewhere:
@@ -87,7 +93,14 @@ Started StreamRegistry::start(const storage::User& user, const std::string& clie
 std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local,
                                                    EndReason reason) {
   // Order matters: media flushed and recording finalised, then the store, then friends.
-  auto active = store_.active_stream_by_session(session_id);
+  std::optional<storage::ActiveStream> active;
+  try {
+    active = store_.active_stream_by_session(session_id);
+  } catch (const std::exception& e) {
+    // The stream run here still ends; what the store holds is taken from memory.
+    core::logger("streams")->error("reading stream session={} failed: {}", session_id, e.what());
+    if (local) active = local->info();
+  }
   if (media_.ending) {
     try {
       if (local) media_.ending(active ? *active : local->info(), reason, true);
@@ -97,11 +110,26 @@ std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std:
     }
   }
   auto now = core::now_ms();
-  bool won = store_.end_stream(session_id, std::string(to_string(reason)), now);
   if (local) {
+    // Its media is over whatever the store answers: no later stop may find it half-stopped.
     std::lock_guard lock(mu_);
     local->finish();
     live_.erase(session_id);
+  }
+  bool won = false;
+  try {
+    won = store_.end_stream(session_id, std::string(to_string(reason)), now);
+  } catch (const std::exception& e) {
+    if (!local) throw;  // not run here: nothing has ended, the caller hears why
+    // Ended here, not yet in the store: written on the next housekeeping beat, friends told now.
+    core::count_failure("stream end not recorded");
+    core::logger("streams")->error("recording the end of session={} failed: {} (retried every heartbeat)",
+                                   session_id, e.what());
+    {
+      std::lock_guard lock(mu_);
+      unrecorded_ends_[session_id] = UnrecordedEnd{reason, now};
+    }
+    won = true;
   }
   if (!won || !active) return std::nullopt;
   core::logger("streams")->info("stream stopped user={} session={} reason={} duration={:.1f}s", active->username,
@@ -113,10 +141,33 @@ std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std:
   return Stopped{session_id, reason};
 }
 
+std::size_t StreamRegistry::record_unrecorded_ends() {
+  std::map<std::int64_t, UnrecordedEnd> pending;
+  {
+    std::lock_guard lock(mu_);
+    pending = unrecorded_ends_;
+  }
+  std::size_t left = 0;
+  for (auto& [id, end] : pending) {
+    try {
+      store_.end_stream(id, std::string(to_string(end.reason)), end.ended_at);  // false: another process ended it
+      core::logger("streams")->info("end of session={} recorded (reason={}, {} ms late)", id, to_string(end.reason),
+                                    core::now_ms() - end.ended_at);
+      std::lock_guard lock(mu_);
+      unrecorded_ends_.erase(id);
+    } catch (const std::exception& e) {
+      ++left;
+      core::logger("streams")->debug("end of session={} still not recorded: {}", id, e.what());
+    }
+  }
+  return left;
+}
+
 std::optional<Stopped> StreamRegistry::stop_session(std::int64_t session_id, EndReason reason) {
   std::shared_ptr<LiveStream> local;
   {
     std::lock_guard lock(mu_);
+    if (unrecorded_ends_.count(session_id)) return std::nullopt;  // ended here; its end is being written
     auto it = live_.find(session_id);
     if (it != live_.end()) {
       local = it->second;
@@ -155,6 +206,11 @@ void StreamRegistry::stop_all(EndReason reason) {
   // Streams recorded in the store for this node but not in memory (none normally) are ended too.
   for (auto& a : store_.active_streams_of_node(options_.node_id)) ids.push_back(a.session_id);
   for (auto id : ids) stop_session(id, reason);
+  // Ends the store could not take before: once more now; a process started later ends what is left
+  // (server_restart).
+  if (auto left = record_unrecorded_ends()) {
+    core::logger("streams")->error("{} stream ends could not be recorded; the next start ends them", left);
+  }
 }
 
 bool StreamRegistry::node_alive(const storage::Node& n, std::int64_t now) const {
@@ -217,6 +273,7 @@ void StreamRegistry::beat() {
       if (!housekeeping_) return;
       store_.heartbeat(storage::Node{options_.node_id, host_, static_cast<std::int64_t>(::getpid()), core::now_ms()});
     }
+    record_unrecorded_ends();
     recover_orphans();
     reconcile();
   } catch (const std::exception& e) {

@@ -105,6 +105,8 @@ class StreamRegistry {
  private:
   void notify(const std::string& username, std::int64_t user_id, const nlohmann::json& event);
   std::optional<Stopped> finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local, EndReason reason);
+  // Writes the ends of streams that ended here while the store refused them; returns how many are still unwritten.
+  std::size_t record_unrecorded_ends();
   void beat();
   void schedule_beat();
   bool node_alive(const storage::Node& n, std::int64_t now) const;
@@ -116,6 +118,11 @@ class StreamRegistry {
   std::string host_;
   mutable std::mutex mu_;
   std::map<std::int64_t, std::shared_ptr<LiveStream>> live_;  // by session id, streams run by this process; mu_
+  struct UnrecordedEnd {
+    EndReason reason;
+    std::int64_t ended_at;
+  };
+  std::map<std::int64_t, UnrecordedEnd> unrecorded_ends_;       // ended here, not yet in the store; mu_
   MediaHooks media_;                                           // set before use, read-only afterwards
   void reconcile();
   std::mutex timer_mu_;

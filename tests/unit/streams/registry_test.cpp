@@ -9,9 +9,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "core/api_error.hpp"
 #include "core/crypto.hpp"
+#include "core/time.hpp"
 #include "streams/registry.hpp"
 
 namespace fc25::streams {
@@ -163,6 +165,43 @@ TEST_F(RegistryTest, ConcurrentStopsOfOneStreamEndItOnce) {
     EXPECT_FALSE(store->active_stream(alice.id));
     EXPECT_EQ(sink.count("bob", false), round);
   }
+}
+
+// The store cannot take the end of a stream (another writer holds the database past its busy timeout): the stream
+// run here still ends at once (media finished, friends told, no other stop finds it half-stopped), and the end is
+// written on the next heartbeat with the reason and the time it ended; the user can go live again.
+TEST_F(RegistryTest, AStreamEndsWhenTheStoreCannotRecordItAndTheEndIsWrittenLater) {
+  using namespace std::chrono_literals;
+  registry = std::make_unique<StreamRegistry>(io, *store, sink, RegistryOptions{"node-locked", 250ms, 50ms});
+  std::atomic<int> media_endings{0};
+  MediaHooks hooks;
+  hooks.ending = [&](const storage::ActiveStream&, EndReason, bool local) { media_endings += local ? 1 : 0; };
+  registry->set_media_hooks(hooks);
+  auto s = registry->start(alice, "tab1").stream.session_id;
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto before = core::now_ms();
+  auto stopped = registry->stop_user(alice, std::nullopt, EndReason::user);  // waits out the busy timeout
+  EXPECT_TRUE(stopped);
+  EXPECT_EQ(media_endings.load(), 1);
+  EXPECT_EQ(registry->live_count(), 0u);
+  EXPECT_EQ(sink.count("bob", false), 1);
+  EXPECT_FALSE(registry->stop_session(s, EndReason::media_timeout)) << "it has ended; a second stop is no stop";
+  EXPECT_EQ(media_endings.load(), 1);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+
+  registry->start_housekeeping();  // its first beat runs now
+  auto row = store->stream_session(s);
+  ASSERT_TRUE(row && row->ended_at);
+  EXPECT_EQ(row->end_reason, "user");
+  EXPECT_GE(*row->ended_at, before);
+  EXPECT_LT(*row->ended_at, before + 4000) << "the time it ended, not the time it was written";
+  EXPECT_FALSE(store->active_stream(alice.id));
+  EXPECT_EQ(sink.count("bob", false), 1) << "friends are told once";
+  EXPECT_TRUE(registry->start(alice, "tab1").created);
 }
 
 bool has_node(storage::Store& store, const std::string& id) {
