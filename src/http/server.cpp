@@ -7,12 +7,14 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "core/crypto.hpp"
+#include "core/guard.hpp"
 #include "core/api_error.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -207,13 +209,33 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Services& svc;
   Api api;
   tcp::acceptor acceptor;
+  net::steady_timer retry;  // on the acceptor's strand
+  std::chrono::steady_clock::time_point last_accept_error_log{};
 
-  Impl(net::io_context& io_, Services& s) : io(io_), svc(s), api(s), acceptor(net::make_strand(io_)) {}
+  Impl(net::io_context& io_, Services& s)
+      : io(io_), svc(s), api(s), acceptor(net::make_strand(io_)), retry(acceptor.get_executor()) {}
 
   void do_accept() {
     acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<HttpSession>(std::move(socket), self->svc, self->api)->run();
+      if (ec) return self->accept_failed(ec);
+      core::guarded("http accept", [&] { std::make_shared<HttpSession>(std::move(socket), self->svc, self->api)->run(); });
+      self->do_accept();
+    });
+  }
+
+  // Out of file descriptors (or memory): the connection stays queued and accepting again at once fails again, a
+  // core spinning for as long as it lasts. Wait a little; connections that close meanwhile make room.
+  void accept_failed(const beast::error_code& ec) {
+    core::count_failure("http accept");
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_error_log >= std::chrono::seconds(1)) {
+      last_accept_error_log = now;
+      core::logger("http")->error("cannot accept a connection: {} (retrying every 100 ms)", ec.message());
+    }
+    retry.expires_after(std::chrono::milliseconds(100));
+    retry.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      if (wait_ec || !self->acceptor.is_open()) return;
       self->do_accept();
     });
   }
@@ -251,6 +273,7 @@ void Server::stop_accepting() {
   net::post(impl_->acceptor.get_executor(), [impl = impl_] {
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->retry.cancel();
   });
 }
 
