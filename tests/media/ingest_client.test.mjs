@@ -77,7 +77,13 @@ describe('ingest from fc25-send', () => {
       }
       const closed = server.logs().split('\n').filter((l) => l.includes('media closed'));
       assert.equal(closed.length, 4);
-      for (const l of closed) assert.match(l, /dropped=0 late=0/, l);
+      // Every frame reached the recording. A frame that waited past three ticks still does (late): on a shared
+      // machine a few may, so only a stream that fell behind (over 2 % of its frames) fails here; bench/ingest
+      // measures how many streams keep up.
+      for (const l of closed) {
+        const [, frames, late] = l.match(/frames=(\d+) dropped=0 late=(\d+)/) || assert.fail(`frames dropped: ${l}`);
+        assert.ok(Number(late) <= Number(frames) / 50, `the engine fell behind: ${l}`);
+      }
       assert.equal((await settle(server)).media_pipelines, 0);
     });
 
