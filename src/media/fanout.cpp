@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/pcm.hpp"
 #include "core/thread.hpp"
@@ -126,19 +127,23 @@ class ListenerPeer final : public detail::Peer {
   // clocksync before the network sink) plus the pipeline's latency, which includes the 200 ms receive jitter
   // buffer of this send-only connection: every packet would wait ~200 ms and a busy listener overflow its queue.
   static void on_element_added(GstBin*, GstBin*, GstElement* element, gpointer) {
-    GstElementFactory* f = gst_element_get_factory(element);
-    if (!f) return;
-    std::string_view name = GST_OBJECT_NAME(f);
-    if (name == "clocksync" || name == "nicesink") g_object_set(element, "sync", FALSE, nullptr);
+    core::guarded("listener element added", [&] {
+      GstElementFactory* f = gst_element_get_factory(element);
+      if (!f) return;
+      std::string_view name = GST_OBJECT_NAME(f);
+      if (name == "clocksync" || name == "nicesink") g_object_set(element, "sync", FALSE, nullptr);
+    });
   }
 
   static GstPadProbeReturn on_payload(GstPad*, GstPadProbeInfo* info, gpointer data) {
-    auto* self = static_cast<ListenerPeer*>(data);
-    GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
-    // OFFSET_NONE (no arrival stamp) reads as -1.
-    if (auto arrival = b ? static_cast<std::int64_t>(GST_BUFFER_OFFSET(b)) : 0; arrival > 0) {
-      self->hist_->add(core::steady_ns() - arrival);
-    }
+    core::guarded("listener packet latency", [&] {
+      auto* self = static_cast<ListenerPeer*>(data);
+      GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+      // OFFSET_NONE (no arrival stamp) reads as -1.
+      if (auto arrival = b ? static_cast<std::int64_t>(GST_BUFFER_OFFSET(b)) : 0; arrival > 0) {
+        self->hist_->add(core::steady_ns() - arrival);
+      }
+    });
     return GST_PAD_PROBE_OK;
   }
 
@@ -296,11 +301,13 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       // GStreamer's streaming thread of this encoder: it sends to every listener, so it runs like the denoise
       // workers (real-time when permitted, otherwise as it was).
       self->thread_named_ = true;
-      int rc = core::name_and_prioritise_thread("fc25-fanout", self->rt_priority_);
-      if (self->rt_priority_ > 0) {
-        core::logger("media")->debug("{}: sender thread at real-time priority {}: {}", self->label_, self->rt_priority_,
-                                     rc == 0 ? "yes" : std::strerror(rc));
-      }
+      core::guarded("fan-out thread setup", [&] {
+        int rc = core::name_and_prioritise_thread("fc25-fanout", self->rt_priority_);
+        if (self->rt_priority_ > 0) {
+          core::logger("media")->debug("{}: sender thread at real-time priority {}: {}", self->label_,
+                                       self->rt_priority_, rc == 0 ? "yes" : std::strerror(rc));
+        }
+      });
     }
     GstSample* sample = gst_app_sink_pull_sample(sink);
     if (!sample) return GST_FLOW_EOS;
@@ -312,7 +319,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       auto end = GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND);
       auto last_frame = end / (10 * GST_MSECOND) - 1;
       auto arrival = self->arrivals_[last_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
-      for (auto& l : *list) l->deliver(buf, arrival);
+      // One listener's failure is that listener's: the others still get the packet.
+      for (auto& l : *list) core::guarded("listener send", [&] { l->deliver(buf, arrival); });
     }
     gst_sample_unref(sample);
     return GST_FLOW_OK;

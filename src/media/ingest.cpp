@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "core/guard.hpp"
 #include "media/detail/peer.hpp"
 
 namespace fc25::media {
@@ -60,18 +61,20 @@ class IngestImpl final : public Ingest, public detail::Peer {
     log_->debug("{} receiving audio", label_);
   }
 
+  // GStreamer's streaming thread, every decoded buffer: behind the failure boundary like every callback from C.
   static GstFlowReturn on_sample(GstAppSink* sink, gpointer data) {
     auto* self = static_cast<IngestImpl*>(data);
     GstSample* sample = gst_app_sink_pull_sample(sink);
     if (!sample) return GST_FLOW_EOS;
-    if (!self->closed_) {
+    core::guarded("ingest audio", [&] {
+      if (self->closed_) return;
       GstBuffer* buf = gst_sample_get_buffer(sample);
       GstMapInfo map;
       if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
         self->accept(reinterpret_cast<const float*>(map.data), map.size / sizeof(float));
         gst_buffer_unmap(buf, &map);
       }
-    }
+    });
     gst_sample_unref(sample);
     return GST_FLOW_OK;
   }

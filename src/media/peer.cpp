@@ -270,11 +270,13 @@ GstBusSyncReply Peer::on_bus(GstBus*, GstMessage* msg, gpointer data) {
     GError* err = nullptr;
     gchar* dbg = nullptr;
     gst_message_parse_error(msg, &err, &dbg);
-    std::string why = err ? err->message : "unknown";
-    self->log_->debug("{} pipeline error: {} ({})", self->label_, why, dbg ? dbg : "");
+    core::guarded("media pipeline error", [&] {
+      std::string why = err ? err->message : "unknown";
+      self->log_->debug("{} pipeline error: {} ({})", self->label_, why, dbg ? dbg : "");
+      self->fail("media pipeline error: " + why);
+    });
     if (err) g_error_free(err);
     g_free(dbg);
-    core::guarded("media pipeline error", [&] { self->fail("media pipeline error: " + why); });
   }
   gst_message_unref(msg);
   return GST_BUS_DROP;
