@@ -169,15 +169,17 @@ Reply serve_range(const std::filesystem::path& path, const Request& req) {
   auto range = std::string(req.msg[bhttp::field::range]);
   if (!range.empty()) {
     auto r = parse_range(range, static_cast<std::uint64_t>(size));
-    if (!r) {
+    if (r.kind == RangeRequest::Kind::unsatisfiable) {
       Response res = error_response(416, "range_not_satisfiable", "cannot serve range '" + core::printable(range) +
                                                                        "' of " + std::to_string(size) + " bytes");
       res.set(bhttp::field::content_range, "bytes */" + std::to_string(size));
       return res;
     }
-    first = static_cast<std::int64_t>(r->first);
-    last = static_cast<std::int64_t>(r->first + r->length - 1);
-    partial = true;
+    if (r.kind == RangeRequest::Kind::part) {
+      first = static_cast<std::int64_t>(r.range.first);
+      last = static_cast<std::int64_t>(r.range.first + r.range.length - 1);
+      partial = true;
+    }
   }
   auto headers = [&](auto& res) {
     res.set(bhttp::field::content_type, "audio/wav");

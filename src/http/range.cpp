@@ -20,28 +20,33 @@ std::optional<std::uint64_t> number(std::string_view s) {
 
 }  // namespace
 
-std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size) {
+RangeRequest parse_range(std::string_view header, std::uint64_t size) {
+  using Kind = RangeRequest::Kind;
   constexpr std::string_view kUnit = "bytes=";
-  if (header.substr(0, kUnit.size()) != kUnit) return std::nullopt;
+  const RangeRequest whole{}, unsatisfiable{Kind::unsatisfiable, {}};
+  if (header.substr(0, kUnit.size()) != kUnit) return whole;
   auto spec = header.substr(kUnit.size());
   auto dash = spec.find('-');
-  if (dash == std::string_view::npos || size == 0) return std::nullopt;  // "," has no place in a number below
+  if (dash == std::string_view::npos) return whole;  // a "," is no digit: several ranges are ignored below too
   auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
   if (a.empty()) {  // the last n bytes
     auto n = number(b);
-    if (!n || *n == 0) return std::nullopt;
+    if (!n) return whole;
+    if (*n == 0 || size == 0) return unsatisfiable;
     auto length = *n < size ? *n : size;
-    return ByteRange{size - length, length};
+    return {Kind::part, {size - length, length}};
   }
   auto first = number(a);
-  if (!first || *first >= size) return std::nullopt;
-  std::uint64_t last = size - 1;
+  if (!first) return whole;
+  std::uint64_t last = std::numeric_limits<std::uint64_t>::max();
   if (!b.empty()) {
     auto l = number(b);
-    if (!l || *l < *first) return std::nullopt;
-    if (*l < last) last = *l;
+    if (!l || *l < *first) return whole;  // not a range (RFC 9110 14.1.1: last-pos < first-pos is invalid)
+    last = *l;
   }
-  return ByteRange{*first, last - *first + 1};
+  if (*first >= size) return unsatisfiable;
+  if (last > size - 1) last = size - 1;
+  return {Kind::part, {*first, last - *first + 1}};
 }
 
 }  // namespace fc25::http

@@ -13,10 +13,22 @@ struct ByteRange {
   std::uint64_t length = 0;
 };
 
-// The range of a `size`-byte file that a Range header value asks for: "bytes=a-b" (b past the end is cut to the
-// end), "bytes=a-" or "bytes=-n" (the last n bytes, or the whole file when n is larger). nullopt when the value is
-// malformed, names several ranges, or cannot be satisfied (a past the end, b < a, n = 0, an empty file): the
-// answer is then 416 with "Content-Range: bytes */size". Numbers of any length are read (saturating).
-std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size);
+// What a Range header (RFC 9110 section 14) asks of a `size`-byte file.
+struct RangeRequest {
+  enum class Kind {
+    whole,          // no range to serve: answer 200 with the whole file
+    part,           // answer 206 with `range`
+    unsatisfiable,  // answer 416 with "Content-Range: bytes */size"
+  };
+  Kind kind = Kind::whole;
+  ByteRange range;  // Kind::part only
+};
+
+// One range of bytes: "bytes=a-b" (b past the end is cut to the end), "bytes=a-", or "bytes=-n" (the last n bytes,
+// or the whole file when n is larger). A range that starts past the end, a suffix of 0 bytes and any range of an
+// empty file cannot be satisfied. Everything else is ignored and the whole file is the answer, as the RFC has it:
+// another unit (which must be ignored), several ranges (no multipart answers here), or text that is not a range.
+// Numbers of any length are read (saturating).
+RangeRequest parse_range(std::string_view header, std::uint64_t size);
 
 }  // namespace fc25::http

@@ -85,6 +85,19 @@ describe('recording download', () => {
     assert.equal((await open.arrayBuffer()).byteLength, 10);
   });
 
+  it('a Range that is not one range of bytes is ignored (the whole file); one past the end is 416', async () => {
+    const head = (range) => fetch(server.url + url, { method: 'HEAD', headers: { Cookie: bob.cookieHeader(), Range: range } });
+    for (const range of ['items=0-1', 'bytes=0-1,5-6', 'bytes=5-1', 'bytes=abc']) {
+      const r = await head(range);
+      assert.equal(r.status, 200, range);
+      assert.equal(r.headers.get('content-length'), String(SIZE), range);
+      assert.equal(r.headers.get('content-range'), null, range);
+    }
+    const past = await head(`bytes=${SIZE}-`);
+    assert.equal(past.status, 416);
+    assert.equal(past.headers.get('content-range'), `bytes */${SIZE}`);
+  });
+
   it('four slow downloads of 300 MB at once do not grow the server by the file size', async () => {
     const baseline = rssMiB(server.proc.pid);
     // Clients that ask for the whole file and then read nothing: whatever the server holds for them stays held.
