@@ -70,52 +70,72 @@ std::optional<storage::User> Sessions::user_for(std::string_view token) {
 
 void Sessions::destroy(std::string_view token) { store_.delete_session(core::sha256_hex(token)); }
 
-void LoginThrottle::prune(std::deque<clock::time_point>& q, clock::time_point now) {
+std::deque<KeyedWindow::clock::time_point>* KeyedWindow::events(const std::string& key, clock::time_point now) {
+  auto it = events_.find(key);
+  if (it == events_.end()) return nullptr;
+  auto& q = it->second;
   while (!q.empty() && now - q.front() >= window_) q.pop_front();
+  if (q.empty()) {
+    events_.erase(it);
+    return nullptr;
+  }
+  return &q;
 }
 
-int LoginThrottle::retry_after(const std::string& key) {
+void KeyedWindow::sweep(clock::time_point now) {
+  for (auto it = events_.begin(); it != events_.end();) {
+    auto& q = it->second;
+    while (!q.empty() && now - q.front() >= window_) q.pop_front();
+    it = q.empty() ? events_.erase(it) : std::next(it);
+  }
+  sweep_at_ = std::max<std::size_t>(1024, 2 * events_.size());
+}
+
+std::size_t KeyedWindow::count(const std::string& key, clock::time_point now) {
   std::lock_guard lock(mu_);
-  auto it = failures_.find(key);
-  if (it == failures_.end()) return 0;
-  auto now = clock::now();
-  prune(it->second, now);
-  if (static_cast<int>(it->second.size()) < max_) return 0;
-  auto wait = std::chrono::duration_cast<std::chrono::seconds>(it->second.front() + window_ - now).count();
+  auto* q = events(key, now);
+  return q ? q->size() : 0;
+}
+
+void KeyedWindow::add(const std::string& key, clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (events_.size() >= sweep_at_) sweep(now);
+  events_[key].push_back(now);
+}
+
+int KeyedWindow::wait_below(const std::string& key, std::size_t n, clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto* q = events(key, now);
+  if (!q || q->size() < n) return 0;
+  // The event whose expiry brings the count below n.
+  auto wait = std::chrono::duration_cast<std::chrono::seconds>((*q)[q->size() - n] + window_ - now).count();
   return static_cast<int>(std::max<std::int64_t>(1, wait + 1));
 }
 
-void LoginThrottle::record_failure(const std::string& key) {
+void KeyedWindow::forget(const std::string& key) {
   std::lock_guard lock(mu_);
-  auto& q = failures_[key];
-  auto now = clock::now();
-  prune(q, now);
-  q.push_back(now);
+  events_.erase(key);
 }
 
-void LoginThrottle::reset(const std::string& key) {
+std::size_t KeyedWindow::keys() {
   std::lock_guard lock(mu_);
-  failures_.erase(key);
+  return events_.size();
 }
+
+int LoginThrottle::retry_after(const std::string& key) {
+  return failures_.wait_below(key, static_cast<std::size_t>(std::max(max_, 1)), KeyedWindow::clock::now());
+}
+
+void LoginThrottle::record_failure(const std::string& key) { failures_.add(key, KeyedWindow::clock::now()); }
+
+void LoginThrottle::reset(const std::string& key) { failures_.forget(key); }
 
 int RateLimit::acquire(const std::string& key) {
   if (max_ <= 0) return 0;
   std::lock_guard lock(mu_);
-  auto now = clock::now();
-  auto expired = [&](std::deque<clock::time_point>& q) {
-    while (!q.empty() && now - q.front() >= window_) q.pop_front();
-    return q.empty();
-  };
-  if (events_.size() > 4096) {  // forget addresses whose window has passed
-    for (auto it = events_.begin(); it != events_.end();) it = expired(it->second) ? events_.erase(it) : std::next(it);
-  }
-  auto& q = events_[key];
-  expired(q);
-  if (static_cast<int>(q.size()) >= max_) {
-    auto wait = std::chrono::duration_cast<std::chrono::seconds>(q.front() + window_ - now).count();
-    return static_cast<int>(std::max<std::int64_t>(1, wait + 1));
-  }
-  q.push_back(now);
+  auto now = KeyedWindow::clock::now();
+  if (int wait = events_.wait_below(key, static_cast<std::size_t>(max_), now)) return wait;
+  events_.add(key, now);
   return 0;
 }
 

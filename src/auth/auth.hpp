@@ -44,39 +44,59 @@ class Sessions {
   storage::Store& store_;
 };
 
+// Events per key (a username, an address) in a sliding window. A key whose window has passed is forgotten: the
+// whole map is swept whenever it has doubled since the last sweep, so any number of keys costs O(1) per event
+// amortised and the memory held is that of the keys seen within one window.
+class KeyedWindow {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit KeyedWindow(std::chrono::seconds window) : window_(window) {}
+  // Events of `key` within the window (what has passed is dropped first).
+  std::size_t count(const std::string& key, clock::time_point now);
+  void add(const std::string& key, clock::time_point now);
+  // Seconds (at least 1) until `key` has fewer than `n` events in the window; 0 when it has fewer now.
+  int wait_below(const std::string& key, std::size_t n, clock::time_point now);
+  void forget(const std::string& key);
+  std::size_t keys();
+
+ private:
+  std::deque<clock::time_point>* events(const std::string& key, clock::time_point now);  // nullptr: none
+  void sweep(clock::time_point now);
+  std::chrono::seconds window_;
+  std::size_t sweep_at_ = 1024;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::deque<clock::time_point>> events_;
+};
+
 // Counts failed logins per key (username, address) in a sliding minute.
 class LoginThrottle {
  public:
   explicit LoginThrottle(int max_failures = 10, std::chrono::seconds window = std::chrono::seconds(60))
-      : max_(max_failures), window_(window) {}
+      : max_(max_failures), failures_(window) {}
   // Seconds to wait when `key` is blocked now, else 0.
   int retry_after(const std::string& key);
   void record_failure(const std::string& key);
   void reset(const std::string& key);
+  std::size_t keys() { return failures_.keys(); }
 
  private:
-  using clock = std::chrono::steady_clock;
-  void prune(std::deque<clock::time_point>& q, clock::time_point now);
   int max_;
-  std::chrono::seconds window_;
-  std::mutex mu_;
-  std::unordered_map<std::string, std::deque<clock::time_point>> failures_;
+  KeyedWindow failures_;
 };
 
 // Allows at most `max_events` per key (e.g. registrations per address) in a sliding window; 0: no limit.
 class RateLimit {
  public:
-  RateLimit(int max_events, std::chrono::seconds window) : max_(max_events), window_(window) {}
+  RateLimit(int max_events, std::chrono::seconds window) : max_(max_events), events_(window) {}
   // Counts an event for `key` and returns 0; or, when `key` already had its `max_events` in the window, counts
   // nothing and returns the seconds until the next one is allowed (at least 1).
   int acquire(const std::string& key);
+  std::size_t keys() { return events_.keys(); }
 
  private:
-  using clock = std::chrono::steady_clock;
   int max_;
-  std::chrono::seconds window_;
-  std::mutex mu_;
-  std::unordered_map<std::string, std::deque<clock::time_point>> events_;
+  std::mutex mu_;  // acquire's check and count are one step
+  KeyedWindow events_;
 };
 
 }  // namespace fc25::auth

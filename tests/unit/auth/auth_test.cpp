@@ -138,5 +138,27 @@ TEST_F(AuthTest, ThrottleForgetsFailuresOutsideTheWindow) {
   EXPECT_EQ(t.retry_after("k"), 0);
 }
 
+// Failed logins under thousands of made-up usernames, or registrations from thousands of addresses: what the
+// throttles hold is the keys of one window, not every key ever seen (the login throttle kept them all for good).
+TEST_F(AuthTest, ThrottlesForgetKeysWhoseWindowHasPassed) {
+  LoginThrottle logins(10, std::chrono::seconds(1));
+  RateLimit registrations(1, std::chrono::seconds(1));
+  for (int i = 0; i < 5000; ++i) {
+    logins.record_failure("user:ghost" + std::to_string(i));
+    EXPECT_EQ(registrations.acquire("addr:" + std::to_string(i)), 0);
+  }
+  EXPECT_EQ(logins.keys(), 5000u);
+  EXPECT_GT(registrations.acquire("addr:7"), 0) << "one per window";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  for (int i = 0; i < 5000; ++i) {
+    logins.record_failure("user:other" + std::to_string(i));
+    registrations.acquire("addr:x" + std::to_string(i));
+  }
+  EXPECT_LE(logins.keys(), 5000u) << "the first 5000 have been forgotten";
+  EXPECT_LE(registrations.keys(), 5000u);
+  EXPECT_EQ(logins.retry_after("user:ghost1"), 0);
+  EXPECT_EQ(registrations.acquire("addr:7"), 0);
+}
+
 }  // namespace
 }  // namespace fc25::auth
