@@ -70,12 +70,14 @@ class SndfileWriter final : public WavWriter {
       bytes_ = st.st_size;
       ::close(fd_);
       fd_ = -1;
-      if (failed_) {
+      if (failed_ || bytes_ > 0xffffffff) {
         // libsndfile's header counts what it meant to write; what reached the disk decides (a torn sample cut).
+        // Past 4 GiB its 32-bit sizes wrap: repair writes "to the end of the file" instead.
         auto fixed = repair(path_);
         if (!fixed) throw RecordingError("recording " + path_.string() + " is gone", failed_);
         samples_ = fixed->samples;
         bytes_ = fixed->bytes;
+        if (!failed_ && rc != 0) throw RecordingError("cannot finish " + path_.string() + ": " + sf_error_number(rc));
         return Summary{path_, samples_, bytes_};
       }
       if (rc != 0) throw RecordingError("cannot finish " + path_.string() + ": " + sf_error_number(rc));
@@ -175,10 +177,15 @@ std::optional<Summary> repair(const std::filesystem::path& path) {
       std::int64_t data_bytes = (size - data_start) & ~std::int64_t{1};
       f.clear();
       unsigned char v[4];
-      put_le32(v, static_cast<std::uint32_t>(data_bytes));
+      // Past what 32-bit sizes can say (12.4 hours at 48 kHz): 0xffffffff, the streaming convention for "to the
+      // end of the file" that readers which stream follow. The audio beyond is kept; a size that wrapped would
+      // have hidden all but its remainder.
+      constexpr std::int64_t kUnknown = 0xffffffff;
+      const bool too_long = data_start + data_bytes - 8 > kUnknown;
+      put_le32(v, static_cast<std::uint32_t>(too_long ? kUnknown : data_bytes));
       f.seekp(pos + 4);
       f.write(reinterpret_cast<char*>(v), 4);
-      put_le32(v, static_cast<std::uint32_t>(data_start + data_bytes - 8));
+      put_le32(v, static_cast<std::uint32_t>(too_long ? kUnknown : data_start + data_bytes - 8));
       f.seekp(4);
       f.write(reinterpret_cast<char*>(v), 4);
       f.flush();

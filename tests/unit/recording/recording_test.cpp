@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "../support/temp_dir.hpp"
@@ -294,6 +296,34 @@ TEST(Recording, RepairStepsOverAChunkThatEndsAt4GiB) {
   }
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "repair should refuse the file with RecordingError";
+}
+
+// A recording past 4 GiB (over 12 hours): its sizes cannot be written in 32 bits. They are written as 0xffffffff
+// ("to the end of the file"), nothing is cut, and the summary counts every sample; a size that wrapped around
+// (the file's length modulo 2^32) would have made the file read as a few seconds.
+TEST(Recording, RepairOfAFilePast4GiBSaysToTheEndAndKeepsEverything) {
+  TempDir d;
+  auto p = d.path / "long.wav";
+  auto w = WavWriter::create(p);
+  w->write(tone(4800));
+  auto header_bytes = w->finish().bytes - 4800 * 2;
+  const std::int64_t size = (std::int64_t{1} << 32) + 96000;  // sparse: no disk is used for the zeros
+  fs::resize_file(p, static_cast<std::uintmax_t>(size));
+  auto r = repair(p);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bytes, size);
+  EXPECT_EQ(r->samples, (size - header_bytes) / 2);
+  EXPECT_EQ(static_cast<std::int64_t>(fs::file_size(p)), size);
+  std::ifstream in(p, std::ios::binary);
+  std::vector<unsigned char> head(static_cast<std::size_t>(header_bytes));
+  in.read(reinterpret_cast<char*>(head.data()), header_bytes);
+  auto le32 = [&](std::size_t at) {
+    return std::uint32_t{head[at]} | std::uint32_t{head[at + 1]} << 8 | std::uint32_t{head[at + 2]} << 16 |
+           std::uint32_t{head[at + 3]} << 24;
+  };
+  EXPECT_EQ(le32(4), 0xffffffffu) << "RIFF size";
+  ASSERT_EQ(std::memcmp(head.data() + header_bytes - 8, "data", 4), 0);
+  EXPECT_EQ(le32(static_cast<std::size_t>(header_bytes) - 4), 0xffffffffu) << "data size";
 }
 
 TEST(Recording, PeaksFollowTheLoudnessOfEachStretch) {
