@@ -79,9 +79,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       try {
         return upgrade();
       } catch (const core::ApiError& e) {
+        if (handed_over_) return log_->error("presence socket of {} failed: {}", req_.path, e.what());
         return write(error_response(e.status(), e.code(), e.message()));
       } catch (const std::exception& e) {
+        core::count_failure("websocket upgrade");
         log_->error("upgrade of {} failed: {}", req_.path, e.what());
+        // Once the connection is the presence service's, this session has nothing left to answer on.
+        if (handed_over_) return;
         return write(error_response(500, "internal", "the server failed to open this WebSocket"));
       }
     }
@@ -121,6 +125,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_never();
     // The socket remembers its session, so that logging out (or expiry) closes it.
     auto session = req_.cookies.count("fc25_session") ? core::sha256_hex(req_.cookies["fc25_session"]) : std::string();
+    handed_over_ = true;
     svc_.presence.accept(std::move(stream_), std::move(req_.msg), {req_.user->id, req_.user->username, session},
                          client_id);
   }
@@ -195,6 +200,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
   bool keep_alive_ = true;
+  bool handed_over_ = false;    // stream_ moved to the presence service (an upgrade)
   std::shared_ptr<void> res_;   // the message being written
   std::size_t written_ = 0;
   unsigned status_ = 0;
