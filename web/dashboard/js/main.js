@@ -82,7 +82,12 @@ function renderRequests() {
 // Applies what the server says about our own stream (snapshot, status push, poll, our own requests). The server is
 // the authority: when it says the session this tab sends is not live (it ended while the socket was down, or the
 // server restarted), the microphone is released and the connection closed at once.
-function setSelf(s) {
+// `asOf`: when the server made this status (server_now of a poll or a snapshot). A status made before the stream
+// this page has started (a poll sent just before Go live, answered after it) says nothing about that stream.
+function setSelf(s, asOf) {
+  if (asOf && state.me.is_streaming && state.me.started_at && Date.parse(asOf) <= Date.parse(state.me.started_at)) {
+    return;
+  }
   const sending = broadcastSession();
   // (A late "stopped" for an older session of ours says nothing about the one this tab sends now.)
   const ended = s.is_streaming ? s.session_id !== sending : (s.session_id == null || s.session_id === sending);
@@ -113,7 +118,7 @@ async function poll() {
   const [m, f] = await Promise.all([fetchMe(), api('GET', '/api/friends')]);
   if (!m) return location.assign('/login');
   noteServerTime(m.server_now);
-  setSelf(m);
+  setSelf(m, m.server_now);
   state.friends = new Map(f.friends.map((x) => [x.username, x]));
   renderFriends();
   await loadRequests();
@@ -123,7 +128,7 @@ function onPresence(msg) {
   switch (msg.type) {
     case 'snapshot':
       noteServerTime(msg.server_now);
-      setSelf(msg.self);
+      setSelf(msg.self, msg.server_now);
       state.friends = new Map(msg.friends.map((x) => [x.username, x]));
       renderFriends();
       loadRequests().catch(() => {});
