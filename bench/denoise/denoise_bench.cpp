@@ -1,6 +1,7 @@
 // Speed of the denoise engine: one stream on one thread over a real 10 s recording (real-time factor = compute
 // time / audio time), and many streams sharing one model on one thread (how many fit in real time).
-//   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR)
+//   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR, FC25_ISA)
+// Prints the processor's model and the kernel path it ran (FC25_ISA=portable|avx2 picks one; default the best).
 #include <immintrin.h>
 
 #include <atomic>
@@ -8,6 +9,9 @@
 #include <cstdlib>
 #include <thread>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
 #include <vector>
 
 #include <malloc.h>
@@ -174,6 +178,29 @@ BENCHMARK(BM_BatchPerHop)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  try {
+    if (const char* isa = std::getenv("FC25_ISA"); isa && *isa) use_kernel_path(isa);
+  } catch (const std::exception& e) {
+    std::cerr << "FC25_ISA: " << e.what() << "\n";
+    return 2;
+  }
+  std::cerr << "cpu: " << cpu_model() << ", kernels: " << kernel_path() << "\n";
+  benchmark::AddCustomContext("cpu", cpu_model());
+  benchmark::AddCustomContext("kernels", kernel_path());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

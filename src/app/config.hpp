@@ -29,6 +29,7 @@ struct Config {
   int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest
   int realtime_priority = 10;              // FC25_RT_PRIORITY, --rt-priority: SCHED_FIFO priority of denoise workers (0: off)
   int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
+  std::string isa = "auto";                 // FC25_ISA, --isa: the engine's kernel path (auto: the best this CPU has)
   int max_sockets_per_user = 32;           // FC25_MAX_SOCKETS_PER_USER, --max-sockets-per-user: presence sockets (0: no limit)
   int registrations_per_address = 5;       // FC25_REGISTRATIONS_PER_ADDRESS, --registrations-per-address: per window (0: no limit)
   int registration_window_s = 600;         // FC25_REGISTRATION_WINDOW_S, --registration-window-s: that window, seconds

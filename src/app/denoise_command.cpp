@@ -32,6 +32,7 @@ lines up with it.
   --no-keep-rate         write 48 kHz instead of the input's rate
   --float                write 32-bit float WAV instead of 16-bit PCM
   --progress / --quiet   force the progress bar on / print nothing but errors
+  --isa NAME             the engine's vector code: avx2 | portable (default: the best this processor has)
 
 The model is the official DeepFilterNet3 ONNX release (DeepFilterNet3_onnx.tar.gz from the DeepFilterNet
 project's GitHub releases; scripts/fetch-model.sh downloads it).
@@ -73,6 +74,7 @@ int run_denoise_command(int argc, char** argv) {
       else if (a == "--float") float32 = true;
       else if (a == "--quiet") quiet = true, progress = false;
       else if (a == "--progress") progress = true;
+      else if (a == "--isa") denoise::use_kernel_path(value());
       else if (a.rfind("--", 0) == 0) throw std::invalid_argument("unknown option '" + a + "'");
       else files.push_back(a);
     }
@@ -129,9 +131,10 @@ int run_denoise_command(int argc, char** argv) {
     write_audio(files[1], out, out_rate, float32);
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (!quiet) {
+      auto engine = std::string(denoise::to_string(backend));
+      if (backend == denoise::Backend::dfn3) engine += " (" + denoise::kernel_path() + " kernels)";
       std::fprintf(stderr, "%s -> %s: %.2f s of audio, %s, %.2f s (real-time factor %.3f)\n", files[0].c_str(),
-                   files[1].c_str(), seconds, std::string(denoise::to_string(backend)).c_str(), took,
-                   seconds > 0 ? took / seconds : 0.0);
+                   files[1].c_str(), seconds, engine.c_str(), took, seconds > 0 ? took / seconds : 0.0);
     }
     return 0;
   } catch (const denoise::ModelLoadError& e) {

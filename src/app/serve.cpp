@@ -24,6 +24,7 @@
 #include "core/events.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "denoise/denoise.hpp"
 #include "http/exchange.hpp"
 #include "http/server.hpp"
 #include "media/media.hpp"
@@ -149,7 +150,8 @@ int run_serve(const std::vector<std::string>& args) {
   auto log = core::logger("app");
   try {
     init_libraries();
-    log->info("fc25 {} starting: {}", FC25_VERSION, config.describe());
+    if (config.isa != "auto") denoise::use_kernel_path(config.isa);
+    log->info("fc25 {} starting: {} kernels={}", FC25_VERSION, config.describe(), denoise::kernel_path());
     std::filesystem::create_directories(config.data_dir / "streamed_audios");
     if (!config.db.parent_path().empty()) std::filesystem::create_directories(config.db.parent_path());
     if (!std::filesystem::is_directory(config.web_dir)) {

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "denoise/denoise.hpp"
+#include "denoise/nn/isa.hpp"
 
 namespace fc25::denoise {
 
@@ -19,6 +20,27 @@ std::string_view to_string(Backend backend) {
     case Backend::passthrough: return "passthrough";
   }
   return "unknown";
+}
+
+std::string kernel_path() { return std::string(nn::isa_name(nn::active_isa())); }
+
+std::vector<std::string> kernel_paths() {
+  std::vector<std::string> names;
+  for (auto isa : nn::supported_isas()) names.emplace_back(nn::isa_name(isa));
+  return names;
+}
+
+void use_kernel_path(std::string_view name) {
+  auto isa = nn::parse_isa(name);
+  bool here = false;
+  for (auto s : nn::supported_isas()) here = here || (isa && s == *isa);
+  if (!here) {
+    std::string have;
+    for (auto& n : kernel_paths()) have += (have.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("kernel path '" + std::string(name) + "' is not one this processor can run (" +
+                                have + ")");
+  }
+  nn::use_isa(*isa);
 }
 
 }  // namespace fc25::denoise

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fc25::denoise {
 
@@ -59,6 +60,13 @@ class Denoiser {
 // The result equals calling process() on each stream. Local SNRs go to lsnr[k] when given.
 void process_batch(std::span<Denoiser* const> streams, std::span<const float* const> in,
                    std::span<float* const> out, std::span<float> lsnr = {});
+
+// The vector code the dfn3 engine's kernels run: "avx2" (AVX2 and FMA) or "portable" (any x86-64). The best this
+// processor has unless another is chosen; choose before streams run.
+std::string kernel_path();
+std::vector<std::string> kernel_paths();  // what this processor can run, portable first
+// Throws std::invalid_argument naming the paths this processor has when `name` is not one of them.
+void use_kernel_path(std::string_view name);
 
 std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options = {});
 std::unique_ptr<Denoiser> make_classic(const Options& options = {});

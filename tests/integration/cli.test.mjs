@@ -56,6 +56,9 @@ describe('fc25 command line', () => {
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, CHANNEL_BACKEND: 'carrier-pigeon' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /CHANNEL_BACKEND: 'carrier-pigeon' is not one of memory, redis/);
+    r = run(['serve', '--isa', 'avx512', '--data-dir', dir]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--isa: 'avx512' is not one of auto, avx2, portable/);
     r = run(['serve', '--frobnicate']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown option '--frobnicate'/);

@@ -29,6 +29,25 @@ function bestLag(a, b, max = 2000) {
 describe('fc25 denoise', () => {
   const dir = tempDir('fc25-denoise-');
 
+  it('runs on the kernel path it is given, with the same audio; refuses one the processor lacks', () => {
+    const fast = path.join(dir, 'p232_013_avx2.wav'), slow = path.join(dir, 'p232_013_portable.wav');
+    let r = denoise([vb('p232_013_noisy.wav'), fast, '--isa', 'avx2']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /dfn3 \(avx2 kernels\)/);
+    r = denoise([vb('p232_013_noisy.wav'), slow, '--isa', 'portable']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /dfn3 \(portable kernels\)/);
+    const a = readWav(fast).samples, b = readWav(slow).samples;
+    assert.equal(a.length, b.length);
+    let signal = 0, diff = 0;
+    for (let i = 0; i < a.length; i += 1) { signal += a[i] * a[i]; diff += (a[i] - b[i]) ** 2; }
+    const snr = 10 * Math.log10(signal / Math.max(diff, 1e-30));
+    assert.ok(snr > 60, `the two paths' outputs differ by more than rounding (${snr.toFixed(1)} dB)`);
+    r = denoise([vb('p232_013_noisy.wav'), path.join(dir, 'x.wav'), '--isa', 'avx512']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /kernel path 'avx512' is not one this processor can run \(portable, avx2\)/);
+  });
+
   it('improves a noisy VoiceBank recording and keeps it aligned, at 48 kHz', () => {
     const out = path.join(dir, 'p232_013.wav');
     const r = denoise([vb('p232_013_noisy.wav'), out]);

@@ -1,5 +1,7 @@
 #include "denoise/nn/layers.hpp"
 
+#include "denoise/nn/isa.hpp"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -175,7 +177,8 @@ static void conv_run_portable(const Conv2d& c, const float* const* frames, int i
   conv_run(c, frames, in_f, out);
 }
 
-static const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+// The vector paths run when the active ISA (nn/isa.hpp) allows them: AVX2 and FMA, or the FMA ones with AVX.
+static bool use_avx2() { return active_isa() == Isa::avx2; }
 
 void Conv2d::run(const float* const* frames, int in_f, float* out) const {
   if (kt == 1 && kf == 1 && groups == 1) {
@@ -192,7 +195,7 @@ void Conv2d::run(const float* const* frames, int in_f, float* out) const {
     gemm_tile(frames[0], static_cast<std::size_t>(in_f), in_ch, wr.data(), 0, orow.data(), 0, out_ch, of);
     return;
   }
-  if (kHaveAvx2) conv_run_avx2(*this, frames, in_f, out);
+  if (use_avx2()) conv_run_avx2(*this, frames, in_f, out);
   else conv_run_portable(*this, frames, in_f, out);
 }
 
@@ -242,7 +245,7 @@ __attribute__((target("avx2,fma"))) static void convt_s2_avx2(const ConvTranspos
 
 void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
   if (kf == 3 && stride_f == 2 && pad_f == 1 && out_pad == 1 && in_f > 0) {
-    if (kHaveAvx2) convt_s2_avx2(*this, in, in_f, out);
+    if (use_avx2()) convt_s2_avx2(*this, in, in_f, out);
     else convt_s2(*this, in, in_f, out);
     return;
   }
@@ -423,11 +426,11 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
   for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
 }
 
-static const bool kHaveFma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx");
+static bool use_fma() { return active_isa() == Isa::avx2; }
 
 static void gemm_tile(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
                       float* const* y, std::size_t yoff, int n, int width) {
-  if (kHaveFma) gemm_tile_fma(w, ldw, rows, x, xoff, y, yoff, n, width);
+  if (use_fma()) gemm_tile_fma(w, ldw, rows, x, xoff, y, yoff, n, width);
   else gemm_tile_portable(w, ldw, rows, x, xoff, y, yoff, n, width);
 }
 
@@ -493,7 +496,7 @@ __attribute__((target("avx,fma"))) static void grouped_one_fma(const float* __re
 void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {
   for (int k = 0; k < n; ++k) std::fill(y[k], y[k] + static_cast<std::size_t>(groups) * out, 0.0f);
   // Streams in fours share each weight row (gemm_tile); a stream left over runs its groups side by side.
-  const bool side_by_side = kHaveFma && (out == 8 || out == 16 || out == 32);
+  const bool side_by_side = use_fma() && (out == 8 || out == 16 || out == 32);
   const int tiled = side_by_side ? n / 4 * 4 : n;
   if (tiled > 0) {
     for (int g = 0; g < groups; ++g) {
@@ -535,7 +538,7 @@ __attribute__((target("avx2,fma"))) static void tanh_avx2(float* x, int n) {
 }
 
 void tanh_inplace(float* x, int n) {
-  if (kHaveAvx2) {
+  if (use_avx2()) {
     tanh_avx2(x, n);
   } else {
     for (int i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
@@ -568,7 +571,7 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
   for (int k = 0; k < n; ++k) {
     const float* gx = scratch[k];
     const float* gh = scratch[k] + H3;
-    if (kHaveAvx2 && H % 8 == 0) {
+    if (use_avx2() && H % 8 == 0) {
       gru_gates_avx2(gx, gh, h[k], H);
       continue;
     }

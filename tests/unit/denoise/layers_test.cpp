@@ -1,19 +1,32 @@
 // The layer kernels against the definitions they implement, written out directly in double precision, on random
 // weights and inputs: every shape the fast paths take (stride 1 and 2, odd widths, time taps, groups, missing
-// frames) and one they do not.
+// frames) and one they do not. Every test runs on every kernel path this processor has (nn/isa.hpp), the
+// portable one included.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <random>
+#include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "denoise/nn/isa.hpp"
 #include "denoise/nn/layers.hpp"
 
 namespace fc25::denoise::nn {
 namespace {
+
+// Runs the test on the kernel path it is given, and leaves the default one behind.
+class Kernels : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override { use_isa(GetParam()); }
+  void TearDown() override { use_isa(best_isa()); }
+};
+
+std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
 
 std::vector<float> random_vector(std::size_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -51,10 +64,14 @@ struct Shape {
 
 void PrintTo(const Shape& s, std::ostream* os) { *os << s.name; }
 
-class Conv2dShapes : public ::testing::TestWithParam<Shape> {};
+class Conv2dShapes : public ::testing::TestWithParam<std::tuple<Shape, Isa>> {
+ protected:
+  void SetUp() override { use_isa(std::get<1>(GetParam())); }
+  void TearDown() override { use_isa(best_isa()); }
+};
 
 TEST_P(Conv2dShapes, EqualsTheDefinition) {
-  const Shape s = GetParam();
+  const Shape s = std::get<0>(GetParam());
   std::mt19937 rng(s.out_ch * 131 + s.in_f * 7 + s.stride);
   Conv2d c;
   c.out_ch = s.out_ch, c.in_ch = s.in_ch, c.groups = s.groups, c.kt = s.kt, c.kf = s.kf, c.stride_f = s.stride,
@@ -77,7 +94,7 @@ TEST_P(Conv2dShapes, EqualsTheDefinition) {
 
 INSTANTIATE_TEST_SUITE_P(
     Layers, Conv2dShapes,
-    ::testing::Values(Shape{"erb_conv0", 64, 1, 1, 3, 3, 1, 1, 32, true, false},    // erb_conv0
+    ::testing::Combine(::testing::Values(Shape{"erb_conv0", 64, 1, 1, 3, 3, 1, 1, 32, true, false},    // erb_conv0
                       Shape{"df_conv0_first_frames", 64, 2, 2, 3, 3, 1, 1, 96, false, true},    // df_conv0, first frames still missing
                       Shape{"depthwise_stride2", 64, 64, 64, 1, 3, 2, 1, 32, false, false},  // depthwise, stride 2
                       Shape{"stride2_odd_width", 64, 64, 64, 1, 3, 2, 1, 15, false, false},  // stride 2 over an odd width
@@ -90,9 +107,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{"pointwise_ragged", 48, 40, 1, 1, 1, 1, 0, 27, true, false},    // pointwise, ragged sizes
                       Shape{"time_5x1", 10, 64, 2, 5, 1, 1, 0, 96, false, false},   // (5, 1) over time
                       Shape{"general", 8, 4, 2, 2, 5, 2, 2, 21, true, false}),  // none of the fast paths
-    [](const ::testing::TestParamInfo<Shape>& info) { return std::string(info.param.name); });
+                       ::testing::ValuesIn(supported_isas())),
+    [](const ::testing::TestParamInfo<std::tuple<Shape, Isa>>& info) {
+      return std::string(std::get<0>(info.param).name) + "_" + std::string(isa_name(std::get<1>(info.param)));
+    });
 
-TEST(Conv2d, AGroupedConvolutionThenAPointwiseOneEqualsTheirFusion) {
+TEST_P(Kernels, Conv2dAGroupedConvolutionThenAPointwiseOneEqualsTheirFusion) {
   std::mt19937 rng(3);
   Conv2d a;
   a.out_ch = 64, a.in_ch = 2, a.groups = 2, a.kt = 3, a.kf = 3, a.pad_f = 1;
@@ -117,7 +137,7 @@ TEST(Conv2d, AGroupedConvolutionThenAPointwiseOneEqualsTheirFusion) {
   for (std::size_t i = 0; i < one.size(); ++i) ASSERT_NEAR(one[i], two_steps[i], 1e-4) << "output " << i;
 }
 
-TEST(ConvTranspose1x3, EqualsTheDefinition) {
+TEST_P(Kernels, ConvTranspose1x3EqualsTheDefinition) {
   // out[t] = sum over i, j with t = 2 i + j - 1 of x[i] k[j], for t < 2 in_f.
   std::mt19937 rng(11);
   for (int in_f : {1, 2, 8, 16}) {
@@ -138,7 +158,7 @@ TEST(ConvTranspose1x3, EqualsTheDefinition) {
   }
 }
 
-TEST(TimeConv, FramesAddTheirTapsToTheOutputsTheyBelongTo) {
+TEST_P(Kernels, TimeConvFramesAddTheirTapsToTheOutputsTheyBelongTo) {
   // Run frame by frame through kt partial sums, the output at t equals the (kt, 1) convolution over frames
   // t - kt + 1 .. t.
   std::mt19937 rng(5);
@@ -166,7 +186,7 @@ TEST(TimeConv, FramesAddTheirTapsToTheOutputsTheyBelongTo) {
   }
 }
 
-TEST(GroupedLinear, OneStreamAndFourTogetherEqualTheDefinition) {
+TEST_P(Kernels, GroupedLinearOneStreamAndFourTogetherEqualTheDefinition) {
   std::mt19937 rng(9);
   for (int out : {8, 16, 32, 60}) {
     GroupedLinear l;
@@ -230,7 +250,7 @@ std::vector<float> panels(const std::vector<float>& m, int gates, int inputs) {
   return t;
 }
 
-TEST(Gru, StepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
+TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
   std::mt19937 rng(11);
   for (auto [in, H] : {std::pair{24, 64}, std::pair{256, 256}}) {
     auto scaled = [&](std::size_t n, float k) {
@@ -273,7 +293,7 @@ TEST(Gru, StepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
 }
 
 
-TEST(Activations, TanhAndSigmoidEqualTheirDefinitions) {
+TEST_P(Kernels, ActivationsTanhAndSigmoidEqualTheirDefinitions) {
   std::vector<float> x;
   for (int i = -4000; i <= 4000; ++i) x.push_back(i * 0.005f);   // -20 .. 20, saturation included
   x.push_back(0.0f);                                               // an odd count: a tail after the vectors
@@ -286,6 +306,35 @@ TEST(Activations, TanhAndSigmoidEqualTheirDefinitions) {
   }
   EXPECT_LT(worst_tanh, 1e-6);
   EXPECT_LT(worst_sigmoid, 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, Kernels, ::testing::ValuesIn(supported_isas()), isa_param_name);
+
+TEST(Isa, NamesAreReadBackAndTheDefaultIsTheBestThisProcessorHas) {
+  for (Isa isa : supported_isas()) EXPECT_EQ(parse_isa(isa_name(isa)), isa);
+  EXPECT_FALSE(parse_isa("avx512"));
+  EXPECT_FALSE(parse_isa("AVX2"));
+  EXPECT_EQ(supported_isas().front(), Isa::portable);
+  EXPECT_EQ(active_isa(), best_isa());
+}
+
+// Choosing a path changes the code that runs: the vector path's fused multiply-adds round differently from the
+// portable loops, so over many outputs some differ in their last bits (while both equal the definition above).
+TEST(Isa, EachPathRunsItsOwnCode) {
+  std::mt19937 rng(21);
+  GroupedLinear l;
+  l.groups = 4, l.in = 64, l.out = 16;
+  l.w = random_vector(static_cast<std::size_t>(4) * 64 * 16, rng);
+  const auto x = random_vector(4 * 64, rng);
+  std::vector<std::vector<float>> by_path;
+  for (Isa isa : supported_isas()) {
+    use_isa(isa);
+    by_path.emplace_back(static_cast<std::size_t>(4) * 16);
+    l.run(x.data(), by_path.back().data());
+  }
+  use_isa(best_isa());
+  ASSERT_EQ(by_path.size(), 2u) << "the machines fc25 runs on have AVX2 and FMA";
+  EXPECT_NE(by_path[0], by_path[1]);
 }
 
 }  // namespace

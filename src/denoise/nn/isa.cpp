@@ -1,0 +1,45 @@
+#include "denoise/nn/isa.hpp"
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
+namespace fc25::denoise::nn {
+namespace {
+
+std::atomic<Isa>& current() {
+  static std::atomic<Isa> isa{best_isa()};
+  return isa;
+}
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) { return isa == Isa::avx2 ? "avx2" : "portable"; }
+
+std::optional<Isa> parse_isa(std::string_view name) {
+  if (name == "portable") return Isa::portable;
+  if (name == "avx2") return Isa::avx2;
+  return std::nullopt;
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> all{Isa::portable};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) all.push_back(Isa::avx2);
+  return all;
+}
+
+Isa best_isa() { return supported_isas().back(); }
+
+Isa active_isa() { return current().load(std::memory_order_relaxed); }
+
+void use_isa(Isa isa) {
+  for (Isa s : supported_isas()) {
+    if (s == isa) {
+      current().store(isa, std::memory_order_relaxed);
+      return;
+    }
+  }
+  throw std::invalid_argument("this processor cannot run the " + std::string(isa_name(isa)) + " kernels");
+}
+
+}  // namespace fc25::denoise::nn

@@ -1,0 +1,29 @@
+#pragma once
+// Which vector code the layer kernels run. Chosen once from what the processor supports; the server's --isa
+// (FC25_ISA), the benchmarks and the tests may pick another the processor has, so that every path is measured and
+// tested on any machine, the portable one included.
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace fc25::denoise::nn {
+
+enum class Isa {
+  portable,  // any x86-64: plain loops the compiler vectorises for the baseline
+  avx2,      // AVX2 and FMA (Intel since Haswell, AMD since Zen)
+};
+
+std::string_view isa_name(Isa isa);
+// "portable", "avx2"; nullopt for anything else.
+std::optional<Isa> parse_isa(std::string_view name);
+// What this processor can run, portable first.
+std::vector<Isa> supported_isas();
+// The best of supported_isas(): the default.
+Isa best_isa();
+// What the kernels run now.
+Isa active_isa();
+// Throws std::invalid_argument, naming it, when this processor cannot run `isa`. Call before streams run (the
+// tests and the benchmarks switch between runs; a switch during a hop would mix paths within it).
+void use_isa(Isa isa);
+
+}  // namespace fc25::denoise::nn
