@@ -36,6 +36,8 @@ class Model {
  public:
   static std::shared_ptr<const Model> load(const std::filesystem::path& dir);  // throws ModelLoadError
   virtual ~Model() = default;
+  // Bytes of network weights one hop reads (the speed limit of a single stream is reading them once per hop).
+  virtual std::size_t weight_bytes() const = 0;
 };
 
 enum class Backend { dfn3, classic, passthrough };

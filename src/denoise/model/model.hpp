@@ -21,6 +21,7 @@ class Dfn3Model final : public Model {
   Dfn3Config config;
   dsp::DspConfig dsp;
   std::shared_ptr<const nn::Dfn3Weights> weights;
+  std::size_t weight_bytes() const override { return nn::weight_bytes(*weights); }
 };
 
 }  // namespace fc25::denoise::model

@@ -1,6 +1,7 @@
 #pragma once
 // The weights of DeepFilterNet3's networks, read once from the model and shared read-only by every stream.
 #include <array>
+#include <cstddef>
 #include <vector>
 
 #include "denoise/nn/layers.hpp"
@@ -32,5 +33,9 @@ struct Dfn3Weights {
   std::vector<float> df_fc_a_w;  // [256]
   float df_fc_a_b = 0;
 };
+
+// Bytes of weights the networks read per hop (every layer's weights and biases): what a hop must stream from
+// memory or cache at the least.
+std::size_t weight_bytes(const Dfn3Weights& w);
 
 }  // namespace fc25::denoise::nn

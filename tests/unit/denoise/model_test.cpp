@@ -98,6 +98,18 @@ TEST(Model, GraphsHoldWeightsInInitializersAndConstantNodes) {
   EXPECT_GT(energy, 0.0f) << "trained weights, not zeros";
 }
 
+// What one hop reads: every weight the three graphs hold, counted once (a little less: the grouped convolution of
+// the DF path and the pointwise one after it are fused into one smaller layer; shape tensors are not weights).
+TEST(Model, CountsTheWeightBytesAHopReads) {
+  double in_graphs = 0;
+  for (const char* g : {"enc.onnx", "erb_dec.onnx", "df_dec.onnx"}) {
+    for (const auto& [name, t] : model::read_onnx(model_dir() / g).tensors) in_graphs += t.data.size() * sizeof(float);
+  }
+  const double counted = static_cast<double>(Model::load(model_dir())->weight_bytes());
+  EXPECT_LE(counted, in_graphs);
+  EXPECT_GT(counted, 0.95 * in_graphs) << counted << " of " << in_graphs << " bytes in the graphs";
+}
+
 TEST(Model, KeepsTheWeightsNotTheGraphsTheyCameFrom) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "the sanitizers' allocators do not report to mallinfo2";
