@@ -1,0 +1,446 @@
+// The layers' kernels (kernels.hpp). Each path's table is at the end of this file.
+#include "denoise/nn/kernels.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+
+// 32-byte vector values (V8) are passed only between always-inlined functions, so how a baseline build would pass
+// them in registers never matters; GCC warns about that ABI at every such call in the portable instantiations.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace fc25::denoise::nn {
+namespace {
+
+// The convolutions' bodies are written once and compiled twice, for AVX2/FMA and for any x86-64, so their loops
+// vectorise eight lanes wide where the processor allows.
+#define FC25_INLINE inline __attribute__((always_inline))
+
+// Eight floats as one value (GCC's vector extension): a register where the processor has them, any address.
+// Always inlined into the kernels that use it, so how a baseline build would pass it in registers never matters.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+using V8 = float __attribute__((vector_size(32), may_alias, aligned(4)));
+static FC25_INLINE V8 load8(const float* p) { return *reinterpret_cast<const V8*>(p); }
+#pragma GCC diagnostic pop
+
+// Kernels one frame wide along frequency: a scale (and bias) per channel, or the (kt, 1) time convolution.
+static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
+  for (int co = 0; co < c.out_ch; ++co) {
+    const int g = co / out_per_group;
+    float* __restrict o = out + static_cast<std::size_t>(co) * in_f;
+    const float bias = c.b.empty() ? 0.0f : c.b[co];
+    for (int f = 0; f < in_f; ++f) o[f] = bias;
+    for (int cl = 0; cl < in_per_group; ++cl) {
+      const int ci = g * in_per_group + cl;
+      for (int dt = 0; dt < c.kt; ++dt) {
+        if (!frames[dt]) continue;
+        const float k = c.w[(static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt];
+        const float* __restrict x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
+        for (int f = 0; f < in_f; ++f) o[f] += k * x[f];
+      }
+    }
+  }
+}
+
+// Kernels three bins wide with one bin of padding, stride 1 or 2. Each input row is first copied with its padding
+// (stride 2: split into odd and even bins), so that every tap reads consecutive memory without bounds checks:
+//   stride 1: p = [0, x0 .. x(n-1), 0];              out[f] = k0 p[f] + k1 p[f+1] + k2 p[f+2]
+//   stride 2: odd = [0, x1, x3, ..], even = [x0, x2, ..]; out[f] = k0 odd[f] + k1 even[f] + k2 odd[f+1]
+// Outputs are summed kBlock bins at a time over every input row and tap, in registers, and stored once. Rows are
+// padded with zeros to whole blocks, so a block's reads past the last output stay inside its row.
+static FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, int in_f, float* out, float* buf) {
+  constexpr int B = Conv2d::kBlock;
+  const int of = c.out_freqs(in_f);
+  const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
+  const int row = Conv2d::kf3_row(in_f);
+  const int half = row / 2;   // stride 2: odd bins in [0, half), even bins in [half, row)
+  for (int ci = 0; ci < c.in_ch; ++ci)
+    for (int dt = 0; dt < c.kt; ++dt) {
+      float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row;
+      std::fill(p, p + row, 0.0f);
+      if (!frames[dt]) continue;
+      const float* x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
+      if (c.stride_f == 1) {
+        std::copy(x, x + in_f, p + 1);
+      } else {
+        for (int i = 1; 2 * i - 1 < in_f; ++i) p[i] = x[2 * i - 1];
+        for (int i = 0; 2 * i < in_f; ++i) p[half + i] = x[2 * i];
+      }
+    }
+  for (int co = 0; co < c.out_ch; ++co) {
+    const int g = co / out_per_group;
+    float* o = out + static_cast<std::size_t>(co) * of;
+    const float bias = c.b.empty() ? 0.0f : c.b[co];
+    for (int f0 = 0; f0 < of; f0 += B) {
+      V8 a[B / 8];
+      for (auto& v : a) v = V8{} + bias;
+      for (int cl = 0; cl < in_per_group; ++cl) {
+        const int ci = g * in_per_group + cl;
+        for (int dt = 0; dt < c.kt; ++dt) {
+          if (!frames[dt]) continue;
+          const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * 3;
+          const float k0 = k[0], k1 = k[1], k2 = k[2];
+          const float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row + f0;
+          const int mid = c.stride_f == 1 ? 1 : half, right = c.stride_f == 1 ? 2 : 1;
+          for (int v = 0; v < B / 8; ++v)
+            a[v] += k0 * load8(p + 8 * v) + k1 * load8(p + mid + 8 * v) + k2 * load8(p + right + 8 * v);
+        }
+      }
+      alignas(32) float acc[B];
+      std::memcpy(acc, a, sizeof a);
+      std::copy(acc, acc + std::min(B, of - f0), o + f0);
+    }
+  }
+}
+
+// Any other shape: direct loops with bounds checks.
+static void conv_any(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  const int of = c.out_freqs(in_f);
+  const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
+  for (int co = 0; co < c.out_ch; ++co) {
+    const int g = co / out_per_group;
+    float* o = out + static_cast<std::size_t>(co) * of;
+    for (int f = 0; f < of; ++f) o[f] = c.b.empty() ? 0.0f : c.b[co];
+    for (int cl = 0; cl < in_per_group; ++cl) {
+      const int ci = g * in_per_group + cl;
+      for (int dt = 0; dt < c.kt; ++dt) {
+        if (!frames[dt]) continue;
+        const float* x = frames[dt] + static_cast<std::size_t>(ci) * in_f;
+        const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * c.kf;
+        for (int f = 0; f < of; ++f) {
+          float acc = 0.0f;
+          for (int df = 0; df < c.kf; ++df) {
+            const int fi = f * c.stride_f - c.pad_f + df;
+            if (fi >= 0 && fi < in_f) acc += k[df] * x[fi];
+          }
+          o[f] += acc;
+        }
+      }
+    }
+  }
+}
+
+// Depthwise, one frame, three bins with one of padding: each channel alone, the bins inside directly and the two
+// edges with their missing neighbour as zero.
+static FC25_INLINE void conv_depthwise3(const Conv2d& c, const float* frame, int in_f, float* out) {
+  const int of = c.out_freqs(in_f), s = c.stride_f;
+  for (int ch = 0; ch < c.out_ch; ++ch) {
+    const float* __restrict x = frame + static_cast<std::size_t>(ch) * in_f;
+    float* __restrict o = out + static_cast<std::size_t>(ch) * of;
+    const float k0 = c.w[ch * 3], k1 = c.w[ch * 3 + 1], k2 = c.w[ch * 3 + 2];
+    const float bias = c.b.empty() ? 0.0f : c.b[ch];
+    const int last = (in_f - 2) / s;   // the last output whose right neighbour exists
+    o[0] = bias + k1 * x[0] + (in_f > 1 ? k2 * x[1] : 0.0f);
+    if (s == 2) {
+      for (int f = 1; f <= last; ++f) o[f] = bias + k0 * x[2 * f - 1] + k1 * x[2 * f] + k2 * x[2 * f + 1];
+    } else {
+      for (int f = 1; f <= last; ++f) o[f] = bias + k0 * x[f - 1] + k1 * x[f] + k2 * x[f + 1];
+    }
+    for (int f = std::max(1, last + 1); f < of; ++f) {
+      const int i = f * s;
+      o[f] = bias + k0 * x[i - 1] + (i < in_f ? k1 * x[i] : 0.0f) + (i + 1 < in_f ? k2 * x[i + 1] : 0.0f);
+    }
+  }
+}
+
+static FC25_INLINE void conv_run(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  if (c.kt == 1 && c.kf == 3 && c.pad_f == 1 && c.groups == c.in_ch && c.in_ch == c.out_ch && c.stride_f <= 2 &&
+      frames[0]) {
+    conv_depthwise3(c, frames[0], in_f, out);
+    return;
+  }
+  if (c.kf == 1 && c.stride_f == 1 && c.pad_f == 0) {
+    conv_kf1(c, frames, in_f, out);
+    return;
+  }
+  if (c.kf == 3 && c.pad_f == 1 && (c.stride_f == 1 || c.stride_f == 2) &&
+      c.in_ch * c.kt * Conv2d::kf3_row(in_f) <= Conv2d::kMaxPadded) {
+    alignas(32) std::array<float, Conv2d::kMaxPadded> buf;
+    conv_kf3(c, frames, in_f, out, buf.data());
+    return;
+  }
+  conv_any(c, frames, in_f, out);
+}
+
+__attribute__((target("avx2,fma"))) static void conv_run_avx2(const Conv2d& c, const float* const* frames, int in_f,
+                                                             float* out) {
+  conv_run(c, frames, in_f, out);
+}
+
+static void conv_run_portable(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+  conv_run(c, frames, in_f, out);
+}
+
+// The shape DeepFilterNet3 uses (kernel 3, stride 2, padding 1, output padding 1), written out:
+// out[2m] = k1 x[m], out[2m + 1] = k2 x[m] + k0 x[m + 1] (x[in_f] = 0).
+static FC25_INLINE void convt_s2(const ConvTranspose1x3& c, const float* in, int in_f, float* out) {
+  for (int ch = 0; ch < c.ch; ++ch) {
+    const float* __restrict x = in + static_cast<std::size_t>(ch) * in_f;
+    float* __restrict o = out + static_cast<std::size_t>(ch) * 2 * in_f;
+    const float k0 = c.w[ch * 3], k1 = c.w[ch * 3 + 1], k2 = c.w[ch * 3 + 2];
+    for (int m = 0; m + 1 < in_f; ++m) {
+      o[2 * m] = k1 * x[m];
+      o[2 * m + 1] = k2 * x[m] + k0 * x[m + 1];
+    }
+    o[2 * in_f - 2] = k1 * x[in_f - 1];
+    o[2 * in_f - 1] = k2 * x[in_f - 1];
+  }
+}
+
+__attribute__((target("avx2,fma"))) static void convt_s2_avx2(const ConvTranspose1x3& c, const float* in, int in_f,
+                                                             float* out) {
+  convt_s2(c, in, in_f, out);
+}
+
+// y[k][yoff + j] += sum_i x[k][xoff + i] * w[i * ldw + j] for j < width, every stream k: one tile of a
+// matrix product. Portable version; the AVX/FMA one below holds 4 streams x 16 outputs in registers.
+static void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int rows, const float* const* x,
+                               std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
+  for (int i = 0; i < rows; ++i) {
+    const float* __restrict row = w + static_cast<std::size_t>(i) * ldw;
+    for (int k = 0; k < n; ++k) {
+      const float a = x[k][xoff + i];
+      float* __restrict yk = y[k] + yoff;
+      for (int j = 0; j < width; ++j) yk[j] += a * row[j];
+    }
+  }
+}
+
+// The last columns of one stream, fewer than 64: NV vectors side by side over all rows, the last one masked to the
+// columns that remain (tail, 1..8).
+template <int NV>
+__attribute__((target("avx,fma"))) static void gemm_rest_fma(const float* __restrict w, std::size_t ldw, int rows,
+                                                             const float* __restrict x0, float* __restrict y, int tail) {
+  alignas(32) static constexpr int kLanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLanes + 8 - tail));
+  constexpr int L = NV - 1;
+  __m256 a[NV];
+  for (int q = 0; q < L; ++q) a[q] = _mm256_loadu_ps(y + 8 * q);
+  a[L] = _mm256_maskload_ps(y + 8 * L, mask);
+  for (int i = 0; i < rows; ++i) {
+    const float* r = w + static_cast<std::size_t>(i) * ldw;
+    const __m256 s = _mm256_broadcast_ss(x0 + i);
+    for (int q = 0; q < L; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
+    a[L] = _mm256_fmadd_ps(s, _mm256_maskload_ps(r + 8 * L, mask), a[L]);
+  }
+  for (int q = 0; q < L; ++q) _mm256_storeu_ps(y + 8 * q, a[q]);
+  _mm256_maskstore_ps(y + 8 * L, mask, a[L]);
+}
+
+// One stream, columns [j0, width): 64 columns at a time in 8 registers (eight independent chains of fused
+// multiply-adds hide their latency), then what remains in one pass, up to eight vectors side by side.
+__attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restrict w, std::size_t ldw, int rows,
+                                                            const float* __restrict x0, float* __restrict y0, int j0,
+                                                            int width) {
+  int j = j0;
+  for (; j + 64 <= width; j += 64) {
+    float* yj = y0 + j;
+    __m256 a[8];
+    for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(yj + 8 * q);
+    for (int i = 0; i < rows; ++i) {
+      const float* r = w + static_cast<std::size_t>(i) * ldw + j;
+      // A GRU's panel streams from the last-level cache: ask for the rows 16 ahead (4 KB) while these are summed.
+      const char* ahead = reinterpret_cast<const char*>(r + 16 * ldw);
+      for (int c = 0; c < 256; c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      const __m256 s = _mm256_broadcast_ss(x0 + i);
+      for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
+    }
+    for (int q = 0; q < 8; ++q) _mm256_storeu_ps(yj + 8 * q, a[q]);
+  }
+  const int rest = width - j;
+  if (rest <= 0) return;
+  const int tail = rest % 8 ? rest % 8 : 8;
+  const float* wj = w + j;
+  float* yj = y0 + j;
+  switch ((rest + 7) / 8) {
+    case 1: gemm_rest_fma<1>(wj, ldw, rows, x0, yj, tail); break;
+    case 2: gemm_rest_fma<2>(wj, ldw, rows, x0, yj, tail); break;
+    case 3: gemm_rest_fma<3>(wj, ldw, rows, x0, yj, tail); break;
+    case 4: gemm_rest_fma<4>(wj, ldw, rows, x0, yj, tail); break;
+    case 5: gemm_rest_fma<5>(wj, ldw, rows, x0, yj, tail); break;
+    case 6: gemm_rest_fma<6>(wj, ldw, rows, x0, yj, tail); break;
+    case 7: gemm_rest_fma<7>(wj, ldw, rows, x0, yj, tail); break;
+    default: gemm_rest_fma<8>(wj, ldw, rows, x0, yj, tail); break;
+  }
+}
+
+// Register-blocked: 4 streams x 16 output columns accumulate in 8 registers over all rows, so each weight is
+// loaded once per 4 streams and the outputs are read and written once; streams left over, and columns past the
+// last 16, go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
+// same order however it is blocked, so a batch gives exactly what each stream alone would.
+__attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __restrict w, std::size_t ldw, int rows,
+                                                             const float* const* x, std::size_t xoff,
+                                                             float* const* y, std::size_t yoff, int n, int width) {
+  const int wide = width / 16 * 16;
+  int k = 0;
+  if (width == 8) {
+    // One block of eight columns (an 8-bin pointwise convolution): eight streams at a time keep eight chains.
+    for (; k + 8 <= n; k += 8) {
+      __m256 a[8];
+      for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(y[k + q] + yoff);
+      for (int i = 0; i < rows; ++i) {
+        const __m256 w0 = _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw);
+        for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(x[k + q] + xoff + i), w0, a[q]);
+      }
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(y[k + q] + yoff, a[q]);
+    }
+  }
+  // Column strips outside, streams inside: a strip of the weights (rows x 16 floats, 16 KB for 256 rows) stays in
+  // the first-level cache while every group of four streams runs over it, so a batch reads the weights from
+  // memory once per hop.
+  const int k4 = k + (n - k) / 4 * 4;
+  for (int j = 0; j < wide; j += 16) {
+    for (int kk = k; kk < k4; kk += 4) {
+      const float* x0 = x[kk] + xoff;
+      const float* x1 = x[kk + 1] + xoff;
+      const float* x2 = x[kk + 2] + xoff;
+      const float* x3 = x[kk + 3] + xoff;
+      float* y0 = y[kk] + yoff + j;
+      float* y1 = y[kk + 1] + yoff + j;
+      float* y2 = y[kk + 2] + yoff + j;
+      float* y3 = y[kk + 3] + yoff + j;
+      __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
+      __m256 a1 = _mm256_loadu_ps(y1), b1 = _mm256_loadu_ps(y1 + 8);
+      __m256 a2 = _mm256_loadu_ps(y2), b2 = _mm256_loadu_ps(y2 + 8);
+      __m256 a3 = _mm256_loadu_ps(y3), b3 = _mm256_loadu_ps(y3 + 8);
+      for (int i = 0; i < rows; ++i) {
+        const float* r = w + static_cast<std::size_t>(i) * ldw + j;
+        const __m256 w0 = _mm256_loadu_ps(r), w1 = _mm256_loadu_ps(r + 8);
+        __m256 s = _mm256_broadcast_ss(x0 + i);
+        a0 = _mm256_fmadd_ps(s, w0, a0);
+        b0 = _mm256_fmadd_ps(s, w1, b0);
+        s = _mm256_broadcast_ss(x1 + i);
+        a1 = _mm256_fmadd_ps(s, w0, a1);
+        b1 = _mm256_fmadd_ps(s, w1, b1);
+        s = _mm256_broadcast_ss(x2 + i);
+        a2 = _mm256_fmadd_ps(s, w0, a2);
+        b2 = _mm256_fmadd_ps(s, w1, b2);
+        s = _mm256_broadcast_ss(x3 + i);
+        a3 = _mm256_fmadd_ps(s, w0, a3);
+        b3 = _mm256_fmadd_ps(s, w1, b3);
+      }
+      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y0 + 8, b0);
+      _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y1 + 8, b1);
+      _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
+      _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
+    }
+  }
+  for (; k < k4; k += 4) {
+    const float* x0 = x[k] + xoff;
+    const float* x1 = x[k + 1] + xoff;
+    const float* x2 = x[k + 2] + xoff;
+    const float* x3 = x[k + 3] + xoff;
+    int j = wide;
+    if (width - j >= 8) {
+      // Eight columns left (an 8-bin pointwise convolution): the four streams still give four chains.
+      float* y0 = y[k] + yoff + j;
+      float* y1 = y[k + 1] + yoff + j;
+      float* y2 = y[k + 2] + yoff + j;
+      float* y3 = y[k + 3] + yoff + j;
+      __m256 a0 = _mm256_loadu_ps(y0), a1 = _mm256_loadu_ps(y1), a2 = _mm256_loadu_ps(y2), a3 = _mm256_loadu_ps(y3);
+      for (int i = 0; i < rows; ++i) {
+        const __m256 w0 = _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j);
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), w0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(x1 + i), w0, a1);
+        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(x2 + i), w0, a2);
+        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(x3 + i), w0, a3);
+      }
+      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y3, a3);
+      j += 8;
+    }
+    for (int q = 0; q < 4; ++q) gemm_one_fma(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, j, width);
+  }
+  for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
+}
+
+// One stream through a grouped linear whose groups are V vectors (8 V outputs) wide: the groups are independent,
+// so 8 / V of them run side by side and eight chains of fused multiply-adds are in flight, where one group alone
+// would leave V. Each output is the same chain over the rows as in gemm_tile_fma.
+template <int V>
+__attribute__((target("avx,fma"))) static void grouped_one_fma(const float* __restrict w, int groups, int in,
+                                                               const float* __restrict x, float* __restrict y) {
+  constexpr int G = 8 / V, out = 8 * V;
+  int g = 0;
+  for (; g + G <= groups; g += G) {
+    __m256 a[G][V];
+    for (int q = 0; q < G; ++q)
+      for (int v = 0; v < V; ++v) a[q][v] = _mm256_loadu_ps(y + (g + q) * out + 8 * v);
+    for (int i = 0; i < in; ++i)
+      for (int q = 0; q < G; ++q) {
+        const __m256 s = _mm256_broadcast_ss(x + (g + q) * in + i);
+        const float* r = w + (static_cast<std::size_t>(g + q) * in + i) * out;
+        for (int v = 0; v < V; ++v) a[q][v] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * v), a[q][v]);
+      }
+    for (int q = 0; q < G; ++q)
+      for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + (g + q) * out + 8 * v, a[q][v]);
+  }
+  for (; g < groups; ++g)
+    gemm_one_fma(w + static_cast<std::size_t>(g) * in * out, out, in, x + g * in, y + g * out, 0, out);
+}
+
+void grouped_one_avx2(const float* w, int groups, int in, int out, const float* x, float* y) {
+  if (out == 8) grouped_one_fma<1>(w, groups, in, x, y);
+  else if (out == 16) grouped_one_fma<2>(w, groups, in, x, y);
+  else grouped_one_fma<4>(w, groups, in, x, y);
+}
+
+// glibc's vector math (libmvec), AVX2 variants: 8 lanes of expf / tanhf, within 4 ulp.
+extern "C" __m256 _ZGVdN8v_expf(__m256);
+extern "C" __m256 _ZGVdN8v_tanhf(__m256);
+
+// The GRU's gates for one stream: h = (1 - z) * n + z * h, z = sigmoid(gx_z + gh_z), r = sigmoid(gx_r + gh_r),
+// n = tanh(gx_n + r * gh_n). Eight lanes at a time where the processor has AVX2.
+__attribute__((target("avx2,fma"))) static void gru_gates_avx2(const float* gx, const float* gh, float* h, int H) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (int j = 0; j < H; j += 8) {
+    const __m256 xz = _mm256_add_ps(_mm256_loadu_ps(gx + j), _mm256_loadu_ps(gh + j));
+    const __m256 xr = _mm256_add_ps(_mm256_loadu_ps(gx + H + j), _mm256_loadu_ps(gh + H + j));
+    const __m256 z = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_sub_ps(zero, xz))));
+    const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_sub_ps(zero, xr))));
+    const __m256 nn = _ZGVdN8v_tanhf(
+        _mm256_fmadd_ps(r, _mm256_loadu_ps(gh + 2 * H + j), _mm256_loadu_ps(gx + 2 * H + j)));
+    const __m256 hv = _mm256_loadu_ps(h + j);
+    _mm256_storeu_ps(h + j, _mm256_fmadd_ps(z, _mm256_sub_ps(hv, nn), nn));  // (1 - z) n + z h
+  }
+}
+
+__attribute__((target("avx2,fma"))) static void tanh_avx2(float* x, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _ZGVdN8v_tanhf(_mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+
+void tanh_portable(float* x, int n) {
+  for (int i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+
+void gru_gates_portable(const float* gx, const float* gh, float* h, int H) {
+  for (int j = 0; j < H; ++j) {
+    const float z = sigmoid(gx[j] + gh[j]);
+    const float rg = sigmoid(gx[H + j] + gh[H + j]);
+    const float nn = std::tanh(gx[2 * H + j] + rg * gh[2 * H + j]);
+    h[j] = (1.0f - z) * nn + z * h[j];
+  }
+}
+
+void gru_gates_vector(const float* gx, const float* gh, float* h, int H) {
+  if (H % 8 == 0) gru_gates_avx2(gx, gh, h, H);
+  else gru_gates_portable(gx, gh, h, H);
+}
+
+void convt_s2_portable(const ConvTranspose1x3& c, const float* in, int in_f, float* out) { convt_s2(c, in, in_f, out); }
+
+constexpr Kernels kPortable{gemm_tile_portable, nullptr, conv_run_portable, convt_s2_portable, gru_gates_portable,
+                            tanh_portable};
+constexpr Kernels kAvx2{gemm_tile_fma, grouped_one_avx2, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2};
+
+}  // namespace
+
+const Kernels& kernels(Isa isa) { return isa == Isa::avx2 ? kAvx2 : kPortable; }
+
+}  // namespace fc25::denoise::nn

@@ -1,0 +1,32 @@
+#pragma once
+// The layers' kernels, one table per kernel path (nn/isa.hpp): each operation written once portably and, where the
+// processor allows, with AVX2 and FMA. The layers (nn/layers.cpp) call the active path's table; the tests and the
+// benchmarks pick a path with use_isa() and run the same layers on it.
+#include <cstddef>
+
+#include "denoise/nn/isa.hpp"
+#include "denoise/nn/layers.hpp"
+
+namespace fc25::denoise::nn {
+
+struct Kernels {
+  // y[k][yoff + j] += sum_i x[k][xoff + i] * w[i * ldw + j] for j < width, every stream k < n: one tile of a
+  // matrix product. A batch gives each stream exactly what it would get alone.
+  void (*gemm_tile)(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+                    float* const* y, std::size_t yoff, int n, int width);
+  // One stream through a grouped linear whose groups are `out` = 8, 16 or 32 wide, the groups side by side (y is
+  // zero on entry); nullptr where the path has no such kernel (gemm_tile runs it).
+  void (*grouped_one)(const float* w, int groups, int in, int out, const float* x, float* y);
+  // A convolution that is not pointwise (Conv2d::run handles 1x1 through gemm_tile).
+  void (*conv)(const Conv2d& c, const float* const* frames, int in_f, float* out);
+  // The transposed convolution DeepFilterNet3 uses: kernel 3, stride 2, padding 1, output padding 1.
+  void (*convt_s2)(const ConvTranspose1x3& c, const float* in, int in_f, float* out);
+  // A GRU's gates for one stream: h = (1 - z) n + z h from the input's and the state's gate sums (3 H each).
+  void (*gru_gates)(const float* gx, const float* gh, float* h, int H);
+  void (*tanh)(float* x, int n);
+};
+
+const Kernels& kernels(Isa isa);
+inline const Kernels& kernels() { return kernels(active_isa()); }
+
+}  // namespace fc25::denoise::nn
