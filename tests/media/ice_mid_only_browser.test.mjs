@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 
 import { readWav, rmsDb } from '../support/audio.mjs';
-import { goLive, launchBrowser, loggedInPage, requireTestNetwork } from '../support/browser.mjs';
+import { goLive, loggedInPage, serverAndBrowser } from '../support/browser.mjs';
 import { makeFriends, uniqueName } from '../support/client.mjs';
-import { sharedDir, startServer } from '../support/server.mjs';
+import { sharedDir } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
 
 const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
@@ -45,16 +45,9 @@ function midOnly() {
 }
 
 describe('a client that places ICE candidates by sdpMid only', () => {
+  const started = serverAndBrowser({ serverOptions: { env: { FC25_MODEL_DIR: modelDir } }, audioFile: speech });
   let server, browser;
-  before(async () => {
-    requireTestNetwork();
-    server = await startServer({ env: { FC25_MODEL_DIR: modelDir } });
-    browser = await launchBrowser({ audioFile: speech });
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  before(() => ({ server, browser } = started));
 
   it('goes live and listens: every server candidate is placed, the stream is recorded and heard', async (t) => {
     const alice = await loggedInPage(browser, server, uniqueName('alice'), { initScript: midOnly });

@@ -3,11 +3,11 @@
 // connection closes; afterwards the recording plays in bob's page, with its waveform drawn from the file.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 
-import { launchBrowser, requireTestNetwork } from '../support/browser.mjs';
+import { serverAndBrowser } from '../support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
-import { sharedDir, startServer } from '../support/server.mjs';
+import { sharedDir } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
 import { readWav } from '../support/audio.mjs';
 
@@ -16,16 +16,9 @@ const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/Deep
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('listening live in Chromium', () => {
+  const started = serverAndBrowser({ serverOptions: { env: { FC25_MODEL_DIR: modelDir } }, audioFile: speech });
   let server, browser;
-  before(async () => {
-    requireTestNetwork();
-    server = await startServer({ env: { FC25_MODEL_DIR: modelDir } });
-    browser = await launchBrowser({ audioFile: speech });
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  before(() => ({ server, browser } = started));
   const health = async () => (await (await fetch(server.url + '/api/health')).json());
 
   async function user(name) {

@@ -1,26 +1,17 @@
 // A status the page asked for just before Go live and got just after it (a slow GET /api/me) says "not live":
 // it must neither end the stream the page has just started nor show the page as not live.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 
-import { goLive, launchBrowser, loggedInPage, requireTestNetwork } from '../support/browser.mjs';
+import { goLive, loggedInPage, serverAndBrowser } from '../support/browser.mjs';
 import { Client, uniqueName } from '../support/client.mjs';
-import { startServer } from '../support/server.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('a status older than the stream', () => {
-  let server;
-  let browser;
-  before(async () => {
-    requireTestNetwork();
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const started = serverAndBrowser();
+  let server, browser;
+  before(() => ({ server, browser } = started));
 
   it('a poll answered after Go live leaves the new stream live and sending', async () => {
     const name = uniqueName('stale');

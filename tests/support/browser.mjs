@@ -1,11 +1,12 @@
 // Debian's Chromium, headless, driven by playwright-core. Never downloads a browser.
 import fs from 'node:fs';
 import os from 'node:os';
+import { after, before } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
 import { Client } from './client.mjs';
-import { tempDir } from './server.mjs';
+import { startServer, tempDir } from './server.mjs';
 
 export const chromiumPath = process.env.FC25_CHROMIUM || '/usr/bin/chromium';
 
@@ -57,6 +58,22 @@ export async function goLive(page) {
   await page.click('[data-testid=go-live]');
   await page.waitForSelector('[data-testid=stop]:not([hidden])', { timeout: 5000 });
   await page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
+}
+
+// A server and Chromium for the tests of one describe block (media tests: inside the test network namespace):
+// started before them, stopped after them. Their .server and .browser are set once started.
+export function serverAndBrowser({ serverOptions = {}, audioFile } = {}) {
+  const started = {};
+  before(async () => {
+    requireTestNetwork();
+    started.server = await startServer(serverOptions);
+    started.browser = await launchBrowser({ audioFile });
+  });
+  after(async () => {
+    await started.browser?.close();
+    await started.server?.stop();
+  });
+  return started;
 }
 
 export { tempDir };
