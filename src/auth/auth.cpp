@@ -70,46 +70,54 @@ std::optional<storage::User> Sessions::user_for(std::string_view token) {
 
 void Sessions::destroy(std::string_view token) { store_.delete_session(core::sha256_hex(token)); }
 
-std::deque<KeyedWindow::clock::time_point>* KeyedWindow::events(const std::string& key, clock::time_point now) {
+bool KeyedWindow::prune(Events& q, clock::time_point now) const {
+  while (!q.empty() && now - q.front() >= window_) q.pop_front();
+  return q.empty();
+}
+
+KeyedWindow::Events* KeyedWindow::events(const std::string& key, clock::time_point now) {
   auto it = events_.find(key);
   if (it == events_.end()) return nullptr;
-  auto& q = it->second;
-  while (!q.empty() && now - q.front() >= window_) q.pop_front();
-  if (q.empty()) {
+  if (prune(it->second, now)) {
     events_.erase(it);
     return nullptr;
   }
-  return &q;
+  return &it->second;
 }
 
 void KeyedWindow::sweep(clock::time_point now) {
-  for (auto it = events_.begin(); it != events_.end();) {
-    auto& q = it->second;
-    while (!q.empty() && now - q.front() >= window_) q.pop_front();
-    it = q.empty() ? events_.erase(it) : std::next(it);
-  }
+  for (auto it = events_.begin(); it != events_.end();) it = prune(it->second, now) ? events_.erase(it) : std::next(it);
   sweep_at_ = std::max<std::size_t>(1024, 2 * events_.size());
 }
 
-std::size_t KeyedWindow::count(const std::string& key, clock::time_point now) {
-  std::lock_guard lock(mu_);
-  auto* q = events(key, now);
-  return q ? q->size() : 0;
-}
-
-void KeyedWindow::add(const std::string& key, clock::time_point now) {
-  std::lock_guard lock(mu_);
+void KeyedWindow::add_locked(const std::string& key, clock::time_point now) {
   if (events_.size() >= sweep_at_) sweep(now);
   events_[key].push_back(now);
 }
 
-int KeyedWindow::wait_below(const std::string& key, std::size_t n, clock::time_point now) {
-  std::lock_guard lock(mu_);
+int KeyedWindow::wait_locked(const std::string& key, std::size_t n, clock::time_point now) {
   auto* q = events(key, now);
   if (!q || q->size() < n) return 0;
   // The event whose expiry brings the count below n.
   auto wait = std::chrono::duration_cast<std::chrono::seconds>((*q)[q->size() - n] + window_ - now).count();
   return static_cast<int>(std::max<std::int64_t>(1, wait + 1));
+}
+
+void KeyedWindow::add(const std::string& key, clock::time_point now) {
+  std::lock_guard lock(mu_);
+  add_locked(key, now);
+}
+
+int KeyedWindow::wait_below(const std::string& key, std::size_t n, clock::time_point now) {
+  std::lock_guard lock(mu_);
+  return wait_locked(key, n, now);
+}
+
+int KeyedWindow::add_if_below(const std::string& key, std::size_t n, clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (int wait = wait_locked(key, n, now)) return wait;
+  add_locked(key, now);
+  return 0;
 }
 
 void KeyedWindow::forget(const std::string& key) {
@@ -132,11 +140,7 @@ void LoginThrottle::reset(const std::string& key) { failures_.forget(key); }
 
 int RateLimit::acquire(const std::string& key) {
   if (max_ <= 0) return 0;
-  std::lock_guard lock(mu_);
-  auto now = KeyedWindow::clock::now();
-  if (int wait = events_.wait_below(key, static_cast<std::size_t>(max_), now)) return wait;
-  events_.add(key, now);
-  return 0;
+  return events_.add_if_below(key, static_cast<std::size_t>(max_), KeyedWindow::clock::now());
 }
 
 }  // namespace fc25::auth

@@ -51,16 +51,20 @@ class KeyedWindow {
  public:
   using clock = std::chrono::steady_clock;
   explicit KeyedWindow(std::chrono::seconds window) : window_(window) {}
-  // Events of `key` within the window (what has passed is dropped first).
-  std::size_t count(const std::string& key, clock::time_point now);
   void add(const std::string& key, clock::time_point now);
   // Seconds (at least 1) until `key` has fewer than `n` events in the window; 0 when it has fewer now.
   int wait_below(const std::string& key, std::size_t n, clock::time_point now);
+  // One step: when `key` has fewer than `n` events, counts one more and returns 0; else what wait_below says.
+  int add_if_below(const std::string& key, std::size_t n, clock::time_point now);
   void forget(const std::string& key);
   std::size_t keys();
 
  private:
-  std::deque<clock::time_point>* events(const std::string& key, clock::time_point now);  // nullptr: none
+  using Events = std::deque<clock::time_point>;
+  Events* events(const std::string& key, clock::time_point now);  // nullptr: none
+  bool prune(Events& q, clock::time_point now) const;              // drops what has passed; true when empty
+  int wait_locked(const std::string& key, std::size_t n, clock::time_point now);
+  void add_locked(const std::string& key, clock::time_point now);
   void sweep(clock::time_point now);
   std::chrono::seconds window_;
   std::size_t sweep_at_ = 1024;
@@ -95,7 +99,6 @@ class RateLimit {
 
  private:
   int max_;
-  std::mutex mu_;  // acquire's check and count are one step
   KeyedWindow events_;
 };
 

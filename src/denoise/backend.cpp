@@ -31,16 +31,17 @@ std::vector<std::string> kernel_paths() {
 }
 
 void use_kernel_path(std::string_view name) {
-  auto isa = nn::parse_isa(name);
-  bool here = false;
-  for (auto s : nn::supported_isas()) here = here || (isa && s == *isa);
-  if (!here) {
-    std::string have;
-    for (auto& n : kernel_paths()) have += (have.empty() ? "" : ", ") + n;
-    throw std::invalid_argument("kernel path '" + std::string(name) + "' is not one this processor can run (" +
-                                have + ")");
+  if (auto isa = nn::parse_isa(name)) {
+    try {
+      nn::use_isa(*isa);
+      return;
+    } catch (const std::invalid_argument&) {
+    }
   }
-  nn::use_isa(*isa);
+  std::string have;
+  for (auto& n : kernel_paths()) have += (have.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("kernel path '" + std::string(name) + "' is not one this processor can run (" + have +
+                              ")");
 }
 
 }  // namespace fc25::denoise

@@ -24,11 +24,11 @@ namespace {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 using V8 = float __attribute__((vector_size(32), may_alias, aligned(4)));
-static FC25_INLINE V8 load8(const float* p) { return *reinterpret_cast<const V8*>(p); }
+FC25_INLINE V8 load8(const float* p) { return *reinterpret_cast<const V8*>(p); }
 #pragma GCC diagnostic pop
 
 // Kernels one frame wide along frequency: a scale (and bias) per channel, or the (kt, 1) time convolution.
-static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, int in_f, float* out) {
   const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
   for (int co = 0; co < c.out_ch; ++co) {
     const int g = co / out_per_group;
@@ -53,7 +53,7 @@ static FC25_INLINE void conv_kf1(const Conv2d& c, const float* const* frames, in
 //   stride 2: odd = [0, x1, x3, ..], even = [x0, x2, ..]; out[f] = k0 odd[f] + k1 even[f] + k2 odd[f+1]
 // Outputs are summed kBlock bins at a time over every input row and tap, in registers, and stored once. Rows are
 // padded with zeros to whole blocks, so a block's reads past the last output stay inside its row.
-static FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, int in_f, float* out, float* buf) {
+FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, int in_f, float* out, float* buf) {
   constexpr int B = Conv2d::kBlock;
   const int of = c.out_freqs(in_f);
   const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
@@ -99,7 +99,7 @@ static FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, in
 }
 
 // Any other shape: direct loops with bounds checks.
-static void conv_any(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+void conv_any(const Conv2d& c, const float* const* frames, int in_f, float* out) {
   const int of = c.out_freqs(in_f);
   const int in_per_group = c.in_ch / c.groups, out_per_group = c.out_ch / c.groups;
   for (int co = 0; co < c.out_ch; ++co) {
@@ -127,7 +127,7 @@ static void conv_any(const Conv2d& c, const float* const* frames, int in_f, floa
 
 // Depthwise, one frame, three bins with one of padding: each channel alone, the bins inside directly and the two
 // edges with their missing neighbour as zero.
-static FC25_INLINE void conv_depthwise3(const Conv2d& c, const float* frame, int in_f, float* out) {
+FC25_INLINE void conv_depthwise3(const Conv2d& c, const float* frame, int in_f, float* out) {
   const int of = c.out_freqs(in_f), s = c.stride_f;
   for (int ch = 0; ch < c.out_ch; ++ch) {
     const float* __restrict x = frame + static_cast<std::size_t>(ch) * in_f;
@@ -148,7 +148,7 @@ static FC25_INLINE void conv_depthwise3(const Conv2d& c, const float* frame, int
   }
 }
 
-static FC25_INLINE void conv_run(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+FC25_INLINE void conv_run(const Conv2d& c, const float* const* frames, int in_f, float* out) {
   if (c.kt == 1 && c.kf == 3 && c.pad_f == 1 && c.groups == c.in_ch && c.in_ch == c.out_ch && c.stride_f <= 2 &&
       frames[0]) {
     conv_depthwise3(c, frames[0], in_f, out);
@@ -172,13 +172,13 @@ __attribute__((target("avx2,fma"))) static void conv_run_avx2(const Conv2d& c, c
   conv_run(c, frames, in_f, out);
 }
 
-static void conv_run_portable(const Conv2d& c, const float* const* frames, int in_f, float* out) {
+void conv_run_portable(const Conv2d& c, const float* const* frames, int in_f, float* out) {
   conv_run(c, frames, in_f, out);
 }
 
 // The shape DeepFilterNet3 uses (kernel 3, stride 2, padding 1, output padding 1), written out:
 // out[2m] = k1 x[m], out[2m + 1] = k2 x[m] + k0 x[m + 1] (x[in_f] = 0).
-static FC25_INLINE void convt_s2(const ConvTranspose1x3& c, const float* in, int in_f, float* out) {
+FC25_INLINE void convt_s2(const ConvTranspose1x3& c, const float* in, int in_f, float* out) {
   for (int ch = 0; ch < c.ch; ++ch) {
     const float* __restrict x = in + static_cast<std::size_t>(ch) * in_f;
     float* __restrict o = out + static_cast<std::size_t>(ch) * 2 * in_f;
@@ -199,7 +199,7 @@ __attribute__((target("avx2,fma"))) static void convt_s2_avx2(const ConvTranspos
 
 // y[k][yoff + j] += sum_i x[k][xoff + i] * w[i * ldw + j] for j < width, every stream k: one tile of a
 // matrix product. Portable version; the AVX/FMA one below holds 4 streams x 16 outputs in registers.
-static void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int rows, const float* const* x,
+void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int rows, const float* const* x,
                                std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
   for (int i = 0; i < rows; ++i) {
     const float* __restrict row = w + static_cast<std::size_t>(i) * ldw;
