@@ -3,7 +3,8 @@
 // noise removal on, for each N given. For every N: server CPU per stream (measured over the steady part, after
 // every stream connected), frames dropped and late, and the time from a decoded frame's arrival to its clean
 // frame leaving the denoiser (per-stream p50/p99 from the server's "media closed" log lines: the median of the
-// p50s and the largest p99 are reported). The DeepFilterNet3 lookahead (30 ms, the model's own) is on top.
+// p50s and the largest p99 are reported), and the same from the arrival of the audio a clean frame carries, which
+// adds the model's own delay (30 ms for DeepFilterNet3). Arrival: the RTP packet leaving the receive jitter buffer.
 //
 //   scripts/netns-run.sh node bench/ingest/run.mjs [--streams 8,16,32,48] [--seconds 20] [--ramp 3] [--json]
 //
@@ -49,6 +50,7 @@ for (const n of COUNTS) {
   const per = lines.map((l) => Object.fromEntries([...l.matchAll(/(\w+)=([\d.]+)(?:ms)?/g)].map((m) => [m[1], Number(m[2])])));
   const failures = out.split('\n').filter((l) => l.includes('"error"')).length;
   const sorted = per.map((p) => p.p50).sort((a, b) => a - b);
+  const median = (v) => v.filter((x) => x !== undefined).sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? null;
   const r = {
     streams: n,
     connected: per.filter((p) => p.frames > 0).length,
@@ -59,6 +61,8 @@ for (const n of COUNTS) {
     latency_p50_ms: sorted[Math.floor(sorted.length / 2)] ?? null,
     latency_p99_ms: Math.max(...per.map((p) => p.p99)),
     latency_max_ms: Math.max(...per.map((p) => p.max)),
+    through_p50_ms: median(per.map((p) => p.through_p50)),
+    through_p99_ms: Math.max(...per.map((p) => p.through_p99)),
     server_cpu_pct: (100 * (s1 - s0)) / hz / ((w1 - w0) / 1000),
     sender_cpu_pct: (100 * (c1 - c0)) / hz / ((w1 - w0) / 1000),
     server_threads: threads,
@@ -67,7 +71,8 @@ for (const n of COUNTS) {
   r.sustained = r.connected === n && r.failures === 0 && r.dropped === 0 && r.late === 0;
   results.push(r);
   log(`N=${n}: connected ${r.connected}, dropped ${r.dropped}, late ${r.late}, latency p50 ${r.latency_p50_ms} ms ` +
-    `p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms.toFixed(1)} ms, server CPU ${r.server_cpu_pct.toFixed(0)}% ` +
+    `p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms.toFixed(1)} ms, through the denoiser's delay p50 ` +
+    `${r.through_p50_ms} ms p99 ${r.through_p99_ms} ms, server CPU ${r.server_cpu_pct.toFixed(0)}% ` +
     `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
     `${threads} threads${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }

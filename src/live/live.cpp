@@ -27,10 +27,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kHop = media::kFrameSamples;
 constexpr std::size_t kInRing = 256;    // 2.56 s of input
 constexpr std::size_t kOutRing = 256;   // 2.56 s between scheduler and recorder
-constexpr std::size_t kMaxPerTick = 8;  // frames one stream may advance per tick (catching up after a burst)
-// A frame waits at most two ticks by design (one for its phase, one when it is the second half of a 20 ms
-// packet) plus the batch's compute time; one waiting longer than three ticks is late.
+constexpr std::size_t kMaxPerPass = 8;  // frames one stream may advance per pass (catching up after a burst)
+// A frame that leaves the denoiser more than 30 ms after it arrived is late.
 constexpr double kLateMs = 30.0;
+// A pass every 10 ms when a worker is busy (and, when it is not, for a source that does not ring the doorbell).
+constexpr auto kTick = std::chrono::milliseconds(10);
 constexpr auto kFanoutReportEvery = std::chrono::seconds(5);  // latency to listeners, logged while there are some
 
 struct Processed {
@@ -46,6 +47,7 @@ struct Pipe {
   std::int64_t started_at_ms = 0;
   std::string denoiser_name;
   std::shared_ptr<media::FrameRing> in = std::make_shared<media::FrameRing>(kInRing);
+  std::shared_ptr<core::Doorbell> ready;            // the worker's, rung by whoever fills `in`
   core::SpscRing<Processed> out{kOutRing};
   std::unique_ptr<denoise::Denoiser> denoiser;
   std::shared_ptr<media::Ingest> ingest;            // guarded by Impl::mu
@@ -53,7 +55,12 @@ struct Pipe {
 
   // worker only
   bool first_seen = false;
-  core::LatencyHistogram latency;
+  core::LatencyHistogram latency;                   // frame arrival -> its clean frame out of the denoiser
+  core::LatencyHistogram through;                   // arrival of the packet of the audio a clean frame carries
+                                                    // (before decoding) -> it is out
+  std::size_t delay_frames = 0;                     // the denoiser's delay, in whole frames (rounded up)
+  std::array<std::int64_t, 16> arrivals{};          // of the last input frames, by frame number
+  std::uint64_t taken = 0;                          // input frames taken so far
   std::uint64_t frames = 0, late = 0;
   std::uint64_t out_dropped = 0;
 
@@ -87,8 +94,9 @@ struct LiveMedia::Impl {
   std::map<std::int64_t, std::shared_ptr<Pipe>> pipes;
 
   struct Worker {
-    std::mutex mu;                                             // held for a tick; open/close wait at most one
+    std::mutex mu;                                             // held for a pass; open/close wait at most one
     std::vector<std::shared_ptr<Pipe>> pipes;
+    std::shared_ptr<core::Doorbell> ready = std::make_shared<core::Doorbell>();
     std::thread thread;
   };
   std::vector<std::unique_ptr<Worker>> workers;
@@ -102,82 +110,117 @@ struct LiveMedia::Impl {
   std::condition_variable wake;
 
   // --- scheduler ---------------------------------------------------------------------------------------------
+  // Every pass advances the streams that have frames together, round by round: one batch per round, each weight
+  // read once for all of them. How a worker paces its passes depends on how many streams it serves:
+  // - up to Config::immediate_up_to: it sleeps until an ingest rings its doorbell (a packet decoded) and takes every
+  //   frame at once, so a packet's frames wait for nothing;
+  // - more: a pass every 10 ms (kTick), one frame per stream (a 20 ms packet's two frames go out 10 ms apart), so
+  //   that each pass is one full batch and the weights are read 100 times a second whatever the number of streams.
+  //   Taking frames as they come would read them once or twice per packet: at 24 streams a worker, thousands of
+  //   times a second, which the two cores cannot afford next to the streams' receive paths.
   void run_worker(Worker& w, int index) {
     set_realtime(index);
     std::vector<Pipe*> due;
-    std::vector<std::array<media::AudioFrame, kMaxPerTick>> pending;
+    std::vector<std::array<media::AudioFrame, kMaxPerPass>> pending;
     std::vector<std::size_t> counts;
     std::vector<denoise::Denoiser*> batch;
     std::vector<const float*> ins;
+    std::vector<std::array<Processed, kMaxPerPass>> results;
     std::vector<float*> outs;
-    std::vector<Processed> results;
-    std::vector<Pipe*> batch_pipes;
-    std::vector<std::int64_t> arrivals;
-    auto next = Clock::now();
+    std::vector<std::size_t> batch_index;
+    bool ticking = false;
+    auto next_tick = Clock::now();
+    auto seen = w.ready->rung();
     while (!stopping.load(std::memory_order_relaxed)) {
-      next += std::chrono::milliseconds(10);
-      auto now = Clock::now();
-      if (next < now - std::chrono::milliseconds(50)) next = now;  // fell far behind (suspended): do not race
-      {
-        std::unique_lock lock(wake_mu);
-        wake.wait_until(lock, next, [this] { return stopping.load(); });
+      if (ticking) {
+        next_tick += kTick;
+        auto now = Clock::now();
+        if (next_tick < now - 5 * kTick) next_tick = now;  // fell far behind (suspended): do not race
+        std::this_thread::sleep_until(next_tick);
+      } else {
+        w.ready->wait(seen, kTick);
+        next_tick = Clock::now();
       }
+      seen = w.ready->rung();  // a ring from here on is for the next pass
       std::lock_guard lock(w.mu);
-      // Take what each stream has (at most kMaxPerTick frames), then advance them together, round by round.
-      due.clear();
-      counts.clear();
-      if (pending.size() < w.pipes.size()) pending.resize(w.pipes.size());
-      for (auto& p : w.pipes) {
-        // One frame per stream per tick keeps every tick's batch the same size (a 20 ms packet's two frames go
-        // out 10 ms apart) and makes one large batch instead of two half ones; a stream that fell behind by
-        // more than two frames catches up at once.
-        std::size_t backlog = p->in->size();
-        std::size_t take = backlog > 2 ? std::min(backlog, kMaxPerTick) : 1;
-        std::size_t k = 0;
-        while (k < take && p->in->pop(pending[due.size()][k])) ++k;
-        if (k == 0) continue;
-        if (!p->first_seen) {
-          p->first_seen = true;
-          // The recording's timeline starts when the stream went live (timer 00:00): silence until audio came.
-          auto pad = (core::now_ms() - p->started_at_ms) * (media::kSampleRate / 1000) -
-                     static_cast<std::int64_t>(k * kHop);
-          auto cap = static_cast<std::int64_t>(cfg.media_timeout.count()) * (media::kSampleRate / 1000);
-          p->pad_samples.store(std::clamp<std::int64_t>(pad, 0, cap));
-        }
-        p->last_frame_ns.store(pending[due.size()][k - 1].arrival_ns, std::memory_order_relaxed);
-        due.push_back(p.get());
-        counts.push_back(k);
-      }
-      for (std::size_t round = 0; round < kMaxPerTick; ++round) {
+      ticking = w.pipes.size() > cfg.immediate_up_to;
+      take(w, ticking, due, pending, counts);
+      if (results.size() < due.size()) results.resize(due.size());
+      for (std::size_t round = 0; round < kMaxPerPass; ++round) {
         batch.clear();
         ins.clear();
-        batch_pipes.clear();
-        arrivals.clear();
+        outs.clear();
+        batch_index.clear();
         for (std::size_t i = 0; i < due.size(); ++i) {
           if (counts[i] <= round) continue;
           batch.push_back(due[i]->denoiser.get());
           ins.push_back(pending[i][round].samples.data());
-          batch_pipes.push_back(due[i]);
-          arrivals.push_back(pending[i][round].arrival_ns);
+          outs.push_back(results[i][round].clean.data());
+          batch_index.push_back(i);
         }
         if (batch.empty()) break;
-        results.resize(batch.size());
-        outs.clear();
-        for (auto& r : results) outs.push_back(r.clean.data());
         denoise::process_batch(batch, ins, outs);
         auto done = core::steady_ns();
-        for (std::size_t j = 0; j < batch.size(); ++j) {
-          Pipe& p = *batch_pipes[j];
-          if (auto f = std::atomic_load(&p.fanout)) f->push(results[j].clean.data(), arrivals[j]);
-          std::copy(ins[j], ins[j] + kHop, results[j].raw.begin());
-          if (!p.out.push(results[j])) ++p.out_dropped;
-          double ms = static_cast<double>(done - arrivals[j]) / 1e6;
-          p.latency.add_ms(ms);
-          ++p.frames;
-          if (ms > kLateMs) ++p.late;
+        for (std::size_t i : batch_index) account(*due[i], pending[i][round], results[i][round], done);
+      }
+      // Each stream's clean frames in order, to its recording and its listeners.
+      for (std::size_t i = 0; i < due.size(); ++i) {
+        Pipe& p = *due[i];
+        auto fanout = std::atomic_load(&p.fanout);
+        for (std::size_t k = 0; k < counts[i]; ++k) {
+          Processed& r = results[i][k];
+          if (fanout) fanout->push(r.clean.data(), source_arrival(p, counts[i] - k));
+          if (!p.out.push(r)) ++p.out_dropped;
         }
       }
     }
+  }
+
+  // The frames each of the worker's streams has now: all of them (at most kMaxPerPass), or when ticking one, unless
+  // the stream fell more than two behind (it catches up at once).
+  void take(Worker& w, bool ticking, std::vector<Pipe*>& due,
+            std::vector<std::array<media::AudioFrame, kMaxPerPass>>& pending, std::vector<std::size_t>& counts) {
+    due.clear();
+    counts.clear();
+    if (pending.size() < w.pipes.size()) pending.resize(w.pipes.size());
+    for (auto& p : w.pipes) {
+      std::size_t backlog = p->in->size();
+      std::size_t limit = !ticking || backlog > 2 ? kMaxPerPass : 1;
+      std::size_t k = 0;
+      while (k < limit && p->in->pop(pending[due.size()][k])) ++k;
+      if (k == 0) continue;
+      if (!p->first_seen) {
+        p->first_seen = true;
+        // The recording's timeline starts when the stream went live (timer 00:00): silence until audio came.
+        auto pad = (core::now_ms() - p->started_at_ms) * (media::kSampleRate / 1000) -
+                   static_cast<std::int64_t>(k * kHop);
+        auto cap = static_cast<std::int64_t>(cfg.media_timeout.count()) * (media::kSampleRate / 1000);
+        p->pad_samples.store(std::clamp<std::int64_t>(pad, 0, cap));
+      }
+      p->last_frame_ns.store(pending[due.size()][k - 1].arrival_ns, std::memory_order_relaxed);
+      due.push_back(p.get());
+      counts.push_back(k);
+    }
+  }
+
+  // One frame through the denoiser: its raw twin, and how long it took.
+  void account(Pipe& p, const media::AudioFrame& in, Processed& out, std::int64_t done) {
+    std::copy(in.samples.begin(), in.samples.end(), out.raw.begin());
+    p.arrivals[p.taken % p.arrivals.size()] = in.packet_ns > 0 ? in.packet_ns : in.arrival_ns;
+    ++p.taken;
+    double ms = static_cast<double>(done - in.arrival_ns) / 1e6;
+    p.latency.add_ms(ms);
+    if (auto src = source_arrival(p, 1); src > 0) p.through.add_ms(static_cast<double>(done - src) / 1e6);
+    ++p.frames;
+    if (ms > kLateMs) ++p.late;
+  }
+
+  // When the audio in the clean frame `back` frames before the newest arrived (the denoiser's delay earlier than
+  // that frame's input); 0 for the delay's opening frames, which carry no input yet.
+  static std::int64_t source_arrival(const Pipe& p, std::size_t back) {
+    std::uint64_t behind = back + p.delay_frames;
+    if (p.taken < behind || behind > p.arrivals.size()) return 0;
+    return p.arrivals[(p.taken - behind) % p.arrivals.size()];
   }
 
   // Workers ask for real-time scheduling (SCHED_FIFO, low priority), as audio servers do, so that a tick is not
@@ -373,6 +416,9 @@ struct LiveMedia::Impl {
     s.latency_p50_ms = l.p50_ms;
     s.latency_p99_ms = l.p99_ms;
     s.latency_max_ms = l.max_ms;
+    auto t = p.through.summary();
+    s.through_p50_ms = t.p50_ms;
+    s.through_p99_ms = t.p99_ms;
     return s;
   }
 };
@@ -402,6 +448,7 @@ LiveMedia::~LiveMedia() {
   for (auto id : ids) close(id);
   impl_->stopping = true;
   impl_->wake.notify_all();
+  for (auto& w : impl_->workers) w->ready->ring();
   for (auto& w : impl_->workers) w->thread.join();
   impl_->recorder.join();
 }
@@ -422,6 +469,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   p->started_at_ms = started_at_ms;
   p->denoiser = impl_->make_denoiser(options, p->denoiser_name);
   p->clean_skip = static_cast<std::int64_t>(p->denoiser->latency_samples());
+  p->delay_frames = (p->denoiser->latency_samples() + kHop - 1) / kHop;
   // A file already there is never truncated: create() refuses it, and the stream does not start.
   p->clean_file = recording::WavWriter::create(impl_->cfg.recordings_dir / recording::file_name(username, session_id));
   if (impl_->cfg.record_raw) {
@@ -448,6 +496,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
     if (impl_->workers[i]->pipes.size() < best_n) best = i, best_n = impl_->workers[i]->pipes.size();
   }
   p->worker = static_cast<int>(best);
+  p->ready = impl_->workers[best]->ready;
   {
     std::lock_guard lock(impl_->workers[best]->mu);
     impl_->workers[best]->pipes.push_back(p);
@@ -489,8 +538,8 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
     if (impl->cb.ended) impl->cb.ended(session_id, MediaEnd::webrtc_failed, why);
   };
   ev.connected = [impl, session_id] { impl->log->info("media connected session={}", session_id); };
-  auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, p->in, impl_->cfg.ice,
-                                      std::move(ev));
+  auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, media::AudioInput{p->in, p->ready},
+                                      impl_->cfg.ice, std::move(ev));
   std::lock_guard lock(impl_->mu);
   auto it = impl_->pipes.find(session_id);
   if (it == impl_->pipes.end() || it->second->ingest) {
@@ -571,10 +620,11 @@ media::Fanout::ListenerCounts LiveMedia::listener_counts(std::int64_t session_id
   return f ? f->listener_counts(listener_id) : media::Fanout::ListenerCounts{};
 }
 
-std::shared_ptr<media::FrameRing> LiveMedia::input(std::int64_t session_id) const {
+std::optional<media::AudioInput> LiveMedia::input(std::int64_t session_id) const {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->pipes.find(session_id);
-  return it == impl_->pipes.end() ? nullptr : it->second->in;
+  if (it == impl_->pipes.end()) return std::nullopt;
+  return media::AudioInput{it->second->in, it->second->ready};
 }
 
 void LiveMedia::remote_candidate(std::int64_t session_id, const media::RemoteCandidate& candidate) {
@@ -674,9 +724,9 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
   f.stats = Impl::stats_of(*p, ingest_dropped);
   impl_->log->info(
       "media closed session={} denoiser={} frames={} dropped={} late={} latency p50={:.2f}ms p99={:.2f}ms "
-      "max={:.2f}ms",
+      "max={:.2f}ms through_p50={:.2f}ms through_p99={:.2f}ms",
       session_id, f.denoiser, f.stats.frames, f.stats.dropped, f.stats.late, f.stats.latency_p50_ms,
-      f.stats.latency_p99_ms, f.stats.latency_max_ms);
+      f.stats.latency_p99_ms, f.stats.latency_max_ms, f.stats.through_p50_ms, f.stats.through_p99_ms);
   return f;
 }
 

@@ -2,10 +2,12 @@
 // The real-time path of live streams on this server: for each stream, the broadcaster's WebRTC ingest, a denoiser
 // advanced by the scheduler, and the recording. Frames flow through lock-free rings:
 //
-//   ingest (GStreamer thread) ─ring─▶ scheduler worker (batch denoise, every 10 ms) ─ring─▶ recorder thread (WAV)
+//   ingest (GStreamer thread) ─ring, doorbell─▶ scheduler worker (batch denoise) ─ring─▶ recorder thread (WAV)
+//                                                             └─▶ fan-out (Opus, listeners)
 //
-// Workers (one per core) advance all their due streams together with the engine's batch path, so each weight is
-// read once per tick. The recorder writes the clean (and optionally raw) audio, makes it durable once a second and
+// Workers (one per core) advance every stream that has frames together with the engine's batch path, so each weight
+// is read once per pass: as soon as an ingest rings (a packet decoded) while a worker serves a few streams, every
+// 10 ms when it serves many. The recorder writes the clean (and optionally raw) audio, makes it durable once a second and
 // watches for streams whose media stopped. Nothing here knows about HTTP, users' friends or the database: the
 // owner opens and closes streams and is told (from our threads, so it must post) when media ends a stream.
 #include <chrono>
@@ -28,6 +30,9 @@ struct Config {
   denoise::Backend backend = denoise::Backend::dfn3;
   std::shared_ptr<const denoise::Model> model;     // required for dfn3
   int workers = 2;                                 // scheduler threads
+  // A worker serving up to this many streams takes each packet's frames as soon as they are decoded; one serving
+  // more advances its streams every 10 ms, one frame each, so that each weight is read once per 10 ms for all.
+  std::size_t immediate_up_to = 8;
   int realtime_priority = 10;                      // SCHED_FIFO priority of the workers when permitted; 0: off
   bool record_raw = false;                         // also keep {user}_{session}_raw.wav
   std::chrono::milliseconds media_timeout{10000};  // no audio this long ends the stream
@@ -53,10 +58,12 @@ enum class MediaEnd { webrtc_failed, media_timeout, recording_failed };
 struct Stats {
   std::uint64_t frames = 0;           // 10 ms frames received and processed
   std::uint64_t dropped = 0;          // frames lost because a ring was full
-  std::uint64_t late = 0;             // frames processed more than 30 ms (three ticks) after they arrived
-  double latency_p50_ms = 0;          // frame arrival -> clean frame out of the denoiser
+  std::uint64_t late = 0;             // frames processed more than 30 ms after they arrived
+  double latency_p50_ms = 0;          // frame arrival -> clean frame out of the denoiser (the server's wait and work)
   double latency_p99_ms = 0;
   double latency_max_ms = 0;
+  double through_p50_ms = 0;          // arrival of the packet of the audio a clean frame carries, before decoding ->
+  double through_p99_ms = 0;          // the clean frame is out (decoding and the denoiser's own delay included)
 };
 
 struct Finished {
@@ -122,9 +129,9 @@ class LiveMedia {
   std::size_t listeners(std::int64_t session_id) const;
   media::Fanout::ListenerCounts listener_counts(std::int64_t session_id, const std::string& listener_id) const;
 
-  // The ring a stream's audio enters by (what the ingest feeds). Another source may feed an open stream that has
-  // no ingest, from one thread. Null when the stream is not open.
-  std::shared_ptr<media::FrameRing> input(std::int64_t session_id) const;
+  // Where a stream's audio enters (what the ingest feeds). Another source may feed an open stream that has no
+  // ingest, from one thread, ringing the doorbell after each batch of frames. nullopt when the stream is not open.
+  std::optional<media::AudioInput> input(std::int64_t session_id) const;
 
   // Ends a stream's media: closes the ingest, denoises what is left and the denoiser's tail, finalises the files.
   // Exactly once per stream: nullopt when it is not open here.

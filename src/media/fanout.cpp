@@ -40,7 +40,7 @@ class ListenerPeer final : public detail::Peer {
   ListenerPeer(std::string label, PeerEvents events, std::shared_ptr<StreamLatency> hist)
       : Peer(std::move(label), wrap(this, std::move(events))), hist_(std::move(hist)) {}
 
-  // Encoder thread only. `arrival_ns`: when the packet's last frame arrived at ingest.
+  // Encoder thread only. `arrival_ns`: when the packet's earliest audio arrived at ingest.
   void deliver(GstBuffer* packet, std::int64_t arrival_ns) {
     if (!connected_.load(std::memory_order_acquire) || closed_) return;
     // Held only while the pipeline is torn down (the listener closing): skip the packet, never wait for that.
@@ -315,10 +315,9 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     self->encoded_.fetch_add(1, std::memory_order_relaxed);
     auto list = std::atomic_load(&self->snapshot_);
     if (buf && list && !list->empty()) {
-      // The packet's last 10 ms frame decides when it could be sent at the earliest.
-      auto end = GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND);
-      auto last_frame = end / (10 * GST_MSECOND) - 1;
-      auto arrival = self->arrivals_[last_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
+      // Measured from when the packet's earliest audio reached the server.
+      auto first_frame = (GST_BUFFER_PTS(buf) + 5 * GST_MSECOND) / (10 * GST_MSECOND);
+      auto arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
       // One listener's failure is that listener's: the others still get the packet.
       for (auto& l : *list) core::guarded("listener send", [&] { l->deliver(buf, arrival); });
     }

@@ -1,6 +1,6 @@
 // Ingest: one pipeline per broadcaster, `webrtcbin` answering the page's offer with a receive-only Opus
 // transceiver, then `rtpopusdepay ! opusdec ! audioconvert ! audioresample ! appsink` (48 kHz mono float) linked
-// when RTP arrives. The appsink callback cuts 10 ms frames into the stream's ring and never waits.
+// when RTP arrives. The appsink callback cuts 10 ms frames into the stream's ring, rings its doorbell and never waits.
 #include <gst/app/gstappsink.h>
 
 #include <cstring>
@@ -13,8 +13,8 @@ namespace {
 
 class IngestImpl final : public Ingest, public detail::Peer {
  public:
-  IngestImpl(std::string label, std::shared_ptr<FrameRing> ring, PeerEvents events)
-      : Peer(std::move(label), std::move(events)), ring_(std::move(ring)) {}
+  IngestImpl(std::string label, AudioInput input, PeerEvents events)
+      : Peer(std::move(label), std::move(events)), input_(std::move(input)) {}
 
   void add_remote_candidate(const RemoteCandidate& candidate) override { Peer::add_remote_candidate(candidate); }
   void close() override { Peer::close(); }
@@ -57,8 +57,16 @@ class IngestImpl final : public Ingest, public detail::Peer {
     for (GstElement* e : {sink, filter, res, conv, dec, depay}) gst_element_sync_state_with_parent(e);
     GstPad* sinkpad = gst_element_get_static_pad(depay, "sink");
     if (gst_pad_link(pad, sinkpad) != GST_PAD_LINK_OK) fail("cannot link the received audio to the decoder");
+    gst_pad_add_probe(sinkpad, GST_PAD_PROBE_TYPE_BUFFER, &IngestImpl::on_packet, this, nullptr);
     gst_object_unref(sinkpad);
     log_->debug("{} receiving audio", label_);
+  }
+
+  // Each RTP packet as it leaves the jitter buffer, on the thread that then depayloads and decodes it and hands its
+  // frames over: the frames' arrival stamp, so that the latency measured downstream includes decoding.
+  static GstPadProbeReturn on_packet(GstPad*, GstPadProbeInfo*, gpointer data) {
+    static_cast<IngestImpl*>(data)->packet_ns_.store(core::steady_ns(), std::memory_order_relaxed);
+    return GST_PAD_PROBE_OK;
   }
 
   // GStreamer's streaming thread, every decoded buffer: behind the failure boundary like every callback from C.
@@ -71,7 +79,7 @@ class IngestImpl final : public Ingest, public detail::Peer {
       GstBuffer* buf = gst_sample_get_buffer(sample);
       GstMapInfo map;
       if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
-        self->accept(reinterpret_cast<const float*>(map.data), map.size / sizeof(float));
+        if (self->accept(reinterpret_cast<const float*>(map.data), map.size / sizeof(float))) self->input_.pushed();
         gst_buffer_unmap(buf, &map);
       }
     });
@@ -79,8 +87,9 @@ class IngestImpl final : public Ingest, public detail::Peer {
     return GST_FLOW_OK;
   }
 
-  // Appsink thread only: cut the decoded audio into 10 ms frames.
-  void accept(const float* s, std::size_t n) {
+  // Appsink thread only: cut the decoded audio into 10 ms frames. True when a frame was handed over.
+  bool accept(const float* s, std::size_t n) {
+    bool any = false;
     while (n > 0) {
       std::size_t k = std::min(n, kFrameSamples - fill_);
       std::memcpy(pending_.samples.data() + fill_, s, k * sizeof(float));
@@ -88,15 +97,24 @@ class IngestImpl final : public Ingest, public detail::Peer {
       s += k;
       n -= k;
       if (fill_ == kFrameSamples) {
+        pending_.packet_ns = packet_ns_.load(std::memory_order_relaxed);
         pending_.arrival_ns = core::steady_ns();
-        if (ring_->push(pending_)) delivered_.fetch_add(1, std::memory_order_relaxed);
-        else dropped_.fetch_add(1, std::memory_order_relaxed);
+        if (input_.push(pending_)) {
+          delivered_.fetch_add(1, std::memory_order_relaxed);
+          any = true;
+        } else {
+          dropped_.fetch_add(1, std::memory_order_relaxed);
+        }
         fill_ = 0;
       }
     }
+    return any;
   }
 
-  std::shared_ptr<FrameRing> ring_;
+  AudioInput input_;
+  // The last packet's stamp, written and read on the streaming thread that runs the depayloader, decoder and appsink
+  // (atomic: GStreamer may hand that role to another thread under locks a race detector cannot see).
+  std::atomic<std::int64_t> packet_ns_{0};
   std::atomic<bool> decoding_{false};
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> dropped_{0};
@@ -106,11 +124,11 @@ class IngestImpl final : public Ingest, public detail::Peer {
 
 }  // namespace
 
-std::shared_ptr<Ingest> Ingest::create(const std::string& label, const std::string& offer_sdp,
-                                       std::shared_ptr<FrameRing> ring, const IceConfig& ice, IngestEvents events) {
+std::shared_ptr<Ingest> Ingest::create(const std::string& label, const std::string& offer_sdp, AudioInput input,
+                                       const IceConfig& ice, IngestEvents events) {
   init();
   int pt = check_offer(offer_sdp, OfferDirection::sends);
-  auto ingest = std::make_shared<IngestImpl>(label, std::move(ring), std::move(events));
+  auto ingest = std::make_shared<IngestImpl>(label, std::move(input), std::move(events));
   try {
     ingest->start(offer_sdp, pt, ice);
   } catch (...) {

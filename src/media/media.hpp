@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/doorbell.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/spsc_ring.hpp"
 
@@ -25,8 +26,23 @@ inline constexpr std::size_t kFrameSamples = 480;  // 10 ms
 struct AudioFrame {
   std::array<float, kFrameSamples> samples;
   std::int64_t arrival_ns = 0;  // steady clock, when the decoded frame was handed over
+  // When the RTP packet it was decoded from left the receive jitter buffer (0: a source without packets), so that
+  // the latency measured downstream can include decoding.
+  std::int64_t packet_ns = 0;
 };
 using FrameRing = core::SpscRing<AudioFrame>;
+
+// Where decoded audio enters a stream: frames go into the ring (one producer), then the doorbell of the thread that
+// takes them is rung, once per batch of frames, so that they are taken at once.
+struct AudioInput {
+  std::shared_ptr<FrameRing> ring;
+  std::shared_ptr<core::Doorbell> ready;  // may be null: the consumer then finds the frames on its next pass
+  // Producer side: false when the ring is full (the frame is dropped).
+  bool push(const AudioFrame& f) const { return ring->push(f); }
+  void pushed() const {
+    if (ready) ready->ring();
+  }
+};
 
 struct IceConfig {
   std::string stun;                // "stun://host:port" or empty
@@ -87,9 +103,10 @@ using IngestEvents = PeerEvents;
 class Ingest {
  public:
   // Starts answering `offer_sdp` (checked with check_offer first: throws OfferError, creating nothing).
-  // Decoded audio goes to `ring` (frames that do not fit are dropped and counted).
-  static std::shared_ptr<Ingest> create(const std::string& label, const std::string& offer_sdp,
-                                        std::shared_ptr<FrameRing> ring, const IceConfig& ice, IngestEvents events);
+  // Decoded audio goes to `input` (frames that do not fit are dropped and counted); its doorbell is rung once per
+  // decoded packet.
+  static std::shared_ptr<Ingest> create(const std::string& label, const std::string& offer_sdp, AudioInput input,
+                                        const IceConfig& ice, IngestEvents events);
   virtual ~Ingest() = default;
 
   // Throws CandidateError when the candidate names no m-line of the offer.
@@ -111,8 +128,8 @@ class Fanout {
   static std::shared_ptr<Fanout> create(const std::string& label, int realtime_priority = 0);
   virtual ~Fanout() = default;
 
-  // One clean 10 ms frame (our thread; never waits for a listener). `arrival_ns` (steady clock) is when the
-  // frame's input arrived, for the latency figures.
+  // One clean 10 ms frame (our thread; never waits for a listener). `arrival_ns` (steady clock) is when the audio
+  // it carries arrived (before the denoiser's delay), for the latency figures.
   virtual void push(const float* samples, std::int64_t arrival_ns) = 0;
 
   // A listener's offer (it must receive Opus: OfferError otherwise, creating nothing). Answers through `events`.

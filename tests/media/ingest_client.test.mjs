@@ -77,7 +77,7 @@ describe('ingest from fc25-send', () => {
       }
       const closed = server.logs().split('\n').filter((l) => l.includes('media closed'));
       assert.equal(closed.length, 4);
-      // Every frame reached the recording. A frame that waited past three ticks still does (late): on a shared
+      // Every frame reached the recording. A frame that waited over 30 ms still does (late): on a shared
       // machine a few may, so only a stream that fell behind (over 2 % of its frames) fails here; bench/ingest
       // measures how many streams keep up.
       for (const l of closed) {
