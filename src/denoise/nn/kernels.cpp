@@ -269,36 +269,9 @@ __attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restr
   }
 }
 
-// M (< 4) streams over one strip of 16 columns: the streams left over from the groups of four, run while the strip is
-// still in the first-level cache, so that a batch of any size reads the weights once.
-template <int M>
-__attribute__((target("avx,fma"))) FC25_INLINE void strip16_fma(const float* __restrict w, std::size_t ldw, int rows,
-                                                                const float* const* x, std::size_t xoff,
-                                                                float* const* y, std::size_t yoff, int j) {
-  __m256 a[M], b[M];
-  for (int m = 0; m < M; ++m) {
-    a[m] = _mm256_loadu_ps(y[m] + yoff + j);
-    b[m] = _mm256_loadu_ps(y[m] + yoff + j + 8);
-  }
-  for (int i = 0; i < rows; ++i) {
-    const float* r = w + static_cast<std::size_t>(i) * ldw + j;
-    const __m256 w0 = _mm256_loadu_ps(r), w1 = _mm256_loadu_ps(r + 8);
-    for (int m = 0; m < M; ++m) {
-      const __m256 s = _mm256_broadcast_ss(x[m] + xoff + i);
-      a[m] = _mm256_fmadd_ps(s, w0, a[m]);
-      b[m] = _mm256_fmadd_ps(s, w1, b[m]);
-    }
-  }
-  for (int m = 0; m < M; ++m) {
-    _mm256_storeu_ps(y[m] + yoff + j, a[m]);
-    _mm256_storeu_ps(y[m] + yoff + j + 8, b[m]);
-  }
-}
-
 // Register-blocked: 4 streams x 16 output columns accumulate in 8 registers over all rows, so each weight is
-// loaded once per 4 streams and the outputs are read and written once; streams left over run on each strip after
-// the groups (one stream alone goes through gemm_one_fma, whose eight chains suit it better), and columns past the
-// last 16 go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
+// loaded once per 4 streams and the outputs are read and written once; streams left over, and columns past the
+// last 16, go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
 // same order however it is blocked, so a batch gives exactly what each stream alone would.
 __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __restrict w, std::size_t ldw, int rows,
                                                              const float* const* x, std::size_t xoff,
@@ -321,8 +294,6 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
   // the first-level cache while every group of four streams runs over it, so a batch reads the weights from
   // memory once per hop.
   const int k4 = k + (n - k) / 4 * 4;
-  const int left = n - k4;                    // streams after the groups of four
-  const bool strips_left = left > 0 && n > 1;  // they share the strips (a batch of one runs alone)
   for (int j = 0; j < wide; j += 16) {
     for (int kk = k; kk < k4; kk += 4) {
       const float* x0 = x[kk] + xoff;
@@ -358,13 +329,6 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
       _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
       _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
     }
-    if (strips_left) {
-      switch (left) {
-        case 1: strip16_fma<1>(w, ldw, rows, x + k4, xoff, y + k4, yoff, j); break;
-        case 2: strip16_fma<2>(w, ldw, rows, x + k4, xoff, y + k4, yoff, j); break;
-        default: strip16_fma<3>(w, ldw, rows, x + k4, xoff, y + k4, yoff, j); break;
-      }
-    }
   }
   for (; k < k4; k += 4) {
     const float* x0 = x[k] + xoff;
@@ -391,7 +355,7 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
     }
     for (int q = 0; q < 4; ++q) gemm_one_fma(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, j, width);
   }
-  for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, strips_left ? wide : 0, width);
+  for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
 }
 
 // One stream through a grouped linear whose groups are V vectors (8 V outputs) wide: the groups are independent,

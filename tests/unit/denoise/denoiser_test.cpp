@@ -120,7 +120,7 @@ namespace {
 // On every kernel path this processor has.
 TEST_F(Dfn3Test, BatchEqualsEachStreamAloneBitForBit) {
   for (const auto& path : kernel_paths())
-  for (int n : {1, 3, 5, 6, 8}) {  // alone; streams left over from the groups of four: three, one, two
+  for (int n : {1, 3, 5, 6, 8}) {
     use_kernel_path(path);
     std::vector<std::vector<float>> xs, ys_batch, ys_alone;
     std::vector<std::unique_ptr<Denoiser>> batched, alone;

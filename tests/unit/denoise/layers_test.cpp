@@ -200,7 +200,7 @@ TEST_P(Kernels, GroupedLinearOneStreamAndFourTogetherEqualTheDefinition) {
       ys.emplace_back(static_cast<std::size_t>(7) * out, 1e9f);
     }
     for (int k = 0; k < 5; ++k) xp.push_back(xs[k].data()), yp.push_back(ys[k].data());
-    l.run_batch(xp.data(), yp.data(), 5);   // streams 0-3 through the four-wide tile, stream 4 on its strips
+    l.run_batch(xp.data(), yp.data(), 5);   // streams 0-3 through the four-wide tile, stream 4 alone
     for (int k = 0; k < 4; ++k) {           // a tiled stream gets what it would get on its own
       std::vector<float> alone(static_cast<std::size_t>(7) * out);
       l.run(xs[k].data(), alone.data());
