@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+// Mouth-to-ear latency, measured from outside the server with the users' own pages: alice goes live in Chromium
+// with speech from a fake microphone, bob (her friend) listens in another page of the same browser; both pages tap
+// their audio with WebAudio (alice the microphone track she sends, bob the track he receives), and the lag that
+// best lines up the two loudness envelopes is the latency. The same taps on two pages connected to each other
+// directly (no server) give the floor. Modes: `direct`, `off` (through fc25, noise removal off), `dfn3` (through
+// fc25, DeepFilterNet3). Each run is cut into windows; one lag per window.
+//
+// Per run it also prints the server's own stamps (`media closed … latency/through`, `fanout closed … latency`) so
+// the time inside the server can be told from the time in the browsers and the network.
+//
+//   scripts/netns-run.sh node bench/latency/run.mjs [--modes direct,off,dfn3] [--runs 3] [--seconds 15] [--json]
+//
+// Timestamps: each tap's audio blocks are placed on the page's clock by its AudioContext's own output timestamp
+// (AudioContext.getOutputTimestamp), so the main thread's scheduling jitter does not enter; both pages use the
+// same tap, so what the tap itself adds cancels out.
+import { launchBrowser, requireTestNetwork } from '../../tests/support/browser.mjs';
+import { Client, makeFriends, uniqueName } from '../../tests/support/client.mjs';
+import { startServer, tempDir } from '../../tests/support/server.mjs';
+import { flag, machine, modelDir, opt, sleep, speechWav } from '../support.mjs';
+
+const MODES = String(opt('modes', 'direct,off,dfn3')).split(',');
+const RUNS = Number(opt('runs', 3));
+const SECONDS = Number(opt('seconds', 15));
+const WINDOW_S = 3;
+const JSON_OUT = flag('json');
+const log = (...a) => { if (!JSON_OUT) console.error(...a); };
+
+// Runs in every page before its own scripts: taps the microphone (getUserMedia) and every received track.
+const TAP = `(() => {
+  const taps = { mic: [], recv: [] };
+  window.__taps = taps;
+  const keep = [];
+  function tap(stream, into) {
+    const ctx = new AudioContext({ sampleRate: 48000 });
+    const src = ctx.createMediaStreamSource(stream);
+    const sp = ctx.createScriptProcessor(256, 1, 1);
+    sp.onaudioprocess = (ev) => {
+      const x = ev.inputBuffer.getChannelData(0);
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+      const ts = ctx.getOutputTimestamp();
+      if (!ts.performanceTime) return;
+      // The block's place on the page's clock: the context's time mapped to performance time, then to wall time.
+      const at = performance.timeOrigin + ts.performanceTime + (ev.playbackTime - ts.contextTime) * 1000;
+      into.push([at, Math.sqrt(s / x.length)]);
+    };
+    const sink = ctx.createGain();
+    sink.gain.value = 0;
+    src.connect(sp);
+    sp.connect(sink);
+    sink.connect(ctx.destination);
+    keep.push(ctx, src, sp, sink);
+  }
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (c) => {
+    const s = await gum(c);
+    tap(s, taps.mic);
+    return s;
+  };
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener('track', (ev) => tap(ev.streams[0] || new MediaStream([ev.track]), taps.recv));
+    }
+  };
+})();`;
+
+// Two peer connections in one page, the microphone from one to the other: the floor.
+async function directRun(browser, url) {
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(TAP);
+  const page = await ctx.newPage();
+  await page.goto(url + '/login');
+  await page.evaluate(async () => {
+    const mic = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
+    const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+    b.ontrack = (e) => {
+      const el = document.createElement('audio');
+      el.srcObject = e.streams[0];
+      document.body.append(el);
+      el.play().catch(() => {});
+    };
+    mic.getTracks().forEach((t) => a.addTrack(t, mic));
+    await a.setLocalDescription(await a.createOffer());
+    await b.setRemoteDescription(a.localDescription);
+    await b.setLocalDescription(await b.createAnswer());
+    await a.setRemoteDescription(b.localDescription);
+    window.__pcs = [a, b];
+  });
+  await sleep(SECONDS * 1000);
+  const taps = await page.evaluate(() => window.__taps);
+  await ctx.close();
+  return { mic: taps.mic, recv: taps.recv, stamps: null };
+}
+
+async function userPage(browser, server, name) {
+  const client = new Client(server.url);
+  await client.register(name);
+  const ctx = await browser.newContext();
+  await ctx.addCookies([...client.cookies].map(([n, value]) => ({ name: n, value, domain: '127.0.0.1', path: '/' })));
+  await ctx.addInitScript(TAP);
+  return { name, client, ctx, page: await ctx.newPage() };
+}
+
+async function serverRun(browser, server, noiseRemoval) {
+  const alice = await userPage(browser, server, uniqueName('alice'));
+  const bob = await userPage(browser, server, uniqueName('bob'));
+  await makeFriends(alice.client, bob.client);
+  const logFrom = server.logs().length;
+  await alice.page.goto(server.url + '/');
+  await alice.page.setChecked('[data-testid=noise-removal]', noiseRemoval);
+  await alice.page.click('[data-testid=go-live]');
+  await alice.page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
+  await bob.page.goto(`${server.url}/u/${alice.name}`);
+  await bob.page.click('[data-testid=listen]');
+  await bob.page.waitForFunction(() => document.body.dataset.listenState === 'connected', null, { timeout: 10000 });
+  await sleep(SECONDS * 1000);
+  const mic = await alice.page.evaluate(() => window.__taps.mic);
+  const recv = await bob.page.evaluate(() => window.__taps.recv);
+  await alice.page.click('[data-testid=stop]');
+  const t0 = Date.now();
+  while (!/fanout closed/.test(server.logs().slice(logFrom)) && Date.now() - t0 < 5000) await sleep(50);
+  await sleep(300);
+  const logs = server.logs().slice(logFrom);
+  const num = (re) => { const m = logs.match(re); return m ? Number(m[1]) : null; };
+  const stamps = {
+    denoise_wait_p50_ms: num(/media closed .*?latency p50=([\d.]+)ms/),
+    through_p50_ms: num(/media closed .*?through_p50=([\d.]+)ms/),
+    fanout_p50_ms: num(/fanout closed .*?latency p50=([\d.]+)ms/),
+  };
+  await alice.ctx.close();
+  await bob.ctx.close();
+  return { mic, recv, stamps };
+}
+
+// Envelopes on a 1 ms grid (linear between blocks), then the lag in [0, 400) ms that maximises their correlation
+// in each window, refined to a fraction of a millisecond by a parabola through the peak.
+function lags(mic, recv) {
+  const grid = (pts, from, n) => {
+    const out = new Float64Array(n);
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const t = from + i;
+      while (j + 1 < pts.length && pts[j + 1][0] <= t) j++;
+      if (j + 1 >= pts.length) { out[i] = pts[j][1]; continue; }
+      const [t0, v0] = pts[j], [t1, v1] = pts[j + 1];
+      out[i] = t <= t0 ? v0 : v0 + ((v1 - v0) * (t - t0)) / (t1 - t0);
+    }
+    return out;
+  };
+  if (mic.length < 100 || recv.length < 100) return [];
+  const start = Math.max(mic[0][0], recv[0][0] - 400) + 1000, end = Math.min(mic.at(-1)[0], recv.at(-1)[0] - 400);
+  const out = [];
+  for (let w0 = start; w0 + WINDOW_S * 1000 <= end; w0 += WINDOW_S * 1000) {
+    const n = WINDOW_S * 1000;
+    const a = grid(mic, w0, n), b = grid(recv, w0, n + 400);
+    const mean = (v, k) => { let s = 0; for (let i = 0; i < k; i++) s += v[i]; return s / k; };
+    const ma = mean(a, n);
+    const score = new Float64Array(400);
+    for (let lag = 0; lag < 400; lag++) {
+      let dot = 0, aa = 0, bb = 0, mb = 0;
+      for (let i = 0; i < n; i++) mb += b[i + lag];
+      mb /= n;
+      for (let i = 0; i < n; i++) {
+        const x = a[i] - ma, y = b[i + lag] - mb;
+        dot += x * y; aa += x * x; bb += y * y;
+      }
+      score[lag] = dot / Math.sqrt(aa * bb || 1);
+    }
+    let best = 0;
+    for (let lag = 1; lag < 400; lag++) if (score[lag] > score[best]) best = lag;
+    if (score[best] < 0.5) continue;  // silence or no match in this window
+    let frac = 0;
+    if (best > 0 && best < 399) {
+      const [l, c, r] = [score[best - 1], score[best], score[best + 1]];
+      const d = l - 2 * c + r;
+      if (d < 0) frac = (0.5 * (l - r)) / d;
+    }
+    out.push(best + frac);
+  }
+  return out;
+}
+
+const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : null; };
+
+requireTestNetwork();
+const results = [];
+const browser = await launchBrowser({ audioFile: speechWav, args: ['--autoplay-policy=no-user-gesture-required'] });
+const server = await startServer({ dataDir: tempDir('fc25-bench-latency-'), env: { FC25_MODEL_DIR: modelDir } });
+try {
+  for (let run = 0; run < RUNS; run++) {
+    for (const mode of MODES) {
+      const r = mode === 'direct' ? await directRun(browser, server.url) : await serverRun(browser, server, mode === 'dfn3');
+      const l = lags(r.mic, r.recv);
+      const entry = { mode, run: run + 1, windows: l.length, lag_p50_ms: median(l), lags_ms: l.map((x) => +x.toFixed(1)),
+        stamps: r.stamps };
+      results.push(entry);
+      log(`${mode} run ${run + 1}: mouth-to-ear p50 ${entry.lag_p50_ms?.toFixed(1)} ms over ${l.length} windows` +
+        (r.stamps ? `; server: denoise wait p50 ${r.stamps.denoise_wait_p50_ms} ms, packet to clean audio p50 ` +
+          `${r.stamps.through_p50_ms} ms, packet to listener's payloader p50 ${r.stamps.fanout_p50_ms} ms` : ''));
+    }
+  }
+} finally {
+  await browser.close();
+  await server.stop();
+}
+const summary = {};
+for (const mode of MODES) {
+  const per = results.filter((r) => r.mode === mode && r.lag_p50_ms !== null).map((r) => r.lag_p50_ms);
+  summary[mode] = { p50_ms: median(per), spread_ms: per.length ? Math.max(...per) - Math.min(...per) : null, runs: per.length };
+}
+if (summary.direct?.p50_ms != null) {
+  for (const mode of MODES) if (mode !== 'direct' && summary[mode].p50_ms != null) summary[mode].added_ms = summary[mode].p50_ms - summary.direct.p50_ms;
+}
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), seconds: SECONDS, summary, results }, null, 1));
+else {
+  for (const [mode, s] of Object.entries(summary)) {
+    log(`${mode}: p50 of the runs ${s.p50_ms?.toFixed(1)} ms, spread between runs ${s.spread_ms?.toFixed(1)} ms` +
+      (s.added_ms != null ? `, added over direct ${s.added_ms.toFixed(1)} ms` : ''));
+  }
+  log(`machine: ${machine()}`);
+}
