@@ -315,8 +315,9 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     self->encoded_.fetch_add(1, std::memory_order_relaxed);
     auto list = std::atomic_load(&self->snapshot_);
     if (buf && list && !list->empty()) {
-      // Measured from when the packet's earliest audio reached the server.
-      auto first_frame = (GST_BUFFER_PTS(buf) + 5 * GST_MSECOND) / (10 * GST_MSECOND);
+      // Measured from when the packet's earliest audio reached the server. The encoder stamps a packet its lookahead
+      // (6.5 ms) before its first input frame: rounding up finds that frame.
+      auto first_frame = (GST_BUFFER_PTS(buf) + 10 * GST_MSECOND - 1) / (10 * GST_MSECOND);
       auto arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
       // One listener's failure is that listener's: the others still get the packet.
       for (auto& l : *list) core::guarded("listener send", [&] { l->deliver(buf, arrival); });
