@@ -6,7 +6,8 @@
 // directly (no server) give the floor. Modes: `direct`, `off` (through fc25, noise removal off), `dfn3` (through
 // fc25, DeepFilterNet3). Each run is cut into windows; one lag per window.
 //
-// Per run it also prints the server's own stamps (`media closed … latency/through`, `fanout closed … latency`) so
+// Per run it also prints how long the listening browser's jitter buffer held the audio (getStats: jitterBufferDelay
+// over jitterBufferEmittedCount) and the server's own stamps (`media closed … latency/through`, `fanout closed … latency`) so
 // the time inside the server can be told from the time in the browsers and the network.
 //
 //   scripts/netns-run.sh node bench/latency/run.mjs [--modes direct,off,dfn3] [--runs 3] [--seconds 15] [--json]
@@ -59,11 +60,24 @@ const TAP = `(() => {
     return s;
   };
   const Native = window.RTCPeerConnection;
+  const pcs = [];
   window.RTCPeerConnection = class extends Native {
     constructor(...a) {
       super(...a);
+      pcs.push(this);
       this.addEventListener('track', (ev) => tap(ev.streams[0] || new MediaStream([ev.track]), taps.recv));
     }
+  };
+  // How long the receiving side's jitter buffer held the audio it played, on average (ms).
+  window.__jitterBufferMs = async () => {
+    for (const pc of pcs) {
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio' && s.jitterBufferEmittedCount > 0) {
+          return (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount;
+        }
+      }
+    }
+    return null;
   };
 })();`;
 
@@ -94,8 +108,9 @@ async function directRun(browser, url) {
   });
   await sleep(SECONDS * 1000);
   const taps = await page.evaluate(() => window.__taps);
+  const jitterBufferMs = await page.evaluate(() => window.__jitterBufferMs());
   await ctx.close();
-  return { mic: taps.mic, recv: taps.recv, stamps: null };
+  return { mic: taps.mic, recv: taps.recv, stamps: null, jitterBufferMs };
 }
 
 async function userPage(browser, server, name) {
@@ -122,6 +137,7 @@ async function serverRun(browser, server, noiseRemoval) {
   await sleep(SECONDS * 1000);
   const mic = await alice.page.evaluate(() => window.__taps.mic);
   const recv = await bob.page.evaluate(() => window.__taps.recv);
+  const jitterBufferMs = await bob.page.evaluate(() => window.__jitterBufferMs());
   await alice.page.click('[data-testid=stop]');
   const t0 = Date.now();
   while (!/fanout closed/.test(server.logs().slice(logFrom)) && Date.now() - t0 < 5000) await sleep(50);
@@ -135,7 +151,7 @@ async function serverRun(browser, server, noiseRemoval) {
   };
   await alice.ctx.close();
   await bob.ctx.close();
-  return { mic, recv, stamps };
+  return { mic, recv, stamps, jitterBufferMs };
 }
 
 // Envelopes on a 1 ms grid (linear between blocks), then the lag in [0, 400) ms that maximises their correlation
@@ -198,9 +214,10 @@ try {
       const r = mode === 'direct' ? await directRun(browser, server.url) : await serverRun(browser, server, mode === 'dfn3');
       const l = lags(r.mic, r.recv);
       const entry = { mode, run: run + 1, windows: l.length, lag_p50_ms: median(l), lags_ms: l.map((x) => +x.toFixed(1)),
-        stamps: r.stamps };
+        listener_jitter_buffer_ms: r.jitterBufferMs, stamps: r.stamps };
       results.push(entry);
-      log(`${mode} run ${run + 1}: mouth-to-ear p50 ${entry.lag_p50_ms?.toFixed(1)} ms over ${l.length} windows` +
+      log(`${mode} run ${run + 1}: mouth-to-ear p50 ${entry.lag_p50_ms?.toFixed(1)} ms over ${l.length} windows, ` +
+        `listener's jitter buffer ${entry.listener_jitter_buffer_ms?.toFixed(1)} ms` +
         (r.stamps ? `; server: denoise wait p50 ${r.stamps.denoise_wait_p50_ms} ms, packet to clean audio p50 ` +
           `${r.stamps.through_p50_ms} ms, packet to listener's payloader p50 ${r.stamps.fanout_p50_ms} ms` : ''));
     }

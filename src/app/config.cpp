@@ -95,6 +95,7 @@ const std::vector<Setting>& settings() {
       {"FC25_MEDIA_TIMEOUT_MS", "--media-timeout-ms",
        [](Config& c, auto& n, auto& v) { c.media_timeout_ms = parse_int(n, v, 500, 3600000); }},
       {"FC25_JITTER_MS", "--jitter-ms", [](Config& c, auto& n, auto& v) { c.jitter_ms = parse_int(n, v, 0, 2000); }},
+      {"FC25_INGEST_FEC", "--ingest-fec", [](Config& c, auto& n, auto& v) { c.ingest_fec = parse_bool(n, v); }},
       {"FC25_RT_PRIORITY", "--rt-priority",
        [](Config& c, auto& n, auto& v) { c.realtime_priority = parse_int(n, v, 0, 99); }},
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
@@ -155,7 +156,7 @@ std::string Config::describe() const {
   if (channel_backend == "redis") o << " redis=" << redis_host << ":" << redis_port;
   o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
     << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
-    << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms
+    << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s;
@@ -187,6 +188,8 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --turn URLS              FC25_TURN        turn://user:password@host:port[,...], likewise
   --media-timeout-ms N     FC25_MEDIA_TIMEOUT_MS  a live stream with no audio this long ends (default 10000)
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
+  --ingest-fec 0|1         FC25_INGEST_FEC  rebuild lost packets from the next one's redundancy instead of
+                           concealing them; delays every stream by one packet, 20 ms (default 0)
   --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
   --isa NAME               FC25_ISA         the denoise engine's vector code: auto | avx2 | portable (default auto:
                            the best this processor has)

@@ -27,6 +27,7 @@ struct Config {
   std::vector<std::string> turn;           // FC25_TURN, --turn: turn://user:pass@host:port (comma-separated)
   int media_timeout_ms = 10000;            // FC25_MEDIA_TIMEOUT_MS, --media-timeout-ms: no audio this long ends a stream
   int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest
+  bool ingest_fec = false;                 // FC25_INGEST_FEC, --ingest-fec: rebuild lost packets (+20 ms)
   int realtime_priority = 10;              // FC25_RT_PRIORITY, --rt-priority: SCHED_FIFO priority of denoise workers (0: off)
   int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
   std::string isa = "auto";                 // FC25_ISA, --isa: the engine's kernel path (auto: the best this CPU has)

@@ -97,7 +97,7 @@ live::Config media_config(const Config& config) {
   mc.realtime_priority = config.realtime_priority;
   mc.record_raw = config.record_raw;
   mc.media_timeout = std::chrono::milliseconds(config.media_timeout_ms);
-  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms};
+  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec};
   mc.reserve_file = config.data_dir / "disk-reserve";  // released when the disk fills, for the database's last writes
   return mc;
 }

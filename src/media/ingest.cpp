@@ -13,8 +13,8 @@ namespace {
 
 class IngestImpl final : public Ingest, public detail::Peer {
  public:
-  IngestImpl(std::string label, AudioInput input, PeerEvents events)
-      : Peer(std::move(label), std::move(events)), input_(std::move(input)) {}
+  IngestImpl(std::string label, AudioInput input, bool decode_fec, PeerEvents events)
+      : Peer(std::move(label), std::move(events)), input_(std::move(input)), decode_fec_(decode_fec) {}
 
   void add_remote_candidate(const RemoteCandidate& candidate) override { Peer::add_remote_candidate(candidate); }
   void close() override { Peer::close(); }
@@ -42,7 +42,9 @@ class IngestImpl final : public Ingest, public detail::Peer {
     GstElement* res = make("audioresample");
     GstElement* filter = make("capsfilter");
     GstElement* sink = make("appsink");
-    g_object_set(dec, "plc", TRUE, "use-inband-fec", TRUE, nullptr);
+    // With in-band FEC the decoder holds every packet until the next one arrives (to rebuild it from that one if it
+    // is lost): 20 ms on everything heard, so only when asked for. Loss is concealed either way.
+    g_object_set(dec, "plc", TRUE, "use-inband-fec", decode_fec_ ? TRUE : FALSE, nullptr);
     GstCaps* caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout", G_TYPE_STRING,
                                         "interleaved", "rate", G_TYPE_INT, kSampleRate, "channels", G_TYPE_INT, 1,
                                         nullptr);
@@ -112,6 +114,7 @@ class IngestImpl final : public Ingest, public detail::Peer {
   }
 
   AudioInput input_;
+  bool decode_fec_ = false;
   // The last packet's stamp, written and read on the streaming thread that runs the depayloader, decoder and appsink
   // (atomic: GStreamer may hand that role to another thread under locks a race detector cannot see).
   std::atomic<std::int64_t> packet_ns_{0};
@@ -128,7 +131,7 @@ std::shared_ptr<Ingest> Ingest::create(const std::string& label, const std::stri
                                        const IceConfig& ice, IngestEvents events) {
   init();
   int pt = check_offer(offer_sdp, OfferDirection::sends);
-  auto ingest = std::make_shared<IngestImpl>(label, std::move(input), std::move(events));
+  auto ingest = std::make_shared<IngestImpl>(label, std::move(input), ice.decode_fec, std::move(events));
   try {
     ingest->start(offer_sdp, pt, ice);
   } catch (...) {

@@ -48,6 +48,9 @@ struct IceConfig {
   std::string stun;                // "stun://host:port" or empty
   std::vector<std::string> turn;   // "turn(s)://user:password@host:port"
   int jitter_ms = 20;              // receive jitter buffer
+  // Ingest only: decode each packet one packet late, so that a lost packet is rebuilt from the redundancy its
+  // successor carries (Opus in-band FEC) instead of concealed. Costs one packet (20 ms) of latency on every stream.
+  bool decode_fec = false;
 };
 
 // Initialises GStreamer once and checks the elements ingest needs. Throws std::runtime_error naming what is missing.

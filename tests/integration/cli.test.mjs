@@ -39,6 +39,14 @@ describe('fc25 command line', () => {
     await server.stop();
   });
 
+  it('says at start-up whether lost ingest packets are rebuilt (off unless asked: it costs 20 ms)', async () => {
+    for (const [env, shown] of [[{}, 'ingest_fec=0'], [{ FC25_INGEST_FEC: '1' }, 'ingest_fec=1']]) {
+      const server = await startServer({ env });
+      assert.ok(server.logs().includes(shown), `${JSON.stringify(env)}: start-up line has ${shown}`);
+      await server.stop();
+    }
+  });
+
   it('hands TURN credentials to pages decoded, and a stray % and a + in them as they are', async () => {
     const server = await startServer({ args: ['--turn', 'turn://us%zzer:p%40ss+w@127.0.0.1:3478'] });
     const client = new Client(server.url);
@@ -59,6 +67,9 @@ describe('fc25 command line', () => {
     r = run(['serve', '--isa', 'avx512', '--data-dir', dir]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--isa: 'avx512' is not one of auto, avx2, portable/);
+    r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_INGEST_FEC: 'yes please' } });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /FC25_INGEST_FEC: 'yes please'/);
     r = run(['serve', '--frobnicate']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown option '--frobnicate'/);
