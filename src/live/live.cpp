@@ -59,8 +59,7 @@ struct Pipe {
   core::LatencyHistogram through;                   // arrival of the packet of the audio a clean frame carries
                                                     // (before decoding) -> it is out
   std::size_t delay_frames = 0;                     // the denoiser's delay, in whole frames (rounded up)
-  std::array<std::int64_t, 16> arrivals{};          // of the last input frames, by frame number
-  std::uint64_t taken = 0;                          // input frames taken so far
+  std::array<std::int64_t, 16> arrivals{};          // of the last input frames, by frame number (`frames`)
   std::uint64_t frames = 0, late = 0;
   std::uint64_t out_dropped = 0;
 
@@ -206,12 +205,11 @@ struct LiveMedia::Impl {
   // One frame through the denoiser: its raw twin, and how long it took.
   void account(Pipe& p, const media::AudioFrame& in, Processed& out, std::int64_t done) {
     std::copy(in.samples.begin(), in.samples.end(), out.raw.begin());
-    p.arrivals[p.taken % p.arrivals.size()] = in.packet_ns > 0 ? in.packet_ns : in.arrival_ns;
-    ++p.taken;
+    p.arrivals[p.frames % p.arrivals.size()] = in.packet_ns > 0 ? in.packet_ns : in.arrival_ns;
+    ++p.frames;
     double ms = static_cast<double>(done - in.arrival_ns) / 1e6;
     p.latency.add_ms(ms);
     if (auto src = source_arrival(p, 1); src > 0) p.through.add_ms(static_cast<double>(done - src) / 1e6);
-    ++p.frames;
     if (ms > kLateMs) ++p.late;
   }
 
@@ -219,11 +217,11 @@ struct LiveMedia::Impl {
   // that frame's input); 0 for the delay's opening frames, which carry no input yet.
   static std::int64_t source_arrival(const Pipe& p, std::size_t back) {
     std::uint64_t behind = back + p.delay_frames;
-    if (p.taken < behind || behind > p.arrivals.size()) return 0;
-    return p.arrivals[(p.taken - behind) % p.arrivals.size()];
+    if (p.frames < behind || behind > p.arrivals.size()) return 0;
+    return p.arrivals[(p.frames - behind) % p.arrivals.size()];
   }
 
-  // Workers ask for real-time scheduling (SCHED_FIFO, low priority), as audio servers do, so that a tick is not
+  // Workers ask for real-time scheduling (SCHED_FIFO, low priority), as audio servers do, so that a pass is not
   // queued behind GStreamer's and the HTTP threads' work. Without the privilege (CAP_SYS_NICE or RLIMIT_RTPRIO)
   // they run as normal threads.
   void set_realtime(int index) {
