@@ -52,8 +52,14 @@ const std::vector<float>& audio() {
   return x;
 }
 
+// FC25_PRECISION: the weights the engine holds (fp32, the default, or bf16); the floor is their bytes.
+Precision precision() {
+  const char* p = std::getenv("FC25_PRECISION");
+  return p && *p ? parse_precision(p) : Precision::fp32;
+}
+
 std::shared_ptr<const Model> model() {
-  static auto m = Model::load(model_dir());
+  static auto m = Model::load(model_dir(), precision());
   return m;
 }
 
@@ -130,7 +136,7 @@ void BM_Memory(benchmark::State& state) {
   std::size_t model_bytes = 0, per_stream = 0;
   for (auto _ : state) {
     auto before = heap_in_use();
-    auto m = Model::load(model_dir());
+    auto m = Model::load(model_dir(), precision());
     model_bytes = heap_in_use() - before;
     std::vector<std::unique_ptr<Denoiser>> ds;
     auto mid = heap_in_use();
@@ -238,13 +244,16 @@ std::string cpu_model() {
 int main(int argc, char** argv) {
   try {
     if (const char* isa = std::getenv("FC25_ISA"); isa && *isa) use_kernel_path(isa);
+    precision();
   } catch (const std::exception& e) {
-    std::cerr << "FC25_ISA: " << e.what() << "\n";
+    std::cerr << "FC25_ISA / FC25_PRECISION: " << e.what() << "\n";
     return 2;
   }
-  std::cerr << "cpu: " << cpu_model() << ", kernels: " << kernel_path() << "\n";
+  const std::string weights(to_string(precision()));
+  std::cerr << "cpu: " << cpu_model() << ", kernels: " << kernel_path() << ", weights: " << weights << "\n";
   benchmark::AddCustomContext("cpu", cpu_model());
   benchmark::AddCustomContext("kernels", kernel_path());
+  benchmark::AddCustomContext("weights", weights);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -83,8 +83,8 @@ live::Config media_config(const Config& config) {
   if (mc.backend == denoise::Backend::dfn3) {
     auto dir = config.model_dir.empty() ? std::filesystem::path("models/DeepFilterNet3") : config.model_dir;
     try {
-      mc.model = denoise::Model::load(dir);
-      log->info("denoiser dfn3 with the model in {}", dir.string());
+      mc.model = denoise::Model::load(dir, denoise::parse_precision(config.precision));
+      log->info("denoiser dfn3 with the model in {} ({} weights)", dir.string(), config.precision);
     } catch (const denoise::ModelLoadError& e) {
       log->warn("no usable DeepFilterNet3 model ({}): streams use the classic noise suppressor. Get the model with "
                 "scripts/fetch-model.sh and set FC25_MODEL_DIR.", e.what());

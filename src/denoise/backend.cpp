@@ -22,6 +22,14 @@ std::string_view to_string(Backend backend) {
   return "unknown";
 }
 
+Precision parse_precision(std::string_view name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  throw std::invalid_argument("unknown precision '" + std::string(name) + "' (expected fp32 or bf16)");
+}
+
+std::string_view to_string(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
+
 std::string kernel_path() { return std::string(nn::isa_name(nn::active_isa())); }
 
 std::vector<std::string> kernel_paths() {

@@ -31,13 +31,22 @@ class ModelLoadError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How the network's weights are held. fp32 as published; bf16 rounds the GRUs' weights (7.9 of the 8.7 MB) to
+// bfloat16, so a hop reads 4.6 MB instead of 8.5, with the arithmetic still in float. Its output differs from
+// fp32's by 41 dB or more below the audio on every test recording (docs/quality.md).
+enum class Precision { fp32, bf16 };
+Precision parse_precision(std::string_view name);  // throws std::invalid_argument naming the value
+std::string_view to_string(Precision precision);
+
 // DeepFilterNet3 weights read from the official export (enc.onnx, erb_dec.onnx, df_dec.onnx, config.ini).
 class Model {
  public:
-  static std::shared_ptr<const Model> load(const std::filesystem::path& dir);  // throws ModelLoadError
+  // Throws ModelLoadError.
+  static std::shared_ptr<const Model> load(const std::filesystem::path& dir, Precision precision = Precision::fp32);
   virtual ~Model() = default;
   // Bytes of network weights one hop reads (the speed limit of a single stream is reading them once per hop).
   virtual std::size_t weight_bytes() const = 0;
+  virtual Precision precision() const = 0;
 };
 
 enum class Backend { dfn3, classic, passthrough };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { Client } from '../support/client.mjs';
-import { fc25Bin, startServer, tempDir } from '../support/server.mjs';
+import { fc25Bin, sharedDir, startServer, tempDir } from '../support/server.mjs';
 
 const run = (args, opts = {}) => spawnSync(fc25Bin, args, { encoding: 'utf8', ...opts });
 
@@ -47,6 +47,16 @@ describe('fc25 command line', () => {
     }
   });
 
+  it('holds the model in the weights it is asked for, and says which at start-up', async () => {
+    const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
+    for (const precision of ['fp32', 'bf16']) {
+      const server = await startServer({ args: ['--denoiser', 'dfn3', '--model-dir', modelDir, '--precision', precision] });
+      assert.ok(server.logs().includes(`precision=${precision}`), `${precision}: start-up line names it`);
+      await server.waitForLog(new RegExp(`denoiser dfn3 with the model in .* \\(${precision} weights\\)`));
+      await server.stop();
+    }
+  });
+
   it('hands TURN credentials to pages decoded, and a stray % and a + in them as they are', async () => {
     const server = await startServer({ args: ['--turn', 'turn://us%zzer:p%40ss+w@127.0.0.1:3478'] });
     const client = new Client(server.url);
@@ -67,6 +77,9 @@ describe('fc25 command line', () => {
     r = run(['serve', '--isa', 'avx512', '--data-dir', dir]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--isa: 'avx512' is not one of auto, avx2, portable/);
+    r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_PRECISION: 'int4' } });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /FC25_PRECISION: 'int4' is not one of fp32, bf16/);
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_INGEST_FEC: 'yes please' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /FC25_INGEST_FEC: 'yes please'/);

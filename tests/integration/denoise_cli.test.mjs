@@ -33,10 +33,10 @@ describe('fc25 denoise', () => {
     const fast = path.join(dir, 'p232_013_avx2.wav'), slow = path.join(dir, 'p232_013_portable.wav');
     let r = denoise([vb('p232_013_noisy.wav'), fast, '--isa', 'avx2']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /dfn3 \(avx2 kernels\)/);
+    assert.match(r.stderr, /dfn3 \(avx2 kernels, fp32 weights\)/);
     r = denoise([vb('p232_013_noisy.wav'), slow, '--isa', 'portable']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /dfn3 \(portable kernels\)/);
+    assert.match(r.stderr, /dfn3 \(portable kernels, fp32 weights\)/);
     const a = readWav(fast).samples, b = readWav(slow).samples;
     assert.equal(a.length, b.length);
     let signal = 0, diff = 0;
@@ -46,6 +46,26 @@ describe('fc25 denoise', () => {
     r = denoise([vb('p232_013_noisy.wav'), path.join(dir, 'x.wav'), '--isa', 'avx512']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /kernel path 'avx512' is not one this processor can run \(portable, avx2\)/);
+  });
+
+  it('with bfloat16 weights, sounds as with float ones: within 35 dB SNR, the same SI-SDR gain to 0.05 dB', () => {
+    const fp32 = path.join(dir, 'p232_019_fp32.wav'), bf16 = path.join(dir, 'p232_019_bf16.wav');
+    let r = denoise([vb('p232_019_noisy.wav'), fp32, '--float']);
+    assert.equal(r.status, 0, r.stderr);
+    r = denoise([vb('p232_019_noisy.wav'), bf16, '--float', '--precision', 'bf16']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /dfn3 \(\w+ kernels, bf16 weights\)/);
+    const a = readWav(fp32).samples, b = readWav(bf16).samples;
+    assert.equal(a.length, b.length);
+    let signal = 0, diff = 0;
+    for (let i = 0; i < a.length; i += 1) { signal += a[i] * a[i]; diff += (a[i] - b[i]) ** 2; }
+    const snr = 10 * Math.log10(signal / Math.max(diff, 1e-30));
+    assert.ok(snr > 35 && snr < 100, `bf16 against fp32: ${snr.toFixed(1)} dB`);
+    const clean = readWav(vb('p232_019_clean.wav')).samples;
+    assert.ok(Math.abs(siSdr(clean, b) - siSdr(clean, a)) < 0.05, 'SI-SDR moved by 0.05 dB or more');
+    r = denoise([vb('p232_019_noisy.wav'), bf16, '--precision', 'fp16']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown precision 'fp16' \(expected fp32 or bf16\)/);
   });
 
   it('improves a noisy VoiceBank recording and keeps it aligned, at 48 kHz', () => {

@@ -94,7 +94,7 @@ dsp::DspConfig dsp_config(const Dfn3Config& c) {
 }
 }  // namespace model
 
-std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir) {
+std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir, Precision precision) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     throw ModelLoadError("model directory '" + dir.string() +
@@ -127,7 +127,7 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir) {
   df_dec.weight("/df_convp/df_convp.1/Conv", 1, {config.df_order * 2, config.conv_ch / 2, config.df_pathway_kernel_size_t, 1});
   check_supported(config, dir / "config.ini");
   // The graphs are freed on return: only the weights built from them are kept.
-  auto weights = std::make_shared<const nn::Dfn3Weights>(nn::build_weights(enc, erb_dec, df_dec));
+  auto weights = std::make_shared<const nn::Dfn3Weights>(nn::build_weights(enc, erb_dec, df_dec, precision));
   // The local-SNR range is baked into the encoder (sigmoid * (lsnr_max - lsnr_min) + lsnr_min): config.ini must say
   // the same, or the thresholds the engine compares it with mean something else.
   auto near = [](float a, float b) { return std::abs(a - b) <= 1e-3f * std::max(1.0f, std::abs(b)); };
@@ -141,7 +141,7 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& dir) {
                          ", df.lsnr_max = " + num(config.lsnr_max) + "; enc.onnx was exported for " +
                          num(weights->lsnr_offset) + " to " + num(weights->lsnr_offset + weights->lsnr_scale) + " dB");
   }
-  auto m = std::make_shared<Dfn3Model>(std::move(config), std::move(weights));
+  auto m = std::make_shared<Dfn3Model>(std::move(config), std::move(weights), precision);
   return m;
 }
 

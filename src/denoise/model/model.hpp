@@ -16,12 +16,14 @@ dsp::DspConfig dsp_config(const Dfn3Config& config);
 
 class Dfn3Model final : public Model {
  public:
-  Dfn3Model(Dfn3Config config, std::shared_ptr<const nn::Dfn3Weights> weights)
-      : config(std::move(config)), dsp(dsp_config(this->config)), weights(std::move(weights)) {}
+  Dfn3Model(Dfn3Config config, std::shared_ptr<const nn::Dfn3Weights> weights, Precision precision)
+      : config(std::move(config)), dsp(dsp_config(this->config)), weights(std::move(weights)), held(precision) {}
   Dfn3Config config;
   dsp::DspConfig dsp;
   std::shared_ptr<const nn::Dfn3Weights> weights;
+  Precision held;
   std::size_t weight_bytes() const override { return nn::weight_bytes(*weights); }
+  Precision precision() const override { return held; }
 };
 
 }  // namespace fc25::denoise::model

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 // 32-byte vector values (V8) are passed only between always-inlined functions, so how a baseline build would pass
@@ -199,22 +200,42 @@ __attribute__((target("avx2,fma"))) static void convt_s2_avx2(const ConvTranspos
 
 // y[k][yoff + j] += sum_i x[k][xoff + i] * w[i * ldw + j] for j < width, every stream k: one tile of a
 // matrix product. Portable version; the AVX/FMA one below holds 4 streams x 16 outputs in registers.
-void gemm_tile_portable(const float* __restrict w, std::size_t ldw, int rows, const float* const* x,
-                               std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
+// The weights are float or bfloat16 (W), widened as they are read.
+FC25_INLINE float widen(float w) { return w; }
+FC25_INLINE float widen(std::uint16_t w) { return from_bf16(w); }
+
+template <class W>
+void gemm_tile_portable(const W* __restrict w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+                        float* const* y, std::size_t yoff, int n, int width) {
   for (int i = 0; i < rows; ++i) {
-    const float* __restrict row = w + static_cast<std::size_t>(i) * ldw;
+    const W* __restrict row = w + static_cast<std::size_t>(i) * ldw;
     for (int k = 0; k < n; ++k) {
       const float a = x[k][xoff + i];
       float* __restrict yk = y[k] + yoff;
-      for (int j = 0; j < width; ++j) yk[j] += a * row[j];
+      for (int j = 0; j < width; ++j) yk[j] += a * widen(row[j]);
     }
   }
 }
 
+// Eight weights as eight floats: loaded as they are, or (bfloat16) widened by moving each into a float's upper half.
+#define FC25_AVX2_INLINE static inline __attribute__((target("avx2,fma"), always_inline))
+FC25_AVX2_INLINE __m256 wload(const float* p) { return _mm256_loadu_ps(p); }
+FC25_AVX2_INLINE __m256 wload(const std::uint16_t* p) {
+  const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+// The first `tail` (1..8) of eight, the others zero and not read.
+FC25_AVX2_INLINE __m256 wload_first(const float* p, __m256i mask, int) { return _mm256_maskload_ps(p, mask); }
+FC25_AVX2_INLINE __m256 wload_first(const std::uint16_t* p, __m256i, int tail) {
+  alignas(16) std::uint16_t t[8] = {};
+  std::memcpy(t, p, static_cast<std::size_t>(tail) * sizeof *p);
+  return wload(t);
+}
+
 // The last columns of one stream, fewer than 64: NV vectors side by side over all rows, the last one masked to the
 // columns that remain (tail, 1..8).
-template <int NV>
-__attribute__((target("avx,fma"))) static void gemm_rest_fma(const float* __restrict w, std::size_t ldw, int rows,
+template <int NV, class W>
+__attribute__((target("avx2,fma"))) static void gemm_rest_fma(const W* __restrict w, std::size_t ldw, int rows,
                                                              const float* __restrict x0, float* __restrict y, int tail) {
   alignas(32) static constexpr int kLanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLanes + 8 - tail));
@@ -223,10 +244,10 @@ __attribute__((target("avx,fma"))) static void gemm_rest_fma(const float* __rest
   for (int q = 0; q < L; ++q) a[q] = _mm256_loadu_ps(y + 8 * q);
   a[L] = _mm256_maskload_ps(y + 8 * L, mask);
   for (int i = 0; i < rows; ++i) {
-    const float* r = w + static_cast<std::size_t>(i) * ldw;
+    const W* r = w + static_cast<std::size_t>(i) * ldw;
     const __m256 s = _mm256_broadcast_ss(x0 + i);
-    for (int q = 0; q < L; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
-    a[L] = _mm256_fmadd_ps(s, _mm256_maskload_ps(r + 8 * L, mask), a[L]);
+    for (int q = 0; q < L; ++q) a[q] = _mm256_fmadd_ps(s, wload(r + 8 * q), a[q]);
+    a[L] = _mm256_fmadd_ps(s, wload_first(r + 8 * L, mask, tail), a[L]);
   }
   for (int q = 0; q < L; ++q) _mm256_storeu_ps(y + 8 * q, a[q]);
   _mm256_maskstore_ps(y + 8 * L, mask, a[L]);
@@ -234,7 +255,8 @@ __attribute__((target("avx,fma"))) static void gemm_rest_fma(const float* __rest
 
 // One stream, columns [j0, width): 64 columns at a time in 8 registers (eight independent chains of fused
 // multiply-adds hide their latency), then what remains in one pass, up to eight vectors side by side.
-__attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restrict w, std::size_t ldw, int rows,
+template <class W>
+__attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict w, std::size_t ldw, int rows,
                                                             const float* __restrict x0, float* __restrict y0, int j0,
                                                             int width) {
   int j = j0;
@@ -243,29 +265,30 @@ __attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restr
     __m256 a[8];
     for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(yj + 8 * q);
     for (int i = 0; i < rows; ++i) {
-      const float* r = w + static_cast<std::size_t>(i) * ldw + j;
-      // A GRU's panel streams from the last-level cache: ask for the rows 16 ahead (4 KB) while these are summed.
-      const char* ahead = reinterpret_cast<const char*>(r + 16 * ldw);
-      for (int c = 0; c < 256; c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      const W* r = w + static_cast<std::size_t>(i) * ldw + j;
+      // A GRU's panel streams from the last-level cache: ask for the rows 4 KB ahead while these are summed.
+      constexpr int kAhead = 4096 / (64 * sizeof(W));
+      const char* ahead = reinterpret_cast<const char*>(r + kAhead * ldw);
+      for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
       const __m256 s = _mm256_broadcast_ss(x0 + i);
-      for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * q), a[q]);
+      for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, wload(r + 8 * q), a[q]);
     }
     for (int q = 0; q < 8; ++q) _mm256_storeu_ps(yj + 8 * q, a[q]);
   }
   const int rest = width - j;
   if (rest <= 0) return;
   const int tail = rest % 8 ? rest % 8 : 8;
-  const float* wj = w + j;
+  const W* wj = w + j;
   float* yj = y0 + j;
   switch ((rest + 7) / 8) {
-    case 1: gemm_rest_fma<1>(wj, ldw, rows, x0, yj, tail); break;
-    case 2: gemm_rest_fma<2>(wj, ldw, rows, x0, yj, tail); break;
-    case 3: gemm_rest_fma<3>(wj, ldw, rows, x0, yj, tail); break;
-    case 4: gemm_rest_fma<4>(wj, ldw, rows, x0, yj, tail); break;
-    case 5: gemm_rest_fma<5>(wj, ldw, rows, x0, yj, tail); break;
-    case 6: gemm_rest_fma<6>(wj, ldw, rows, x0, yj, tail); break;
-    case 7: gemm_rest_fma<7>(wj, ldw, rows, x0, yj, tail); break;
-    default: gemm_rest_fma<8>(wj, ldw, rows, x0, yj, tail); break;
+    case 1: gemm_rest_fma<1, W>(wj, ldw, rows, x0, yj, tail); break;
+    case 2: gemm_rest_fma<2, W>(wj, ldw, rows, x0, yj, tail); break;
+    case 3: gemm_rest_fma<3, W>(wj, ldw, rows, x0, yj, tail); break;
+    case 4: gemm_rest_fma<4, W>(wj, ldw, rows, x0, yj, tail); break;
+    case 5: gemm_rest_fma<5, W>(wj, ldw, rows, x0, yj, tail); break;
+    case 6: gemm_rest_fma<6, W>(wj, ldw, rows, x0, yj, tail); break;
+    case 7: gemm_rest_fma<7, W>(wj, ldw, rows, x0, yj, tail); break;
+    default: gemm_rest_fma<8, W>(wj, ldw, rows, x0, yj, tail); break;
   }
 }
 
@@ -273,7 +296,8 @@ __attribute__((target("avx,fma"))) static void gemm_one_fma(const float* __restr
 // loaded once per 4 streams and the outputs are read and written once; streams left over, and columns past the
 // last 16, go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
 // same order however it is blocked, so a batch gives exactly what each stream alone would.
-__attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __restrict w, std::size_t ldw, int rows,
+template <class W>
+__attribute__((target("avx2,fma"))) static void gemm_tile_fma(const W* __restrict w, std::size_t ldw, int rows,
                                                              const float* const* x, std::size_t xoff,
                                                              float* const* y, std::size_t yoff, int n, int width) {
   const int wide = width / 16 * 16;
@@ -284,7 +308,7 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
       __m256 a[8];
       for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(y[k + q] + yoff);
       for (int i = 0; i < rows; ++i) {
-        const __m256 w0 = _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw);
+        const __m256 w0 = wload(w + static_cast<std::size_t>(i) * ldw);
         for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(x[k + q] + xoff + i), w0, a[q]);
       }
       for (int q = 0; q < 8; ++q) _mm256_storeu_ps(y[k + q] + yoff, a[q]);
@@ -309,8 +333,8 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
       __m256 a2 = _mm256_loadu_ps(y2), b2 = _mm256_loadu_ps(y2 + 8);
       __m256 a3 = _mm256_loadu_ps(y3), b3 = _mm256_loadu_ps(y3 + 8);
       for (int i = 0; i < rows; ++i) {
-        const float* r = w + static_cast<std::size_t>(i) * ldw + j;
-        const __m256 w0 = _mm256_loadu_ps(r), w1 = _mm256_loadu_ps(r + 8);
+        const W* r = w + static_cast<std::size_t>(i) * ldw + j;
+        const __m256 w0 = wload(r), w1 = wload(r + 8);
         __m256 s = _mm256_broadcast_ss(x0 + i);
         a0 = _mm256_fmadd_ps(s, w0, a0);
         b0 = _mm256_fmadd_ps(s, w1, b0);
@@ -344,7 +368,7 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
       float* y3 = y[k + 3] + yoff + j;
       __m256 a0 = _mm256_loadu_ps(y0), a1 = _mm256_loadu_ps(y1), a2 = _mm256_loadu_ps(y2), a3 = _mm256_loadu_ps(y3);
       for (int i = 0; i < rows; ++i) {
-        const __m256 w0 = _mm256_loadu_ps(w + static_cast<std::size_t>(i) * ldw + j);
+        const __m256 w0 = wload(w + static_cast<std::size_t>(i) * ldw + j);
         a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x0 + i), w0, a0);
         a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(x1 + i), w0, a1);
         a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(x2 + i), w0, a2);
@@ -362,7 +386,7 @@ __attribute__((target("avx,fma"))) static void gemm_tile_fma(const float* __rest
 // so 8 / V of them run side by side and eight chains of fused multiply-adds are in flight, where one group alone
 // would leave V. Each output is the same chain over the rows as in gemm_tile_fma.
 template <int V>
-__attribute__((target("avx,fma"))) static void grouped_one_fma(const float* __restrict w, int groups, int in,
+__attribute__((target("avx2,fma"))) static void grouped_one_fma(const float* __restrict w, int groups, int in,
                                                                const float* __restrict x, float* __restrict y) {
   constexpr int G = 8 / V, out = 8 * V;
   int g = 0;
@@ -380,7 +404,7 @@ __attribute__((target("avx,fma"))) static void grouped_one_fma(const float* __re
       for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + (g + q) * out + 8 * v, a[q][v]);
   }
   for (; g < groups; ++g)
-    gemm_one_fma(w + static_cast<std::size_t>(g) * in * out, out, in, x + g * in, y + g * out, 0, out);
+    gemm_one_fma<float>(w + static_cast<std::size_t>(g) * in * out, out, in, x + g * in, y + g * out, 0, out);
 }
 
 void grouped_one_avx2(const float* w, int groups, int in, int out, const float* x, float* y) {
@@ -435,9 +459,10 @@ void gru_gates_vector(const float* gx, const float* gh, float* h, int H) {
 
 void convt_s2_portable(const ConvTranspose1x3& c, const float* in, int in_f, float* out) { convt_s2(c, in, in_f, out); }
 
-constexpr Kernels kPortable{gemm_tile_portable, nullptr, conv_run_portable, convt_s2_portable, gru_gates_portable,
-                            tanh_portable};
-constexpr Kernels kAvx2{gemm_tile_fma, grouped_one_avx2, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2};
+constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, conv_run_portable,
+                            convt_s2_portable, gru_gates_portable, tanh_portable};
+constexpr Kernels kAvx2{gemm_tile_fma<float>, gemm_tile_fma<std::uint16_t>, grouped_one_avx2, conv_run_avx2,
+                        convt_s2_avx2, gru_gates_vector, tanh_avx2};
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 // processor allows, with AVX2 and FMA. The layers (nn/layers.cpp) call the active path's table; the tests and the
 // benchmarks pick a path with use_isa() and run the same layers on it.
 #include <cstddef>
+#include <cstdint>
 
 #include "denoise/nn/isa.hpp"
 #include "denoise/nn/layers.hpp"
@@ -14,6 +15,10 @@ struct Kernels {
   // matrix product. A batch gives each stream exactly what it would get alone.
   void (*gemm_tile)(const float* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
                     float* const* y, std::size_t yoff, int n, int width);
+  // The same with the weights in bfloat16 (layers.hpp), each widened to float as it is loaded: equal, bit for
+  // bit, to gemm_tile on the widened weights.
+  void (*gemm_tile_bf16)(const std::uint16_t* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+                         float* const* y, std::size_t yoff, int n, int width);
   // One stream through a grouped linear whose groups are `out` = 8, 16 or 32 wide, the groups side by side (y is
   // zero on entry); nullptr where the path has no such kernel (gemm_tile runs it).
   void (*grouped_one)(const float* w, int groups, int in, int out, const float* x, float* y);

@@ -136,16 +136,26 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
   // Panel after panel, each matrix read front to back, so that the prefetch at the end of one panel brings in
   // the next.
   const Kernels& kern = kernels();
-  for (int p = 0; p < H3 / kPanel; ++p) {
-    const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-    kern.gemm_tile(wr.data() + col * in, kPanel, in, x, 0, scratch, col, n, kPanel);
-  }
-  for (int p = 0; p < H3 / kPanel; ++p) {
-    const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-    kern.gemm_tile(wr.data() + static_cast<std::size_t>(H3) * in + col * H, kPanel, H, hc.data(), 0, scratch,
-                   H3 + col, n, kPanel);
-  }
+  auto products = [&](const auto* w, auto gemm) {
+    for (int p = 0; p < H3 / kPanel; ++p) {
+      const std::size_t col = static_cast<std::size_t>(p) * kPanel;
+      gemm(w + col * in, kPanel, in, x, 0, scratch, col, n, kPanel);
+    }
+    for (int p = 0; p < H3 / kPanel; ++p) {
+      const std::size_t col = static_cast<std::size_t>(p) * kPanel;
+      gemm(w + static_cast<std::size_t>(H3) * in + col * H, kPanel, H, hc.data(), 0, scratch, H3 + col, n, kPanel);
+    }
+  };
+  if (wr_bf16.empty()) products(wr.data(), kern.gemm_tile);
+  else products(wr_bf16.data(), kern.gemm_tile_bf16);
   for (int k = 0; k < n; ++k) kern.gru_gates(scratch[k], scratch[k] + H3, h[k], H);
+}
+
+void Gru::to_bf16() {
+  wr_bf16.resize(wr.size());
+  std::transform(wr.begin(), wr.end(), wr_bf16.begin(), [](float f) { return nn::to_bf16(f); });
+  wr.clear();
+  wr.shrink_to_fit();
 }
 
 void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }

@@ -4,6 +4,8 @@
 // definition (tests/unit/denoise/layers_test.cpp). Layouts follow the ONNX export per frame: feature maps are
 // [channel][frequency].
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace fc25::denoise::nn {
@@ -56,6 +58,20 @@ struct GroupedLinear {
   void run_batch(const float* const* x, float* const* y, int n) const;
 };
 
+// bfloat16: a float's upper 16 bits (sign, 8-bit exponent, 7-bit mantissa). Rounded to nearest, ties to even;
+// widening back is exact.
+inline std::uint16_t to_bf16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline float from_bf16(std::uint16_t b) {
+  const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
 struct Gru {
   int in = 0, hidden = 0;
@@ -64,6 +80,10 @@ struct Gru {
   // weights front to back.
   static constexpr int kPanel = 64;
   std::vector<float> wr;   // [3 * hidden / kPanel][in][kPanel], then [3 * hidden / kPanel][hidden][kPanel]
+  // The same weights in bfloat16 instead of wr after to_bf16(): half the bytes a step reads. The arithmetic stays
+  // in float (each weight is widened in registers), so only the weights' rounding differs.
+  std::vector<std::uint16_t> wr_bf16;
+  void to_bf16();
   std::vector<float> bw;   // [3 * hidden]
   std::vector<float> br;   // [3 * hidden]
   // h is updated in place; scratch holds 6 * hidden floats.

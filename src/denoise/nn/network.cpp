@@ -89,7 +89,7 @@ void relu_inplace(float* x, std::size_t n) {
 
 }  // namespace
 
-Dfn3Weights build_weights(const Graph& enc, const Graph& erb, const Graph& df) {
+Dfn3Weights build_weights(const Graph& enc, const Graph& erb, const Graph& df, Precision precision) {
   Dfn3Weights w;
   w.erb_conv0 = conv(enc, "/erb_conv0/1/Conv", kCh, 1, 1, 3, 3, 1, 1, true);
   w.erb_conv1_dw = depthwise(enc, "/erb_conv1/0/Conv", 2);
@@ -138,6 +138,9 @@ Dfn3Weights build_weights(const Graph& enc, const Graph& erb, const Graph& df) {
   w.df_convp_pw = pointwise(df, "/df_convp/df_convp.2/Conv", 2 * kOrder, 2 * kOrder);
   w.df_fc_a_w = data(df, "/df_fc_a/df_fc_a.0/MatMul", 1, {kHidden, 1});
   w.df_fc_a_b = scalar(df, "/df_fc_a/df_fc_a.0/Add", 0);
+  if (precision == Precision::bf16) {
+    for (Gru* g : {&w.enc_gru, &w.erb_gru[0], &w.erb_gru[1], &w.df_gru[0], &w.df_gru[1]}) g->to_bf16();
+  }
   return w;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "denoise/denoise.hpp"
 #include "denoise/model/onnx_graph.hpp"
 #include "denoise/nn/weights.hpp"
 
@@ -13,8 +14,10 @@ namespace fc25::denoise::nn {
 
 
 
-// Reads every layer's weights from the three graphs; throws ModelLoadError naming a missing or misshapen tensor.
-Dfn3Weights build_weights(const model::Graph& enc, const model::Graph& erb_dec, const model::Graph& df_dec);
+// Reads every layer's weights from the three graphs, the GRUs' in bfloat16 for Precision::bf16; throws
+// ModelLoadError naming a missing or misshapen tensor.
+Dfn3Weights build_weights(const model::Graph& enc, const model::Graph& erb_dec, const model::Graph& df_dec,
+                          Precision precision = Precision::fp32);
 
 // What one frame produces, in the ONNX outputs' per-frame layouts.
 struct FrameOutputs {

@@ -3,12 +3,15 @@
 namespace fc25::denoise::nn {
 namespace {
 
-std::size_t bytes(const std::vector<float>& v) { return v.size() * sizeof(float); }
+template <class T>
+std::size_t bytes(const std::vector<T>& v) {
+  return v.size() * sizeof(T);
+}
 std::size_t bytes(const Conv2d& c) { return bytes(c.w) + bytes(c.b); }
 std::size_t bytes(const ConvTranspose1x3& c) { return bytes(c.w); }
 std::size_t bytes(const TimeConv& c) { return bytes(c.w); }
 std::size_t bytes(const GroupedLinear& l) { return bytes(l.w); }
-std::size_t bytes(const Gru& g) { return bytes(g.wr) + bytes(g.bw) + bytes(g.br); }
+std::size_t bytes(const Gru& g) { return bytes(g.wr) + bytes(g.wr_bf16) + bytes(g.bw) + bytes(g.br); }
 
 template <class... Layers>
 std::size_t sum(const Layers&... layers) {

@@ -250,9 +250,12 @@ std::vector<float> panels(const std::vector<float>& m, int gates, int inputs) {
   return t;
 }
 
+// A GRU with its weights in float, or in bfloat16 (Gru::to_bf16): then the definition is taken with the weights
+// rounded as they are held, and must be met as closely.
 TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
   std::mt19937 rng(11);
-  for (auto [in, H] : {std::pair{24, 64}, std::pair{256, 256}}) {
+  for (auto [in, H, bf16] : {std::tuple{24, 64, false}, std::tuple{256, 256, false}, std::tuple{24, 64, true},
+                             std::tuple{256, 256, true}}) {
     auto scaled = [&](std::size_t n, float k) {
       auto v = random_vector(n, rng);
       for (auto& x : v) x *= k;
@@ -260,7 +263,7 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
     };
     // Weights small enough that the gates are neither saturated nor linear.
     const float k = 2.0f / std::sqrt(static_cast<float>(in + H));
-    const auto W = scaled(static_cast<std::size_t>(3) * H * in, k), R = scaled(static_cast<std::size_t>(3) * H * H, k);
+    auto W = scaled(static_cast<std::size_t>(3) * H * in, k), R = scaled(static_cast<std::size_t>(3) * H * H, k);
     const auto Wb = scaled(3 * H, 0.5f), Rb = scaled(3 * H, 0.5f);
     Gru g;
     g.in = in, g.hidden = H;
@@ -268,6 +271,14 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
     const auto rp = panels(R, 3 * H, H);
     g.wr.insert(g.wr.end(), rp.begin(), rp.end());
     g.bw = Wb, g.br = Rb;
+    if (bf16) {
+      g.to_bf16();
+      ASSERT_TRUE(g.wr.empty());
+      ASSERT_EQ(g.wr_bf16.size(), static_cast<std::size_t>(3) * H * (in + H));
+      for (auto* m : {&W, &R})
+        for (auto& v : *m) v = from_bf16(to_bf16(v));
+      EXPECT_EQ(from_bf16(g.wr_bf16[1]), W[static_cast<std::size_t>(1) * in]) << "packed as the float panels are";
+    }
 
     constexpr int kStreams = 3;
     std::vector<std::vector<float>> h(kStreams, std::vector<float>(H, 0.0f)), scratch(kStreams, std::vector<float>(6 * H));
@@ -281,17 +292,31 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
       for (int s = 0; s < kStreams; ++s) xp.push_back(x[s].data()), hp.push_back(h[s].data()), sp.push_back(scratch[s].data());
       g.step_batch(xp.data(), hp.data(), sp.data(), kStreams);
       g.step(x[1].data(), alone_h.data(), alone_scratch.data());
-      EXPECT_EQ(alone_h, h[1]) << "in " << in << ", step " << t;
+      EXPECT_EQ(alone_h, h[1]) << "in " << in << ", step " << t << (bf16 ? ", bf16" : "");
       for (int s = 0; s < kStreams; ++s) {
         ref[s] = gru_by_definition(W, R, Wb, Rb, x[s], ref[s]);
         double worst = 0;
         for (int j = 0; j < H; ++j) worst = std::max(worst, std::abs(ref[s][j] - h[s][j]));
-        EXPECT_LT(worst, 1e-5) << "in " << in << ", step " << t << ", stream " << s;
+        EXPECT_LT(worst, 1e-5) << "in " << in << ", step " << t << ", stream " << s << (bf16 ? ", bf16" : "");
       }
     }
   }
 }
 
+// bfloat16 keeps a float's upper half, rounded to nearest with ties to even.
+TEST(Bf16, RoundsToNearestTiesToEvenAndWidensExactly) {
+  EXPECT_EQ(to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(from_bf16(0x3f80), 1.0f);
+  EXPECT_EQ(from_bf16(to_bf16(-2.5f)), -2.5f);
+  const float ulp = std::ldexp(1.0f, -7);                         // bfloat16's step at 1.0
+  EXPECT_EQ(from_bf16(to_bf16(1.0f + ulp * 0.49f)), 1.0f);          // below half: down
+  EXPECT_EQ(from_bf16(to_bf16(1.0f + ulp * 0.51f)), 1.0f + ulp);    // above half: up
+  EXPECT_EQ(from_bf16(to_bf16(1.0f + ulp * 0.5f)), 1.0f);           // a tie: to the even 1.0
+  EXPECT_EQ(from_bf16(to_bf16(1.0f + ulp * 1.5f)), 1.0f + 2 * ulp); // a tie: to the even 1 + 2 ulp
+  for (float v : {3.14159f, -1e-3f, 65504.0f, 1e-30f}) {
+    EXPECT_LE(std::abs(from_bf16(to_bf16(v)) - v), std::abs(v) * std::ldexp(1.0f, -8)) << v;
+  }
+}
 
 TEST_P(Kernels, ActivationsTanhAndSigmoidEqualTheirDefinitions) {
   std::vector<float> x;
