@@ -101,7 +101,7 @@ const std::vector<Setting>& settings() {
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
        [](Config& c, auto& n, auto& v) { c.denoise_workers = parse_int(n, v, 0, 256); }},
       {"FC25_ISA", "--isa",
-       [](Config& c, auto& n, auto& v) { one_of(n, v, {"auto", "avx2", "portable"}); c.isa = v; }},
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"auto", "avx512", "avx2", "portable"}); c.isa = v; }},
       {"FC25_PRECISION", "--precision",
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"fp32", "bf16"}); c.precision = v; }},
       {"FC25_MAX_SOCKETS_PER_USER", "--max-sockets-per-user",
@@ -193,7 +193,7 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --ingest-fec 0|1         FC25_INGEST_FEC  rebuild lost packets from the next one's redundancy instead of
                            concealing them; delays every stream by one packet, 20 ms (default 0)
   --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
-  --isa NAME               FC25_ISA         the denoise engine's vector code: auto | avx2 | portable (default auto:
+  --isa NAME               FC25_ISA         the denoise engine's vector code: auto | avx512 | avx2 | portable (default auto:
                            the best this processor has)
   --precision P            FC25_PRECISION   the denoise engine's weights: fp32 | bf16 (default fp32; bf16 is faster,
                            its output 40 dB or more from fp32's on every test recording: docs/quality.md)

@@ -32,7 +32,7 @@ lines up with it.
   --no-keep-rate         write 48 kHz instead of the input's rate
   --float                write 32-bit float WAV instead of 16-bit PCM
   --progress / --quiet   force the progress bar on / print nothing but errors
-  --isa NAME             the engine's vector code: avx2 | portable (default: the best this processor has)
+  --isa NAME             the engine's vector code: avx512 | avx2 | portable (default: the best this processor has)
   --precision P          the engine's weights: fp32 (default) | bf16 (faster; the output differs from fp32's by
                          40 dB or more below the audio on every test recording)
 

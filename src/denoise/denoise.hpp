@@ -72,8 +72,9 @@ class Denoiser {
 void process_batch(std::span<Denoiser* const> streams, std::span<const float* const> in,
                    std::span<float* const> out, std::span<float> lsnr = {});
 
-// The vector code the dfn3 engine's kernels run: "avx2" (AVX2 and FMA) or "portable" (any x86-64). The best this
-// processor has unless another is chosen; choose before streams run.
+// The vector code the dfn3 engine's kernels run: "avx512" (AVX-512 F/BW/DQ/VL: the matrix products 16 lanes wide,
+// the same results as avx2 bit for bit), "avx2" (AVX2 and FMA) or "portable" (any x86-64). The best this processor
+// has unless another is chosen; choose before streams run.
 std::string kernel_path();
 std::vector<std::string> kernel_paths();  // what this processor can run, portable first
 // Throws std::invalid_argument naming the paths this processor has when `name` is not one of them.

@@ -74,9 +74,9 @@ describe('fc25 command line', () => {
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, CHANNEL_BACKEND: 'carrier-pigeon' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /CHANNEL_BACKEND: 'carrier-pigeon' is not one of memory, redis/);
-    r = run(['serve', '--isa', 'avx512', '--data-dir', dir]);
+    r = run(['serve', '--isa', 'neon', '--data-dir', dir]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--isa: 'avx512' is not one of auto, avx2, portable/);
+    assert.match(r.stderr, /--isa: 'neon' is not one of auto, avx512, avx2, portable/);
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_PRECISION: 'int4' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /FC25_PRECISION: 'int4' is not one of fp32, bf16/);

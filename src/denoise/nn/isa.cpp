@@ -14,17 +14,30 @@ std::atomic<Isa>& current() {
 
 }  // namespace
 
-std::string_view isa_name(Isa isa) { return isa == Isa::avx2 ? "avx2" : "portable"; }
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    case Isa::portable: break;
+  }
+  return "portable";
+}
 
 std::optional<Isa> parse_isa(std::string_view name) {
   if (name == "portable") return Isa::portable;
   if (name == "avx2") return Isa::avx2;
+  if (name == "avx512") return Isa::avx512;
   return std::nullopt;
 }
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> all{Isa::portable};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) all.push_back(Isa::avx2);
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return all;
+  all.push_back(Isa::avx2);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl")) {
+    all.push_back(Isa::avx512);
+  }
   return all;
 }
 

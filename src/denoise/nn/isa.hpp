@@ -11,10 +11,12 @@ namespace fc25::denoise::nn {
 enum class Isa {
   portable,  // any x86-64: plain loops the compiler vectorises for the baseline
   avx2,      // AVX2 and FMA (Intel since Haswell, AMD since Zen)
+  avx512,    // AVX-512 F, BW, DQ and VL as well (Intel since Skylake-SP, AMD since Zen 4): the matrix products
+             // 16 lanes wide, the rest as avx2; the same results as avx2, bit for bit
 };
 
 std::string_view isa_name(Isa isa);
-// "portable", "avx2"; nullopt for anything else.
+// "portable", "avx2", "avx512"; nullopt for anything else.
 std::optional<Isa> parse_isa(std::string_view name);
 // What this processor can run, portable first.
 std::vector<Isa> supported_isas();

@@ -459,13 +459,152 @@ void gru_gates_vector(const float* gx, const float* gh, float* h, int H) {
 
 void convt_s2_portable(const ConvTranspose1x3& c, const float* in, int in_f, float* out) { convt_s2(c, in, in_f, out); }
 
+// ---- AVX-512: the matrix products in 16-lane registers. Every output is still one chain of fused multiply-adds
+// over the rows in order, so this path gives, bit for bit, what the AVX2 path gives. ----
+// GCC 12's AVX-512 headers start some intrinsics from an "undefined" register and then warn about it when inlined.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define FC25_512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define FC25_512_INLINE static inline __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), always_inline))
+
+// Sixteen weights as sixteen floats, those outside `m` zero and not read.
+FC25_512_INLINE __m512 wload16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+FC25_512_INLINE __m512 wload16(const std::uint16_t* p, __mmask16 m) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+FC25_512_INLINE __m512 wload16(const float* p) { return _mm512_loadu_ps(p); }
+FC25_512_INLINE __m512 wload16(const std::uint16_t* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+FC25_512_INLINE __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
+
+// S streams x V vectors of outputs (columns [j, j + 16 V), those past `width` masked) in S V registers over all rows.
+template <class W, int S, int V>
+FC25_512 static void strip512(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
+                              std::size_t xoff, float* const* y, std::size_t yoff, int j, int width) {
+  __mmask16 m[V];
+  #pragma GCC unroll 16
+  for (int v = 0; v < V; ++v) m[v] = lanes(width - j - 16 * v);
+  __m512 a[S][V];
+  #pragma GCC unroll 16
+  for (int s = 0; s < S; ++s)
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) a[s][v] = _mm512_maskz_loadu_ps(m[v], y[s] + yoff + j + 16 * v);
+  for (int i = 0; i < rows; ++i) {
+    const W* r = w + static_cast<std::size_t>(i) * ldw + j;
+    __m512 wv[V];
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) wv[v] = wload16(r + 16 * v, m[v]);
+    #pragma GCC unroll 16
+    for (int s = 0; s < S; ++s) {
+      const __m512 b = _mm512_set1_ps(x[s][xoff + i]);
+      #pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) a[s][v] = _mm512_fmadd_ps(b, wv[v], a[s][v]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int s = 0; s < S; ++s)
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(y[s] + yoff + j + 16 * v, m[v], a[s][v]);
+}
+
+// One stream: 64 columns (four registers) at a time, with the rows 4 KB ahead asked for, then what remains masked.
+template <class W>
+FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int rows, const float* __restrict x0,
+                                 float* __restrict y0, int width) {
+  int j = 0;
+  for (; j + 64 <= width; j += 64) {
+    __m512 a[4];
+    #pragma GCC unroll 16
+    for (int q = 0; q < 4; ++q) a[q] = _mm512_loadu_ps(y0 + j + 16 * q);
+    for (int i = 0; i < rows; ++i) {
+      const W* r = w + static_cast<std::size_t>(i) * ldw + j;
+      constexpr int kAhead = 4096 / (64 * sizeof(W));
+      const char* ahead = reinterpret_cast<const char*>(r + kAhead * ldw);
+      for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      const __m512 b = _mm512_set1_ps(x0[i]);
+      #pragma GCC unroll 16
+      for (int q = 0; q < 4; ++q) a[q] = _mm512_fmadd_ps(b, wload16(r + 16 * q), a[q]);
+    }
+    #pragma GCC unroll 16
+    for (int q = 0; q < 4; ++q) _mm512_storeu_ps(y0 + j + 16 * q, a[q]);
+  }
+  const float* xs[1] = {x0};
+  float* ys[1] = {y0};
+  for (; j < width; j += 64) strip512<W, 1, 4>(w, ldw, rows, xs, 0, ys, 0, j, width);
+}
+
+// Streams in fours over strips of 32 columns (eight chains), or eights over strips of 16 where a strip is no wider
+// (the 8- and 16-bin pointwise convolutions); a strip of the weights stays in the first-level cache while every
+// group of streams runs over it. Streams left over run alone.
+template <class W>
+FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
+                                  std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
+  if (width <= 16) {
+    const int k8 = n / 8 * 8;
+    for (int k = 0; k < k8; k += 8) strip512<W, 8, 1>(w, ldw, rows, x + k, xoff, y + k, yoff, 0, width);
+    for (int k = k8; k < n; ++k) strip512<W, 1, 1>(w, ldw, rows, x + k, xoff, y + k, yoff, 0, width);
+    return;
+  }
+  const int k4 = n / 4 * 4;
+  for (int j = 0; j < width; j += 32)
+    for (int k = 0; k < k4; k += 4) strip512<W, 4, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+  for (int k = k4; k < n; ++k) gemm_one512(w, ldw, rows, x[k] + xoff, y[k] + yoff, width);
+}
+
+// One stream through a GRU's panels (Gru::kPanel = 64 gates each, [rows][64], one after the other): two panels
+// side by side, eight chains of fused multiply-adds where one panel gives four.
+template <class W>
+FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, const float* __restrict x,
+                                   float* __restrict y) {
+  static_assert(Gru::kPanel == 64, "four registers per panel");
+  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
+  int p = 0;
+  for (; p + 2 <= panels; p += 2) {
+    const W* w0 = w + p * panel;
+    const W* w1 = w0 + panel;
+    float* y0 = y + p * 64;
+    __m512 a[8];
+    #pragma GCC unroll 16
+    for (int q = 0; q < 8; ++q) a[q] = _mm512_loadu_ps(y0 + 16 * q);
+    for (int i = 0; i < rows; ++i) {
+      const W* r0 = w0 + static_cast<std::size_t>(i) * 64;
+      const W* r1 = w1 + static_cast<std::size_t>(i) * 64;
+      constexpr int kAhead = 4096 / (64 * sizeof(W));
+      for (unsigned c = 0; c < 64 * sizeof(W); c += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(r0 + kAhead * 64) + c, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(r1 + kAhead * 64) + c, _MM_HINT_T0);
+      }
+      const __m512 b = _mm512_set1_ps(x[i]);
+      #pragma GCC unroll 16
+      for (int q = 0; q < 4; ++q) a[q] = _mm512_fmadd_ps(b, wload16(r0 + 16 * q), a[q]);
+      #pragma GCC unroll 16
+      for (int q = 0; q < 4; ++q) a[4 + q] = _mm512_fmadd_ps(b, wload16(r1 + 16 * q), a[4 + q]);
+    }
+    #pragma GCC unroll 16
+    for (int q = 0; q < 8; ++q) _mm512_storeu_ps(y0 + 16 * q, a[q]);
+  }
+  if (p < panels) gemm_one512(w + p * panel, 64, rows, x, y + p * 64, 64);
+}
+
 constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, conv_run_portable,
-                            convt_s2_portable, gru_gates_portable, tanh_portable};
+                            convt_s2_portable, gru_gates_portable, tanh_portable, nullptr, nullptr};
 constexpr Kernels kAvx2{gemm_tile_fma<float>, gemm_tile_fma<std::uint16_t>, grouped_one_avx2, conv_run_avx2,
-                        convt_s2_avx2, gru_gates_vector, tanh_avx2};
+                        convt_s2_avx2, gru_gates_vector, tanh_avx2, nullptr, nullptr};
+// The convolutions, grouped linears of one stream and the gates are the AVX2 path's.
+constexpr Kernels kAvx512{gemm_tile512<float>, gemm_tile512<std::uint16_t>, grouped_one_avx2, conv_run_avx2,
+                          convt_s2_avx2, gru_gates_vector, tanh_avx2, panels_one512<float>,
+                          panels_one512<std::uint16_t>};
 
 }  // namespace
 
-const Kernels& kernels(Isa isa) { return isa == Isa::avx2 ? kAvx2 : kPortable; }
+const Kernels& kernels(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return kAvx512;
+    case Isa::avx2: return kAvx2;
+    case Isa::portable: break;
+  }
+  return kPortable;
+}
 
 }  // namespace fc25::denoise::nn

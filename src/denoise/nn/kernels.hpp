@@ -29,6 +29,10 @@ struct Kernels {
   // A GRU's gates for one stream: h = (1 - z) n + z h from the input's and the state's gate sums (3 H each).
   void (*gru_gates)(const float* gx, const float* gh, float* h, int H);
   void (*tanh)(float* x, int n);
+  // One stream through `panels` GRU panels one after the other (Gru::kPanel gates each, [rows][kPanel]):
+  // y[p * kPanel + j] += sum_i x[i] * w[p][i][j]. nullptr where gemm_tile runs them panel by panel.
+  void (*panels_one)(const float* w, int rows, int panels, const float* x, float* y);
+  void (*panels_one_bf16)(const std::uint16_t* w, int rows, int panels, const float* x, float* y);
 };
 
 const Kernels& kernels(Isa isa);

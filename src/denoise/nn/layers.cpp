@@ -146,8 +146,18 @@ void Gru::step_batch(const float* const* x, float* const* h, float* const* scrat
       gemm(w + static_cast<std::size_t>(H3) * in + col * H, kPanel, H, hc.data(), 0, scratch, H3 + col, n, kPanel);
     }
   };
-  if (wr_bf16.empty()) products(wr.data(), kern.gemm_tile);
-  else products(wr_bf16.data(), kern.gemm_tile_bf16);
+  // One stream: where the path has a kernel for it, all panels of each matrix in one call.
+  auto one = [&](const auto* w, auto panels_one) {
+    panels_one(w, in, H3 / kPanel, x[0], scratch[0]);
+    panels_one(w + static_cast<std::size_t>(H3) * in, H, H3 / kPanel, hc[0], scratch[0] + H3);
+  };
+  if (wr_bf16.empty()) {
+    if (n == 1 && kern.panels_one) one(wr.data(), kern.panels_one);
+    else products(wr.data(), kern.gemm_tile);
+  } else {
+    if (n == 1 && kern.panels_one_bf16) one(wr_bf16.data(), kern.panels_one_bf16);
+    else products(wr_bf16.data(), kern.gemm_tile_bf16);
+  }
   for (int k = 0; k < n; ++k) kern.gru_gates(scratch[k], scratch[k] + H3, h[k], H);
 }
 
