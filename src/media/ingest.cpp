@@ -3,7 +3,9 @@
 // when RTP arrives. The appsink callback cuts 10 ms frames into the stream's ring, rings its doorbell and never waits.
 #include <gst/app/gstappsink.h>
 
+#include <array>
 #include <cstring>
+#include <mutex>
 
 #include "core/guard.hpp"
 #include "media/detail/peer.hpp"
@@ -65,10 +67,32 @@ class IngestImpl final : public Ingest, public detail::Peer {
   }
 
   // Each RTP packet as it leaves the jitter buffer, on the thread that then depayloads and decodes it and hands its
-  // frames over: the frames' arrival stamp, so that the latency measured downstream includes decoding.
-  static GstPadProbeReturn on_packet(GstPad*, GstPadProbeInfo*, gpointer data) {
-    static_cast<IngestImpl*>(data)->packet_ns_.store(core::steady_ns(), std::memory_order_relaxed);
+  // frames over: the stamp of the frames decoded from it, so that the latency measured downstream includes decoding.
+  static GstPadProbeReturn on_packet(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    auto* self = static_cast<IngestImpl*>(data);
+    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    const std::int64_t now = core::steady_ns();
+    core::guarded("ingest packet stamp", [&] {
+      std::lock_guard lock(self->stamps_mu_);
+      self->stamps_[self->next_stamp_++ % self->stamps_.size()] = {buf ? GST_BUFFER_PTS(buf) : GST_CLOCK_TIME_NONE, now};
+    });
     return GST_PAD_PROBE_OK;
+  }
+
+  // The stamp of the packet a decoded buffer came from: the one whose presentation time is nearest the buffer's
+  // (with in-band FEC that is the packet before the newest), else the newest.
+  std::int64_t packet_stamp(GstClockTime pts) {
+    std::lock_guard lock(stamps_mu_);
+    const Stamp& newest = stamps_[(next_stamp_ + stamps_.size() - 1) % stamps_.size()];
+    if (!GST_CLOCK_TIME_IS_VALID(pts)) return newest.ns;
+    const Stamp* best = nullptr;
+    GstClockTime best_gap = 15 * GST_MSECOND;   // nearer than a packet and a half
+    for (const Stamp& s : stamps_) {
+      if (!GST_CLOCK_TIME_IS_VALID(s.pts)) continue;
+      const GstClockTime gap = s.pts > pts ? s.pts - pts : pts - s.pts;
+      if (gap < best_gap) best = &s, best_gap = gap;
+    }
+    return best ? best->ns : newest.ns;
   }
 
   // GStreamer's streaming thread, every decoded buffer: behind the failure boundary like every callback from C.
@@ -81,7 +105,10 @@ class IngestImpl final : public Ingest, public detail::Peer {
       GstBuffer* buf = gst_sample_get_buffer(sample);
       GstMapInfo map;
       if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
-        if (self->accept(reinterpret_cast<const float*>(map.data), map.size / sizeof(float))) self->input_.pushed();
+        const std::int64_t packet_ns = self->packet_stamp(GST_BUFFER_PTS(buf));
+        if (self->accept(reinterpret_cast<const float*>(map.data), map.size / sizeof(float), packet_ns)) {
+          self->input_.pushed();
+        }
         gst_buffer_unmap(buf, &map);
       }
     });
@@ -90,7 +117,7 @@ class IngestImpl final : public Ingest, public detail::Peer {
   }
 
   // Appsink thread only: cut the decoded audio into 10 ms frames. True when a frame was handed over.
-  bool accept(const float* s, std::size_t n) {
+  bool accept(const float* s, std::size_t n, std::int64_t packet_ns) {
     bool any = false;
     while (n > 0) {
       std::size_t k = std::min(n, kFrameSamples - fill_);
@@ -99,7 +126,7 @@ class IngestImpl final : public Ingest, public detail::Peer {
       s += k;
       n -= k;
       if (fill_ == kFrameSamples) {
-        pending_.packet_ns = packet_ns_.load(std::memory_order_relaxed);
+        pending_.packet_ns = packet_ns;
         pending_.arrival_ns = core::steady_ns();
         if (input_.push(pending_)) {
           delivered_.fetch_add(1, std::memory_order_relaxed);
@@ -115,9 +142,16 @@ class IngestImpl final : public Ingest, public detail::Peer {
 
   AudioInput input_;
   bool decode_fec_ = false;
-  // The last packet's stamp, written and read on the streaming thread that runs the depayloader, decoder and appsink
-  // (atomic: GStreamer may hand that role to another thread under locks a race detector cannot see).
-  std::atomic<std::int64_t> packet_ns_{0};
+  // The last packets' stamps by presentation time, written and read on the streaming thread that runs the
+  // depayloader, decoder and appsink (locked: GStreamer may hand that role to another thread under locks a race
+  // detector cannot see).
+  struct Stamp {
+    GstClockTime pts = GST_CLOCK_TIME_NONE;
+    std::int64_t ns = 0;
+  };
+  std::mutex stamps_mu_;
+  std::array<Stamp, 8> stamps_{};
+  std::size_t next_stamp_ = 0;
   std::atomic<bool> decoding_{false};
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> dropped_{0};
