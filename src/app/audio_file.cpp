@@ -29,6 +29,16 @@ Audio read_audio(const std::filesystem::path& file) {
   return a;
 }
 
+double audio_seconds(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw AudioError(file.string() + ": no such file");
+  SF_INFO info{};
+  SNDFILE* f = sf_open(file.c_str(), SFM_READ, &info);
+  if (!f) throw AudioError(file.string() + ": cannot read it as audio (" + sf_strerror(nullptr) + ")");
+  sf_close(f);
+  return info.samplerate > 0 ? static_cast<double>(info.frames) / info.samplerate : 0.0;
+}
+
 void write_audio(const std::filesystem::path& file, const std::vector<float>& samples, int rate, bool float32) {
   auto ext = file.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -22,6 +22,13 @@ std::string_view to_string(Backend backend) {
   return "unknown";
 }
 
+void Denoiser::process_block(std::span<const float> in, std::span<float> out) {
+  if (in.size() != out.size() || in.size() % kHopSize != 0) {
+    throw std::invalid_argument("process_block: input and output of the same whole number of hops");
+  }
+  for (std::size_t i = 0; i < in.size(); i += kHopSize) process(in.subspan(i, kHopSize), out.subspan(i, kHopSize));
+}
+
 Precision parse_precision(std::string_view name) {
   if (name == "fp32") return Precision::fp32;
   if (name == "bf16") return Precision::bf16;

@@ -62,6 +62,10 @@ class Denoiser {
   // Takes exactly kHopSize input samples (float, nominally [-1, 1]) and writes kHopSize output samples.
   // Returns the local SNR estimate of this hop in dB where the backend has one, else 0.
   virtual float process(std::span<const float> in, std::span<float> out) = 0;
+  // A recording, or a long stretch of one, at once: in.size() == out.size(), a multiple of kHopSize. The same output
+  // as process() hop by hop (dfn3: bit for bit), faster where the backend can run layer by layer (dfn3: 32 hops at a
+  // time, each layer's weights read once for them). May allocate: for files, not for real-time threads.
+  virtual void process_block(std::span<const float> in, std::span<float> out);
   // Forgets all history, as if newly made.
   virtual void reset() = 0;
 };

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "denoise/denoise.hpp"
@@ -68,7 +70,49 @@ class Dfn3Denoiser final : public Denoiser {
     FlushDenormals guard;
     analyse(in);
     if (needs_network()) net_.step(erb_.data(), feat_spec_.data(), y_);
-    return finish(out);
+    return finish(out, y_);
+  }
+
+  // kBlock hops at a time: every frame's analysis and features, then the network through all of them layer by layer
+  // (Dfn3Network::sequence), then every frame's filtering and synthesis. The analysis and the synthesis keep separate
+  // state, and each frame's spectrum is kept for the deep filter, so this is process() reordered.
+  void process_block(std::span<const float> in, std::span<float> out) override {
+    if (in.size() != out.size() || in.size() % kHopSize != 0) {
+      throw std::invalid_argument("process_block: input and output of the same whole number of hops");
+    }
+    FlushDenormals guard;
+    if (!block_) block_ = std::make_unique<Block>(model_->dsp.freq_size());
+    Block& b = *block_;
+    const std::size_t hops = in.size() / kHopSize;
+    for (std::size_t h0 = 0; h0 < hops; h0 += kBlock) {
+      const int n = static_cast<int>(std::min<std::size_t>(kBlock, hops - h0));
+      int m = 0;   // frames the network runs on: all but a stream's first conv_lookahead, so a suffix of these
+      for (int t = 0; t < n; ++t) {
+        ++hops_;
+        auto& spec = b.spec[t];
+        stft_.analysis(in.subspan((h0 + t) * kHopSize, kHopSize), spec);
+        features_.erb(spec, b.erb[t]);
+        features_.complex(spec, cplx_);
+        for (int i = 0; i < nn::kDf; ++i) {
+          b.feat[t][i] = cplx_[i].real();
+          b.feat[t][nn::kDf + i] = cplx_[i].imag();
+        }
+        if (!needs_network()) continue;
+        b.erb_in[m] = b.erb[t].data();
+        b.feat_in[m] = b.feat[t].data();
+        b.outs[m] = &b.y[t];
+        b.scratch[m] = &b.scratch_store[m];
+        ++m;
+      }
+      if (m > 0) net_.sequence(b.erb_in.data(), b.feat_in.data(), b.outs.data(), b.scratch.data(), m);
+      hops_ -= static_cast<std::uint64_t>(n);
+      for (int t = 0; t < n; ++t) {
+        ++hops_;
+        std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
+        std::copy(b.spec[t].begin(), b.spec[t].end(), hist_.back().begin());
+        finish(out.subspan((h0 + t) * kHopSize, kHopSize), b.y[t]);
+      }
+    }
   }
 
   const void* weights() const { return model_->weights.get(); }
@@ -90,7 +134,7 @@ class Dfn3Denoiser final : public Denoiser {
     }
     if (m > 0) nn::Dfn3Network::step_batch(nets.data(), erb.data(), spec.data(), ys.data(), m);
     for (int k = 0; k < n; ++k) {
-      float l = ds[k]->finish(std::span<float>(out[k], kHopSize));
+      float l = ds[k]->finish(std::span<float>(out[k], kHopSize), ds[k]->y_);
       if (lsnr) lsnr[k] = l;
     }
   }
@@ -122,8 +166,8 @@ class Dfn3Denoiser final : public Denoiser {
     }
   }
 
-  // Applies the network's outputs for frame tau = t - conv_lookahead and synthesises the output hop.
-  float finish(std::span<float> out) {
+  // Applies the network's outputs (y) for frame tau = t - conv_lookahead and synthesises the output hop.
+  float finish(std::span<float> out, nn::FrameOutputs& y) {
     if (!needs_network()) {
       std::fill(enh_.begin(), enh_.end(), cf32(0.0f, 0.0f));  // frames before the start of the stream
       stft_.synthesis(enh_, out);
@@ -131,7 +175,7 @@ class Dfn3Denoiser final : public Denoiser {
     }
     // Frame tau: lookahead_ frames before the newest; decide the stages by its local SNR.
     const auto& noisy = hist_[hist_.size() - 1 - lookahead_];
-    const float lsnr = y_.lsnr;
+    const float lsnr = y.lsnr;
     bool apply_erb = true, zero = false, apply_df = true;
     if (lsnr < options_.min_db_thresh) {
       apply_erb = false;
@@ -148,14 +192,14 @@ class Dfn3Denoiser final : public Denoiser {
     if (zero) {
       std::fill(enh_.begin(), enh_.end(), cf32(0.0f, 0.0f));
     } else if (apply_erb) {
-      if (options_.post_filter_beta > 0.0f) post_filter(y_.m, options_.post_filter_beta);
-      dsp::apply_erb_gains(enh_, y_.m, features_.erb_widths());
+      if (options_.post_filter_beta > 0.0f) post_filter(y.m, options_.post_filter_beta);
+      dsp::apply_erb_gains(enh_, y.m, features_.erb_widths());
     }
     if (apply_df) {
       for (int f = 0; f < nn::kDf; ++f) {
         cf32 acc(0.0f, 0.0f);
         for (int o = 0; o < nn::kOrder; ++o) {
-          const float* c = &y_.coefs[(f * nn::kOrder + o) * 2];
+          const float* c = &y.coefs[(f * nn::kOrder + o) * 2];
           acc += hist_[o][f] * cf32(c[0], c[1]);
         }
         enh_[f] = acc;
@@ -182,6 +226,20 @@ class Dfn3Denoiser final : public Denoiser {
   std::array<float, nn::kErb> erb_{};
   std::array<cf32, nn::kDf> cplx_{};
   std::array<float, 2 * nn::kDf> feat_spec_{};
+  // process_block()'s frames, made on its first call (~4 MB).
+  static constexpr int kBlock = 32;
+  struct Block {
+    explicit Block(std::size_t freqs) : spec(kBlock, std::vector<cf32>(freqs)) {}
+    std::vector<std::vector<cf32>> spec;
+    std::array<std::array<float, nn::kErb>, kBlock> erb{};
+    std::array<std::array<float, 2 * nn::kDf>, kBlock> feat{};
+    std::array<nn::FrameOutputs, kBlock> y{};
+    std::array<nn::Dfn3Network::Scratch, kBlock> scratch_store{};
+    std::array<const float*, kBlock> erb_in{}, feat_in{};
+    std::array<nn::FrameOutputs*, kBlock> outs{};
+    std::array<nn::Dfn3Network::Scratch*, kBlock> scratch{};
+  };
+  std::unique_ptr<Block> block_;
 };
 
 }  // namespace

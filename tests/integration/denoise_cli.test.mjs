@@ -68,6 +68,42 @@ describe('fc25 denoise', () => {
     assert.match(r.stderr, /unknown precision 'fp16' \(expected fp32 or bf16\)/);
   });
 
+  it('denoises a directory of files, several at once, each as it would be alone; a bad one does not stop the rest', () => {
+    const inputs = path.join(dir, 'inputs'), outs = path.join(dir, 'outs');
+    fs.mkdirSync(inputs);
+    fs.mkdirSync(outs);
+    const names = ['p232_013_noisy', 'p232_028_noisy', 'p257_003_noisy'];
+    for (const n of names) fs.copyFileSync(vb(`${n}.wav`), path.join(inputs, `${n}.wav`));
+    fs.writeFileSync(path.join(inputs, 'notes.txt'), 'not audio, and not an audio file name: left alone');
+    let r = denoise([inputs, '--out-dir', outs, '--jobs', '2', '--float']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /3 of 3 files -> .*outs \(2 at once\)/);
+    assert.deepEqual(fs.readdirSync(outs).sort(), names.map((n) => `${n}.wav`));
+    for (const n of names) {
+      const alone = path.join(dir, `${n}_alone.wav`);
+      assert.equal(denoise([vb(`${n}.wav`), alone, '--float']).status, 0);
+      assert.deepEqual(readWav(path.join(outs, `${n}.wav`)).samples, readWav(alone).samples, `${n}: as alone, bit for bit`);
+    }
+    // A damaged file among good ones: the others are written, the damaged one named, the exit status says so.
+    fs.writeFileSync(path.join(inputs, 'broken.wav'), 'RIFF but nothing more');
+    fs.rmSync(outs, { recursive: true });
+    fs.mkdirSync(outs);
+    r = denoise([inputs, '--out-dir', outs, '--float']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /broken\.wav: cannot read it as audio/);
+    assert.deepEqual(fs.readdirSync(outs).sort(), names.map((n) => `${n}.wav`));
+    // Refused before any work: two inputs of one name, an output directory that is not there, a bad --jobs.
+    r = denoise([vb('p232_013_noisy.wav'), path.join(inputs, 'p232_013_noisy.wav'), '--out-dir', outs]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /would both be written to .*p232_013_noisy\.wav/);
+    r = denoise([inputs, '--out-dir', path.join(dir, 'nowhere')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /nowhere: no such directory \(--out-dir\)/);
+    r = denoise([inputs, '--out-dir', outs, '--jobs', '0']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--jobs: '0' is not a whole number from 1 to 1024/);
+  });
+
   it('improves a noisy VoiceBank recording and keeps it aligned, at 48 kHz', () => {
     const out = path.join(dir, 'p232_013.wav');
     const r = denoise([vb('p232_013_noisy.wav'), out]);

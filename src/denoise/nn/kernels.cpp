@@ -546,9 +546,11 @@ FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int ro
     for (int k = k8; k < n; ++k) strip512<W, 1, 1>(w, ldw, rows, x + k, xoff, y + k, yoff, 0, width);
     return;
   }
-  const int k4 = n / 4 * 4;
-  for (int j = 0; j < width; j += 32)
-    for (int k = 0; k < k4; k += 4) strip512<W, 4, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+  const int k8 = n / 8 * 8, k4 = n / 4 * 4;
+  for (int j = 0; j < width; j += 32) {
+    for (int k = 0; k < k8; k += 8) strip512<W, 8, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+    for (int k = k8; k < k4; k += 4) strip512<W, 4, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+  }
   for (int k = k4; k < n; ++k) gemm_one512(w, ldw, rows, x[k] + xoff, y[k] + yoff, width);
 }
 

@@ -125,41 +125,54 @@ void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) con
 
 void tanh_inplace(float* x, int n) { kernels().tanh(x, n); }
 
+void Gru::products(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const {
+  const int H3 = 3 * hidden, rows = matrix == 0 ? in : hidden;
+  const std::size_t base = matrix == 0 ? 0 : static_cast<std::size_t>(H3) * in;
+  const Kernels& kern = kernels();
+  // Panel after panel, the matrix read front to back, so that the prefetch at the end of one panel brings in the
+  // next; one input, where the path has a kernel for it, all panels in one call.
+  auto run = [&](const auto* w, auto gemm, auto panels_one) {
+    if (n == 1 && panels_one) {
+      panels_one(w + base, rows, H3 / kPanel, x[0], scratch[0] + off);
+      return;
+    }
+    for (int p = 0; p < H3 / kPanel; ++p) {
+      const std::size_t col = static_cast<std::size_t>(p) * kPanel;
+      gemm(w + base + col * rows, kPanel, rows, x, 0, scratch, off + col, n, kPanel);
+    }
+  };
+  if (wr_bf16.empty()) run(wr.data(), kern.gemm_tile, kern.panels_one);
+  else run(wr_bf16.data(), kern.gemm_tile_bf16, kern.panels_one_bf16);
+}
+
 void Gru::step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const {
-  const int H = hidden, H3 = 3 * hidden;
+  const int H3 = 3 * hidden;
   for (int k = 0; k < n; ++k) {
     std::copy(bw.begin(), bw.end(), scratch[k]);
     std::copy(br.begin(), br.end(), scratch[k] + H3);
   }
-  std::array<const float*, 256> hc;
-  for (int k = 0; k < n; ++k) hc[k] = h[k];
-  // Panel after panel, each matrix read front to back, so that the prefetch at the end of one panel brings in
-  // the next.
+  products(0, x, scratch, 0, n);
+  products(1, h, scratch, H3, n);
   const Kernels& kern = kernels();
-  auto products = [&](const auto* w, auto gemm) {
-    for (int p = 0; p < H3 / kPanel; ++p) {
-      const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-      gemm(w + col * in, kPanel, in, x, 0, scratch, col, n, kPanel);
-    }
-    for (int p = 0; p < H3 / kPanel; ++p) {
-      const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-      gemm(w + static_cast<std::size_t>(H3) * in + col * H, kPanel, H, hc.data(), 0, scratch, H3 + col, n, kPanel);
-    }
-  };
-  // One stream: where the path has a kernel for it, all panels of each matrix in one call.
-  auto one = [&](const auto* w, auto panels_one) {
-    panels_one(w, in, H3 / kPanel, x[0], scratch[0]);
-    panels_one(w + static_cast<std::size_t>(H3) * in, H, H3 / kPanel, hc[0], scratch[0] + H3);
-  };
-  if (wr_bf16.empty()) {
-    if (n == 1 && kern.panels_one) one(wr.data(), kern.panels_one);
-    else products(wr.data(), kern.gemm_tile);
-  } else {
-    if (n == 1 && kern.panels_one_bf16) one(wr_bf16.data(), kern.panels_one_bf16);
-    else products(wr_bf16.data(), kern.gemm_tile_bf16);
-  }
-  for (int k = 0; k < n; ++k) kern.gru_gates(scratch[k], scratch[k] + H3, h[k], H);
+  for (int k = 0; k < n; ++k) kern.gru_gates(scratch[k], scratch[k] + H3, h[k], hidden);
 }
+
+void Gru::sequence(const float* const* x, float* h0, float* const* h, float* const* scratch, int n) const {
+  const int H3 = 3 * hidden;
+  for (int k = 0; k < n; ++k) std::copy(bw.begin(), bw.end(), scratch[k]);
+  products(0, x, scratch, 0, n);
+  const Kernels& kern = kernels();
+  for (int t = 0; t < n; ++t) {
+    const float* prev = t == 0 ? h0 : h[t - 1];
+    std::copy(prev, prev + hidden, h[t]);
+    std::copy(br.begin(), br.end(), scratch[t] + H3);
+    products(1, &h[t], &scratch[t], H3, 1);
+    kern.gru_gates(scratch[t], scratch[t] + H3, h[t], hidden);
+  }
+  if (n > 0) std::copy(h[n - 1], h[n - 1] + hidden, h0);
+}
+
+void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }
 
 void Gru::to_bf16() {
   wr_bf16.resize(wr.size());
@@ -168,6 +181,5 @@ void Gru::to_bf16() {
   wr.shrink_to_fit();
 }
 
-void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }
 
 }  // namespace fc25::denoise::nn

@@ -90,6 +90,16 @@ struct Gru {
   void step(const float* x, float* h, float* scratch) const;
   // n independent steps (x[k], h[k], scratch[k] each as in step()), reading each weight row once for all.
   void step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const;
+  // n consecutive steps of one GRU: h[t] receives the state after input x[t], from h0 (the state before x[0],
+  // updated to the last). The input weights are read once for all n; equal to n step() calls, bit for bit.
+  void sequence(const float* const* x, float* h0, float* const* h, float* const* scratch, int n) const;
+
+ private:
+  // scratch[k][off .. off + 3 hidden) += the input (matrix 0, x[k] of `in`) or recurrent (matrix 1, of `hidden`)
+  // weights' products, for n inputs.
+  void products(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const;
+
+ public:
 };
 
 // x[i] = tanh(x[i]), vectorised where the processor allows.

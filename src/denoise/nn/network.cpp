@@ -151,38 +151,64 @@ void Dfn3Network::reset() {
   for (auto& f : spec_hist_) f.fill(0.0f);
   for (auto& f : convp_acc_) f.fill(0.0f);
   convp_slot_ = 0;
-  for (auto* h : {&h_enc_, &h_erb0_, &h_erb1_, &h_df0_, &h_df1_}) h->fill(0.0f);
+  for (auto& h : h_) h.fill(0.0f);
   frames_ = 0;
 }
 
 void Dfn3Network::step(const float* feat_erb, const float* feat_spec, FrameOutputs& out) {
   Dfn3Network* self = this;
+  Scratch* scratch = &scratch_;
   FrameOutputs* o = &out;
-  step_batch(&self, &feat_erb, &feat_spec, &o, 1);
+  run(&self, &scratch, &feat_erb, &feat_spec, &o, 1, false);
 }
 
-// Per-stream work (convolutions, small vectors) runs stream by stream; the GRUs and grouped linears, which hold
-// most of the weights, run for all streams at once. Scratch layout per stream (v_, 4096 floats):
-// [0, 512) wide vectors, [512, 1472) x256 / df_out, [2048, 3584) GRU gates.
 void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_erb, const float* const* feat_spec,
                              FrameOutputs* const* outs, int n) {
+  std::array<Scratch*, kMaxBatch> scratch;
+  for (int k = 0; k < n; ++k) scratch[k] = &nets[k]->scratch_;
+  run(nets, scratch.data(), feat_erb, feat_spec, outs, n, false);
+}
+
+void Dfn3Network::sequence(const float* const* feat_erb, const float* const* feat_spec, FrameOutputs* const* outs,
+                           Scratch* const* scratch, int n) {
+  std::array<Dfn3Network*, kMaxBatch> nets;
+  nets.fill(this);
+  run(nets.data(), scratch, feat_erb, feat_spec, outs, n, true);
+}
+
+// Per-frame work (convolutions, small vectors) runs frame by frame, in order; the GRUs and grouped linears, which
+// hold most of the weights, run for all n at once. n frames are n streams' (each its own network: the GRUs step
+// independently) or, in a sequence, one network's consecutive frames (the GRUs run through them in order, and the
+// frame-by-frame parts, run in order, carry the network's histories from frame to frame). Scratch layout per
+// frame (v, 4096 floats): [0, 512) wide vectors, [512, 1472) x256 / df_out, [2048, 3584) GRU gates.
+void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const float* const* feat_erb,
+                      const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence) {
   const auto& w = *nets[0]->w_;
   std::array<const float*, kMaxBatch> xin{};
   std::array<float*, kMaxBatch> xout{}, hs{}, scr{};
   auto each = [&](auto&& fn) {
-    for (int k = 0; k < n; ++k) fn(*nets[k], *outs[k], k);
+    for (int k = 0; k < n; ++k) fn(*nets[k], *scratch[k], *outs[k], k);
+  };
+  // A GRU's state after frame k: the stream's own, or in a sequence the frame's copy.
+  auto hidden = [&](int k, Hidden which) {
+    return sequence ? scratch[k]->h[which].data() : nets[k]->h_[which].data();
+  };
+  auto gru = [&](const Gru& g, Hidden which) {
+    for (int k = 0; k < n; ++k) hs[k] = hidden(k, which);
+    if (sequence) g.sequence(xin.data(), nets[0]->h_[which].data(), hs.data(), scr.data(), n);
+    else g.step_batch(xin.data(), hs.data(), scr.data(), n);
   };
 
   // Encoder convolutions, per stream.
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+  each([&](Dfn3Network& s, Scratch& c, FrameOutputs& out, int k) {
     std::rotate(s.erb_hist_.begin(), s.erb_hist_.begin() + 1, s.erb_hist_.end());
     std::copy(feat_erb[k], feat_erb[k] + kErb, s.erb_hist_.back().begin());
     std::rotate(s.spec_hist_.begin(), s.spec_hist_.begin() + 1, s.spec_hist_.end());
     std::copy(feat_spec[k], feat_spec[k] + 2 * kDf, s.spec_hist_.back().begin());
     ++s.frames_;
-    float* t0 = s.t0_.data();
-    float* s0 = s.s0_.data();
-    float* s1 = s.s1_.data();
+    float* t0 = c.t0.data();
+    float* s0 = c.s0.data();
+    float* s1 = c.s1.data();
     const float* erb_frames[3] = {s.erb_hist_[0].data(), s.erb_hist_[1].data(), s.erb_hist_[2].data()};
     w.erb_conv0.run(erb_frames, kErb, out.e0.data());
     relu_inplace(out.e0.data(), out.e0.size());
@@ -205,62 +231,59 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
     for (int c = 0; c < kCh; ++c)
       for (int f = 0; f < kDf / 2; ++f) s0[f * kCh + c] = s1[c * (kDf / 2) + f];
     xin[k] = s0;
-    xout[k] = s.v_.data();
+    xout[k] = c.v.data();
   });
   w.df_fc_emb.run_batch(xin.data(), xout.data(), n);
 
   // Embedding: combine with e3, then the encoder's GRU.
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
-    float* emb_df = s.v_.data();
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+    float* emb_df = c.v.data();
     for (int f = 0; f < kErb / 4; ++f)   // e3 is [channel][freq]; the embedding [freq][channel]
       for (int c = 0; c < kCh; ++c) emb_df[f * kCh + c] = relu(emb_df[f * kCh + c]) + out.e3[c * (kErb / 4) + f];
     xin[k] = emb_df;
-    xout[k] = s.v_.data() + kEmb;
-    hs[k] = s.h_enc_.data();
-    scr[k] = s.v_.data() + 2048;
+    xout[k] = c.v.data() + kEmb;
+    scr[k] = c.v.data() + 2048;
   });
   w.enc_lin_in.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, FrameOutputs&, int k) {
+  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
     relu_inplace(xout[k], kHidden);
     xin[k] = xout[k];
   });
-  w.enc_gru.step_batch(xin.data(), hs.data(), scr.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
-    xin[k] = s.h_enc_.data();
+  gru(w.enc_gru, kEncH);
+  each([&](Dfn3Network&, Scratch&, FrameOutputs& out, int k) {
+    xin[k] = hidden(k, kEncH);
     xout[k] = out.emb.data();
   });
   w.enc_lin_out.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
     relu_inplace(out.emb.data(), kEmb);
     out.lsnr = sigmoid(dot(out.emb.data(), w.lsnr_w.data(), kEmb) + w.lsnr_b) * w.lsnr_scale + w.lsnr_offset;
     xin[k] = out.emb.data();
-    xout[k] = s.v_.data() + kEmb;
+    xout[k] = c.v.data() + kEmb;
   });
 
   // ERB decoder: GRUs for all, then the convolutions per stream.
   w.erb_lin_in.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
     relu_inplace(xout[k], kHidden);
     xin[k] = xout[k];
-    hs[k] = s.h_erb0_.data();
   });
-  w.erb_gru[0].step_batch(xin.data(), hs.data(), scr.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs&, int k) {
-    xin[k] = s.h_erb0_.data();
-    hs[k] = s.h_erb1_.data();
+  gru(w.erb_gru[0], kErb0H);
+  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+    xin[k] = hidden(k, kErb0H);
   });
-  w.erb_gru[1].step_batch(xin.data(), hs.data(), scr.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs&, int k) {
-    xin[k] = s.h_erb1_.data();
-    xout[k] = s.v_.data();
+  gru(w.erb_gru[1], kErb1H);
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs&, int k) {
+    xin[k] = hidden(k, kErb1H);
+    xout[k] = c.v.data();
   });
   w.erb_lin_out.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs& out, int) {
-    float* e512 = s.v_.data();
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int) {
+    float* e512 = c.v.data();
     relu_inplace(e512, kEmb);
-    float* a = s.t0_.data();  // [64][8]
-    float* y = s.t1_.data();
-    float* s0 = s.s0_.data();
+    float* a = c.t0.data();  // [64][8]
+    float* y = c.t1.data();
+    float* s0 = c.s0.data();
     w.conv3p.run_frame(out.e3.data(), kErb / 4, a);
     for (int c = 0; c < kCh; ++c)
       for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
@@ -284,43 +307,42 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
   });
 
   // DF decoder.
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
     xin[k] = out.emb.data();
-    xout[k] = s.v_.data() + kEmb;
+    xout[k] = c.v.data() + kEmb;
   });
   w.df_lin_in.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs&, int k) {
+  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
     relu_inplace(xout[k], kHidden);
     xin[k] = xout[k];
-    hs[k] = s.h_df0_.data();
   });
-  w.df_gru[0].step_batch(xin.data(), hs.data(), scr.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs&, int k) {
-    xin[k] = s.h_df0_.data();
-    hs[k] = s.h_df1_.data();
+  gru(w.df_gru[0], kDf0H);
+  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+    xin[k] = hidden(k, kDf0H);
   });
-  w.df_gru[1].step_batch(xin.data(), hs.data(), scr.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
+  gru(w.df_gru[1], kDf1H);
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
     xin[k] = out.emb.data();
-    xout[k] = s.v_.data();
+    xout[k] = c.v.data();
   });
   w.df_skip.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs& out, int k) {
-    float* cdf = s.v_.data();  // [256]
-    for (int i = 0; i < kHidden; ++i) cdf[i] += s.h_df1_[i];
+  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+    float* cdf = c.v.data();  // [256]
+    const float* h = hidden(k, kDf1H);
+    for (int i = 0; i < kHidden; ++i) cdf[i] += h[i];
     out.alpha = sigmoid(dot(cdf, w.df_fc_a_w.data(), kHidden) + w.df_fc_a_b);
     xin[k] = cdf;
-    xout[k] = s.v_.data() + kEmb;
+    xout[k] = c.v.data() + kEmb;
   });
   w.df_out.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, FrameOutputs& out, int) {
-    const float* o = s.v_.data() + kEmb;  // [960]
+  each([&](Dfn3Network& s, Scratch& c, FrameOutputs& out, int) {
+    const float* o = c.v.data() + kEmb;  // [960]
     // This frame is tap dt of the output dt frames before the last one that uses it: add its share to each.
     const auto& cv = w.df_convp;
     std::array<float*, 5> acc;
     for (int dt = 0; dt < cv.kt; ++dt) acc[dt] = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
     cv.accumulate(out.c0.data(), kDf, acc.data());
-    float* cp = s.p0_.data();  // [10][96]
+    float* cp = c.p0.data();  // [10][96]
     float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
     w.df_convp_pw.run_frame(s0, kDf, cp);
     std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);

@@ -43,9 +43,28 @@ class Dfn3Network {
   static void step_batch(Dfn3Network* const* nets, const float* const* feat_erb, const float* const* feat_spec,
                          FrameOutputs* const* outs, int n);
   static constexpr int kMaxBatch = 256;
+  // What one frame's pass needs besides the network's state: the layers' intermediate results (and, for
+  // sequence(), the GRUs' states after the frame). ~90 KB.
+  struct Scratch {
+    std::array<float, kCh * kErb> t0{}, t1{};
+    std::array<float, kCh * kDf> s0{};
+    std::array<float, kCh * kDf / 2> s1{};
+    std::array<float, 4096> v{};
+    std::array<float, kDf * kOrder * 2> p0{};
+    std::array<std::array<float, kHidden>, 5> h{};
+  };
+  // Advances this network by n consecutive frames (feat_erb[t], feat_spec[t] -> outs[t], scratch[t] for each) layer
+  // by layer: every layer's weights are read once for the n frames, except the GRUs' recurrent ones, read once per
+  // frame while one GRU runs through all n (so they can stay in a core's second-level cache). Results equal n calls
+  // of step(), bit for bit. n <= kMaxBatch.
+  void sequence(const float* const* feat_erb, const float* const* feat_spec, FrameOutputs* const* outs,
+                Scratch* const* scratch, int n);
   void reset();
 
  private:
+  static void run(Dfn3Network* const* nets, Scratch* const* scratch, const float* const* feat_erb,
+                  const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence);
+  enum Hidden { kEncH, kErb0H, kErb1H, kDf0H, kDf1H };
   std::shared_ptr<const Dfn3Weights> w_;
   // histories, newest last
   std::array<std::array<float, kErb>, 3> erb_hist_{};
@@ -55,13 +74,8 @@ class Dfn3Network {
   std::array<std::array<float, 2 * kOrder * kDf>, 5> convp_acc_{};
   int convp_slot_ = 0;
   int frames_ = 0;
-  std::array<float, kHidden> h_enc_{}, h_erb0_{}, h_erb1_{}, h_df0_{}, h_df1_{};
-  // scratch
-  std::array<float, kCh * kErb> t0_{}, t1_{};
-  std::array<float, kCh * kDf> s0_{};
-  std::array<float, kCh * kDf / 2> s1_{};
-  std::array<float, 4096> v_{};
-  std::array<float, kDf * kOrder * 2> p0_{};
+  std::array<std::array<float, kHidden>, 5> h_{};   // the GRUs' states, by Hidden
+  Scratch scratch_;
 };
 
 }  // namespace fc25::denoise::nn

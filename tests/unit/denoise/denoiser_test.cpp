@@ -205,5 +205,35 @@ TEST_F(Dfn3Test, Bf16WeightsSoundAsFp32WeightsDo) {
   use_kernel_path(kernel_paths().back());
 }
 
+// A file runs block by block (process_block: 32 hops at a time, layer by layer): the same audio as hop by hop, bit
+// for bit, on every kernel path and with both kinds of weights; from a new stream (whose first hops are lookahead
+// only), mid-stream after single hops, and for a length that is no whole number of blocks.
+TEST_F(Dfn3Test, BlocksGiveWhatHopByHopGivesBitForBit) {
+  const auto x = speechlike(150, 79);
+  for (const auto& model : {model_, bf16_})
+    for (const auto& path : kernel_paths()) {
+      use_kernel_path(path);
+      const std::string what = std::string(to_string(model->precision())) + ", " + path;
+      auto hop_by_hop = make_dfn3(model);
+      const auto ref = run(*hop_by_hop, x);
+      auto blocks = make_dfn3(model);
+      std::vector<float> y(x.size());
+      blocks->process_block(x, y);
+      EXPECT_EQ(y, ref) << what;
+      auto mixed = make_dfn3(model);
+      std::fill(y.begin(), y.end(), 0.0f);
+      const std::size_t first = 7 * kHopSize;
+      for (std::size_t i = 0; i < first; i += kHopSize) {
+        mixed->process(std::span<const float>(x).subspan(i, kHopSize), std::span<float>(y).subspan(i, kHopSize));
+      }
+      mixed->process_block(std::span<const float>(x).subspan(first), std::span<float>(y).subspan(first));
+      EXPECT_EQ(y, ref) << what << ", after 7 single hops";
+    }
+  use_kernel_path(kernel_paths().back());
+  auto d = make_dfn3(model_);
+  std::vector<float> odd(kHopSize + 1), out(kHopSize + 1);
+  EXPECT_THROW(d->process_block(odd, out), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace fc25::denoise

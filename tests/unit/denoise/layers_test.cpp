@@ -284,6 +284,7 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
     std::vector<std::vector<float>> h(kStreams, std::vector<float>(H, 0.0f)), scratch(kStreams, std::vector<float>(6 * H));
     std::vector<std::vector<double>> ref(kStreams, std::vector<double>(H, 0.0));
     std::vector<float> alone_h(H, 0.0f), alone_scratch(6 * H);
+    std::vector<std::vector<float>> inputs_of_stream1;
     for (int t = 0; t < 6; ++t) {   // the hidden state carries from step to step
       std::vector<std::vector<float>> x;
       std::vector<const float*> xp;
@@ -293,6 +294,7 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
       g.step_batch(xp.data(), hp.data(), sp.data(), kStreams);
       g.step(x[1].data(), alone_h.data(), alone_scratch.data());
       EXPECT_EQ(alone_h, h[1]) << "in " << in << ", step " << t << (bf16 ? ", bf16" : "");
+      inputs_of_stream1.push_back(x[1]);
       for (int s = 0; s < kStreams; ++s) {
         ref[s] = gru_by_definition(W, R, Wb, Rb, x[s], ref[s]);
         double worst = 0;
@@ -300,6 +302,18 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
         EXPECT_LT(worst, 1e-5) << "in " << in << ", step " << t << ", stream " << s << (bf16 ? ", bf16" : "");
       }
     }
+    // The same six inputs as one sequence: every state along the way, and the last, as step by step.
+    std::vector<float> h0(H, 0.0f);
+    std::vector<std::vector<float>> hseq(6, std::vector<float>(H)), sseq(6, std::vector<float>(6 * H));
+    std::vector<const float*> xs;
+    std::vector<float*> hsp, ssp;
+    for (int t = 0; t < 6; ++t) xs.push_back(inputs_of_stream1[t].data()), hsp.push_back(hseq[t].data()), ssp.push_back(sseq[t].data());
+    g.sequence(xs.data(), h0.data(), hsp.data(), ssp.data(), 6);
+    EXPECT_EQ(hseq[5], alone_h) << "in " << in << (bf16 ? ", bf16" : "");
+    EXPECT_EQ(h0, alone_h) << "the state is left after the last input";
+    std::vector<float> again(H, 0.0f), scratch1(6 * H);
+    for (int t = 0; t < 3; ++t) g.step(inputs_of_stream1[t].data(), again.data(), scratch1.data());
+    EXPECT_EQ(hseq[2], again) << "the state after the third input";
   }
 }
 
