@@ -8,12 +8,22 @@
 
 namespace fc25::app {
 
-Audio read_audio(const std::filesystem::path& file) {
+namespace {
+
+// Throws AudioError naming the file and why it cannot be read.
+SNDFILE* open_for_reading(const std::filesystem::path& file, SF_INFO& info) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) throw AudioError(file.string() + ": no such file");
-  SF_INFO info{};
   SNDFILE* f = sf_open(file.c_str(), SFM_READ, &info);
   if (!f) throw AudioError(file.string() + ": cannot read it as audio (" + sf_strerror(nullptr) + ")");
+  return f;
+}
+
+}  // namespace
+
+Audio read_audio(const std::filesystem::path& file) {
+  SF_INFO info{};
+  SNDFILE* f = open_for_reading(file, info);
   Audio a;
   a.rate = info.samplerate;
   a.channels = info.channels;
@@ -30,12 +40,8 @@ Audio read_audio(const std::filesystem::path& file) {
 }
 
 double audio_seconds(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) throw AudioError(file.string() + ": no such file");
   SF_INFO info{};
-  SNDFILE* f = sf_open(file.c_str(), SFM_READ, &info);
-  if (!f) throw AudioError(file.string() + ": cannot read it as audio (" + sf_strerror(nullptr) + ")");
-  sf_close(f);
+  sf_close(open_for_reading(file, info));
   return info.samplerate > 0 ? static_cast<double>(info.frames) / info.samplerate : 0.0;
 }
 
