@@ -46,12 +46,9 @@ std::vector<std::string> kernel_paths() {
 }
 
 void use_kernel_path(std::string_view name) {
-  if (auto isa = nn::parse_isa(name)) {
-    try {
-      nn::use_isa(*isa);
-      return;
-    } catch (const std::invalid_argument&) {
-    }
+  if (auto isa = nn::parse_isa(name); isa && nn::supports(*isa)) {
+    nn::use_isa(*isa);
+    return;
   }
   std::string have;
   for (auto& n : kernel_paths()) have += (have.empty() ? "" : ", ") + n;

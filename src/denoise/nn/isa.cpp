@@ -45,12 +45,17 @@ Isa best_isa() { return supported_isas().back(); }
 
 Isa active_isa() { return current().load(std::memory_order_relaxed); }
 
-void use_isa(Isa isa) {
+bool supports(Isa isa) {
   for (Isa s : supported_isas()) {
-    if (s == isa) {
-      current().store(isa, std::memory_order_relaxed);
-      return;
-    }
+    if (s == isa) return true;
+  }
+  return false;
+}
+
+void use_isa(Isa isa) {
+  if (supports(isa)) {
+    current().store(isa, std::memory_order_relaxed);
+    return;
   }
   throw std::invalid_argument("this processor cannot run the " + std::string(isa_name(isa)) + " kernels");
 }

@@ -20,6 +20,8 @@ std::string_view isa_name(Isa isa);
 std::optional<Isa> parse_isa(std::string_view name);
 // What this processor can run, portable first.
 std::vector<Isa> supported_isas();
+// Whether this processor can run `isa`.
+bool supports(Isa isa);
 // The best of supported_isas(): the default.
 Isa best_isa();
 // What the kernels run now.
