@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `fc25 denoise` on files against ONNX Runtime's offline run of the three graphs alone, in one run:
 #  1. one long file (the 10 s DNS recording twelve times, 48 kHz, 2 min): fc25's wall clock, whole command (read,
-#     resample, denoise, write), best of three, fp32 and bf16; ONNX Runtime offline (one call per graph over all
+#     resample, denoise, write), best of three, fp32 (on two threads, and on one) and bf16; ONNX Runtime offline (one call per graph over all
 #     frames, one intra-op thread) on the same file's features, median of seven;
 #  2. a directory (every recording in ../shared/audio, one file per core): wall clock against the long file's
-#     real-time factor x total audio / cores.
+#     real-time factor on one thread x total audio / cores.
 #   bench/denoise/file.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,12 +27,14 @@ best_of_3() {   # seconds of the fastest of three runs of the command
 }
 ISA_ARGS=(); [[ -n "${FC25_ISA:-}" ]] && ISA_ARGS=(--isa "$FC25_ISA")
 FP32=$(best_of_3 "$FC25" denoise "$WORK/long.wav" "$WORK/out.wav" --float --quiet --model "$MODEL" "${ISA_ARGS[@]}")
+ONE=$(best_of_3 "$FC25" denoise "$WORK/long.wav" "$WORK/out.wav" --float --quiet --model "$MODEL" --threads-per-file 1 "${ISA_ARGS[@]}")
 BF16=$(best_of_3 "$FC25" denoise "$WORK/long.wav" "$WORK/out.wav" --float --quiet --model "$MODEL" --precision bf16 "${ISA_ARGS[@]}")
 "$BUILD/tools/denoise-probe/fc25-denoise-probe" features "$WORK/long.wav" "$WORK/feat" > /dev/null
 ORT=$(node tools/reference/ort-bench.mjs --model "$MODEL" --in "$WORK/feat" --offline-only | sed -E 's/.*"offline_seconds":([0-9.e-]+).*/\1/')
-awk -v a="$LONG_S" -v f="$FP32" -v b="$BF16" -v o="$ORT" 'BEGIN {
+awk -v a="$LONG_S" -v f="$FP32" -v b="$BF16" -v o="$ORT" -v one="$ONE" 'BEGIN {
   printf "one file, %.1f s of audio:\n", a
   printf "  fc25 denoise, fp32 (whole command)         %.3f s  RTF %.4f\n", f, f / a
+  printf "  fc25 denoise, fp32, one thread             %.3f s  RTF %.4f\n", one, one / a
   printf "  fc25 denoise, bf16 (whole command)         %.3f s  RTF %.4f\n", b, b / a
   printf "  ONNX Runtime offline, three graphs only    %.3f s  RTF %.4f\n", o, o / a
   printf "  fc25 fp32 is %.2fx faster than ONNX Runtime offline; bf16 %.2fx\n", o / f, o / b }'
@@ -41,7 +43,7 @@ cp "$SHARED"/audio/*/*.wav "$WORK/dir/"
 DIR_S=$(for f in "$WORK"/dir/*.wav; do soxi -D "$f"; done | awk '{s += $1} END {print s}')
 FILES=$(ls "$WORK/dir" | wc -l)
 DIRT=$(best_of_3 "$FC25" denoise "$WORK/dir" --out-dir "$WORK/outdir" --float --quiet --model "$MODEL" "${ISA_ARGS[@]}")
-awk -v s="$DIR_S" -v n="$FILES" -v t="$DIRT" -v f="$FP32" -v a="$LONG_S" -v c="$(nproc)" 'BEGIN {
+awk -v s="$DIR_S" -v n="$FILES" -v t="$DIRT" -v f="$ONE" -v a="$LONG_S" -v c="$(nproc)" 'BEGIN {
   e = s * (f / a) / c
-  printf "a directory, %d files, %.1f s of audio, fp32, %d at once: %.3f s; expected from the long file %.3f s (%+.0f %%)\n",
+  printf "a directory, %d files, %.1f s of audio, fp32, %d at once: %.3f s; expected from the long file on one thread %.3f s (%+.0f %%)\n",
     n, s, c, t, e, 100 * (t - e) / e }'

@@ -1,6 +1,7 @@
 // `fc25 denoise`: the engine over files, each run as a live stream would hear it (the same output as hop-by-hop
-// streaming) but block by block, with the latency removed so the output lines up with the input. Several files, or
-// directories of them, are spread over the cores, one file per thread, under one progress bar.
+// streaming) but block by block, with the latency removed so the output lines up with the input. One file uses
+// two cores; several files, or directories of them, are spread over the cores, one file per thread, under one
+// progress bar.
 #include "app/denoise_command.hpp"
 
 #include <unistd.h>
@@ -39,6 +40,7 @@ DIR under its own name as .wav, several files at once, one per core.
   --float                write 32-bit float WAV instead of 16-bit PCM
   --out-dir DIR          write each input to DIR/NAME.wav (several inputs, or directories of them)
   --jobs N               files denoised at once (default: one per core)
+  --threads-per-file N   1 or 2 (default: 2 where the cores are at least twice the files at once, else 1)
   --progress / --quiet   force the progress bar on / print nothing but errors
   --isa NAME             the engine's vector code: avx512 | avx2 | portable (default: the best this processor has)
   --precision P          the engine's weights: fp32 (default) | bf16 (faster; the output differs from fp32's by
@@ -125,6 +127,7 @@ struct Settings {
   std::shared_ptr<const denoise::Model> model;
   denoise::Options options;
   bool keep_rate = true, float32 = false;
+  bool two_threads = false;   // each file on two threads: where the cores outnumber the files at once two to one
 };
 
 // One progress bar for every file, by seconds of audio done.
@@ -151,7 +154,8 @@ class Progress {
   std::mutex mu_;
 };
 
-// One file: read, resample to 48 kHz, denoise 64 hops at a time, remove the latency, resample back, write.
+// One file: read, resample to 48 kHz, denoise (block by block, on two threads where there are cores to spare),
+// remove the latency, resample back, write.
 void denoise_file(const Job& job, const Settings& s, Progress& progress) {
   auto input = read_audio(job.in);
   std::unique_ptr<denoise::Denoiser> denoiser;
@@ -162,12 +166,12 @@ void denoise_file(const Job& job, const Settings& s, Progress& progress) {
   const std::size_t n = x.size(), hop = denoise::kHopSize, latency = denoiser->latency_samples();
   x.resize(((n + latency + hop - 1) / hop) * hop, 0.0f);  // room to flush the latency
   std::vector<float> y(x.size());
-  constexpr std::size_t kChunk = 64 * denoise::kHopSize;
-  for (std::size_t i = 0; i < x.size(); i += kChunk) {
-    const std::size_t len = std::min(kChunk, x.size() - i);
-    denoiser->process_block(std::span<const float>(x).subspan(i, len), std::span<float>(y).subspan(i, len));
-    progress.add(job.seconds * static_cast<double>(len) / static_cast<double>(x.size()));
-  }
+  std::size_t shown = 0;   // hops
+  const double total_hops = static_cast<double>(x.size() / hop);
+  denoiser->process_file(x, y, s.two_threads, [&](std::size_t hops) {
+    progress.add(job.seconds * static_cast<double>(hops - shown) / total_hops);
+    shown = hops;
+  });
   std::vector<float> aligned(y.begin() + static_cast<std::ptrdiff_t>(latency),
                              y.begin() + static_cast<std::ptrdiff_t>(latency + n));
   const int out_rate = s.keep_rate ? input.rate : denoise::kSampleRate;
@@ -185,6 +189,7 @@ int run_denoise_command(int argc, char** argv) {
   Settings settings;
   bool quiet = false, progress = isatty(STDERR_FILENO);
   int jobs_at_once = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads_per_file = 0;   // 0: chosen from the cores
   auto precision = denoise::Precision::fp32;
   try {
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -203,6 +208,7 @@ int run_denoise_command(int argc, char** argv) {
       else if (a == "--float") settings.float32 = true;
       else if (a == "--out-dir") out_dir = value();
       else if (a == "--jobs") jobs_at_once = whole(a, value(), 1, 1024);
+      else if (a == "--threads-per-file") threads_per_file = whole(a, value(), 1, 2);
       else if (a == "--quiet") quiet = true, progress = false;
       else if (a == "--progress") progress = true;
       else if (a == "--isa") denoise::use_kernel_path(value());
@@ -246,6 +252,9 @@ int run_denoise_command(int argc, char** argv) {
     const auto started = std::chrono::steady_clock::now();
     Progress bar(progress && !quiet && total > 10.0, total);
     const int threads = std::min<int>(jobs_at_once, static_cast<int>(jobs.size()));
+    settings.two_threads = threads_per_file == 0
+                               ? static_cast<int>(std::thread::hardware_concurrency()) >= 2 * threads
+                               : threads_per_file == 2;
     std::atomic<std::size_t> next{0};
     std::atomic<int> failed{0};
     std::mutex err_mu;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +28,16 @@ void Denoiser::process_block(std::span<const float> in, std::span<float> out) {
     throw std::invalid_argument("process_block: input and output of the same whole number of hops");
   }
   for (std::size_t i = 0; i < in.size(); i += kHopSize) process(in.subspan(i, kHopSize), out.subspan(i, kHopSize));
+}
+
+void Denoiser::process_file(std::span<const float> in, std::span<float> out, bool,
+                            const std::function<void(std::size_t)>& progress) {
+  constexpr std::size_t kChunk = 64 * kHopSize;
+  for (std::size_t i = 0; i < in.size(); i += kChunk) {
+    const std::size_t len = std::min(kChunk, in.size() - i);
+    process_block(in.subspan(i, len), out.subspan(i, len));
+    if (progress) progress((i + len) / kHopSize);
+  }
 }
 
 Precision parse_precision(std::string_view name) {

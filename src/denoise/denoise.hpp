@@ -4,6 +4,7 @@
 // per stream. process() never allocates, locks or logs.
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -66,6 +67,11 @@ class Denoiser {
   // as process() hop by hop (dfn3: bit for bit), faster where the backend can run layer by layer (dfn3: 32 hops at a
   // time, each layer's weights read once for them). May allocate: for files, not for real-time threads.
   virtual void process_block(std::span<const float> in, std::span<float> out);
+  // A whole recording as process_block, on two threads where `two_threads` and the backend can use them (dfn3: the
+  // encoder and ERB decoder of one block of hops while the deep-filter decoder, filtering and synthesis finish the
+  // block before). The same output. `progress`, when given, hears the hops done after each block.
+  virtual void process_file(std::span<const float> in, std::span<float> out, bool two_threads,
+                            const std::function<void(std::size_t hops_done)>& progress);
   // Forgets all history, as if newly made.
   virtual void reset() = 0;
 };

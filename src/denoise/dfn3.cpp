@@ -11,8 +11,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "denoise/denoise.hpp"
@@ -35,6 +40,22 @@ void post_filter(std::span<float> gains, float beta) {
     g = (1.0f + beta) * g / (1.0f + beta * q * q);
   }
 }
+
+// process_block()'s frames, made on first use (~4 MB each; process_file() on two threads uses two).
+constexpr int kBlock = 32;
+struct Block {
+  explicit Block(std::size_t freqs) : spec(kBlock, std::vector<cf32>(freqs)) {}
+  int n = 0, m = 0;                       // hops in the block; of them, frames the network runs on
+  std::array<bool, kBlock> network{};     // per hop: whether the network ran for it
+  std::vector<std::vector<cf32>> spec;
+  std::array<std::array<float, nn::kErb>, kBlock> erb{};
+  std::array<std::array<float, 2 * nn::kDf>, kBlock> feat{};
+  std::array<nn::FrameOutputs, kBlock> y{};
+  std::array<nn::Dfn3Network::Scratch, kBlock> scratch_store{};
+  std::array<const float*, kBlock> erb_in{}, feat_in{};
+  std::array<nn::FrameOutputs*, kBlock> outs{};
+  std::array<nn::Dfn3Network::Scratch*, kBlock> scratch{};
+};
 
 class Dfn3Denoiser final : public Denoiser {
  public:
@@ -70,49 +91,91 @@ class Dfn3Denoiser final : public Denoiser {
     FlushDenormals guard;
     analyse(in);
     if (needs_network()) net_.step(erb_.data(), feat_spec_.data(), y_);
-    return finish(out, y_);
+    return finish(out, y_, needs_network());
   }
 
   // kBlock hops at a time: every frame's analysis and features, then the network through all of them layer by layer
   // (Dfn3Network::sequence), then every frame's filtering and synthesis. The analysis and the synthesis keep separate
   // state, and each frame's spectrum is kept for the deep filter, so this is process() reordered.
   void process_block(std::span<const float> in, std::span<float> out) override {
-    if (in.size() != out.size() || in.size() % kHopSize != 0) {
-      throw std::invalid_argument("process_block: input and output of the same whole number of hops");
-    }
+    check_block(in, out);
     FlushDenormals guard;
-    if (!block_) block_ = std::make_unique<Block>(model_->dsp.freq_size());
-    Block& b = *block_;
-    const std::size_t hops = in.size() / kHopSize;
-    for (std::size_t h0 = 0; h0 < hops; h0 += kBlock) {
-      const int n = static_cast<int>(std::min<std::size_t>(kBlock, hops - h0));
-      int m = 0;   // frames the network runs on: all but a stream's first conv_lookahead, so a suffix of these
-      for (int t = 0; t < n; ++t) {
-        ++hops_;
-        auto& spec = b.spec[t];
-        stft_.analysis(in.subspan((h0 + t) * kHopSize, kHopSize), spec);
-        features_.erb(spec, b.erb[t]);
-        features_.complex(spec, cplx_);
-        for (int i = 0; i < nn::kDf; ++i) {
-          b.feat[t][i] = cplx_[i].real();
-          b.feat[t][nn::kDf + i] = cplx_[i].imag();
-        }
-        if (!needs_network()) continue;
-        b.erb_in[m] = b.erb[t].data();
-        b.feat_in[m] = b.feat[t].data();
-        b.outs[m] = &b.y[t];
-        b.scratch[m] = &b.scratch_store[m];
-        ++m;
-      }
-      if (m > 0) net_.sequence(b.erb_in.data(), b.feat_in.data(), b.outs.data(), b.scratch.data(), m);
-      hops_ -= static_cast<std::uint64_t>(n);
-      for (int t = 0; t < n; ++t) {
-        ++hops_;
-        std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
-        std::copy(b.spec[t].begin(), b.spec[t].end(), hist_.back().begin());
-        finish(out.subspan((h0 + t) * kHopSize, kHopSize), b.y[t]);
-      }
+    Block& b = block(0);
+    for (std::size_t h0 = 0; h0 < in.size() / kHopSize; h0 += kBlock) {
+      analyse_block(in, h0, b);
+      net_.sequence(b.erb_in.data(), b.feat_in.data(), b.outs.data(), b.scratch.data(), b.m);
+      finish_block(out, h0, b);
     }
+  }
+
+  // Two threads: this one analyses block k and runs its encoder and ERB decoder while the other runs block k - 1's
+  // deep-filter decoder, filtering and synthesis. Two sets of block buffers take turns.
+  void process_file(std::span<const float> in, std::span<float> out, bool two_threads,
+                    const std::function<void(std::size_t)>& progress) override {
+    if (!two_threads) {
+      Denoiser::process_file(in, out, false, progress);
+      return;
+    }
+    check_block(in, out);
+    const std::size_t hops = in.size() / kHopSize, blocks = (hops + kBlock - 1) / kBlock;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t analysed = 0, finished = 0;
+    bool failed = false;
+    std::exception_ptr error;
+    auto fail = [&](std::exception_ptr e) {
+      std::lock_guard lock(mu);
+      if (!error) error = e;
+      failed = true;
+      cv.notify_all();
+    };
+    std::thread second([&] {
+      try {
+        FlushDenormals guard;
+        for (std::size_t k = 0; k < blocks; ++k) {
+          {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return analysed > k || failed; });
+            if (failed) return;
+          }
+          Block& b = block(k % 2);
+          net_.sequence(b.erb_in.data(), b.feat_in.data(), b.outs.data(), b.scratch.data(), b.m,
+                        nn::Dfn3Network::kDeepFilter);
+          finish_block(out, k * kBlock, b);
+          {
+            std::lock_guard lock(mu);
+            finished = k + 1;
+          }
+          cv.notify_all();
+          if (progress) progress(std::min(hops, (k + 1) * kBlock));
+        }
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    });
+    try {
+      FlushDenormals guard;
+      for (std::size_t k = 0; k < blocks; ++k) {
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return finished + 2 > k || failed; });   // block k - 2's buffers are free
+          if (failed) break;
+        }
+        Block& b = block(k % 2);
+        analyse_block(in, k * kBlock, b);
+        net_.sequence(b.erb_in.data(), b.feat_in.data(), b.outs.data(), b.scratch.data(), b.m,
+                      nn::Dfn3Network::kEncoderAndErb);
+        {
+          std::lock_guard lock(mu);
+          analysed = k + 1;
+        }
+        cv.notify_all();
+      }
+    } catch (...) {
+      fail(std::current_exception());
+    }
+    second.join();
+    if (error) std::rethrow_exception(error);
   }
 
   const void* weights() const { return model_->weights.get(); }
@@ -134,7 +197,7 @@ class Dfn3Denoiser final : public Denoiser {
     }
     if (m > 0) nn::Dfn3Network::step_batch(nets.data(), erb.data(), spec.data(), ys.data(), m);
     for (int k = 0; k < n; ++k) {
-      float l = ds[k]->finish(std::span<float>(out[k], kHopSize), ds[k]->y_);
+      float l = ds[k]->finish(std::span<float>(out[k], kHopSize), ds[k]->y_, ds[k]->needs_network());
       if (lsnr) lsnr[k] = l;
     }
   }
@@ -148,6 +211,46 @@ class Dfn3Denoiser final : public Denoiser {
   };
 
  private:
+  static void check_block(std::span<const float> in, std::span<float> out) {
+    if (in.size() != out.size() || in.size() % kHopSize != 0) {
+      throw std::invalid_argument("process_block: input and output of the same whole number of hops");
+    }
+  }
+
+  // Up to kBlock hops from hop h0 on: analysis and features of each frame into b, and the frames the network runs
+  // on (all but a stream's first conv_lookahead: a suffix of these) listed.
+  void analyse_block(std::span<const float> in, std::size_t h0, Block& b) {
+    b.n = static_cast<int>(std::min<std::size_t>(kBlock, in.size() / kHopSize - h0));
+    b.m = 0;
+    for (int t = 0; t < b.n; ++t) {
+      ++hops_;
+      auto& spec = b.spec[t];
+      stft_.analysis(in.subspan((h0 + t) * kHopSize, kHopSize), spec);
+      features_.erb(spec, b.erb[t]);
+      features_.complex(spec, cplx_);
+      for (int i = 0; i < nn::kDf; ++i) {
+        b.feat[t][i] = cplx_[i].real();
+        b.feat[t][nn::kDf + i] = cplx_[i].imag();
+      }
+      b.network[t] = needs_network();
+      if (!b.network[t]) continue;
+      b.erb_in[b.m] = b.erb[t].data();
+      b.feat_in[b.m] = b.feat[t].data();
+      b.outs[b.m] = &b.y[t];
+      b.scratch[b.m] = &b.scratch_store[b.m];
+      ++b.m;
+    }
+  }
+
+  // The block's frames through the deep filter and the synthesis, in order.
+  void finish_block(std::span<float> out, std::size_t h0, Block& b) {
+    for (int t = 0; t < b.n; ++t) {
+      std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
+      std::copy(b.spec[t].begin(), b.spec[t].end(), hist_.back().begin());
+      finish(out.subspan((h0 + t) * kHopSize, kHopSize), b.y[t], b.network[t]);
+    }
+  }
+
   // The first conv_lookahead frames only serve as lookahead: the model (trained with its features shifted that
   // many frames ahead) never sees them as input, and no output frame belongs to them.
   bool needs_network() const { return hops_ > static_cast<std::uint64_t>(lookahead_); }
@@ -167,8 +270,8 @@ class Dfn3Denoiser final : public Denoiser {
   }
 
   // Applies the network's outputs (y) for frame tau = t - conv_lookahead and synthesises the output hop.
-  float finish(std::span<float> out, nn::FrameOutputs& y) {
-    if (!needs_network()) {
+  float finish(std::span<float> out, nn::FrameOutputs& y, bool network) {
+    if (!network) {
       std::fill(enh_.begin(), enh_.end(), cf32(0.0f, 0.0f));  // frames before the start of the stream
       stft_.synthesis(enh_, out);
       return options_.min_db_thresh;
@@ -226,20 +329,11 @@ class Dfn3Denoiser final : public Denoiser {
   std::array<float, nn::kErb> erb_{};
   std::array<cf32, nn::kDf> cplx_{};
   std::array<float, 2 * nn::kDf> feat_spec_{};
-  // process_block()'s frames, made on its first call (~4 MB).
-  static constexpr int kBlock = 32;
-  struct Block {
-    explicit Block(std::size_t freqs) : spec(kBlock, std::vector<cf32>(freqs)) {}
-    std::vector<std::vector<cf32>> spec;
-    std::array<std::array<float, nn::kErb>, kBlock> erb{};
-    std::array<std::array<float, 2 * nn::kDf>, kBlock> feat{};
-    std::array<nn::FrameOutputs, kBlock> y{};
-    std::array<nn::Dfn3Network::Scratch, kBlock> scratch_store{};
-    std::array<const float*, kBlock> erb_in{}, feat_in{};
-    std::array<nn::FrameOutputs*, kBlock> outs{};
-    std::array<nn::Dfn3Network::Scratch*, kBlock> scratch{};
-  };
-  std::unique_ptr<Block> block_;
+  std::array<std::unique_ptr<Block>, 2> blocks_;
+  Block& block(std::size_t i) {
+    if (!blocks_[i]) blocks_[i] = std::make_unique<Block>(model_->dsp.freq_size());
+    return *blocks_[i];
+  }
 };
 
 }  // namespace

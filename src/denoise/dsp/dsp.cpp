@@ -78,6 +78,7 @@ Stft::Stft(const DspConfig& config)
       analysis_mem_(config.fft_size - config.hop_size),
       synthesis_mem_(config.fft_size - config.hop_size),
       buf_(config.fft_size),
+      synthesis_buf_(config.fft_size),
       cbuf_(config.freq_size()) {
   if (config.fft_size % 2 != 0 || config.hop_size * 2 > config.fft_size) {
     throw std::invalid_argument("STFT needs an even fft_size and hop_size <= fft_size / 2");
@@ -107,14 +108,14 @@ void Stft::analysis(std::span<const float> in, std::span<cf32> spec) {
 void Stft::synthesis(std::span<const cf32> spec, std::span<float> out) {
   const int n = config_.fft_size, hop = config_.hop_size, mem = n - hop;
   std::copy(spec.begin(), spec.end(), cbuf_.begin());
-  kiss_fftri(fft_->inverse, reinterpret_cast<const kiss_fft_cpx*>(cbuf_.data()), buf_.data());
-  for (int i = 0; i < n; ++i) buf_[i] *= window_[i];
-  for (int i = 0; i < hop; ++i) out[i] = buf_[i] + synthesis_mem_[i];
+  kiss_fftri(fft_->inverse, reinterpret_cast<const kiss_fft_cpx*>(cbuf_.data()), synthesis_buf_.data());
+  for (int i = 0; i < n; ++i) synthesis_buf_[i] *= window_[i];
+  for (int i = 0; i < hop; ++i) out[i] = synthesis_buf_[i] + synthesis_mem_[i];
   // Shift the overlap memory and add this frame's tail.
   const int split = mem - hop;
   if (split > 0) std::copy(synthesis_mem_.begin() + hop, synthesis_mem_.end(), synthesis_mem_.begin());
-  for (int i = 0; i < split; ++i) synthesis_mem_[i] += buf_[hop + i];
-  for (int i = split; i < mem; ++i) synthesis_mem_[i] = buf_[hop + i];
+  for (int i = 0; i < split; ++i) synthesis_mem_[i] += synthesis_buf_[hop + i];
+  for (int i = split; i < mem; ++i) synthesis_mem_[i] = synthesis_buf_[hop + i];
 }
 
 Features::Features(const DspConfig& config)

@@ -56,7 +56,9 @@ class Stft {
   std::vector<float> window_;
   float wnorm_;
   std::unique_ptr<Fft> fft_;
-  std::vector<float> analysis_mem_, synthesis_mem_, buf_;
+  // The analysis and the synthesis share nothing they write, so one thread may analyse later frames while another
+  // synthesises earlier ones.
+  std::vector<float> analysis_mem_, synthesis_mem_, buf_, synthesis_buf_;
   std::vector<cf32> cbuf_;
 };
 

@@ -170,10 +170,10 @@ void Dfn3Network::step_batch(Dfn3Network* const* nets, const float* const* feat_
 }
 
 void Dfn3Network::sequence(const float* const* feat_erb, const float* const* feat_spec, FrameOutputs* const* outs,
-                           Scratch* const* scratch, int n) {
+                           Scratch* const* scratch, int n, int parts) {
   std::array<Dfn3Network*, kMaxBatch> nets;
   nets.fill(this);
-  run(nets.data(), scratch, feat_erb, feat_spec, outs, n, true);
+  run(nets.data(), scratch, feat_erb, feat_spec, outs, n, true, parts);
 }
 
 // Per-frame work (convolutions, small vectors) runs frame by frame, in order; the GRUs and grouped linears, which
@@ -182,7 +182,7 @@ void Dfn3Network::sequence(const float* const* feat_erb, const float* const* fea
 // frame-by-frame parts, run in order, carry the network's histories from frame to frame). Scratch layout per
 // frame (v, 4096 floats): [0, 512) wide vectors, [512, 1472) x256 / df_out, [2048, 3584) GRU gates.
 void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const float* const* feat_erb,
-                      const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence) {
+                      const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence, int parts) {
   const auto& w = *nets[0]->w_;
   std::array<const float*, kMaxBatch> xin{};
   std::array<float*, kMaxBatch> xout{}, hs{}, scr{};
@@ -193,165 +193,168 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
   auto hidden = [&](int k, Hidden which) {
     return sequence ? scratch[k]->h[which].data() : nets[k]->h_[which].data();
   };
+  for (int k = 0; k < n; ++k) scr[k] = scratch[k]->v.data() + 2048;   // the GRUs' gates
   auto gru = [&](const Gru& g, Hidden which) {
     for (int k = 0; k < n; ++k) hs[k] = hidden(k, which);
     if (sequence) g.sequence(xin.data(), nets[0]->h_[which].data(), hs.data(), scr.data(), n);
     else g.step_batch(xin.data(), hs.data(), scr.data(), n);
   };
 
-  // Encoder convolutions, per stream.
-  each([&](Dfn3Network& s, Scratch& c, FrameOutputs& out, int k) {
-    std::rotate(s.erb_hist_.begin(), s.erb_hist_.begin() + 1, s.erb_hist_.end());
-    std::copy(feat_erb[k], feat_erb[k] + kErb, s.erb_hist_.back().begin());
-    std::rotate(s.spec_hist_.begin(), s.spec_hist_.begin() + 1, s.spec_hist_.end());
-    std::copy(feat_spec[k], feat_spec[k] + 2 * kDf, s.spec_hist_.back().begin());
-    ++s.frames_;
-    float* t0 = c.t0.data();
-    float* s0 = c.s0.data();
-    float* s1 = c.s1.data();
-    const float* erb_frames[3] = {s.erb_hist_[0].data(), s.erb_hist_[1].data(), s.erb_hist_[2].data()};
-    w.erb_conv0.run(erb_frames, kErb, out.e0.data());
-    relu_inplace(out.e0.data(), out.e0.size());
-    w.erb_conv1_dw.run_frame(out.e0.data(), kErb, t0);
-    w.erb_conv1_pw.run_frame(t0, kErb / 2, out.e1.data());
-    relu_inplace(out.e1.data(), out.e1.size());
-    w.erb_conv2_dw.run_frame(out.e1.data(), kErb / 2, t0);
-    w.erb_conv2_pw.run_frame(t0, kErb / 4, out.e2.data());
-    relu_inplace(out.e2.data(), out.e2.size());
-    w.erb_conv3_dw.run_frame(out.e2.data(), kErb / 4, t0);
-    w.erb_conv3_pw.run_frame(t0, kErb / 4, out.e3.data());
-    relu_inplace(out.e3.data(), out.e3.size());
-    const float* spec_frames[3] = {s.spec_hist_[0].data(), s.spec_hist_[1].data(), s.spec_hist_[2].data()};
-    w.df_conv0.run(spec_frames, kDf, out.c0.data());
-    relu_inplace(out.c0.data(), out.c0.size());
-    w.df_conv1_dw.run_frame(out.c0.data(), kDf, s0);
-    w.df_conv1_pw.run_frame(s0, kDf / 2, s1);
-    relu_inplace(s1, kCh * kDf / 2);
-    // Flatten as [freq][channel] for the grouped linear.
-    for (int c = 0; c < kCh; ++c)
-      for (int f = 0; f < kDf / 2; ++f) s0[f * kCh + c] = s1[c * (kDf / 2) + f];
-    xin[k] = s0;
-    xout[k] = c.v.data();
-  });
-  w.df_fc_emb.run_batch(xin.data(), xout.data(), n);
+  if (parts & kEncoderAndErb) {
+    // Encoder convolutions, per stream.
+    each([&](Dfn3Network& s, Scratch& c, FrameOutputs& out, int k) {
+      std::rotate(s.erb_hist_.begin(), s.erb_hist_.begin() + 1, s.erb_hist_.end());
+      std::copy(feat_erb[k], feat_erb[k] + kErb, s.erb_hist_.back().begin());
+      std::rotate(s.spec_hist_.begin(), s.spec_hist_.begin() + 1, s.spec_hist_.end());
+      std::copy(feat_spec[k], feat_spec[k] + 2 * kDf, s.spec_hist_.back().begin());
+      ++s.frames_;
+      float* t0 = c.t0.data();
+      float* s0 = c.s0.data();
+      float* s1 = c.s1.data();
+      const float* erb_frames[3] = {s.erb_hist_[0].data(), s.erb_hist_[1].data(), s.erb_hist_[2].data()};
+      w.erb_conv0.run(erb_frames, kErb, out.e0.data());
+      relu_inplace(out.e0.data(), out.e0.size());
+      w.erb_conv1_dw.run_frame(out.e0.data(), kErb, t0);
+      w.erb_conv1_pw.run_frame(t0, kErb / 2, out.e1.data());
+      relu_inplace(out.e1.data(), out.e1.size());
+      w.erb_conv2_dw.run_frame(out.e1.data(), kErb / 2, t0);
+      w.erb_conv2_pw.run_frame(t0, kErb / 4, out.e2.data());
+      relu_inplace(out.e2.data(), out.e2.size());
+      w.erb_conv3_dw.run_frame(out.e2.data(), kErb / 4, t0);
+      w.erb_conv3_pw.run_frame(t0, kErb / 4, out.e3.data());
+      relu_inplace(out.e3.data(), out.e3.size());
+      const float* spec_frames[3] = {s.spec_hist_[0].data(), s.spec_hist_[1].data(), s.spec_hist_[2].data()};
+      w.df_conv0.run(spec_frames, kDf, out.c0.data());
+      relu_inplace(out.c0.data(), out.c0.size());
+      w.df_conv1_dw.run_frame(out.c0.data(), kDf, s0);
+      w.df_conv1_pw.run_frame(s0, kDf / 2, s1);
+      relu_inplace(s1, kCh * kDf / 2);
+      // Flatten as [freq][channel] for the grouped linear.
+      for (int c = 0; c < kCh; ++c)
+        for (int f = 0; f < kDf / 2; ++f) s0[f * kCh + c] = s1[c * (kDf / 2) + f];
+      xin[k] = s0;
+      xout[k] = c.v.data();
+    });
+    w.df_fc_emb.run_batch(xin.data(), xout.data(), n);
 
-  // Embedding: combine with e3, then the encoder's GRU.
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
-    float* emb_df = c.v.data();
-    for (int f = 0; f < kErb / 4; ++f)   // e3 is [channel][freq]; the embedding [freq][channel]
-      for (int c = 0; c < kCh; ++c) emb_df[f * kCh + c] = relu(emb_df[f * kCh + c]) + out.e3[c * (kErb / 4) + f];
-    xin[k] = emb_df;
-    xout[k] = c.v.data() + kEmb;
-    scr[k] = c.v.data() + 2048;
-  });
-  w.enc_lin_in.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-    relu_inplace(xout[k], kHidden);
-    xin[k] = xout[k];
-  });
-  gru(w.enc_gru, kEncH);
-  each([&](Dfn3Network&, Scratch&, FrameOutputs& out, int k) {
-    xin[k] = hidden(k, kEncH);
-    xout[k] = out.emb.data();
-  });
-  w.enc_lin_out.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
-    relu_inplace(out.emb.data(), kEmb);
-    out.lsnr = sigmoid(dot(out.emb.data(), w.lsnr_w.data(), kEmb) + w.lsnr_b) * w.lsnr_scale + w.lsnr_offset;
-    xin[k] = out.emb.data();
-    xout[k] = c.v.data() + kEmb;
-  });
+    // Embedding: combine with e3, then the encoder's GRU.
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+      float* emb_df = c.v.data();
+      for (int f = 0; f < kErb / 4; ++f)   // e3 is [channel][freq]; the embedding [freq][channel]
+        for (int c = 0; c < kCh; ++c) emb_df[f * kCh + c] = relu(emb_df[f * kCh + c]) + out.e3[c * (kErb / 4) + f];
+      xin[k] = emb_df;
+      xout[k] = c.v.data() + kEmb;
+    });
+    w.enc_lin_in.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+      relu_inplace(xout[k], kHidden);
+      xin[k] = xout[k];
+    });
+    gru(w.enc_gru, kEncH);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs& out, int k) {
+      xin[k] = hidden(k, kEncH);
+      xout[k] = out.emb.data();
+    });
+    w.enc_lin_out.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+      relu_inplace(out.emb.data(), kEmb);
+      out.lsnr = sigmoid(dot(out.emb.data(), w.lsnr_w.data(), kEmb) + w.lsnr_b) * w.lsnr_scale + w.lsnr_offset;
+      xin[k] = out.emb.data();
+      xout[k] = c.v.data() + kEmb;
+    });
 
-  // ERB decoder: GRUs for all, then the convolutions per stream.
-  w.erb_lin_in.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-    relu_inplace(xout[k], kHidden);
-    xin[k] = xout[k];
-  });
-  gru(w.erb_gru[0], kErb0H);
-  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-    xin[k] = hidden(k, kErb0H);
-  });
-  gru(w.erb_gru[1], kErb1H);
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs&, int k) {
-    xin[k] = hidden(k, kErb1H);
-    xout[k] = c.v.data();
-  });
-  w.erb_lin_out.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int) {
-    float* e512 = c.v.data();
-    relu_inplace(e512, kEmb);
-    float* a = c.t0.data();  // [64][8]
-    float* y = c.t1.data();
-    float* s0 = c.s0.data();
-    w.conv3p.run_frame(out.e3.data(), kErb / 4, a);
-    for (int c = 0; c < kCh; ++c)
-      for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
-    w.convt3_dw.run_frame(a, kErb / 4, s0);
-    w.convt3_pw.run_frame(s0, kErb / 4, y);
-    relu_inplace(y, kCh * 8);
-    w.conv2p.run_frame(out.e2.data(), kErb / 4, a);
-    for (int i = 0; i < kCh * 8; ++i) a[i] = relu(a[i]) + y[i];
-    w.convt2_dw.run(a, kErb / 4, s0);
-    w.convt2_pw.run_frame(s0, kErb / 2, y);
-    relu_inplace(y, kCh * 16);
-    w.conv1p.run_frame(out.e1.data(), kErb / 2, a);
-    for (int i = 0; i < kCh * 16; ++i) a[i] = relu(a[i]) + y[i];
-    w.convt1_dw.run(a, kErb / 2, s0);
-    w.convt1_pw.run_frame(s0, kErb, y);
-    relu_inplace(y, kCh * kErb);
-    w.conv0p.run_frame(out.e0.data(), kErb, a);
-    for (int i = 0; i < kCh * kErb; ++i) a[i] = relu(a[i]) + y[i];
-    w.conv0_out.run_frame(a, kErb, out.m.data());
-    for (auto& g : out.m) g = sigmoid(g);
-  });
-
-  // DF decoder.
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
-    xin[k] = out.emb.data();
-    xout[k] = c.v.data() + kEmb;
-  });
-  w.df_lin_in.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-    relu_inplace(xout[k], kHidden);
-    xin[k] = xout[k];
-  });
-  gru(w.df_gru[0], kDf0H);
-  each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-    xin[k] = hidden(k, kDf0H);
-  });
-  gru(w.df_gru[1], kDf1H);
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
-    xin[k] = out.emb.data();
-    xout[k] = c.v.data();
-  });
-  w.df_skip.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
-    float* cdf = c.v.data();  // [256]
-    const float* h = hidden(k, kDf1H);
-    for (int i = 0; i < kHidden; ++i) cdf[i] += h[i];
-    out.alpha = sigmoid(dot(cdf, w.df_fc_a_w.data(), kHidden) + w.df_fc_a_b);
-    xin[k] = cdf;
-    xout[k] = c.v.data() + kEmb;
-  });
-  w.df_out.run_batch(xin.data(), xout.data(), n);
-  each([&](Dfn3Network& s, Scratch& c, FrameOutputs& out, int) {
-    const float* o = c.v.data() + kEmb;  // [960]
-    // This frame is tap dt of the output dt frames before the last one that uses it: add its share to each.
-    const auto& cv = w.df_convp;
-    std::array<float*, 5> acc;
-    for (int dt = 0; dt < cv.kt; ++dt) acc[dt] = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
-    cv.accumulate(out.c0.data(), kDf, acc.data());
-    float* cp = c.p0.data();  // [10][96]
-    float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
-    w.df_convp_pw.run_frame(s0, kDf, cp);
-    std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);
-    s.convp_slot_ = (s.convp_slot_ + 1) % cv.kt;
-    std::copy(o, o + kDf * 2 * kOrder, out.coefs.begin());
-    tanh_inplace(out.coefs.data(), kDf * 2 * kOrder);
-    for (int bin = 0; bin < kDf; ++bin)
-      for (int kk = 0; kk < 2 * kOrder; ++kk) out.coefs[bin * 2 * kOrder + kk] += relu(cp[kk * kDf + bin]);
-  });
+    // ERB decoder: GRUs for all, then the convolutions per stream.
+    w.erb_lin_in.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+      relu_inplace(xout[k], kHidden);
+      xin[k] = xout[k];
+    });
+    gru(w.erb_gru[0], kErb0H);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+      xin[k] = hidden(k, kErb0H);
+    });
+    gru(w.erb_gru[1], kErb1H);
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs&, int k) {
+      xin[k] = hidden(k, kErb1H);
+      xout[k] = c.v.data();
+    });
+    w.erb_lin_out.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int) {
+      float* e512 = c.v.data();
+      relu_inplace(e512, kEmb);
+      float* a = c.t0.data();  // [64][8]
+      float* y = c.t1.data();
+      float* s0 = c.s0.data();
+      w.conv3p.run_frame(out.e3.data(), kErb / 4, a);
+      for (int c = 0; c < kCh; ++c)
+        for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
+      w.convt3_dw.run_frame(a, kErb / 4, s0);
+      w.convt3_pw.run_frame(s0, kErb / 4, y);
+      relu_inplace(y, kCh * 8);
+      w.conv2p.run_frame(out.e2.data(), kErb / 4, a);
+      for (int i = 0; i < kCh * 8; ++i) a[i] = relu(a[i]) + y[i];
+      w.convt2_dw.run(a, kErb / 4, s0);
+      w.convt2_pw.run_frame(s0, kErb / 2, y);
+      relu_inplace(y, kCh * 16);
+      w.conv1p.run_frame(out.e1.data(), kErb / 2, a);
+      for (int i = 0; i < kCh * 16; ++i) a[i] = relu(a[i]) + y[i];
+      w.convt1_dw.run(a, kErb / 2, s0);
+      w.convt1_pw.run_frame(s0, kErb, y);
+      relu_inplace(y, kCh * kErb);
+      w.conv0p.run_frame(out.e0.data(), kErb, a);
+      for (int i = 0; i < kCh * kErb; ++i) a[i] = relu(a[i]) + y[i];
+      w.conv0_out.run_frame(a, kErb, out.m.data());
+      for (auto& g : out.m) g = sigmoid(g);
+    });
+  }
+  if (parts & kDeepFilter) {
+    // DF decoder.
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+      xin[k] = out.emb.data();
+      xout[k] = c.v.data() + kEmb;
+    });
+    w.df_lin_in.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+      relu_inplace(xout[k], kHidden);
+      xin[k] = xout[k];
+    });
+    gru(w.df_gru[0], kDf0H);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+      xin[k] = hidden(k, kDf0H);
+    });
+    gru(w.df_gru[1], kDf1H);
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+      xin[k] = out.emb.data();
+      xout[k] = c.v.data();
+    });
+    w.df_skip.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
+      float* cdf = c.v.data();  // [256]
+      const float* h = hidden(k, kDf1H);
+      for (int i = 0; i < kHidden; ++i) cdf[i] += h[i];
+      out.alpha = sigmoid(dot(cdf, w.df_fc_a_w.data(), kHidden) + w.df_fc_a_b);
+      xin[k] = cdf;
+      xout[k] = c.v.data() + kEmb;
+    });
+    w.df_out.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network& s, Scratch& c, FrameOutputs& out, int) {
+      const float* o = c.v.data() + kEmb;  // [960]
+      // This frame is tap dt of the output dt frames before the last one that uses it: add its share to each.
+      const auto& cv = w.df_convp;
+      std::array<float*, 5> acc;
+      for (int dt = 0; dt < cv.kt; ++dt) acc[dt] = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
+      cv.accumulate(out.c0.data(), kDf, acc.data());
+      float* cp = c.p0.data();  // [10][96]
+      float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
+      w.df_convp_pw.run_frame(s0, kDf, cp);
+      std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);
+      s.convp_slot_ = (s.convp_slot_ + 1) % cv.kt;
+      std::copy(o, o + kDf * 2 * kOrder, out.coefs.begin());
+      tanh_inplace(out.coefs.data(), kDf * 2 * kOrder);
+      for (int bin = 0; bin < kDf; ++bin)
+        for (int kk = 0; kk < 2 * kOrder; ++kk) out.coefs[bin * 2 * kOrder + kk] += relu(cp[kk * kDf + bin]);
+    });
+  }
 }
 
 }  // namespace fc25::denoise::nn

@@ -57,13 +57,17 @@ class Dfn3Network {
   // by layer: every layer's weights are read once for the n frames, except the GRUs' recurrent ones, read once per
   // frame while one GRU runs through all n (so they can stay in a core's second-level cache). Results equal n calls
   // of step(), bit for bit. n <= kMaxBatch.
+  // The networks fall in two parts that share no state: the encoder with the ERB decoder (e0..e3, emb, c0, lsnr, m)
+  // and the deep-filter decoder (coefs, alpha; it reads emb and c0). `parts` runs either or both; the second part
+  // of frames may run on another thread, with other scratch, while the first part runs on later frames.
+  enum Part { kEncoderAndErb = 1, kDeepFilter = 2, kAll = 3 };
   void sequence(const float* const* feat_erb, const float* const* feat_spec, FrameOutputs* const* outs,
-                Scratch* const* scratch, int n);
+                Scratch* const* scratch, int n, int parts = kAll);
   void reset();
 
  private:
   static void run(Dfn3Network* const* nets, Scratch* const* scratch, const float* const* feat_erb,
-                  const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence);
+                  const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence, int parts = kAll);
   enum Hidden { kEncH, kErb0H, kErb1H, kDf0H, kDf1H };
   std::shared_ptr<const Dfn3Weights> w_;
   // histories, newest last
