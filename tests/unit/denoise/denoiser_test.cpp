@@ -8,28 +8,13 @@
 #include <gtest/gtest.h>
 
 #include "denoise/denoise.hpp"
+#include "test_support.hpp"
 
 namespace fc25::denoise {
 namespace {
 
-std::filesystem::path model_dir() {
-  if (const char* env = std::getenv("FC25_MODEL_DIR"); env && *env) return env;
-  return std::filesystem::path(FC25_SOURCE_DIR) / ".." / "shared" / "models" / "DeepFilterNet3";
-}
-
-std::vector<float> speechlike(std::size_t hops, unsigned seed) {
-  // Noise plus a gliding harmonic tone: enough structure for the networks to react to.
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n(0.0f, 0.02f);
-  std::vector<float> x(hops * kHopSize);
-  double phase = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double f = 150 + 50 * std::sin(i / 24000.0);
-    phase += 2 * M_PI * f / kSampleRate;
-    x[i] = n(rng) + 0.2f * static_cast<float>(std::sin(phase) + 0.5 * std::sin(2 * phase));
-  }
-  return x;
-}
+using testing::model_dir;
+using testing::speechlike;
 
 std::vector<float> run(Denoiser& d, const std::vector<float>& x) {
   std::vector<float> y(x.size());

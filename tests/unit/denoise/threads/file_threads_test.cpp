@@ -9,26 +9,17 @@
 #include <vector>
 
 #include "denoise/denoise.hpp"
+#include "../test_support.hpp"
 
 namespace fc25::denoise {
 namespace {
 
-std::filesystem::path model_dir() {
-  if (const char* env = std::getenv("FC25_MODEL_DIR"); env && *env) return env;
-  return std::filesystem::path(FC25_SOURCE_DIR) / ".." / "shared" / "models" / "DeepFilterNet3";
-}
-
-std::vector<float> noisy_tone(std::size_t hops, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> n(0.0f, 0.02f);
-  std::vector<float> x(hops * kHopSize);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = n(rng) + 0.2f * static_cast<float>(std::sin(i * 0.02));
-  return x;
-}
+using testing::model_dir;
+using testing::speechlike;
 
 TEST(FileOnTwoThreads, GivesWhatHopByHopGivesBitForBit) {
   const auto model = Model::load(model_dir());
-  const auto x = noisy_tone(203, 5);   // six whole blocks of 32 hops and 11 more
+  const auto x = speechlike(203, 5);   // six whole blocks of 32 hops and 11 more
   auto alone = make_dfn3(model);
   std::vector<float> ref(x.size());
   for (std::size_t i = 0; i < x.size(); i += kHopSize) {
@@ -48,7 +39,7 @@ TEST(FileOnTwoThreads, GivesWhatHopByHopGivesBitForBit) {
 
 TEST(FileOnTwoThreads, AnErrorInTheProgressCallbackReachesTheCaller) {
   auto d = make_dfn3(Model::load(model_dir()));
-  const auto x = noisy_tone(100, 6);
+  const auto x = speechlike(100, 6);
   std::vector<float> y(x.size());
   EXPECT_THROW(d->process_file(x, y, true, [](std::size_t hops) {
     if (hops >= 64) throw std::runtime_error("stop");
