@@ -23,10 +23,14 @@ std::string_view to_string(Backend backend) {
   return "unknown";
 }
 
-void Denoiser::process_block(std::span<const float> in, std::span<float> out) {
+void Denoiser::require_whole_hops(std::span<const float> in, std::span<float> out) {
   if (in.size() != out.size() || in.size() % kHopSize != 0) {
     throw std::invalid_argument("process_block: input and output of the same whole number of hops");
   }
+}
+
+void Denoiser::process_block(std::span<const float> in, std::span<float> out) {
+  require_whole_hops(in, out);
   for (std::size_t i = 0; i < in.size(); i += kHopSize) process(in.subspan(i, kHopSize), out.subspan(i, kHopSize));
 }
 

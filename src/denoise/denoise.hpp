@@ -72,6 +72,12 @@ class Denoiser {
   // block before). The same output. `progress`, when given, hears the hops done after each block.
   virtual void process_file(std::span<const float> in, std::span<float> out, bool two_threads,
                             const std::function<void(std::size_t hops_done)>& progress);
+
+ protected:
+  // Throws std::invalid_argument unless in and out are the same whole number of hops.
+  static void require_whole_hops(std::span<const float> in, std::span<float> out);
+
+ public:
   // Forgets all history, as if newly made.
   virtual void reset() = 0;
 };

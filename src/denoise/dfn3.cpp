@@ -98,7 +98,7 @@ class Dfn3Denoiser final : public Denoiser {
   // (Dfn3Network::sequence), then every frame's filtering and synthesis. The analysis and the synthesis keep separate
   // state, and each frame's spectrum is kept for the deep filter, so this is process() reordered.
   void process_block(std::span<const float> in, std::span<float> out) override {
-    check_block(in, out);
+    require_whole_hops(in, out);
     FlushDenormals guard;
     Block& b = block(0);
     for (std::size_t h0 = 0; h0 < in.size() / kHopSize; h0 += kBlock) {
@@ -116,7 +116,7 @@ class Dfn3Denoiser final : public Denoiser {
       Denoiser::process_file(in, out, false, progress);
       return;
     }
-    check_block(in, out);
+    require_whole_hops(in, out);
     const std::size_t hops = in.size() / kHopSize, blocks = (hops + kBlock - 1) / kBlock;
     std::mutex mu;
     std::condition_variable cv;
@@ -211,27 +211,13 @@ class Dfn3Denoiser final : public Denoiser {
   };
 
  private:
-  static void check_block(std::span<const float> in, std::span<float> out) {
-    if (in.size() != out.size() || in.size() % kHopSize != 0) {
-      throw std::invalid_argument("process_block: input and output of the same whole number of hops");
-    }
-  }
-
   // Up to kBlock hops from hop h0 on: analysis and features of each frame into b, and the frames the network runs
   // on (all but a stream's first conv_lookahead: a suffix of these) listed.
   void analyse_block(std::span<const float> in, std::size_t h0, Block& b) {
     b.n = static_cast<int>(std::min<std::size_t>(kBlock, in.size() / kHopSize - h0));
     b.m = 0;
     for (int t = 0; t < b.n; ++t) {
-      ++hops_;
-      auto& spec = b.spec[t];
-      stft_.analysis(in.subspan((h0 + t) * kHopSize, kHopSize), spec);
-      features_.erb(spec, b.erb[t]);
-      features_.complex(spec, cplx_);
-      for (int i = 0; i < nn::kDf; ++i) {
-        b.feat[t][i] = cplx_[i].real();
-        b.feat[t][nn::kDf + i] = cplx_[i].imag();
-      }
+      analyse_frame(in.subspan((h0 + t) * kHopSize, kHopSize), b.spec[t], b.erb[t], b.feat[t]);
       b.network[t] = needs_network();
       if (!b.network[t]) continue;
       b.erb_in[b.m] = b.erb[t].data();
@@ -256,16 +242,21 @@ class Dfn3Denoiser final : public Denoiser {
   bool needs_network() const { return hops_ > static_cast<std::uint64_t>(lookahead_); }
 
   void analyse(std::span<const float> in) {
-    ++hops_;
-    // Analysis and features of the newest frame t (the rotation swaps buffers, it copies no samples).
+    // The newest frame t (the rotation swaps buffers, it copies no samples).
     std::rotate(hist_.begin(), hist_.begin() + 1, hist_.end());
-    auto& spec_t = hist_.back();
-    stft_.analysis(in, spec_t);
-    features_.erb(spec_t, erb_);
-    features_.complex(spec_t, cplx_);
+    analyse_frame(in, hist_.back(), erb_, feat_spec_);
+  }
+
+  // One hop in: its spectrum, ERB features and complex features (real parts, then imaginary parts).
+  void analyse_frame(std::span<const float> in, std::span<cf32> spec, std::span<float, nn::kErb> erb,
+                     std::span<float, 2 * nn::kDf> feat) {
+    ++hops_;
+    stft_.analysis(in, spec);
+    features_.erb(spec, erb);
+    features_.complex(spec, cplx_);
     for (int i = 0; i < nn::kDf; ++i) {
-      feat_spec_[i] = cplx_[i].real();
-      feat_spec_[nn::kDf + i] = cplx_[i].imag();
+      feat[i] = cplx_[i].real();
+      feat[nn::kDf + i] = cplx_[i].imag();
     }
   }
 
