@@ -256,7 +256,6 @@ int run_denoise_command(int argc, char** argv) {
                                ? static_cast<int>(std::thread::hardware_concurrency()) >= 2 * threads
                                : threads_per_file == 2;
     std::atomic<std::size_t> next{0};
-    std::atomic<int> failed{0};
     std::mutex err_mu;
     std::vector<std::string> errors;
     auto worker = [&] {
@@ -264,7 +263,6 @@ int run_denoise_command(int argc, char** argv) {
         try {
           denoise_file(jobs[i], settings, bar);
         } catch (const std::exception& e) {
-          ++failed;
           std::lock_guard lock(err_mu);
           errors.push_back(e.what());
         }
@@ -290,7 +288,7 @@ int run_denoise_command(int argc, char** argv) {
       std::fprintf(stderr, "%s: %.2f s of audio, %s, %.2f s (real-time factor %.4f)\n", what.c_str(), total,
                    engine.c_str(), took, total > 0 ? took / total : 0.0);
     }
-    return failed > 0 ? 1 : 0;
+    return errors.empty() ? 0 : 1;
   } catch (const denoise::ModelLoadError& e) {
     std::cerr << "fc25 denoise: " << e.what()
               << "\n  Get the official model (DeepFilterNet3_onnx.tar.gz from the DeepFilterNet GitHub releases, or "

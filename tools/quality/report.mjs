@@ -17,15 +17,25 @@ import { readWav, siSdr } from './metrics.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+// `fc25 denoise` of one file with the given weights, float WAV, each run once however many tables use it.
+const denoised = new Map();
+function denoise({ fc25, model, work }, input, precision = 'fp32') {
+  const key = `${input}\0${precision}`;
+  if (!denoised.has(key)) {
+    const out = path.join(work, `${denoised.size}_${path.basename(input, '.wav')}_${precision}.wav`);
+    execFileSync(fc25, ['denoise', input, out, '--model', model, '--float', '--quiet', '--precision', precision]);
+    denoised.set(key, out);
+  }
+  return denoised.get(key);
+}
+
 export async function voicebankTable({ fc25, model, shared, work }) {
   const dir = path.join(shared, 'audio/voicebank');
   const rows = [];
   for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('_noisy.wav')).sort()) {
     const base = f.replace('_noisy.wav', '');
-    const out = path.join(work, `${base}_enhanced.wav`);
-    const outBf16 = path.join(work, `${base}_enhanced_bf16.wav`);
-    execFileSync(fc25, ['denoise', path.join(dir, f), out, '--model', model, '--float', '--quiet']);
-    execFileSync(fc25, ['denoise', path.join(dir, f), outBf16, '--model', model, '--float', '--quiet', '--precision', 'bf16']);
+    const out = denoise({ fc25, model, work }, path.join(dir, f));
+    const outBf16 = denoise({ fc25, model, work }, path.join(dir, f), 'bf16');
     const clean = readWav(path.join(dir, `${base}_clean.wav`)).samples;
     const noisy = siSdr(clean, readWav(path.join(dir, f)).samples);
     const enhanced = siSdr(clean, readWav(out).samples);
@@ -44,11 +54,7 @@ export function precisionTable({ fc25, model, shared, work }) {
   for (const sub of ['voicebank', 'dns', 'libdf']) {
     const dir = path.join(shared, 'audio', sub);
     for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.wav')).sort()) {
-      const outs = ['fp32', 'bf16'].map((p) => {
-        const out = path.join(work, `${sub}_${f}_${p}.wav`);
-        execFileSync(fc25, ['denoise', path.join(dir, f), out, '--model', model, '--float', '--quiet', '--precision', p]);
-        return readWav(out).samples;
-      });
+      const outs = ['fp32', 'bf16'].map((p) => readWav(denoise({ fc25, model, work }, path.join(dir, f), p)).samples);
       let signal = 0, diff = 0;
       for (let i = 0; i < outs[0].length; i++) { signal += outs[0][i] ** 2; diff += (outs[0][i] - outs[1][i]) ** 2; }
       rows.push({ file: `${sub}/${f}`, snr: 10 * Math.log10(signal / Math.max(diff, 1e-30)) });
@@ -72,8 +78,7 @@ export function dnsTable({ fc25, model, shared, work }) {
   const rows = [];
   for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('_noisy.wav')).sort()) {
     const base = f.replace('_noisy.wav', '');
-    const out = path.join(work, `${base}_enhanced.wav`);
-    execFileSync(fc25, ['denoise', path.join(dir, f), out, '--model', model, '--float', '--quiet']);
+    const out = denoise({ fc25, model, work }, path.join(dir, f));
     const noisy = frameDb(readWav(path.join(dir, f)).samples);
     const ours = frameDb(readWav(out).samples);
     const df2 = frameDb(readWav(path.join(dir, `${base}_df2_pf.wav`)).samples);
