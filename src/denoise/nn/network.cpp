@@ -199,6 +199,17 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
     if (sequence) g.sequence(xin.data(), nets[0]->h_[which].data(), hs.data(), scr.data(), n);
     else g.step_batch(xin.data(), hs.data(), scr.data(), n);
   };
+  // Each decoder's start: xin -> grouped linear (into xout) -> ReLU -> GRU -> GRU.
+  auto decoder_grus = [&](const GroupedLinear& lin, const std::array<Gru, 2>& g, Hidden first, Hidden second) {
+    lin.run_batch(xin.data(), xout.data(), n);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
+      relu_inplace(xout[k], kHidden);
+      xin[k] = xout[k];
+    });
+    gru(g[0], first);
+    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) { xin[k] = hidden(k, first); });
+    gru(g[1], second);
+  };
 
   if (parts & kEncoderAndErb) {
     // Encoder convolutions, per stream.
@@ -264,16 +275,7 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
     });
 
     // ERB decoder: GRUs for all, then the convolutions per stream.
-    w.erb_lin_in.run_batch(xin.data(), xout.data(), n);
-    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-      relu_inplace(xout[k], kHidden);
-      xin[k] = xout[k];
-    });
-    gru(w.erb_gru[0], kErb0H);
-    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-      xin[k] = hidden(k, kErb0H);
-    });
-    gru(w.erb_gru[1], kErb1H);
+    decoder_grus(w.erb_lin_in, w.erb_gru, kErb0H, kErb1H);
     each([&](Dfn3Network&, Scratch& c, FrameOutputs&, int k) {
       xin[k] = hidden(k, kErb1H);
       xout[k] = c.v.data();
@@ -313,16 +315,7 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
       xin[k] = out.emb.data();
       xout[k] = c.v.data() + kEmb;
     });
-    w.df_lin_in.run_batch(xin.data(), xout.data(), n);
-    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-      relu_inplace(xout[k], kHidden);
-      xin[k] = xout[k];
-    });
-    gru(w.df_gru[0], kDf0H);
-    each([&](Dfn3Network&, Scratch&, FrameOutputs&, int k) {
-      xin[k] = hidden(k, kDf0H);
-    });
-    gru(w.df_gru[1], kDf1H);
+    decoder_grus(w.df_lin_in, w.df_gru, kDf0H, kDf1H);
     each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
       xin[k] = out.emb.data();
       xout[k] = c.v.data();
