@@ -13,9 +13,13 @@ SHARED=${FC25_SHARED_DIR:-$(cd .. && pwd)/shared}
 MODEL=${FC25_MODEL_DIR:-$SHARED/models/DeepFilterNet3}
 FC25=$BUILD/src/app/fc25
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernels: ${FC25_ISA:-best}"
 sox "$SHARED/audio/dns/A2CH4HRFV27II2_M_AirCon_Near_Regular_SP_Mobile_Primary_noisy.wav" -r 48000 "$WORK/long.wav" repeat 11
 LONG_S=$(soxi -D "$WORK/long.wav")
+ISA_ARGS=(); [[ -n "${FC25_ISA:-}" ]] && ISA_ARGS=(--isa "$FC25_ISA")
+# The kernels fc25 chose, as it reports them for a file.
+ENGINE=$("$FC25" denoise "$SHARED/audio/voicebank/p232_013_noisy.wav" "$WORK/probe.wav" --model "$MODEL" "${ISA_ARGS[@]}" 2>&1 |
+         sed -n 's/.*, dfn3 (\([a-z0-9]*\) kernels.*/\1/p')
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernels: $ENGINE"
 now() { date +%s.%N; }
 best_of_3() {   # seconds of the fastest of three runs of the command
   local best=1e9
@@ -25,7 +29,6 @@ best_of_3() {   # seconds of the fastest of three runs of the command
   done
   echo "$best"
 }
-ISA_ARGS=(); [[ -n "${FC25_ISA:-}" ]] && ISA_ARGS=(--isa "$FC25_ISA")
 FP32=$(best_of_3 "$FC25" denoise "$WORK/long.wav" "$WORK/out.wav" --float --quiet --model "$MODEL" "${ISA_ARGS[@]}")
 ONE=$(best_of_3 "$FC25" denoise "$WORK/long.wav" "$WORK/out.wav" --float --quiet --model "$MODEL" --threads-per-file 1 "${ISA_ARGS[@]}")
 BF16=$(best_of_3 "$FC25" denoise "$WORK/long.wav" "$WORK/out.wav" --float --quiet --model "$MODEL" --precision bf16 "${ISA_ARGS[@]}")
