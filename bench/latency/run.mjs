@@ -128,7 +128,15 @@ async function serverRun(browser, server, noiseRemoval) {
   await makeFriends(alice.client, bob.client);
   const logFrom = server.logs().length;
   await alice.page.goto(server.url + '/');
-  await alice.page.setChecked('[data-testid=noise-removal]', noiseRemoval);
+  if (!noiseRemoval) {
+    // "Noise removal off" is the server path without a denoiser (the API's noise_removal: false); the page's Off
+    // strength still runs the model, at 0 dB, so that it can be turned up while live.
+    await alice.page.route('**/api/stream/start', (route) => {
+      const body = { ...JSON.parse(route.request().postData()), noise_removal: false };
+      delete body.strength;
+      route.continue({ postData: JSON.stringify(body) });
+    });
+  }
   await alice.page.click('[data-testid=go-live]');
   await alice.page.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
   await bob.page.goto(`${server.url}/u/${alice.name}`);

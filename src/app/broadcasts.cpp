@@ -6,6 +6,7 @@
 #include "core/api_error.hpp"
 #include "core/crypto.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "recording/recording.hpp"
 
@@ -26,6 +27,7 @@ Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, strea
     core::logger("live")->info("media ends session={}: {} ({})", session_id, streams::to_string(reason), detail);
     boost::asio::post(io_, [this, session_id, reason] { registry_.stop_session(session_id, reason); });
   };
+  cb.meter = [this](std::int64_t session_id, const denoise::MeterReading& r) { send_meter(session_id, r); };
   live_ = std::make_unique<live::LiveMedia>(std::move(config), std::move(cb));
 }
 
@@ -39,7 +41,21 @@ void Broadcasts::close_all() { live_.reset(); }
 streams::MediaHooks Broadcasts::hooks() {
   streams::MediaHooks h;
   h.opened = [this](const storage::ActiveStream& s, const streams::StartOptions& o) {
-    live_->open(s.session_id, s.username, s.started_at, live::StreamOptions{o.noise_removal, o.atten_lim_db});
+    auto lim = o.strength ? std::optional<float>(streams::atten_lim_db(*o.strength)) : o.atten_lim_db;
+    {
+      std::lock_guard lock(mu_);
+      Owner& owner = owners_[s.session_id];
+      owner.started_at = s.started_at;
+      owner.adjustable = o.noise_removal;
+      if (o.strength) owner.strengths.push_back({{"at_ms", 0}, {"strength", streams::to_string(*o.strength)}});
+    }
+    try {
+      live_->open(s.session_id, s.username, s.started_at, live::StreamOptions{o.noise_removal, lim});
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      owners_.erase(s.session_id);
+      throw;
+    }
   };
   h.ending = [this](const storage::ActiveStream& s, streams::EndReason reason, bool local) {
     ending(s, reason, local);
@@ -50,6 +66,15 @@ streams::MediaHooks Broadcasts::hooks() {
 void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reason, bool local) {
   auto log = core::logger("recording");
   std::optional<recording::Summary> saved;
+  std::optional<float> removed;
+  json strengths = json::array();
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = owners_.find(s.session_id); it != owners_.end()) {
+      strengths = std::move(it->second.strengths);
+      owners_.erase(it);
+    }
+  }
   if (local) {
     // Listeners hear that the stream ended, then their connections close with the fan-out.
     std::vector<std::pair<std::string, Listener>> gone;
@@ -73,6 +98,7 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
   if (local && live_) {
     auto f = live_->close(s.session_id);
     if (f && f->clean) saved = f->clean;
+    if (f) removed = f->noise_removed_db;
     if (f && !f->clean) log->info("session={} of {} received no audio: no recording kept", s.session_id, s.username);
   } else if (!local) {
     // Left by a crashed process: make what reached the disk playable.
@@ -99,9 +125,12 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
   r.duration_ms = saved->samples * 1000 / recording::kSampleRate;
   r.bytes = saved->bytes;
   r.created_at = core::now_ms();
+  if (removed) r.noise_removed_db = *removed;
+  r.strength_log = strengths.dump();
   store_.add_recording(r);
-  log->info("Saved recording to {} ({:.1f} s, {} bytes, session={}, reason={})", saved->path.string(),
-            saved->seconds(), saved->bytes, s.session_id, streams::to_string(reason));
+  log->info("Saved recording to {} ({:.1f} s, {} bytes, session={}, reason={}, noise removed {})", saved->path.string(),
+            saved->seconds(), saved->bytes, s.session_id, streams::to_string(reason),
+            removed ? fmt::format("{:.1f} dB", *removed) : std::string("not measured"));
 }
 
 void Broadcasts::on_message(const presence::SocketUser& user, const std::string& client_id, const json& msg,
@@ -110,9 +139,10 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   if (type == "listen_offer" || type == "listen_stop" || (type == "ice_candidate" && msg.contains("listen_id"))) {
     return listen(user, client_id, msg, std::move(reply));
   }
-  if (type != "webrtc_offer" && type != "ice_candidate") {
-    throw std::invalid_argument("unknown message type '" + type +
-                                "' (expected: ping, webrtc_offer, ice_candidate, listen_offer, listen_stop)");
+  if (type != "webrtc_offer" && type != "ice_candidate" && type != "set_strength") {
+    throw std::invalid_argument(
+        "unknown message type '" + type +
+        "' (expected: ping, webrtc_offer, ice_candidate, set_strength, listen_offer, listen_stop)");
   }
   auto session_id = session_field(msg);
   // Only the tab that owns the live session may signal for it.
@@ -134,7 +164,12 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     if (!c.candidate.empty()) live_->remote_candidate(session_id, c);
     return;
   }
+  if (type == "set_strength") return set_strength(*active, msg, std::move(reply));
   auto sdp = string_field(msg, "sdp");
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = owners_.find(session_id); it != owners_.end()) it->second.reply = reply;
+  }
   live::SignalSink sink;
   sink.answer = [reply, session_id](const std::string& answer) {
     reply(json{{"type", "webrtc_answer"}, {"session_id", session_id}, {"sdp", answer}});
@@ -158,6 +193,61 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     throw core::ApiError(503, "media_error", std::string("the server could not open the audio connection: ") + e.what());
   }
   core::logger("live")->info("offer accepted user={} session={}", user.username, session_id);
+}
+
+void Broadcasts::set_strength(const storage::ActiveStream& active, const json& msg, presence::Reply reply) {
+  auto name = string_field(msg, "strength");
+  auto strength = streams::parse_strength(name);
+  if (!strength) {
+    throw std::invalid_argument("field 'strength' must be one of off, light, balanced, full, not '" +
+                                core::printable(name) + "'");
+  }
+  json entry;
+  {
+    std::lock_guard lock(mu_);
+    auto it = owners_.find(active.session_id);
+    if (it == owners_.end()) {
+      throw core::ApiError(409, "not_here", "session " + std::to_string(active.session_id) +
+                                                " is not served by this server process");
+    }
+    if (!it->second.adjustable) {
+      throw core::ApiError(409, "noise_removal_off",
+                           "this stream went live with noise removal off; its strength cannot change until the next");
+    }
+    entry = {{"at_ms", std::max<std::int64_t>(0, core::now_ms() - it->second.started_at)},
+             {"strength", streams::to_string(*strength)}};
+  }
+  try {
+    live_->set_atten_lim_db(active.session_id, streams::atten_lim_db(*strength));
+  } catch (const live::NotOpen& e) {
+    throw core::ApiError(409, "not_here", e.what());
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = owners_.find(active.session_id); it != owners_.end()) it->second.strengths.push_back(entry);
+  }
+  core::logger("live")->info("strength session={} user={} {} ({} dB) at {} ms", active.session_id, active.username,
+                             name, streams::atten_lim_db(*strength), entry["at_ms"].get<std::int64_t>());
+  reply(json{{"type", "strength_set"}, {"session_id", active.session_id}, {"strength", name},
+             {"atten_lim_db", streams::atten_lim_db(*strength)}});
+}
+
+void Broadcasts::send_meter(std::int64_t session_id, const denoise::MeterReading& r) {
+  presence::Reply reply;
+  {
+    std::lock_guard lock(mu_);
+    auto it = owners_.find(session_id);
+    if (it == owners_.end() || !it->second.reply) return;
+    reply = it->second.reply;
+  }
+  auto round1 = [](float x) { return std::round(x * 10.0f) / 10.0f; };
+  reply(json{{"type", "noise_meter"},
+             {"session_id", session_id},
+             {"background", denoise::to_string(r.level)},
+             {"noise_dbfs", round1(r.noise_dbfs)},
+             {"input_dbfs", round1(r.input_dbfs)},
+             {"removed_db", r.removed_db ? json(round1(*r.removed_db)) : json()},
+             {"lsnr_db", r.lsnr_db ? json(round1(*r.lsnr_db)) : json()}});
 }
 
 }  // namespace fc25::app

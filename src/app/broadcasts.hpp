@@ -25,8 +25,8 @@ class Broadcasts {
 
   // For the registry.
   streams::MediaHooks hooks();
-  // For presence: "webrtc_offer" and "ice_candidate" from the owning tab; "listen_offer", "listen_stop" and
-  // listeners' "ice_candidate" from friends' pages.
+  // For presence: "webrtc_offer", "ice_candidate" and "set_strength" from the owning tab; "listen_offer",
+  // "listen_stop" and listeners' "ice_candidate" from friends' pages.
   void on_message(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
                   presence::Reply reply);
   // A presence socket closed: its listeners go.
@@ -44,6 +44,9 @@ class Broadcasts {
   void ending(const storage::ActiveStream& s, streams::EndReason reason, bool local);
   void listen(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
               presence::Reply reply);
+  // "set_strength" from the owning tab of a live session: its noise removal strength from the next frame on.
+  void set_strength(const storage::ActiveStream& active, const nlohmann::json& msg, presence::Reply reply);
+  void send_meter(std::int64_t session_id, const denoise::MeterReading& reading);
   struct Listener;
   // Forgets a listener and releases its connection; returns it (nullopt when it was already gone).
   std::optional<Listener> drop_listener(const std::string& listen_id, const std::string& why);
@@ -68,8 +71,17 @@ class Broadcasts {
   std::filesystem::path data_dir_;
   core::EventSink& events_;
   std::unique_ptr<live::LiveMedia> live_;
-  std::mutex mu_;                                   // listeners_
+  std::mutex mu_;                                   // listeners_, owners_
   std::map<std::string, Listener> listeners_;       // by listen id
+  // What a live stream of this process needs beside its media: its owning tab (its socket gets the noise meter)
+  // and the strengths it had.
+  struct Owner {
+    std::int64_t started_at = 0;
+    bool adjustable = false;                        // noise removal on: its strength may change while live
+    presence::Reply reply;                          // the owning tab's socket, once it signalled
+    nlohmann::json strengths = nlohmann::json::array();
+  };
+  std::map<std::int64_t, Owner> owners_;            // by session id
 };
 
 }  // namespace fc25::app

@@ -29,6 +29,10 @@ void Denoiser::require_whole_hops(std::span<const float> in, std::span<float> ou
   }
 }
 
+void Denoiser::check_atten_lim_db(float db) {
+  if (!(db >= 0.0f)) throw std::invalid_argument("atten_lim_db must be 0 or more (100: no limit)");
+}
+
 void Denoiser::process_block(std::span<const float> in, std::span<float> out) {
   require_whole_hops(in, out);
   for (std::size_t i = 0; i < in.size(); i += kHopSize) process(in.subspan(i, kHopSize), out.subspan(i, kHopSize));

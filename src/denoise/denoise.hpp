@@ -80,6 +80,14 @@ class Denoiser {
  public:
   // Forgets all history, as if newly made.
   virtual void reset() = 0;
+
+  // Changes Options::atten_lim_db from the next hop on (0: the input passes unchanged, delayed; 100 or more: no
+  // limit). Between hops, from the thread that calls process(). Throws std::invalid_argument for a negative value
+  // or NaN.
+  virtual void set_atten_lim_db(float db) = 0;
+
+ protected:
+  static void check_atten_lim_db(float db);
 };
 
 // Advances several streams by one hop together (in[k], out[k]: kHopSize samples each). dfn3 streams sharing a

@@ -70,9 +70,14 @@ class Dfn3Denoiser final : public Denoiser {
         hist_(lookahead_ + nn::kOrder - model_->config.df_lookahead,
               std::vector<cf32>(model_->dsp.freq_size())),
         enh_(model_->dsp.freq_size()) {
-    const float lim = std::abs(options.atten_lim_db);
-    atten_lim_ = lim >= 100.0f ? 0.0f : std::pow(10.0f, -lim / 20.0f);
+    set_atten_lim_db(std::abs(options.atten_lim_db));
     reset();
+  }
+
+  void set_atten_lim_db(float db) override {
+    check_atten_lim_db(db);
+    options_.atten_lim_db = db;
+    atten_lim_ = db >= 100.0f ? 0.0f : std::pow(10.0f, -db / 20.0f);
   }
 
   std::size_t latency_samples() const override {

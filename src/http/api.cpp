@@ -135,6 +135,8 @@ json me_json(const Request& req, Services& svc) {
 }
 
 json recording_json(const storage::Recording& r, std::int64_t viewer) {
+  auto strengths = json::parse(r.strength_log, nullptr, false);
+  if (!strengths.is_array()) strengths = json::array();
   return {{"id", r.id},
           {"session_id", r.session_id},
           {"username", r.username},
@@ -144,7 +146,9 @@ json recording_json(const storage::Recording& r, std::int64_t viewer) {
           {"bytes", r.bytes},
           {"end_reason", r.end_reason},
           {"url", "/media/recordings/" + std::to_string(r.id) + ".wav"},
-          {"can_delete", r.user_id == viewer}};
+          {"can_delete", r.user_id == viewer},
+          {"noise_removed_db", r.noise_removed_db ? json(std::round(*r.noise_removed_db * 10.0) / 10.0) : json()},
+          {"strength_changes", strengths}};
 }
 
 // A recording the requester may see (their own or a friend's). Others get 404, as if it did not exist.
@@ -452,6 +456,19 @@ void Api::add_routes() {
       }
       options.atten_lim_db = it->get<float>();
     }
+    if (auto it = body.find("strength"); it != body.end() && !it->is_null()) {
+      auto strength = it->is_string() ? streams::parse_strength(it->get<std::string>()) : std::nullopt;
+      if (!strength) {
+        throw ApiError(400, "invalid_field", "field 'strength' must be one of off, light, balanced, full");
+      }
+      if (options.atten_lim_db) {
+        throw ApiError(400, "invalid_field", "give 'strength' or 'atten_lim_db', not both");
+      }
+      if (!options.noise_removal) {
+        throw ApiError(400, "invalid_field", "'strength' needs noise_removal on (use strength 'off' instead)");
+      }
+      options.strength = strength;
+    }
     // A new stream is refused, before anything is created, when the recordings' disk is nearly full.
     if (svc.min_free_bytes > 0 && !svc.store.active_stream(req.user->id)) {
       std::error_code ec;
@@ -469,6 +486,7 @@ void Api::add_routes() {
                            {"started_at", core::iso8601_ms(started.stream.started_at)},
                            {"client_id", started.stream.client_id},
                            {"denoiser", options.noise_removal ? svc.denoiser : std::string("passthrough")},
+                           {"strength", options.strength ? json(streams::to_string(*options.strength)) : json()},
                            {"ice_servers", svc.ice_servers}}));
   });
   add(V::post, "/api/stream/stop", true, [&svc](Request& req, Respond& respond) {

@@ -50,6 +50,9 @@ struct Pipe {
   std::shared_ptr<core::Doorbell> ready;            // the worker's, rung by whoever fills `in`
   core::SpscRing<Processed> out{kOutRing};
   std::unique_ptr<denoise::Denoiser> denoiser;
+  std::atomic<float> new_atten_lim{-1.0f};          // set_atten_lim_db -> the worker, before its next pass
+  std::optional<denoise::NoiseMeter> meter;         // worker only (then close())
+  core::SpscRing<denoise::MeterReading> readings{8};  // worker -> recorder (which hands them on)
   std::shared_ptr<media::Ingest> ingest;            // guarded by Impl::mu
   std::shared_ptr<media::Fanout> fanout;            // made at the first listener (Impl::mu); read atomically
 
@@ -127,6 +130,7 @@ struct LiveMedia::Impl {
     std::vector<std::array<Processed, kMaxPerPass>> results;
     std::vector<float*> outs;
     std::vector<std::size_t> batch_index;
+    std::vector<float> lsnr;
     bool ticking = false;
     auto next_tick = Clock::now();
     auto seen = w.ready->rung();
@@ -143,6 +147,7 @@ struct LiveMedia::Impl {
       seen = w.ready->rung();  // a ring from here on is for the next pass
       std::lock_guard lock(w.mu);
       ticking = w.pipes.size() > cfg.immediate_up_to;
+      for (auto& p : w.pipes) apply_settings(*p);
       take(w, ticking, due, pending, counts);
       if (results.size() < due.size()) results.resize(due.size());
       for (std::size_t round = 0; round < kMaxPerPass; ++round) {
@@ -158,9 +163,14 @@ struct LiveMedia::Impl {
           batch_index.push_back(i);
         }
         if (batch.empty()) break;
-        denoise::process_batch(batch, ins, outs);
+        lsnr.resize(batch.size());
+        denoise::process_batch(batch, ins, outs, lsnr);
         auto done = core::steady_ns();
-        for (std::size_t i : batch_index) account(*due[i], pending[i][round], results[i][round], done);
+        for (std::size_t b = 0; b < batch_index.size(); ++b) {
+          std::size_t i = batch_index[b];
+          account(*due[i], pending[i][round], results[i][round], done);
+          measure(*due[i], results[i][round], lsnr[b]);
+        }
       }
       // Each stream's clean frames in order, to its recording and its listeners.
       for (std::size_t i = 0; i < due.size(); ++i) {
@@ -211,6 +221,19 @@ struct LiveMedia::Impl {
     p.latency.add_ms(ms);
     if (auto src = source_arrival(p, 1); src > 0) p.through.add_ms(static_cast<double>(done - src) / 1e6);
     if (ms > kLateMs) ++p.late;
+  }
+
+  // A limit set by set_atten_lim_db, taken between two frames.
+  void apply_settings(Pipe& p) {
+    float lim = p.new_atten_lim.exchange(-1.0f, std::memory_order_acq_rel);
+    if (lim >= 0.0f) p.denoiser->set_atten_lim_db(lim);
+  }
+
+  // The frame into the stream's noise meter; a reading every cfg.meter_hops frames.
+  void measure(Pipe& p, const Processed& r, float lsnr) {
+    if (!p.meter) return;
+    p.meter->add(r.raw, r.clean, lsnr);
+    if (p.frames % std::max<std::size_t>(1, cfg.meter_hops) == 0) p.readings.push(p.meter->take());
   }
 
   // When the audio in the clean frame `back` frames before the newest arrived (the denoiser's delay earlier than
@@ -341,6 +364,10 @@ struct LiveMedia::Impl {
             failed.emplace_back(p->session_id, e.what());
             continue;
           }
+          denoise::MeterReading reading;
+          while (p->readings.pop(reading)) {
+            if (cb.meter) cb.meter(p->session_id, reading);
+          }
           if (now - p->last_fanout_report >= kFanoutReportEvery) {
             p->last_fanout_report = now;
             try {
@@ -467,6 +494,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   p->started_at_ms = started_at_ms;
   p->denoiser = impl_->make_denoiser(options, p->denoiser_name);
   p->clean_skip = static_cast<std::int64_t>(p->denoiser->latency_samples());
+  if (options.noise_removal) p->meter.emplace(p->denoiser->latency_samples(), p->denoiser_name == "dfn3");
   p->delay_frames = (p->denoiser->latency_samples() + kHop - 1) / kHop;
   // A file already there is never truncated: create() refuses it, and the stream does not start.
   p->clean_file = recording::WavWriter::create(impl_->cfg.recordings_dir / recording::file_name(username, session_id));
@@ -505,6 +533,15 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   }
   impl_->log->info("media open session={} user={} denoiser={} recording={}", session_id, username, p->denoiser_name,
                    p->clean_file->path().string());
+}
+
+void LiveMedia::set_atten_lim_db(std::int64_t session_id, float db) {
+  if (!(db >= 0.0f && db <= 100.0f)) throw std::invalid_argument("atten_lim_db must be between 0 and 100");
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->pipes.find(session_id);
+  if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
+  it->second->new_atten_lim.store(db, std::memory_order_release);
+  it->second->ready->ring();  // taken before the next frame, however the worker paces its passes
 }
 
 bool LiveMedia::is_open(std::int64_t session_id) const {
@@ -666,6 +703,10 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
   // Everything is ours now: what the recorder has not written, what the scheduler has not processed, the tail.
   Finished f;
   f.denoiser = p->denoiser_name;
+  if (p->meter) {
+    p->meter->take();  // the last part-window counts too
+    f.noise_removed_db = p->meter->mean_removed_db();
+  }
   try {
     if (!p->failed) {
       try {

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "denoise/denoise.hpp"
+#include "denoise/meter/meter.hpp"
 #include "media/media.hpp"
 #include "recording/recording.hpp"
 
@@ -37,6 +38,7 @@ struct Config {
   bool record_raw = false;                         // also keep {user}_{session}_raw.wav
   std::chrono::milliseconds media_timeout{10000};  // no audio this long ends the stream
   std::chrono::milliseconds checkpoint_every{1000};
+  std::size_t meter_hops = 25;                     // a noise meter reading every this many hops (250 ms)
   media::IceConfig ice;
   // Space kept in reserve on the recordings' disk (a file of this size, made at start and when a stream opens):
   // when the disk fills up it is released, so the database beside the recordings can still record how the
@@ -47,8 +49,9 @@ struct Config {
 
 // Chosen by the page before going live.
 struct StreamOptions {
-  bool noise_removal = true;
-  std::optional<float> atten_lim_db;   // 0..100; unset: no limit
+  bool noise_removal = true;           // false: the audio passes untouched, and cannot be cleaned later on
+  std::optional<float> atten_lim_db;   // 0..100; unset: no limit. 0 runs the denoiser without effect, so that a
+                                       // limit set while live (set_atten_lim_db) can turn it on
 };
 
 // Why media ended a stream. recording_failed: its recording could not be written (the disk is full, or failing);
@@ -71,6 +74,7 @@ struct Finished {
   std::optional<recording::Summary> raw;
   Stats stats;
   std::string denoiser;
+  std::optional<float> noise_removed_db;     // the noise meter's mean over the stream (NoiseMeter)
 };
 
 // The stream is not open here (never opened, or closed): thrown by offer and listen.
@@ -88,6 +92,8 @@ class AlreadyConnected : public std::logic_error {
 // What the owner hears back from a stream's media, on our threads.
 struct Callbacks {
   std::function<void(std::int64_t session_id, MediaEnd why, const std::string& detail)> ended;
+  // A noise meter reading of a stream, every Config::meter_hops hops of audio; must not block.
+  std::function<void(std::int64_t session_id, const denoise::MeterReading& reading)> meter;
 };
 
 // Signalling replies for one ingest, on GStreamer threads (must not block).
@@ -110,6 +116,10 @@ class LiveMedia {
   // Throws recording::RecordingError when the file cannot be made; std::invalid_argument for bad options.
   void open(std::int64_t session_id, const std::string& username, std::int64_t started_at_ms, StreamOptions options);
   bool is_open(std::int64_t session_id) const;
+
+  // Changes how far a stream's noise may be lowered, from its next frame on (0..100 dB; 100: no limit).
+  // Throws std::invalid_argument for a bad limit, NotOpen when the stream is not open here.
+  void set_atten_lim_db(std::int64_t session_id, float db);
 
   // The page's offer for an open stream: starts the ingest and answers through `sink`. Throws media::OfferError
   // (creating nothing) for a bad offer, AlreadyConnected when the stream already has an ingest, NotOpen when it is

@@ -84,6 +84,11 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX stream_recordings_user ON stream_recordings(user_id, created_at);
     )sql",
+    // 3: what noise removal did, and the strengths chosen while live
+    R"sql(
+    ALTER TABLE stream_recordings ADD COLUMN noise_removed_db REAL;
+    ALTER TABLE stream_recordings ADD COLUMN strength_log TEXT NOT NULL DEFAULT '[]';
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -132,11 +137,11 @@ ActiveStream read_active(const Statement& st) {
 
 const char* kRecordingSelect =
     "SELECT r.id, r.session_id, r.user_id, u.username, r.path, r.duration_ms, r.bytes, r.created_at, "
-    "s.started_at, COALESCE(s.end_reason, '') "
+    "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log "
     "FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
 Recording read_recording(const Statement& st) {
-  return Recording{st.i64(0), st.i64(1), st.i64(2), st.text(3), st.text(4),
-                   st.i64(5), st.i64(6), st.i64(7), st.i64(8), st.text(9)};
+  return Recording{st.i64(0), st.i64(1), st.i64(2), st.text(3), st.text(4), st.i64(5),
+                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11)};
 }
 
 class SqliteStore final : public Store {
@@ -388,9 +393,10 @@ class SqliteStore final : public Store {
 
   Recording add_recording(const Recording& r) override {
     std::lock_guard lock(mu_);
-    c_.prepare("INSERT OR IGNORE INTO stream_recordings(session_id, user_id, path, duration_ms, bytes, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)")
-        .bind_all(r.session_id, r.user_id, r.path, r.duration_ms, r.bytes, r.created_at)
+    c_.prepare("INSERT OR IGNORE INTO stream_recordings(session_id, user_id, path, duration_ms, bytes, created_at, "
+               "noise_removed_db, strength_log) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(r.session_id, r.user_id, r.path, r.duration_ms, r.bytes, r.created_at, r.noise_removed_db,
+                  r.strength_log)
         .run();
     auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.session_id = ?");
     st.bind_all(r.session_id).step();

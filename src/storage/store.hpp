@@ -68,6 +68,9 @@ struct Recording {
   std::int64_t created_at = 0;
   std::int64_t started_at = 0; // of the session
   std::string end_reason;      // of the session (empty while it is live)
+  std::optional<double> noise_removed_db;   // mean of the noise meter over the stream (null: not measured)
+  std::string strength_log = "[]";          // JSON: [{"at_ms": offset in the recording, "strength": name}], the
+                                            // noise removal strength at the start and each change while live
 };
 
 // A server process sharing this store.

@@ -38,6 +38,38 @@ std::optional<EndReason> parse_end_reason(std::string_view s) {
   return std::nullopt;
 }
 
+namespace {
+struct StrengthInfo {
+  Strength strength;
+  std::string_view name;
+  float atten_lim_db;
+};
+constexpr StrengthInfo kStrengths[] = {
+    {Strength::off, "off", 0.0f},
+    {Strength::light, "light", 12.0f},
+    {Strength::balanced, "balanced", 24.0f},
+    {Strength::full, "full", 100.0f},
+};
+}  // namespace
+
+std::string_view to_string(Strength s) {
+  for (auto& i : kStrengths)
+    if (i.strength == s) return i.name;
+  return "?";
+}
+
+std::optional<Strength> parse_strength(std::string_view s) {
+  for (auto& i : kStrengths)
+    if (i.name == s) return i.strength;
+  return std::nullopt;
+}
+
+float atten_lim_db(Strength s) {
+  for (auto& i : kStrengths)
+    if (i.strength == s) return i.atten_lim_db;
+  return 100.0f;
+}
+
 bool LiveStream::mark_live() {
   if (state_ != State::starting) return false;
   state_ = State::live;

@@ -21,6 +21,13 @@ std::string_view to_string(State s);
 std::string_view to_string(EndReason r);
 std::optional<EndReason> parse_end_reason(std::string_view s);
 
+// The noise removal strengths a page offers, from none to all: how far the noise may be lowered. Off still runs
+// the denoiser (without effect), so that a stream can be given another strength while live.
+enum class Strength { off, light, balanced, full };
+std::string_view to_string(Strength s);
+std::optional<Strength> parse_strength(std::string_view s);
+float atten_lim_db(Strength s);  // off 0 dB, light 12, balanced 24, full 100 (no limit)
+
 class LiveStream {
  public:
   explicit LiveStream(storage::ActiveStream info) : info_(std::move(info)) {}

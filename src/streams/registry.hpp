@@ -47,6 +47,7 @@ struct Stopped {
 struct StartOptions {
   bool noise_removal = true;
   std::optional<float> atten_lim_db;
+  std::optional<Strength> strength;  // a preset; when set, atten_lim_db is unset
 };
 
 // The media plane, seen from the registry. Both are called once per stream, never under the registry's lock,

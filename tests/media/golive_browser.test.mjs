@@ -91,11 +91,16 @@ describe('going live from Chromium', () => {
       assert.equal(sessionsOf(server, alice).length, 0, 'a page load starts no stream');
       await goLive(page);
       assert.equal(await page.evaluate(() => window.__micRequests), 1, 'the microphone is asked for on the click');
-      assert.match(await page.textContent('[data-testid=denoiser-note]'), /Noise removal: on/);
+      assert.equal(await page.textContent('[data-testid=denoiser-note]'), '', 'no warning: the model runs');
       // The level meter moves with the (noisy) input.
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=level]').dataset.db) > -50,
         null, { timeout: 3000 });
-      await sleep(6000);
+      // The noise meter: a noise recording is a noisy room, and most of it goes.
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid=noise-meter]').dataset.removed) >= 15,
+        null, { timeout: 5000 });
+      assert.match(await page.textContent('[data-testid=noise-background]'), /^(loud|moderate)$/);
+      assert.match(await page.textContent('[data-testid=noise-removed]'), /^\d+ dB$/);
+      await sleep(5000);
       await page.click('[data-testid=stop]');
       await page.waitForSelector('[data-testid=go-live]:not([hidden])');
       const [session] = sessionsOf(server, alice);
@@ -117,6 +122,57 @@ describe('going live from Chromium', () => {
         a.addEventListener('error', () => reject(new Error('audio error')));
       }));
       assert.ok(Math.abs(duration - row.duration_ms / 1000) < 0.05, `player duration ${duration}`);
+      // With what noise removal did: the row's mean, and the list says it.
+      assert.ok(row.noise_removed_db >= 15, `the row notes ${row.noise_removed_db} dB removed`);
+      assert.equal(await page.textContent(`[data-testid=noise-removed-${row.id}]`),
+        ` · noise removed ${Math.round(row.noise_removed_db)} dB`);
+      assert.deepEqual(JSON.parse(row.strength_log), [{ at_ms: 0, strength: 'full' }]);
+      assert.equal(await page.locator('[data-testid=noise-meter]').isHidden(), true, 'no meter once stopped');
+    });
+
+    it('the strength changes while live: Light from then on, noted in the row, the same session', async (t) => {
+      const { server, browser } = env;
+      const alice = uniqueName('alice');
+      const { page } = await loggedInPage(browser, server, alice);
+      await goLive(page);
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid=noise-meter]').dataset.removed) >= 15,
+        null, { timeout: 5000 });
+      await sleep(2000);
+      const [live] = sessionsOf(server, alice);
+      const changedAt = Date.now();
+      await page.check('[data-testid=strength-light]');
+      await page.waitForFunction(() => /^Light/.test(document.querySelector('[data-testid=strength-note]').textContent),
+        null, { timeout: 2000 });
+      // The meter follows: at most 12 dB removed now (readings are 250 ms; give it two).
+      await sleep(600);
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid=noise-meter]').dataset.removed) <= 13,
+        null, { timeout: 2000 });
+      await sleep(3000);
+      await page.click('[data-testid=stop]');
+      await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+      const sessions = sessionsOf(server, alice);
+      assert.equal(sessions.length, 1, 'one session: changing the strength started no new one');
+      assert.equal(sessions[0].id, live.id);
+      const { clean, raw, row } = checkRecording(server, sessions[0]);
+      const log = JSON.parse(row.strength_log);
+      assert.equal(log.length, 2);
+      assert.deepEqual(log[0], { at_ms: 0, strength: 'full' });
+      assert.equal(log[1].strength, 'light');
+      const expectedAt = changedAt - sessions[0].started_at;
+      assert.ok(Math.abs(log[1].at_ms - expectedAt) < 1000, `change noted at ${log[1].at_ms} ms (pressed at ~${expectedAt})`);
+      // The recording: before the change well over 15 dB removed, after it at most 12.
+      const cut = Math.round(log[1].at_ms / 1000 * 48000);
+      const part = (w, from, to) => w.samples.subarray(from, to);
+      const reduction = (from, to) => {
+        const r = rmsDb(part(raw, from, to), 48000, 0), c = rmsDb(part(clean, from, to), 48000, 0);
+        return r - c;
+      };
+      const before = reduction(48000, cut - 4800), afterCut = reduction(cut + 9600, raw.samples.length - 4800);
+      t.diagnostic(`reduction before the change ${before.toFixed(1)} dB, after ${afterCut.toFixed(1)} dB`);
+      assert.ok(before >= 15, `before: ${before.toFixed(1)} dB`);
+      // Light lowers the noise by at most 12 dB (less where the model hears the noise as speech).
+      assert.ok(afterCut < 12.5, `after: ${afterCut.toFixed(1)} dB, over Light's limit of 12`);
+      assert.ok(afterCut > 3 && before - afterCut > 8, `after: ${afterCut.toFixed(1)} dB: Light removes some, and less`);
     });
   });
 

@@ -120,7 +120,50 @@ describe('signalling refused', () => {
     r = await c.post('/api/stream/start', { client_id: 'x1', noise_removal: 'yes' });
     assert.equal(r.status, 400);
     assert.match(r.body.error.message, /noise_removal/);
+    r = await c.post('/api/stream/start', { client_id: 'x1', strength: 'loud' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /'strength' must be one of off, light, balanced, full/);
+    r = await c.post('/api/stream/start', { client_id: 'x1', strength: 'light', atten_lim_db: 6 });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /'strength' or 'atten_lim_db', not both/);
     assert.equal((await health()).live_streams, 0);
+  });
+
+  it('the strength of a live stream: only its tab changes it, to a preset, and not when noise removal is off', async () => {
+    const tab = uniqueName('tab');
+    const c = new Client(server.url);
+    await c.register(uniqueName('dave'));
+    const own = c.openPresence({ clientId: tab });
+    await own.ready;
+    const ask2 = async (msg, s) => {
+      s.send(msg);
+      return s.next((m) => m.type === 'error' || m.type === 'strength_set', 5000);
+    };
+    let r = await c.post('/api/stream/start', { client_id: tab, strength: 'balanced' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.strength, 'balanced');
+    const id = r.body.session_id;
+    let m = await ask2({ type: 'set_strength', session_id: id, strength: 'light' }, own);
+    assert.deepEqual({ type: m.type, session_id: m.session_id, strength: m.strength, atten_lim_db: m.atten_lim_db },
+      { type: 'strength_set', session_id: id, strength: 'light', atten_lim_db: 12 });
+    m = await ask2({ type: 'set_strength', session_id: id, strength: 'max' }, own);
+    assert.equal(m.type, 'error');
+    assert.equal(m.for, 'set_strength');
+    assert.match(m.error.message, /one of off, light, balanced, full, not 'max'/);
+    const other = c.openPresence();  // another tab of the same user
+    await other.ready;
+    m = await ask2({ type: 'set_strength', session_id: id, strength: 'off' }, other);
+    assert.equal(m.error.code, 'other_tab');
+    other.close();
+    await c.post('/api/stream/stop', { session_id: id });
+    m = await ask2({ type: 'set_strength', session_id: id, strength: 'off' }, own);
+    assert.equal(m.error.code, 'not_your_session', 'an ended stream has no strength to change');
+    r = await c.post('/api/stream/start', { client_id: tab, noise_removal: false });
+    m = await ask2({ type: 'set_strength', session_id: r.body.session_id, strength: 'full' }, own);
+    assert.equal(m.error.code, 'noise_removal_off');
+    assert.match(m.error.message, /noise removal off/);
+    await c.post('/api/stream/stop', { session_id: r.body.session_id });
+    own.close();
   });
 });
 

@@ -25,6 +25,14 @@ export function renderRecordings(list, recordings, { onDelete } = {}) {
     li.dataset.duration = String(r.duration_s);
     const info = document.createElement('span');
     info.textContent = `${new Date(r.started_at).toLocaleString()} · ${fmtDuration(r.duration_s)} · ${fmtSize(r.bytes)}`;
+    if (r.noise_removed_db != null) {
+      const removed = document.createElement('span');
+      removed.className = 'muted small';
+      removed.setAttribute('data-testid', `noise-removed-${r.id}`);
+      removed.textContent = ` · noise removed ${Math.round(r.noise_removed_db)} dB`;
+      removed.title = 'How much lower the background noise was after noise removal, on average';
+      info.append(removed);
+    }
     const audio = document.createElement('audio');
     audio.controls = true;
     audio.preload = 'metadata';

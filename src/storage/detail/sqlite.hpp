@@ -34,6 +34,12 @@ class Statement {
   }
   Statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
   Statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, double v) { check(sqlite3_bind_double(stmt_, i, v)); return *this; }
+  template <typename T>
+  Statement& bind(int i, const std::optional<T>& v) {
+    if (!v) { check(sqlite3_bind_null(stmt_, i)); return *this; }
+    return bind(i, *v);
+  }
   template <typename... Args>
   Statement& bind_all(const Args&... args) {
     int i = 1;
@@ -52,6 +58,8 @@ class Statement {
 
   std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  double f64(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::optional<double> opt_f64(int col) const { return is_null(col) ? std::nullopt : std::optional<double>(f64(col)); }
   std::string text(int col) const {
     auto p = sqlite3_column_text(stmt_, col);
     return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();

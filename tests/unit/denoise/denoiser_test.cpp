@@ -98,10 +98,7 @@ TEST(Backends, PassthroughIsIdentityAndNamesParse) {
 }
 
 TEST(Backends, ClassicSuppressesSteadyNoise) {
-  std::mt19937 rng(6);
-  std::normal_distribution<float> n(0.0f, 0.05f);
-  std::vector<float> x(500 * kHopSize);
-  for (auto& v : x) v = n(rng);
+  auto x = testing::white_noise(500, 6);
   auto c = make_classic();
   auto y = run(*c, x);
   double ein = 0, eout = 0;

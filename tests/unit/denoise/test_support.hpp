@@ -30,4 +30,13 @@ inline std::vector<float> speechlike(std::size_t hops, unsigned seed) {
   return x;
 }
 
+// Steady white noise of standard deviation `sigma`.
+inline std::vector<float> white_noise(std::size_t hops, unsigned seed, float sigma = 0.05f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0.0f, sigma);
+  std::vector<float> x(hops * kHopSize);
+  for (auto& v : x) v = n(rng);
+  return x;
+}
+
 }  // namespace fc25::denoise::testing

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
+#include <random>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -114,6 +116,80 @@ TEST(LiveMedia, CleanRecordingIsAlignedWithTheRawInput) {
     if (corr(lag) > corr(best)) best = lag;
   EXPECT_EQ(best, 0);
   EXPECT_GT(corr(0), 0.8);
+}
+
+// Steady noise through DeepFilterNet3, its strength turned to Off while live: the meter readings the page gets
+// say the noise is removed, then that nothing is; the recording follows; the row's mean is the readings' mean.
+TEST(LiveMedia, TheStrengthChangesWhileLiveAndTheMeterSaysWhatWasRemoved) {
+  TempDir d;
+  auto c = config(d.path, denoise::Backend::dfn3);
+  c.model = denoise::Model::load(model_dir());
+  std::mutex mu;
+  std::vector<denoise::MeterReading> readings;
+  live::Callbacks cb;
+  cb.meter = [&](std::int64_t session, const denoise::MeterReading& r) {
+    EXPECT_EQ(session, 12);
+    std::lock_guard lock(mu);
+    readings.push_back(r);
+  };
+  live::LiveMedia lm(c, cb);
+  std::mt19937 rng(12);
+  std::normal_distribution<float> gauss(0.0f, 0.03f);  // -30 dBFS: a noisy room
+  std::vector<float> noise(400 * 480);
+  for (auto& v : noise) v = gauss(rng);
+  lm.open(12, "carol", core::now_ms(), {});
+  auto ring = lm.input(12);
+  auto push = [&](std::size_t from, std::size_t to) {
+    for (std::size_t f = from; f < to; ++f) {
+      media::AudioFrame fr;
+      std::copy_n(noise.begin() + static_cast<std::ptrdiff_t>(f * 480), 480, fr.samples.begin());
+      fr.arrival_ns = core::steady_ns();
+      while (!ring->push(fr)) std::this_thread::sleep_for(1ms);
+      ring->pushed();
+    }
+  };
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return readings.size();
+  };
+  push(0, 200);
+  for (int i = 0; i < 400 && count() < 8; ++i) std::this_thread::sleep_for(10ms);  // 200 frames: 8 readings
+  ASSERT_EQ(count(), 8u);
+  lm.set_atten_lim_db(12, 0.0f);
+  EXPECT_THROW(lm.set_atten_lim_db(12, 101.0f), std::invalid_argument);
+  EXPECT_THROW(lm.set_atten_lim_db(99, 0.0f), live::NotOpen);
+  push(200, 400);
+  for (int i = 0; i < 400 && count() < 16; ++i) std::this_thread::sleep_for(10ms);
+  auto f = lm.close(12);
+  ASSERT_TRUE(f && f->clean && f->raw);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(readings.size(), 16u);
+  double sum = 0;
+  int n = 0;
+  for (std::size_t i = 0; i < readings.size(); ++i) {
+    const auto& r = readings[i];
+    std::cout << "reading " << i << ": input " << r.input_dbfs << " dBFS, noise " << r.noise_dbfs << " dBFS, removed "
+              << (r.removed_db ? std::to_string(*r.removed_db) : "-") << " dB, lsnr " << r.lsnr_db.value_or(0) << "\n";
+    EXPECT_EQ(r.hops, 25u);
+    // The first second is the model settling (its feature normalisation adapts over ~1 s).
+    if (i >= 4) {
+      EXPECT_NE(r.level, denoise::NoiseLevel::quiet) << "reading " << i << ": " << r.noise_dbfs << " dBFS";
+      ASSERT_TRUE(r.removed_db) << "reading " << i;
+      if (i < 8) EXPECT_GT(*r.removed_db, 15.0f) << "reading " << i << " (Full)";
+      if (i >= 9) EXPECT_LT(*r.removed_db, 0.5f) << "reading " << i << " (Off)";
+    }
+    if (r.removed_db) sum += *r.removed_db, ++n;
+  }
+  ASSERT_TRUE(f->noise_removed_db);
+  // The mean also takes the part-window left at close (the denoiser's delay): within a few tenths of the readings'.
+  EXPECT_NEAR(*f->noise_removed_db, sum / n, 2.0);
+  auto clean = read_wav(f->clean->path), raw = read_wav(f->raw->path);
+  ASSERT_EQ(clean.size(), raw.size());
+  double worst = 0;
+  for (std::size_t i = raw.size() - 150 * 480; i < raw.size() - 2 * 480; ++i) {
+    worst = std::max(worst, std::abs(double(clean[i]) - raw[i]));
+  }
+  EXPECT_LT(worst, 2.0 / 32768) << "Off: the recording is the input (to 16-bit rounding)";
 }
 
 TEST(LiveMedia, PassthroughRecordsTheInputSampleForSample) {

@@ -17,10 +17,10 @@ using fc25::testing::TempDb;
 TEST(Store, CreatesAndMigratesANewFileOnceAndReopensIt) {
   TempDb db;
   { auto s = open_sqlite_store(db.path); s->create_user("alice", "h", 1); }
-  EXPECT_EQ(sqlite_schema_version(db.path), 2);
+  EXPECT_EQ(sqlite_schema_version(db.path), 3);
   auto again = open_sqlite_store(db.path);  // migrations already applied: nothing lost
   ASSERT_TRUE(again->user_by_name("alice"));
-  EXPECT_EQ(sqlite_schema_version(db.path), 2);
+  EXPECT_EQ(sqlite_schema_version(db.path), 3);
 }
 
 TEST(Store, RefusesAnUnopenablePathNamingIt) {
@@ -80,14 +80,25 @@ TEST(Store, OneLiveStreamPerUserAndExactlyOneEnderWins) {
   EXPECT_FALSE(s->user_by_id(a.id)->is_streaming);
 }
 
+// alice with two ended streams (100-200 ended `user`, 300-400 ended `second_reason`).
+struct TwoStreams {
+  User alice;
+  ActiveStream one, two;
+};
+TwoStreams two_ended_streams(Store& s, const std::string& second_reason) {
+  TwoStreams t;
+  t.alice = *s.create_user("alice", "h", 1);
+  t.one = s.start_stream(t.alice.id, "tab", 100, "node").stream;
+  s.end_stream(t.one.session_id, "user", 200);
+  t.two = s.start_stream(t.alice.id, "tab", 300, "node").stream;
+  s.end_stream(t.two.session_id, second_reason, 400);
+  return t;
+}
+
 TEST(Store, RecordingsOnePerSessionNewestFirstAndDeletable) {
   TempDb db;
   auto s = open_sqlite_store(db.path);
-  auto a = *s->create_user("alice", "h", 1);
-  auto one = s->start_stream(a.id, "tab", 100, "node").stream;
-  s->end_stream(one.session_id, "user", 200);
-  auto two = s->start_stream(a.id, "tab", 300, "node").stream;
-  s->end_stream(two.session_id, "server_restart", 400);
+  auto [a, one, two] = two_ended_streams(*s, "server_restart");
 
   Recording r{0, one.session_id, a.id, "", "streamed_audios/alice_1.wav", 100, 9644, 210, 0, ""};
   auto first = s->add_recording(r);
@@ -111,6 +122,22 @@ TEST(Store, RecordingsOnePerSessionNewestFirstAndDeletable) {
   EXPECT_FALSE(s->delete_recording(first.id));
   EXPECT_FALSE(s->recording_by_id(first.id));
   ASSERT_TRUE(s->recording_by_id(second.id));
+}
+
+TEST(Store, ARecordingKeepsWhatNoiseRemovalDidOrSaysItWasNotMeasured) {
+  TempDb db;
+  auto s = open_sqlite_store(db.path);
+  auto [a, one, two] = two_ended_streams(*s, "user");
+  Recording r{0, one.session_id, a.id, "", "streamed_audios/alice_1.wav", 100, 9644, 210, 0, ""};
+  r.noise_removed_db = 18.25;
+  r.strength_log = R"([{"at_ms":0,"strength":"full"},{"at_ms":4100,"strength":"light"}])";
+  auto measured = s->add_recording(r);
+  ASSERT_TRUE(measured.noise_removed_db);
+  EXPECT_DOUBLE_EQ(*measured.noise_removed_db, 18.25);
+  EXPECT_EQ(s->recording_by_id(measured.id)->strength_log, r.strength_log);
+  auto plain = s->add_recording({0, two.session_id, a.id, "", "streamed_audios/alice_2.wav", 50, 4844, 410, 0, ""});
+  EXPECT_FALSE(plain.noise_removed_db) << "a repaired or unmeasured recording has no figure";
+  EXPECT_EQ(plain.strength_log, "[]");
 }
 
 }  // namespace

@@ -34,8 +34,8 @@ function renderLive() {
   $('go-live').hidden = m.is_streaming;
   $('stop').hidden = !m.is_streaming;
   $('live-elsewhere').hidden = !m.is_streaming || ownsStream();
-  $('live-options').disabled = m.is_streaming;
   timer.hidden = !m.is_streaming;
+  if (!ownsStream()) showNoiseMeter(null);
   if (!m.is_streaming) $('listener-count').hidden = true;
   if (m.is_streaming) timer.dataset.startedAt = m.started_at;
   else delete timer.dataset.startedAt;
@@ -141,9 +141,25 @@ function onPresence(msg) {
         c.textContent = msg.count === 1 ? '1 listener' : `${msg.count} listeners`;
       }
       break;
+    case 'noise_meter':
+      if (msg.session_id === broadcastSession()) showNoiseMeter(msg);
+      break;
+    case 'strength_set':
+      if (msg.session_id === state.me.session_id) {
+        strength.live = msg.strength;
+        $('strength-note').textContent = `${strengthText(msg.strength)} from now on.`;
+      }
+      break;
+    case 'error':
+      if (msg.for === 'set_strength') {
+        $('strength-note').textContent = `The strength could not be changed: ${msg.error?.message || 'refused'}.`;
+        checkStrength(strength.live);
+        break;
+      }
+      handleSignal(msg);
+      break;
     case 'webrtc_answer':
     case 'ice_candidate':
-    case 'error':
       handleSignal(msg);
       break;
     case 'streaming_status':
@@ -202,12 +218,49 @@ function endReasonText(reason) {
   }[reason] || reason;
 }
 
+// Noise removal strength: chosen before going live and changeable while live (from the next 10 ms of audio).
+const strength = { live: null };   // what the server applies to the stream this tab sends
+const STRENGTHS = { off: 'Off: nothing removed', light: 'Light: at most 12 dB removed',
+  balanced: 'Balanced: at most 24 dB removed', full: 'Full: all the noise removed' };
+const strengthText = (s) => STRENGTHS[s] || s;
+const chosenStrength = () => document.querySelector('input[name=strength]:checked')?.value || 'full';
+function checkStrength(value) {
+  const input = document.querySelector(`input[name=strength][value="${value}"]`);
+  if (input) input.checked = true;
+}
+
+function onStrengthChange() {
+  const value = chosenStrength();
+  try { localStorage.setItem('fc25.strength', value); } catch { /* private mode */ }
+  if (!ownsStream() || broadcastSession() === null) {
+    $('strength-note').textContent = '';
+    return;
+  }
+  if (!presence?.send({ type: 'set_strength', session_id: state.me.session_id, strength: value })) {
+    $('strength-note').textContent = 'Not connected to the server: the strength is unchanged.';
+    checkStrength(strength.live);
+  }
+}
+
+// The live noise meter: how loud the room behind the voice is and how much of it the server removes.
+function showNoiseMeter(m) {
+  const box = $('noise-meter');
+  if (!m) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  $('noise-background').textContent = m.background;
+  box.dataset.background = m.background;
+  $('noise-level').value = Math.max(-90, Math.min(-20, m.noise_dbfs));
+  if (m.removed_db != null) {
+    $('noise-removed').textContent = `${Math.round(m.removed_db)} dB`;
+    box.dataset.removed = String(m.removed_db);
+  }
+}
+
 function liveOptions() {
-  const on = $('noise-removal').checked;
-  const lim = $('atten-lim').value.trim();
-  const body = { client_id: clientId, noise_removal: on };
-  if (on && lim !== '') body.atten_lim_db = Number(lim);
-  return body;
+  return { client_id: clientId, strength: chosenStrength() };
 }
 
 async function goLive() {
@@ -218,9 +271,11 @@ async function goLive() {
     mic = await openMicrophone();   // only now, on the click: a page load never asks
     const s = await api('POST', '/api/stream/start', liveOptions());
     setSelf({ is_streaming: true, session_id: s.session_id, started_at: s.started_at, client_id: clientId });
-    $('denoiser-note').textContent = s.denoiser === 'dfn3' ? 'Noise removal: on'
-      : s.denoiser === 'classic' ? 'Noise removal: basic (the DeepFilterNet model is not installed on the server)'
-        : 'Noise removal: off';
+    strength.live = s.strength;
+    $('strength-note').textContent = '';
+    $('denoiser-note').textContent = s.denoiser === 'dfn3' ? ''
+      : s.denoiser === 'classic' ? 'Noise removal is basic: the DeepFilterNet model is not installed on the server.'
+        : 'Noise removal is off on this server.';
     await startBroadcast(s, mic, {
       send: (m) => presence?.send(m),
       meterElement: $('level'),
@@ -296,6 +351,8 @@ async function main() {
   await loadRecordings().catch(() => {});
   startTicker();
 
+  try { checkStrength(localStorage.getItem('fc25.strength') || 'full'); } catch { /* private mode */ }
+  for (const input of document.querySelectorAll('input[name=strength]')) input.addEventListener('change', onStrengthChange);
   $('go-live').addEventListener('click', goLive);
   $('stop').addEventListener('click', stop);
   $('logout').addEventListener('click', async () => {
