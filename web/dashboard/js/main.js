@@ -6,10 +6,12 @@ import { Presence } from '/static/common/presence.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
 import { broadcastSession, handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
 import { renderRecordings } from '/static/common/recordings.js';
+import { LiveAlerts } from '/static/common/alerts.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, friends: new Map(), incoming: [], outgoing: [] };
 let presence = null;
+let alerts = null;
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -51,13 +53,29 @@ function renderFriends() {
     const f = state.friends.get(name);
     const timer = el('span', { class: 'timer small muted' });
     if (f.is_streaming) timer.dataset.startedAt = f.started_at;
+    const muted = alerts.isMuted(name);
     list.append(
       el('li', { 'data-testid': `friend-${name}`, 'data-live': String(f.is_streaming) },
         el('span', { class: 'badge' }, el('span', { class: 'dot' + (f.is_streaming ? ' live' : '') }),
           el('a', { href: `/u/${encodeURIComponent(name)}` }, name),
-          el('span', { class: 'muted' }, f.is_streaming ? 'live' : 'offline'), timer),
-        el('button', { type: 'button', 'data-testid': `remove-${name}`, onclick: () => removeFriend(name) }, 'Remove')));
+          el('span', { class: 'muted' }, f.is_streaming ? 'live for' : 'offline'), timer),
+        el('span', { class: 'row' },
+          el('button', { type: 'button', 'data-testid': `mute-${name}`, 'aria-pressed': String(muted),
+            title: muted ? `You are not told when ${name} goes live` : `Stop telling me when ${name} goes live`,
+            onclick: () => { alerts.setMuted(name, !muted); renderFriends(); } }, muted ? 'Unmute' : 'Mute'),
+          el('button', { type: 'button', 'data-testid': `remove-${name}`, onclick: () => removeFriend(name) }, 'Remove'))));
   }
+}
+
+function renderNotify() {
+  const st = alerts.notificationState();
+  const b = $('notify');
+  b.dataset.state = st;
+  b.setAttribute('aria-pressed', String(st === 'on'));
+  b.textContent = st === 'on' ? 'Notifications: on' : 'Notify me when friends go live';
+  b.disabled = st === 'blocked' || st === 'unsupported';
+  $('notify-note').textContent = st === 'blocked' ? 'This browser blocks notifications from fc25: allow them in its site settings.'
+    : st === 'unsupported' ? 'This browser cannot show notifications; friends going live still show here.' : '';
 }
 
 function renderRequests() {
@@ -175,6 +193,7 @@ function onPresence(msg) {
         setSelf({ ...msg, client_id: msg.is_streaming ? state.me.client_id : null });
         if (msg.is_streaming && state.me.session_id !== msg.session_id) poll().catch(() => {});
       } else if (state.friends.has(msg.username)) {
+        if (msg.is_streaming) alerts.friendWentLive(msg);
         setFriend({ username: msg.username, is_streaming: msg.is_streaming, session_id: msg.session_id,
           started_at: msg.started_at });
       }
@@ -341,6 +360,12 @@ async function main() {
   const m = await fetchMe();
   if (!m) return location.assign('/login');
   state.me = m;
+  alerts = new LiveAlerts(m.username);
+  renderNotify();
+  $('notify').addEventListener('click', async () => {
+    await alerts.setNotifications(alerts.notificationState() !== 'on');
+    renderNotify();
+  });
   noteServerTime(m.server_now);
   $('me').textContent = m.username;
   renderLive();

@@ -1,6 +1,7 @@
 // A friend's page: their live status and timer, kept current by presence pushes.
 import { api, me as fetchMe } from '/static/common/api.js';
 import { Presence } from '/static/common/presence.js';
+import { LiveAlerts } from '/static/common/alerts.js';
 import { renderRecordings } from '/static/common/recordings.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
 import { handleListenMessage, listening, startListening, stopListening } from './listen.js';
@@ -55,7 +56,7 @@ function render(s) {
   $('status-panel').hidden = false;
   $('status-panel').dataset.live = String(s.is_streaming);
   $('dot').classList.toggle('live', s.is_streaming);
-  $('state').textContent = s.is_streaming ? 'Live' : 'Offline';
+  $('state').textContent = s.is_streaming ? 'Live for' : 'Offline';
   $('timer').hidden = !s.is_streaming;
   if (s.is_streaming) $('timer').dataset.startedAt = s.started_at;
   else delete $('timer').dataset.startedAt;
@@ -72,6 +73,7 @@ async function main() {
   const m = await fetchMe();
   if (!m) return location.assign('/login');
   me = m;
+  const alerts = new LiveAlerts(m.username);
   noteServerTime(m.server_now);
   try {
     await load();
@@ -99,6 +101,8 @@ async function main() {
       } else if (msg.type === 'streaming_status' && msg.username === username) {
         render(msg);
         if (!msg.is_streaming) setTimeout(() => loadRecordings().catch(() => {}), 300);
+      } else if (msg.type === 'streaming_status' && msg.is_streaming && msg.username !== me.username) {
+        alerts.friendWentLive(msg);   // another friend: a toast (this page is not theirs)
       } else if (msg.type === 'friend_removed' && msg.username === username) {
         $('status-panel').hidden = true;
         $('error').textContent = `You are not friends with ${username} any more.`;
