@@ -114,6 +114,9 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.http_timeout_s = parse_int(n, v, 1, 3600); }},
       {"FC25_MIN_FREE_MB", "--min-free-mb",
        [](Config& c, auto& n, auto& v) { c.min_free_mb = parse_int(n, v, 0, 1 << 24); }},
+      {"FC25_RETENTION_DAYS", "--retention-days",
+       [](Config& c, auto& n, auto& v) { c.retention_days = parse_int(n, v, 0, 365 * 100); }},
+      {"FC25_QUOTA_MB", "--quota-mb", [](Config& c, auto& n, auto& v) { c.quota_mb = parse_int(n, v, 0, 1 << 30); }},
   };
   return s;
 }
@@ -161,7 +164,9 @@ std::string Config::describe() const {
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
-    << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s;
+    << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s
+    << " retention_days=" << (retention_days ? std::to_string(retention_days) : "-")
+    << " quota_mb=" << (quota_mb ? std::to_string(quota_mb) : "-");
   o << " max_sockets_per_user=" << max_sockets_per_user;
   return o.str();
 }
@@ -205,6 +210,9 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --registration-window-s N  FC25_REGISTRATION_WINDOW_S  that window in seconds (default 600)
   --http-timeout-s N       FC25_HTTP_TIMEOUT_S  a request must arrive, and a client take each part of an answer, within N s (default 30)
   --min-free-mb N          FC25_MIN_FREE_MB  free space in DATA_DIR needed to go live (default 256; 0 off); less: 507
+  --retention-days N       FC25_RETENTION_DAYS  recordings older than N days are deleted, at start and hourly (default 0: kept)
+  --quota-mb N             FC25_QUOTA_MB    a user whose recordings take N MB cannot go live until some are deleted
+                           (default 0: no quota)
 )";
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -19,9 +20,11 @@
 #include "app/broadcasts.hpp"
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/retention.hpp"
 #include "auth/auth.hpp"
 #include "core/crypto.hpp"
 #include "core/events.hpp"
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "denoise/denoise.hpp"
@@ -212,6 +215,7 @@ int run_serve(const std::vector<std::string>& args) {
     services.registrations = &registrations;
     services.timeout = std::chrono::seconds(config.http_timeout_s);
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
+    services.quota_bytes = static_cast<std::uint64_t>(config.quota_mb) << 20;
     services.health = [&] {
       return json{{"live_streams", registry.live_count()},
                   {"media_streams", broadcasts.open_streams()},
@@ -242,6 +246,23 @@ int run_serve(const std::vector<std::string>& args) {
     };
     schedule_trim();
 
+    // Recordings past their retention go now and every hour, off the io threads.
+    net::steady_timer retention(io);
+    std::function<void()> expire = [&] {
+      if (config.retention_days <= 0) return;
+      net::post(slow_work, [&] {
+        core::run_guarded("retention", [&] {
+          auto n = expire_recordings(*store, config.data_dir, core::now_ms(), config.retention_days);
+          if (n > 0) log->info("retention: {} recordings older than {} days deleted", n, config.retention_days);
+        });
+      });
+      retention.expires_after(std::chrono::hours(1));
+      retention.async_wait([&](const boost::system::error_code& ec) {
+        if (!ec) expire();
+      });
+    };
+    expire();
+
     net::signal_set signals(io, SIGINT, SIGTERM);
     net::steady_timer drain(io);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -249,6 +270,7 @@ int run_serve(const std::vector<std::string>& args) {
       log->info("received {}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
       server.stop_accepting();
       trim.cancel();
+      retention.cancel();
       registry.stop_all(streams::EndReason::server_shutdown);
       registry.stop_housekeeping();
       // Let the "stream ended" notices reach the sockets before they are closed.

@@ -1,6 +1,7 @@
 #include "http/api.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -134,10 +135,14 @@ json me_json(const Request& req, Services& svc) {
   return j;
 }
 
-json recording_json(const storage::Recording& r, std::int64_t viewer) {
+json recording_json(const Services& svc, const storage::Recording& r, std::int64_t viewer) {
   auto strengths = json::parse(r.strength_log, nullptr, false);
   if (!strengths.is_array()) strengths = json::array();
+  const auto url = "/media/recordings/" + std::to_string(r.id);
+  std::error_code ec;
+  const bool has_raw = std::filesystem::is_regular_file(recording::raw_twin(svc.data_dir / r.path), ec);
   return {{"id", r.id},
+          {"title", r.title},
           {"session_id", r.session_id},
           {"username", r.username},
           {"started_at", core::iso8601_ms(r.started_at)},
@@ -145,8 +150,11 @@ json recording_json(const storage::Recording& r, std::int64_t viewer) {
           {"duration_s", static_cast<double>(r.duration_ms) / 1000.0},
           {"bytes", r.bytes},
           {"end_reason", r.end_reason},
-          {"url", "/media/recordings/" + std::to_string(r.id) + ".wav"},
+          {"url", url + ".wav"},
+          {"download_url", url + ".wav?download=1"},
+          {"raw_url", has_raw ? json(url + "_raw.wav") : json()},
           {"can_delete", r.user_id == viewer},
+          {"can_edit", r.user_id == viewer},
           {"noise_removed_db", r.noise_removed_db ? json(std::round(*r.noise_removed_db * 10.0) / 10.0) : json()},
           {"strength_changes", strengths}};
 }
@@ -160,8 +168,39 @@ storage::Recording visible_recording(Services& svc, const Request& req, std::int
   return *r;
 }
 
+// Content-Disposition for saving a recording: fc25-{user}-{YYYY-MM-DD-HHMM}[-{title}][-original].wav, the title's
+// ASCII letters and digits in `filename`, all of it in `filename*` (RFC 6266, UTF-8 percent-encoded).
+std::string download_disposition(const storage::Recording& r, bool raw) {
+  auto when = core::iso8601_ms(r.started_at).substr(0, 16);  // 2026-12-05T01:02
+  for (auto& c : when) {
+    if (c == 'T') c = '-';
+  }
+  std::erase(when, ':');
+  auto add_title = [&](const std::string& t, std::string& out, bool ascii_only) {
+    bool dash = true;
+    for (unsigned char c : t) {
+      bool keep = std::isalnum(c) || (!ascii_only && c >= 0x80);
+      if (keep) out += static_cast<char>(c), dash = false;
+      else if (!dash) out += '-', dash = true;
+    }
+    while (!out.empty() && out.back() == '-') out.pop_back();
+  };
+  const auto base = "fc25-" + r.username + "-" + when;
+  std::string a, u;
+  add_title(r.title, a, true);
+  add_title(r.title, u, false);
+  const auto ascii = base + (a.empty() ? "" : "-" + a) + (raw ? "-original" : "") + ".wav";
+  const auto utf8 = base + (u.empty() ? "" : "-" + u) + (raw ? "-original" : "") + ".wav";
+  std::string encoded;
+  for (unsigned char c : utf8) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_') encoded += static_cast<char>(c);
+    else encoded += fmt::format("%{:02X}", c);
+  }
+  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+}
+
 // Serves a recording with HTTP Range (seekable <audio>), streamed from disk in 64 KiB reads.
-Reply serve_range(const std::filesystem::path& path, const Request& req) {
+Reply serve_range(const std::filesystem::path& path, const Request& req, const std::string& disposition = {}) {
   beast::error_code bec;
   beast::file file;
   file.open(path.c_str(), beast::file_mode::scan, bec);
@@ -189,6 +228,7 @@ Reply serve_range(const std::filesystem::path& path, const Request& req) {
     res.set(bhttp::field::content_type, "audio/wav");
     res.set(bhttp::field::accept_ranges, "bytes");
     res.set(bhttp::field::cache_control, "private, no-cache");
+    if (!disposition.empty()) res.set(bhttp::field::content_disposition, disposition);
     if (partial) {
       res.set(bhttp::field::content_range,
               "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
@@ -469,6 +509,16 @@ void Api::add_routes() {
       }
       options.strength = strength;
     }
+    // A user whose recordings fill their quota deletes some first.
+    if (svc.quota_bytes > 0 && !svc.store.active_stream(req.user->id)) {
+      auto used = static_cast<std::uint64_t>(svc.store.recording_bytes_of(req.user->id));
+      if (used >= svc.quota_bytes) {
+        throw ApiError(403, "quota_exceeded",
+                       fmt::format("your recordings use {:.1f} MB of your {:.0f} MB: delete some to go live again",
+                                   static_cast<double>(used) / (1 << 20),
+                                   static_cast<double>(svc.quota_bytes) / (1 << 20)));
+      }
+    }
     // A new stream is refused, before anything is created, when the recordings' disk is nearly full.
     if (svc.min_free_bytes > 0 && !svc.store.active_stream(req.user->id)) {
       std::error_code ec;
@@ -517,23 +567,72 @@ void Api::add_routes() {
   // Recordings: the owner and friends may list and play them; only the owner may delete.
   add(V::get, "/api/recordings", true, [&svc](Request& req, Respond& respond) {
     auto who = subject_user(svc, req);
+    int limit = 100;
+    if (auto it = req.query.find("limit"); it != req.query.end()) {
+      auto n = parse_decimal(it->second, 100);
+      if (!n || *n < 1) {
+        throw ApiError(400, "invalid_field", "limit must be a whole number from 1 to 100, not '" +
+                                                 core::printable(it->second) + "'");
+      }
+      limit = static_cast<int>(*n);
+    }
+    std::optional<std::int64_t> before;
+    if (auto it = req.query.find("before"); it != req.query.end()) {
+      auto n = parse_decimal(it->second, kMaxId);
+      if (!n) {
+        throw ApiError(400, "invalid_field",
+                       "before must be a recording id (from next_before), not '" + core::printable(it->second) + "'");
+      }
+      before = static_cast<std::int64_t>(*n);
+    }
+    // One more than asked says whether there is a next page.
+    auto rows = svc.store.recordings_of(who.id, limit + 1, before);
+    json next = nullptr;
+    if (rows.size() > static_cast<std::size_t>(limit)) {
+      rows.pop_back();
+      next = rows.back().id;
+    }
     json list = json::array();
-    for (auto& r : svc.store.recordings_of(who.id, 100)) list.push_back(recording_json(r, req.user->id));
-    respond(json_response(200, {{"username", who.username}, {"recordings", list}}));
+    for (auto& r : rows) list.push_back(recording_json(svc, r, req.user->id));
+    json body = {{"username", who.username}, {"recordings", list}, {"next_before", next}};
+    if (who.id == req.user->id) {
+      body["usage"] = {{"bytes", svc.store.recording_bytes_of(who.id)},
+                       {"quota_bytes", svc.quota_bytes ? json(svc.quota_bytes) : json()}};
+    }
+    respond(json_response(200, body));
   });
   add(V::get, "/api/recordings/{id}", true, [&svc](Request& req, Respond& respond) {
-    respond(json_response(200, recording_json(visible_recording(svc, req, path_id(req, "id")), req.user->id)));
+    respond(json_response(200, recording_json(svc, visible_recording(svc, req, path_id(req, "id")), req.user->id)));
+  });
+  // The owner names a recording: `{"title"}`, at most 100 characters (empty: no title).
+  add(V::patch, "/api/recordings/{id}", true, [&svc](Request& req, Respond& respond) {
+    auto r = visible_recording(svc, req, path_id(req, "id"));
+    if (r.user_id != req.user->id) {
+      throw ApiError(403, "not_owner", "only " + r.username + " may rename recording " + std::to_string(r.id));
+    }
+    auto body = body_object(req, false);
+    auto title = string_field(body, "title");
+    const auto blank = " \t\r\n";
+    auto from = title.find_first_not_of(blank);
+    title = from == std::string::npos ? "" : title.substr(from, title.find_last_not_of(blank) - from + 1);
+    if (core::utf8_length(title) > 100) {
+      throw ApiError(400, "invalid_field", "a title is at most 100 characters (this one has " +
+                                               std::to_string(core::utf8_length(title)) + ")");
+    }
+    for (unsigned char c : title) {
+      if (c < 0x20 || c == 0x7f) throw ApiError(400, "invalid_field", "a title cannot hold control characters");
+    }
+    if (!svc.store.set_recording_title(r.id, title)) throw ApiError(404, "not_found", "recording " + std::to_string(r.id) + " is gone");
+    core::logger("recording")->info("recording {} titled by {}", r.id, req.user->username);
+    r.title = title;
+    respond(json_response(200, recording_json(svc, r, req.user->id)));
   });
   add(V::delete_, "/api/recordings/{id}", true, [&svc](Request& req, Respond& respond) {
     auto r = visible_recording(svc, req, path_id(req, "id"));
     if (r.user_id != req.user->id) {
       throw ApiError(403, "not_owner", "only " + r.username + " may delete recording " + std::to_string(r.id));
     }
-    std::error_code ec;
-    std::filesystem::remove(svc.data_dir / r.path, ec);
-    auto raw = svc.data_dir / r.path;
-    raw.replace_filename(raw.stem().string() + "_raw.wav");
-    std::filesystem::remove(raw, ec);
+    recording::remove_files(svc.data_dir / r.path);
     svc.store.delete_recording(r.id);
     core::logger("recording")->info("deleted recording {} ({}) by {}", r.id, r.path, req.user->username);
     respond(json_response(200, {{"ok", true}}));
@@ -565,15 +664,24 @@ void Api::add_routes() {
                                 {"buckets", buckets},
                                 {"peaks", peaks}}));
   });
+  // {id}.wav, or {id}_raw.wav for its unprocessed twin; ?download=1 asks the browser to save it.
   auto media = [&svc](Request& req, Respond& respond) {
     auto file = req.params["file"];
     if (file.size() < 5 || file.substr(file.size() - 4) != ".wav") {
-      throw ApiError(404, "not_found", "no such recording: " + file);
+      throw ApiError(404, "not_found", "no such recording: " + core::printable(file));
     }
-    auto id = parse_decimal(std::string_view(file).substr(0, file.size() - 4), kMaxId);
+    std::string_view stem = std::string_view(file).substr(0, file.size() - 4);
+    const bool raw = stem.ends_with("_raw");
+    if (raw) stem.remove_suffix(4);
+    auto id = parse_decimal(stem, kMaxId);
     if (!id) throw ApiError(404, "not_found", "no such recording: " + core::printable(file));
     auto r = visible_recording(svc, req, static_cast<std::int64_t>(*id));
-    respond(serve_range(svc.data_dir / r.path, req));
+    auto path = raw ? recording::raw_twin(svc.data_dir / r.path) : svc.data_dir / r.path;
+    std::string disposition;
+    if (auto it = req.query.find("download"); it != req.query.end() && it->second == "1") {
+      disposition = download_disposition(r, raw);
+    }
+    respond(serve_range(path, req, disposition));
   };
   add(V::get, "/media/recordings/{file}", true, media);
   add(V::head, "/media/recordings/{file}", true, media);

@@ -42,6 +42,7 @@ struct Services {
   auth::RateLimit* registrations = nullptr;
   std::chrono::seconds timeout{30};      // a request must arrive, and each write of an answer be taken, within this
   std::uint64_t min_free_bytes = 0;      // free space the data dir needs for a new stream (0: not checked)
+  std::uint64_t quota_bytes = 0;         // a user's recordings may take this much; then going live is refused (0: no quota)
 };
 
 class Server {

@@ -35,6 +35,11 @@ class RecordingError : public std::runtime_error {
 
 // `streamed_audios/{username}_{session_id}.wav` (and `…_raw.wav` for the unprocessed input).
 std::string file_name(const std::string& username, std::int64_t session_id, bool raw = false);
+// The raw twin of a recording's file: `…_raw.wav` beside it.
+std::filesystem::path raw_twin(const std::filesystem::path& clean);
+// Removes a recording's file and its raw twin (either may already be gone). False when the file was there and
+// could not be removed.
+bool remove_files(const std::filesystem::path& clean);
 
 class WavWriter {
  public:

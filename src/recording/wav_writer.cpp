@@ -121,6 +121,20 @@ std::string file_name(const std::string& username, std::int64_t session_id, bool
   return username + "_" + std::to_string(session_id) + (raw ? "_raw.wav" : ".wav");
 }
 
+std::filesystem::path raw_twin(const std::filesystem::path& clean) {
+  auto raw = clean;
+  raw.replace_filename(clean.stem().string() + "_raw.wav");
+  return raw;
+}
+
+bool remove_files(const std::filesystem::path& clean) {
+  std::error_code ec;
+  std::filesystem::remove(raw_twin(clean), ec);
+  ec.clear();
+  std::filesystem::remove(clean, ec);
+  return !ec;
+}
+
 std::unique_ptr<WavWriter> WavWriter::create(const std::filesystem::path& path) {
   // O_EXCL: a file already there (a recording in progress or kept) is never truncated.
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -1,5 +1,6 @@
 // The SQLite store: WAL mode, numbered migrations at start-up, every query parameterised, one connection per store
 // guarded by a mutex (SQLite serialises writers anyway; queries here are sub-millisecond).
+#include <cstdint>
 #include <mutex>
 
 #include "core/log.hpp"
@@ -89,6 +90,11 @@ const char* const kMigrations[] = {
     ALTER TABLE stream_recordings ADD COLUMN noise_removed_db REAL;
     ALTER TABLE stream_recordings ADD COLUMN strength_log TEXT NOT NULL DEFAULT '[]';
     )sql",
+    // 4: recordings named by their owners; retention finds old ones by age
+    R"sql(
+    ALTER TABLE stream_recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    CREATE INDEX stream_recordings_created ON stream_recordings(created_at);
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -137,11 +143,11 @@ ActiveStream read_active(const Statement& st) {
 
 const char* kRecordingSelect =
     "SELECT r.id, r.session_id, r.user_id, u.username, r.path, r.duration_ms, r.bytes, r.created_at, "
-    "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log "
+    "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log, r.title "
     "FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
 Recording read_recording(const Statement& st) {
   return Recording{st.i64(0), st.i64(1), st.i64(2), st.text(3), st.text(4), st.i64(5),
-                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11)};
+                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11), st.text(12)};
 }
 
 class SqliteStore final : public Store {
@@ -403,11 +409,33 @@ class SqliteStore final : public Store {
     return read_recording(st);
   }
 
-  std::vector<Recording> recordings_of(std::int64_t user_id, int limit) override {
+  std::vector<Recording> recordings_of(std::int64_t user_id, int limit, std::optional<std::int64_t> before_id) override {
     std::lock_guard lock(mu_);
     std::vector<Recording> out;
-    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.user_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT ?");
-    st.bind_all(user_id, static_cast<std::int64_t>(limit));
+    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.user_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?");
+    st.bind_all(user_id, before_id.value_or(INT64_MAX), static_cast<std::int64_t>(limit));
+    while (st.step()) out.push_back(read_recording(st));
+    return out;
+  }
+
+  bool set_recording_title(std::int64_t id, const std::string& title) override {
+    std::lock_guard lock(mu_);
+    c_.prepare("UPDATE stream_recordings SET title = ? WHERE id = ?").bind_all(title, id).run();
+    return c_.changes() == 1;
+  }
+
+  std::int64_t recording_bytes_of(std::int64_t user_id) override {
+    std::lock_guard lock(mu_);
+    auto st = c_.prepare("SELECT COALESCE(SUM(bytes), 0) FROM stream_recordings WHERE user_id = ?");
+    st.bind_all(user_id).step();
+    return st.i64(0);
+  }
+
+  std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<Recording> out;
+    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.created_at < ? ORDER BY r.created_at, r.id LIMIT ?");
+    st.bind_all(created_before, static_cast<std::int64_t>(limit));
     while (st.step()) out.push_back(read_recording(st));
     return out;
   }

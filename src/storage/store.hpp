@@ -71,6 +71,7 @@ struct Recording {
   std::optional<double> noise_removed_db;   // mean of the noise meter over the stream (null: not measured)
   std::string strength_log = "[]";          // JSON: [{"at_ms": offset in the recording, "strength": name}], the
                                             // noise removal strength at the start and each change while live
+  std::string title;                        // the owner's name for it (empty: none given)
 };
 
 // A server process sharing this store.
@@ -133,9 +134,17 @@ class Store {
 
   // Recordings. add_recording is idempotent per session (a second call returns the first row).
   virtual Recording add_recording(const Recording& r) = 0;
-  virtual std::vector<Recording> recordings_of(std::int64_t user_id, int limit) = 0;
+  // Newest first (by id); with `before_id`, only those older than that one (the next page).
+  virtual std::vector<Recording> recordings_of(std::int64_t user_id, int limit,
+                                               std::optional<std::int64_t> before_id = std::nullopt) = 0;
   virtual std::optional<Recording> recording_by_id(std::int64_t id) = 0;
   virtual bool delete_recording(std::int64_t id) = 0;
+  // False when there is no such recording.
+  virtual bool set_recording_title(std::int64_t id, const std::string& title) = 0;
+  // Bytes of all of a user's recordings (their quota's use).
+  virtual std::int64_t recording_bytes_of(std::int64_t user_id) = 0;
+  // Recordings made before `created_before` (epoch ms), oldest first, at most `limit` (retention).
+  virtual std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit) = 0;
 
   // Nodes: each server process beats; streams of a node that stopped beating were left by a crash.
   virtual void heartbeat(const Node& node) = 0;

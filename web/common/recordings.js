@@ -8,48 +8,173 @@ const fmtDuration = (s) => {
 };
 const fmtSize = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(b / 1024))} KB`);
 
-export function renderRecordings(list, recordings, { onDelete } = {}) {
-  list.replaceChildren();
-  if (!recordings.length) {
+// Shows a user's recordings in `list` (own: `username` null), newest first, 100 at a time with a "Show older" button
+// after them; `usage` (own list) gets a line on the space they take. Returns a function that loads it afresh.
+export function mountRecordings(list, { username = null, usage = null } = {}) {
+  const more = document.createElement('button');
+  more.type = 'button';
+  more.textContent = 'Show older recordings';
+  more.setAttribute('data-testid', 'recordings-more');
+  more.hidden = true;
+  list.after(more);
+  const query = (before) => {
+    const q = new URLSearchParams();
+    if (username) q.set('username', username);
+    if (before) q.set('before', String(before));
+    const s = q.toString();
+    return `/api/recordings${s ? `?${s}` : ''}`;
+  };
+  let next = null;
+  const page = async (before) => {
+    const r = await api('GET', query(before));
+    renderRecordings(list, r.recordings, { append: Boolean(before), reload: load });
+    next = r.next_before;
+    more.hidden = next == null;
+    if (usage && r.usage) showUsage(usage, r.usage);
+  };
+  const load = () => page(null);
+  more.addEventListener('click', () => { if (next != null) page(next).catch(() => {}); });
+  return load;
+}
+
+function showUsage(el, { bytes, quota_bytes: quota }) {
+  el.hidden = false;
+  el.dataset.bytes = String(bytes);
+  el.textContent = quota ? `Your recordings use ${fmtSize(bytes)} of ${fmtSize(quota)}.`
+    : `Your recordings use ${fmtSize(bytes)}.`;
+  el.classList.toggle('error', Boolean(quota) && bytes >= quota);
+  if (quota && bytes >= quota) el.textContent += ' The quota is full: delete some to go live again.';
+}
+
+const fmtWhen = (iso) => new Date(iso).toLocaleString();
+
+export function renderRecordings(list, recordings, { append = false, reload = null } = {}) {
+  if (!append) list.replaceChildren();
+  if (!recordings.length && !append) {
     const li = document.createElement('li');
     li.className = 'muted';
     li.textContent = 'No recordings yet.';
     list.append(li);
     return;
   }
-  for (const r of recordings) {
-    const li = document.createElement('li');
-    li.className = 'recording';
-    li.dataset.testid = `recording-${r.id}`;
-    li.setAttribute('data-testid', `recording-${r.id}`);
-    li.dataset.duration = String(r.duration_s);
-    const info = document.createElement('span');
-    info.textContent = `${new Date(r.started_at).toLocaleString()} · ${fmtDuration(r.duration_s)} · ${fmtSize(r.bytes)}`;
-    if (r.noise_removed_db != null) {
-      const removed = document.createElement('span');
-      removed.className = 'muted small';
-      removed.setAttribute('data-testid', `noise-removed-${r.id}`);
-      removed.textContent = ` · noise removed ${Math.round(r.noise_removed_db)} dB`;
-      removed.title = 'How much lower the background noise was after noise removal, on average';
-      info.append(removed);
-    }
-    const audio = document.createElement('audio');
-    audio.controls = true;
-    audio.preload = 'metadata';
-    audio.src = r.url;
-    li.append(info, audio, waveform(r, audio));
-    if (r.can_delete && onDelete) {
-      const del = document.createElement('button');
-      del.type = 'button';
-      del.textContent = 'Delete';
-      del.setAttribute('data-testid', `delete-recording-${r.id}`);
-      del.addEventListener('click', () => {
-        if (confirm('Delete this recording? This cannot be undone.')) onDelete(r).catch(() => {});
-      });
-      li.append(del);
-    }
-    list.append(li);
+  for (const r of recordings) list.append(recordingItem(r, reload));
+}
+
+function button(text, testid, onclick, attrs = {}) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.setAttribute('data-testid', testid);
+  for (const [k, v] of Object.entries(attrs)) b.setAttribute(k, v);
+  b.addEventListener('click', onclick);
+  return b;
+}
+
+function recordingItem(r, reload) {
+  const li = document.createElement('li');
+  li.className = 'recording';
+  li.setAttribute('data-testid', `recording-${r.id}`);
+  li.dataset.duration = String(r.duration_s);
+  const title = document.createElement('strong');
+  title.className = 'recording-title';
+  title.setAttribute('data-testid', `recording-title-${r.id}`);
+  title.textContent = r.title || fmtWhen(r.started_at);
+  const info = document.createElement('span');
+  info.textContent = `${r.title ? `${fmtWhen(r.started_at)} · ` : ''}${fmtDuration(r.duration_s)} · ${fmtSize(r.bytes)}`;
+  if (r.noise_removed_db != null) {
+    const removed = document.createElement('span');
+    removed.className = 'muted small';
+    removed.setAttribute('data-testid', `noise-removed-${r.id}`);
+    removed.textContent = ` · noise removed ${Math.round(r.noise_removed_db)} dB`;
+    removed.title = 'How much lower the background noise was after noise removal, on average';
+    info.append(removed);
   }
+  const audio = document.createElement('audio');
+  audio.controls = true;
+  audio.preload = 'metadata';
+  audio.src = r.url;
+  audio.setAttribute('aria-label', `Play ${r.title || `the recording of ${fmtWhen(r.started_at)}`}`);
+  li.append(title, info, audio, waveform(r, audio));
+  const actions = document.createElement('span');
+  actions.className = 'row';
+  if (r.raw_url) actions.append(abSwitch(r, audio));
+  const download = document.createElement('a');
+  download.href = r.download_url;
+  download.textContent = 'Download';
+  download.className = 'button-link';
+  download.setAttribute('data-testid', `download-recording-${r.id}`);
+  actions.append(download);
+  if (r.can_edit) actions.append(button('Rename', `rename-recording-${r.id}`, () => rename(r, li, title, reload)));
+  if (r.can_delete) {
+    actions.append(button('Delete', `delete-recording-${r.id}`, () => {
+      if (!confirm('Delete this recording? This cannot be undone.')) return;
+      api('DELETE', `/api/recordings/${r.id}`).then(() => reload?.()).catch(() => {});
+    }));
+  }
+  li.append(actions);
+  return li;
+}
+
+// Clean (what friends heard) or Original (what the microphone gave): the player keeps its place and keeps playing.
+function abSwitch(r, audio) {
+  const box = document.createElement('span');
+  box.className = 'ab';
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', 'Version');
+  const choose = (src, pressed) => {
+    if (audio.getAttribute('src') === src) return;
+    const at = audio.currentTime;
+    const playing = !audio.paused;
+    audio.src = src;
+    audio.addEventListener('loadedmetadata', () => {
+      audio.currentTime = at;
+      if (playing) audio.play().catch(() => {});
+    }, { once: true });
+    for (const b of box.children) b.setAttribute('aria-pressed', String(b === pressed));
+    audio.dataset.version = src === r.url ? 'clean' : 'original';
+  };
+  const clean = button('Clean', `ab-clean-${r.id}`, () => choose(r.url, clean), { 'aria-pressed': 'true' });
+  const original = button('Original', `ab-original-${r.id}`, () => choose(r.raw_url, original), { 'aria-pressed': 'false' });
+  box.append(clean, original);
+  audio.dataset.version = 'clean';
+  return box;
+}
+
+// The owner's inline rename: Enter or Save keeps it, Escape or Cancel does not.
+function rename(r, li, title, reload) {
+  if (li.querySelector('form.rename')) return;
+  const form = document.createElement('form');
+  form.className = 'rename row';
+  const input = document.createElement('input');
+  input.type = 'text';
+  input.maxLength = 100;
+  input.value = r.title;
+  input.setAttribute('aria-label', 'Title');
+  input.setAttribute('data-testid', `title-input-${r.id}`);
+  const save = document.createElement('button');
+  save.type = 'submit';
+  save.className = 'primary';
+  save.textContent = 'Save';
+  save.setAttribute('data-testid', `title-save-${r.id}`);
+  const err = document.createElement('span');
+  err.className = 'error';
+  err.setAttribute('role', 'alert');
+  const close = () => form.remove();
+  form.append(input, save, button('Cancel', `title-cancel-${r.id}`, close), err);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const updated = await api('PATCH', `/api/recordings/${r.id}`, { title: input.value });
+      r.title = updated.title;
+      title.textContent = updated.title || fmtWhen(r.started_at);
+      close();
+    } catch (e) {
+      err.textContent = e.message;
+    }
+  });
+  input.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') close(); });
+  title.after(form);
+  input.focus();
 }
 
 function waveform(r, audio) {

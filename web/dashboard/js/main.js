@@ -5,7 +5,7 @@ import { clientId } from '/static/common/clientid.js';
 import { Presence } from '/static/common/presence.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
 import { broadcastSession, handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
-import { renderRecordings } from '/static/common/recordings.js';
+import { mountRecordings } from '/static/common/recordings.js';
 import { LiveAlerts } from '/static/common/alerts.js';
 
 const $ = (id) => document.getElementById(id);
@@ -309,13 +309,7 @@ async function goLive() {
   }
 }
 
-async function loadRecordings() {
-  const r = await api('GET', '/api/recordings');
-  renderRecordings($('recordings'), r.recordings, { onDelete: async (rec) => {
-    await api('DELETE', `/api/recordings/${rec.id}`);
-    await loadRecordings();
-  } });
-}
+let loadRecordings = async () => {};
 
 async function stop() {
   $('live-error').textContent = '';
@@ -373,6 +367,7 @@ async function main() {
   state.friends = new Map(f.friends.map((x) => [x.username, x]));
   renderFriends();
   await loadRequests();
+  loadRecordings = mountRecordings($('recordings'), { usage: $('usage') });
   await loadRecordings().catch(() => {});
   startTicker();
 

@@ -2,7 +2,7 @@
 import { api, me as fetchMe } from '/static/common/api.js';
 import { Presence } from '/static/common/presence.js';
 import { LiveAlerts } from '/static/common/alerts.js';
-import { renderRecordings } from '/static/common/recordings.js';
+import { mountRecordings } from '/static/common/recordings.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
 import { handleListenMessage, listening, startListening, stopListening } from './listen.js';
 
@@ -40,10 +40,11 @@ async function listen() {
   renderListen();
 }
 
+let showRecordings = null;
 async function loadRecordings() {
-  const r = await api('GET', `/api/recordings?username=${encodeURIComponent(username)}`);
+  showRecordings ??= mountRecordings($('recordings'), { username });
+  await showRecordings();
   $('recordings-card').hidden = false;
-  renderRecordings($('recordings'), r.recordings);
 }
 
 function render(s) {
