@@ -25,6 +25,10 @@ Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, strea
                   : why == live::MediaEnd::recording_failed ? streams::EndReason::recording_failed
                                                             : streams::EndReason::webrtc_failed;
     core::logger("live")->info("media ends session={}: {} ({})", session_id, streams::to_string(reason), detail);
+    if (session_id < 0) {  // a microphone test
+      boost::asio::post(io_, [this, session_id, reason] { end_test(session_id, std::string(streams::to_string(reason))); });
+      return;
+    }
     boost::asio::post(io_, [this, session_id, reason] { registry_.stop_session(session_id, reason); });
   };
   cb.meter = [this](std::int64_t session_id, const denoise::MeterReading& r) { send_meter(session_id, r); };
@@ -139,21 +143,32 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   if (type == "listen_offer" || type == "listen_stop" || (type == "ice_candidate" && msg.contains("listen_id"))) {
     return listen(user, client_id, msg, std::move(reply));
   }
+  if (type == "mic_test_start") return start_test(user, client_id, msg, std::move(reply));
+  if (type == "mic_test_stop") {
+    auto id = test_of(user, client_id, integer_field(msg, "test_id")).session_id;
+    end_test(id, "stopped");
+    return;
+  }
   if (type != "webrtc_offer" && type != "ice_candidate" && type != "set_strength") {
-    throw std::invalid_argument(
-        "unknown message type '" + type +
-        "' (expected: ping, webrtc_offer, ice_candidate, set_strength, listen_offer, listen_stop)");
+    throw std::invalid_argument("unknown message type '" + type +
+                                "' (expected: ping, webrtc_offer, ice_candidate, set_strength, listen_offer, "
+                                "listen_stop, mic_test_start, mic_test_stop)");
   }
   auto session_id = session_field(msg);
-  // Only the tab that owns the live session may signal for it.
-  auto active = store_.active_stream(user.id);
-  if (!active || active->session_id != session_id) {
-    throw core::ApiError(403, "not_your_session",
-                         "session " + std::to_string(session_id) + " is not a live stream of '" + user.username + "'");
-  }
-  if (active->client_id != client_id) {
-    throw core::ApiError(409, "other_tab", "session " + std::to_string(session_id) +
-                                               " belongs to another tab of '" + user.username + "'");
+  // Only the tab that owns the live session (or the microphone test) may signal for it.
+  std::optional<storage::ActiveStream> active;
+  if (session_id < 0) {
+    active = test_of(user, client_id, session_id);
+  } else {
+    active = store_.active_stream(user.id);
+    if (!active || active->session_id != session_id) {
+      throw core::ApiError(403, "not_your_session",
+                           "session " + std::to_string(session_id) + " is not a live stream of '" + user.username + "'");
+    }
+    if (active->client_id != client_id) {
+      throw core::ApiError(409, "other_tab", "session " + std::to_string(session_id) +
+                                                 " belongs to another tab of '" + user.username + "'");
+    }
   }
   if (!live_ || !live_->is_open(session_id)) {
     throw core::ApiError(409, "not_here", "session " + std::to_string(session_id) +
@@ -193,6 +208,104 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     throw core::ApiError(503, "media_error", std::string("the server could not open the audio connection: ") + e.what());
   }
   core::logger("live")->info("offer accepted user={} session={}", user.username, session_id);
+}
+
+void Broadcasts::start_test(const presence::SocketUser& user, const std::string& client_id, const json& msg,
+                            presence::Reply reply) {
+  if (!live_) throw core::ApiError(503, "media_error", "the server is shutting down");
+  auto strength = streams::Strength::full;
+  if (auto it = msg.find("strength"); it != msg.end() && !it->is_null()) {
+    auto parsed = it->is_string() ? streams::parse_strength(it->get<std::string>()) : std::nullopt;
+    if (!parsed) throw std::invalid_argument("field 'strength' must be one of off, light, balanced, full");
+    strength = *parsed;
+  }
+  auto active = store_.active_stream(user.id);
+  if (active && active->client_id == client_id) {
+    throw core::ApiError(409, "live", "this tab is live: stop the stream to test the microphone");
+  }
+  std::int64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [tid, t] : tests_) {
+      if (t.user_id == user.id && t.client_id == client_id) {
+        throw core::ApiError(409, "test_running", "this tab is already testing its microphone (test " +
+                                                      std::to_string(tid) + ")");
+      }
+    }
+    id = --last_test_id_;
+    MicTest& t = tests_[id];
+    t = MicTest{user.id, user.username, client_id, core::now_ms(), reply,
+                std::make_shared<boost::asio::steady_timer>(io_, mic_test_limit_)};
+    Owner& owner = owners_[id];
+    owner.started_at = t.started_at;
+    owner.adjustable = true;
+    owner.reply = reply;
+  }
+  try {
+    live::StreamOptions o;
+    o.atten_lim_db = streams::atten_lim_db(strength);
+    o.record = false;
+    live_->open(id, user.username, core::now_ms(), o);
+  } catch (...) {
+    std::lock_guard lock(mu_);
+    tests_.erase(id);
+    owners_.erase(id);
+    throw;
+  }
+  std::shared_ptr<boost::asio::steady_timer> limit;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = tests_.find(id); it != tests_.end()) limit = it->second.limit;
+  }
+  if (limit) {
+    limit->async_wait([this, id](const boost::system::error_code& ec) {
+      if (!ec) end_test(id, "time_limit");
+    });
+  }
+  core::logger("live")->info("mic test started user={} test={} strength={}", user.username, id,
+                             streams::to_string(strength));
+  reply(json{{"type", "mic_test_started"},
+             {"test_id", id},
+             {"session_id", id},
+             {"strength", streams::to_string(strength)},
+             {"max_s", mic_test_limit_.count()}});
+}
+
+storage::ActiveStream Broadcasts::test_of(const presence::SocketUser& user, const std::string& client_id,
+                                          std::int64_t test_id) {
+  std::lock_guard lock(mu_);
+  auto it = tests_.find(test_id);
+  if (it == tests_.end() || it->second.user_id != user.id) {
+    throw core::ApiError(403, "not_your_session",
+                         "microphone test " + std::to_string(test_id) + " is not running for '" + user.username + "'");
+  }
+  if (it->second.client_id != client_id) {
+    throw core::ApiError(409, "other_tab", "microphone test " + std::to_string(test_id) +
+                                               " belongs to another tab of '" + user.username + "'");
+  }
+  return storage::ActiveStream{test_id, user.id, user.username, client_id, it->second.started_at, registry_.node_id()};
+}
+
+bool Broadcasts::end_test(std::int64_t test_id, const std::string& reason) {
+  MicTest t;
+  std::vector<std::string> listening;
+  {
+    std::lock_guard lock(mu_);
+    auto it = tests_.find(test_id);
+    if (it == tests_.end()) return false;
+    t = std::move(it->second);
+    tests_.erase(it);
+    owners_.erase(test_id);
+    for (auto& [lid, l] : listeners_)
+      if (l.session_id == test_id) listening.push_back(lid);
+  }
+  t.limit->cancel();
+  for (auto& lid : listening) drop_listener(lid, "test ended");
+  if (live_) live_->close(test_id);
+  core::logger("live")->info("mic test ended user={} test={} reason={} after {:.1f} s", t.username, test_id, reason,
+                             static_cast<double>(core::now_ms() - t.started_at) / 1000.0);
+  t.reply(json{{"type", "mic_test_ended"}, {"test_id", test_id}, {"reason", reason}});
+  return true;
 }
 
 void Broadcasts::set_strength(const storage::ActiveStream& active, const json& msg, presence::Reply reply) {
@@ -280,7 +393,11 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
                {"reason", "left"}});
     return;
   }
-  // listen_offer
+  // listen_offer: to one's own microphone test, or to a friend's stream
+  if (msg.contains("test_id")) {
+    auto t = test_of(user, client_id, integer_field(msg, "test_id"));
+    return join(user, client_id, string_field(msg, "sdp"), t.session_id, user.id, user.username, std::move(reply));
+  }
   auto name = string_field(msg, "username");
   auto sdp = string_field(msg, "sdp");
   auto target = store_.user_by_name(name);
@@ -300,14 +417,20 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     throw core::ApiError(409, "not_here", "the stream of '" + target->username +
                                               "' is not served by this server process");
   }
+  join(user, client_id, sdp, active->session_id, target->id, target->username, std::move(reply));
+}
+
+void Broadcasts::join(const presence::SocketUser& user, const std::string& client_id, const std::string& sdp,
+                      std::int64_t session_id, std::int64_t owner_id, const std::string& owner_name,
+                      presence::Reply reply) {
+  auto log = core::logger("live");
   auto id = core::random_token_hex(8);
-  auto session_id = active->session_id;
   {
     std::lock_guard lock(mu_);
-    listeners_[id] = Listener{session_id, user.id, user.username, client_id, target->id, target->username, true, reply};
+    listeners_[id] = Listener{session_id, user.id, user.username, client_id, owner_id, owner_name, true, reply};
   }
   live::SignalSink sink;
-  sink.answer = [this, reply, id, session_id, owner = target->username](const std::string& answer) {
+  sink.answer = [this, reply, id, session_id, owner = owner_name](const std::string& answer) {
     {
       std::lock_guard lock(mu_);
       if (!listeners_.count(id)) return;  // ended before its answer was ready: the page was told already
@@ -360,7 +483,7 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
       return;
     }
   }
-  log->info("listener joined user={} stream={} session={} listener={}", user.username, target->username, session_id, id);
+  log->info("listener joined user={} stream={} session={} listener={}", user.username, owner_name, session_id, id);
   // A removal of the friendship since the check above either saw this listener (it is registered) or happened
   // before this second look: either way it ends.
   if (end_if_not_friends(id)) return;
@@ -375,7 +498,7 @@ bool Broadcasts::end_if_not_friends(const std::string& listen_id) {
     if (it == listeners_.end()) return false;
     l = it->second;
   }
-  if (store_.are_friends(l.user_id, l.owner_id)) return false;
+  if (l.user_id == l.owner_id || store_.are_friends(l.user_id, l.owner_id)) return false;  // (self: a mic test)
   if (auto gone = drop_listener(listen_id, "not friends")) {
     gone->reply(json{{"type", "listen_ended"}, {"listen_id", listen_id}, {"session_id", gone->session_id},
                      {"username", gone->owner}, {"reason", "not_friends"}});
@@ -415,12 +538,16 @@ std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string&
 
 void Broadcasts::on_socket_closed(std::int64_t user_id, const std::string& client_id) {
   std::vector<std::string> ids;
+  std::vector<std::int64_t> tests;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, l] : listeners_)
       if (l.user_id == user_id && l.client_id == client_id) ids.push_back(id);
+    for (auto& [id, t] : tests_)
+      if (t.user_id == user_id && t.client_id == client_id) tests.push_back(id);
   }
   for (auto& id : ids) drop_listener(id, "socket closed");
+  for (auto id : tests) end_test(id, "socket_closed");
 }
 
 // The broadcaster's pages show how many are listening.

@@ -1,12 +1,14 @@
 #pragma once
 // The glue between the stream registry (who is live), the live media plane (ingest, denoise, recording) and
 // presence (where WebRTC signalling travels). It decides nothing about the media itself.
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/events.hpp"
@@ -36,6 +38,8 @@ class Broadcasts {
   void end_unfriended_listeners(const std::string& username);
 
   std::string_view denoiser() const;
+  // How long a microphone test may run (default 60 s).
+  void set_mic_test_limit(std::chrono::seconds limit) { mic_test_limit_ = limit; }
   std::size_t open_streams() const;
   // Ends the media of every stream (shutdown); the registry ends them first, this catches anything left.
   void close_all();
@@ -44,9 +48,19 @@ class Broadcasts {
   void ending(const storage::ActiveStream& s, streams::EndReason reason, bool local);
   void listen(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
               presence::Reply reply);
+  // Microphone tests: the tab's audio denoised and sent straight back to it, recorded nowhere, seen by no one.
+  void start_test(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
+                  presence::Reply reply);
+  // Ends a test (its media, its listener, its timer) and tells its tab why; false when it was not running.
+  bool end_test(std::int64_t test_id, const std::string& reason);
+  // The test `test_id` as a stream of its tab; throws not_your_session / other_tab for anyone else's.
+  storage::ActiveStream test_of(const presence::SocketUser& user, const std::string& client_id, std::int64_t test_id);
   // "set_strength" from the owning tab of a live session: its noise removal strength from the next frame on.
   void set_strength(const storage::ActiveStream& active, const nlohmann::json& msg, presence::Reply reply);
   void send_meter(std::int64_t session_id, const denoise::MeterReading& reading);
+  // A listener's connection to `session_id` (a stream of `owner_name`, or one's own microphone test).
+  void join(const presence::SocketUser& user, const std::string& client_id, const std::string& sdp,
+            std::int64_t session_id, std::int64_t owner_id, const std::string& owner_name, presence::Reply reply);
   struct Listener;
   // Forgets a listener and releases its connection; returns it (nullopt when it was already gone).
   std::optional<Listener> drop_listener(const std::string& listen_id, const std::string& why);
@@ -81,7 +95,18 @@ class Broadcasts {
     presence::Reply reply;                          // the owning tab's socket, once it signalled
     nlohmann::json strengths = nlohmann::json::array();
   };
-  std::map<std::int64_t, Owner> owners_;            // by session id
+  std::map<std::int64_t, Owner> owners_;            // by session id (and microphone test id)
+  struct MicTest {
+    std::int64_t user_id = 0;
+    std::string username;
+    std::string client_id;
+    std::int64_t started_at = 0;
+    presence::Reply reply;
+    std::shared_ptr<boost::asio::steady_timer> limit;  // ends it after mic_test_limit_
+  };
+  std::map<std::int64_t, MicTest> tests_;           // by test id: negative, never a session id; mu_
+  std::int64_t last_test_id_ = 0;                   // mu_
+  std::chrono::seconds mic_test_limit_{60};
 };
 
 }  // namespace fc25::app

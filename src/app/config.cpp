@@ -116,6 +116,7 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.min_free_mb = parse_int(n, v, 0, 1 << 24); }},
       {"FC25_RETENTION_DAYS", "--retention-days",
        [](Config& c, auto& n, auto& v) { c.retention_days = parse_int(n, v, 0, 365 * 100); }},
+      {"FC25_MIC_TEST_S", "--mic-test-s", [](Config& c, auto& n, auto& v) { c.mic_test_s = parse_int(n, v, 1, 600); }},
       {"FC25_QUOTA_MB", "--quota-mb", [](Config& c, auto& n, auto& v) { c.quota_mb = parse_int(n, v, 0, 1 << 30); }},
   };
   return s;
@@ -166,7 +167,7 @@ std::string Config::describe() const {
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s
     << " retention_days=" << (retention_days ? std::to_string(retention_days) : "-")
-    << " quota_mb=" << (quota_mb ? std::to_string(quota_mb) : "-");
+    << " quota_mb=" << (quota_mb ? std::to_string(quota_mb) : "-") << " mic_test_s=" << mic_test_s;
   o << " max_sockets_per_user=" << max_sockets_per_user;
   return o.str();
 }
@@ -211,6 +212,7 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --http-timeout-s N       FC25_HTTP_TIMEOUT_S  a request must arrive, and a client take each part of an answer, within N s (default 30)
   --min-free-mb N          FC25_MIN_FREE_MB  free space in DATA_DIR needed to go live (default 256; 0 off); less: 507
   --retention-days N       FC25_RETENTION_DAYS  recordings older than N days are deleted, at start and hourly (default 0: kept)
+  --mic-test-s N           FC25_MIC_TEST_S  how long a microphone test (Test microphone) may run (default 60)
   --quota-mb N             FC25_QUOTA_MB    a user whose recordings take N MB cannot go live until some are deleted
                            (default 0: no quota)
 )";

@@ -189,6 +189,7 @@ int run_serve(const std::vector<std::string>& args) {
     };
     media::init();
     Broadcasts broadcasts(io, *store, registry, sink, config.data_dir, media_config(config));
+    broadcasts.set_mic_test_limit(std::chrono::seconds(config.mic_test_s));
     registry.set_media_hooks(broadcasts.hooks());
     broadcasts_ptr = &broadcasts;
     hooks.on_message = [&broadcasts](const presence::SocketUser& user, const std::string& client_id,

@@ -8,10 +8,12 @@ namespace fc25::app {
 
 using nlohmann::json;
 
-std::int64_t session_field(const json& msg) {
-  auto it = msg.find("session_id");
+std::int64_t session_field(const json& msg) { return integer_field(msg, "session_id"); }
+
+std::int64_t integer_field(const json& msg, const char* name) {
+  auto it = msg.find(name);
   if (it == msg.end() || !it->is_number_integer()) {
-    throw std::invalid_argument("field 'session_id' is required and must be a number");
+    throw std::invalid_argument(std::string("field '") + name + "' is required and must be a number");
   }
   return it->get<std::int64_t>();
 }

@@ -13,6 +13,7 @@
 namespace fc25::app {
 
 std::int64_t session_field(const nlohmann::json& msg);
+std::int64_t integer_field(const nlohmann::json& msg, const char* name);
 std::string string_field(const nlohmann::json& msg, const char* name);
 // The m-line index of a candidate: absent or null, none; otherwise an integer 0-16.
 std::optional<unsigned> mline_field(const nlohmann::json& msg);

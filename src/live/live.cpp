@@ -258,6 +258,12 @@ struct LiveMedia::Impl {
   // --- recorder and watchdog --------------------------------------------------------------------------------
   // Writes what the scheduler produced. Called by the recorder thread, and by close() once the pipe is its own.
   void drain(Pipe& p) {
+    if (!p.clean_file) {  // not recorded: what the listeners had is all there is
+      Processed gone;
+      while (p.out.pop(gone)) {
+      }
+      return;
+    }
     auto pad = p.pad_samples.load();
     if (!p.padded) {
       if (pad < 0) return;  // no audio yet
@@ -497,8 +503,10 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   if (options.noise_removal) p->meter.emplace(p->denoiser->latency_samples(), p->denoiser_name == "dfn3");
   p->delay_frames = (p->denoiser->latency_samples() + kHop - 1) / kHop;
   // A file already there is never truncated: create() refuses it, and the stream does not start.
-  p->clean_file = recording::WavWriter::create(impl_->cfg.recordings_dir / recording::file_name(username, session_id));
-  if (impl_->cfg.record_raw) {
+  if (options.record) {
+    p->clean_file = recording::WavWriter::create(impl_->cfg.recordings_dir / recording::file_name(username, session_id));
+  }
+  if (options.record && impl_->cfg.record_raw) {
     try {
       p->raw_file = recording::WavWriter::create(impl_->cfg.recordings_dir /
                                                  recording::file_name(username, session_id, true));
@@ -532,7 +540,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
     impl_->rec_pipes.push_back(p);
   }
   impl_->log->info("media open session={} user={} denoiser={} recording={}", session_id, username, p->denoiser_name,
-                   p->clean_file->path().string());
+                   p->clean_file ? p->clean_file->path().string() : std::string("none"));
 }
 
 void LiveMedia::set_atten_lim_db(std::int64_t session_id, float db) {
@@ -708,7 +716,9 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
     f.noise_removed_db = p->meter->mean_removed_db();
   }
   try {
-    if (!p->failed) {
+    if (!p->clean_file) {
+      // Not recorded: nothing to finish.
+    } else if (!p->failed) {
       try {
         impl_->drain(*p);
         media::AudioFrame frame;
@@ -745,10 +755,12 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
         impl_->log->error("recording session={} failed: {}", session_id, e.what());
       }
     }
-    auto clean = p->clean_file->finish();
+    auto clean = p->clean_file ? p->clean_file->finish() : recording::Summary{};
     std::optional<recording::Summary> raw;
     if (p->raw_file) raw = p->raw_file->finish();
-    if (p->padded && clean.samples > 0) {
+    if (!p->clean_file) {
+      // Not recorded.
+    } else if (p->padded && clean.samples > 0) {
       f.clean = clean;
       f.raw = raw;
     } else {

@@ -52,6 +52,7 @@ struct StreamOptions {
   bool noise_removal = true;           // false: the audio passes untouched, and cannot be cleaned later on
   std::optional<float> atten_lim_db;   // 0..100; unset: no limit. 0 runs the denoiser without effect, so that a
                                        // limit set while live (set_atten_lim_db) can turn it on
+  bool record = true;                  // false: no files (a microphone test); the audio only goes to listeners
 };
 
 // Why media ended a stream. recording_failed: its recording could not be written (the disk is full, or failing);
@@ -112,7 +113,8 @@ class LiveMedia {
   // The backend new streams get when noise removal is on.
   std::string_view backend_name() const;
 
-  // A stream went live: creates its recording file and denoiser and starts its media watchdog.
+  // A stream went live: creates its recording file (unless options.record is false) and denoiser and starts its
+  // media watchdog.
   // Throws recording::RecordingError when the file cannot be made; std::invalid_argument for bad options.
   void open(std::int64_t session_id, const std::string& username, std::int64_t started_at_ms, StreamOptions options);
   bool is_open(std::int64_t session_id) const;

@@ -17,6 +17,23 @@ export function toneWav(seconds, amplitude = 0.3, hz = 440) {
   return b;
 }
 
+// A 16-bit mono 48 kHz WAV of `seconds` of steady white noise of RMS `rms` (0..1): a fan, a busy room.
+export function noiseWav(seconds, rms = 0.03, seed = 1) {
+  const n = Math.round(seconds * 48000);
+  const b = toneWav(0);
+  const out = Buffer.alloc(44 + 2 * n);
+  b.copy(out, 0, 0, 44);
+  out.writeUInt32LE(36 + 2 * n, 4);
+  out.writeUInt32LE(2 * n, 40);
+  let x = seed >>> 0;
+  const uniform = () => { x = (Math.imul(x, 1664525) + 1013904223) >>> 0; return (x + 0.5) / 4294967296; };
+  for (let i = 0; i < n; i++) {
+    const g = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());  // Box-Muller
+    out.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(g * rms * 32767))), 44 + 2 * i);
+  }
+  return out;
+}
+
 // Adds `count` ended sessions of `username` with a recording each (created_at `createdAt`, or now; `bytes` per row,
 // default the file's size). With `files`, writes each file (and with `raw`, its _raw.wav twin). Returns the rows'
 // recording ids, oldest first.

@@ -3,6 +3,8 @@
 // are off: the server removes the noise, and the recording should be what the microphone heard, cleaned once.
 // Nothing here runs before the user presses Go live.
 
+import { startLevelMeter } from '/static/common/level_meter.js';
+
 let current = null;   // { sessionId, pc, stream, meter }
 
 // Asks for the microphone (the browser prompts on the first click). Throws an Error with a message for the page.
@@ -38,7 +40,7 @@ export async function startBroadcast(session, stream, { send, onFailure, meterEl
     document.body.dataset.mediaState = pc.connectionState;
     if (pc.connectionState === 'failed') onFailure('The audio connection to the server failed.');
   };
-  if (meterElement) current.meter = startMeter(stream, meterElement);
+  if (meterElement) current.meter = startLevelMeter(stream, meterElement);
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   send({ type: 'webrtc_offer', session_id: session.session_id, sdp: pc.localDescription.sdp });
@@ -84,29 +86,3 @@ export function stopBroadcast() {
   delete document.body.dataset.mediaState;
 }
 
-// An input level meter (RMS in dBFS, -60..0) on a <meter> element.
-function startMeter(stream, element) {
-  const ctx = new AudioContext();
-  const src = ctx.createMediaStreamSource(stream);
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 2048;
-  src.connect(analyser);
-  const buf = new Float32Array(analyser.fftSize);
-  element.hidden = false;
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(buf);
-    let sum = 0;
-    for (const v of buf) sum += v * v;
-    const db = 10 * Math.log10(sum / buf.length + 1e-12);
-    element.value = Math.max(-60, Math.min(0, db));
-    element.dataset.db = db.toFixed(1);
-  }, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      element.hidden = true;
-      element.value = -60;
-      ctx.close().catch(() => {});
-    },
-  };
-}

@@ -7,6 +7,7 @@ import { noteServerTime, startTicker } from '/static/common/timer.js';
 import { broadcastSession, handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
 import { mountRecordings } from '/static/common/recordings.js';
 import { LiveAlerts } from '/static/common/alerts.js';
+import { handleListenMessage, startListening, stopListening } from '/static/common/listen.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, friends: new Map(), incoming: [], outgoing: [] };
@@ -33,11 +34,12 @@ function renderLive() {
   const timer = $('timer');
   $('my-dot').classList.toggle('live', m.is_streaming);
   $('live-state').textContent = m.is_streaming ? (ownsStream() ? 'Live' : 'Live in another tab') : 'Offline';
-  $('go-live').hidden = m.is_streaming;
+  $('go-live').hidden = m.is_streaming || micTest.id !== null;
+  $('mic-test').hidden = m.is_streaming || micTest.id !== null;
   $('stop').hidden = !m.is_streaming;
   $('live-elsewhere').hidden = !m.is_streaming || ownsStream();
   timer.hidden = !m.is_streaming;
-  if (!ownsStream()) showNoiseMeter(null);
+  if (!ownsStream() && micTest.id === null) showNoiseMeter(null);
   if (!m.is_streaming) $('listener-count').hidden = true;
   if (m.is_streaming) timer.dataset.startedAt = m.started_at;
   else delete timer.dataset.startedAt;
@@ -107,9 +109,10 @@ function setSelf(s, asOf) {
     return;
   }
   const sending = broadcastSession();
-  // (A late "stopped" for an older session of ours says nothing about the one this tab sends now.)
+  // (A late "stopped" for an older session of ours says nothing about the one this tab sends now; a microphone
+  // test, negative ids, is no stream.)
   const ended = s.is_streaming ? s.session_id !== sending : (s.session_id == null || s.session_id === sending);
-  if (sending !== null && ended) {
+  if (sending !== null && sending > 0 && ended) {
     stopBroadcast();
     const note = $('live-error');
     if (!note.textContent) note.textContent = 'The stream ended while the connection to the server was down.';
@@ -169,6 +172,10 @@ function onPresence(msg) {
       }
       break;
     case 'error':
+      if (msg.for === 'mic_test_start' || (msg.for === 'listen_offer' && micTest.id !== null)) {
+        endMicTest(`The microphone test could not start: ${msg.error?.message || 'refused'}.`);
+        break;
+      }
       if (msg.for === 'set_strength') {
         $('strength-note').textContent = `The strength could not be changed: ${msg.error?.message || 'refused'}.`;
         checkStrength(strength.live);
@@ -176,9 +183,15 @@ function onPresence(msg) {
       }
       handleSignal(msg);
       break;
+    case 'mic_test_started':
+    case 'mic_test_ended':
+      onMicTest(msg);
+      break;
     case 'webrtc_answer':
     case 'ice_candidate':
-      handleSignal(msg);
+    case 'listen_answer':
+    case 'listen_ended':
+      if (!handleSignal(msg)) handleListenMessage(msg);
       break;
     case 'streaming_status':
       if (msg.username === state.me.username) {
@@ -251,6 +264,10 @@ function checkStrength(value) {
 function onStrengthChange() {
   const value = chosenStrength();
   try { localStorage.setItem('fc25.strength', value); } catch { /* private mode */ }
+  if (micTest.id !== null) {
+    if (micTest.on) presence?.send({ type: 'set_strength', session_id: micTest.id, strength: value });
+    return;
+  }
   if (!ownsStream() || broadcastSession() === null) {
     $('strength-note').textContent = '';
     return;
@@ -276,6 +293,69 @@ function showNoiseMeter(m) {
     $('noise-removed').textContent = `${Math.round(m.removed_db)} dB`;
     box.dataset.removed = String(m.removed_db);
   }
+}
+
+// The microphone test: the page's microphone to the server and straight back, denoised, for up to a minute.
+const micTest = { id: null, mic: null, on: true };
+
+async function startMicTest() {
+  $('live-error').textContent = '';
+  $('mic-test').disabled = true;
+  try {
+    micTest.mic = await openMicrophone();
+    if (!presence?.send({ type: 'mic_test_start', strength: chosenStrength() })) {
+      throw new Error('Not connected to the server: try again in a moment.');
+    }
+  } catch (e) {
+    endMicTest(e.message.replace(/^Cannot go live/, 'Cannot test the microphone'));
+  } finally {
+    $('mic-test').disabled = false;
+  }
+}
+
+async function onMicTest(msg) {
+  if (msg.type === 'mic_test_ended') {
+    if (msg.test_id !== micTest.id) return;
+    endMicTest(msg.reason === 'time_limit' ? 'The microphone test ends after a minute.'
+      : msg.reason === 'stopped' ? '' : `The microphone test ended (${msg.reason}).`);
+    return;
+  }
+  if (!micTest.mic) return presence?.send({ type: 'mic_test_stop', test_id: msg.test_id });  // cancelled meanwhile
+  micTest.id = msg.test_id;
+  micTest.on = msg.strength !== 'off';
+  renderMicTest(msg);
+  const send = (m) => presence?.send(m);
+  const onFailure = (text) => endMicTest(text);
+  await startBroadcast({ session_id: micTest.id, ice_servers: state.me.ice_servers }, micTest.mic,
+    { send, meterElement: $('level'), onFailure });
+  micTest.mic = null;   // the broadcast owns it now
+  await startListening(state.me.username, { send, audio: $('mic-test-audio'), meterElement: $('mic-test-level'),
+    iceServers: state.me.ice_servers,
+    onEnded: (text) => { if (text) endMicTest(text); }, offer: { test_id: micTest.id } });
+}
+
+function renderMicTest(started) {
+  const testing = micTest.id !== null;
+  $('mic-test-panel').hidden = !testing;
+  const timer = $('mic-test-timer');
+  if (started) timer.dataset.startedAt = new Date().toISOString();
+  if (!testing) delete timer.dataset.startedAt;
+  const ab = $('mic-test-ab');
+  ab.setAttribute('aria-pressed', String(micTest.on));
+  ab.textContent = micTest.on ? 'Noise removal: on' : 'Noise removal: off';
+  renderLive();
+}
+
+function endMicTest(text) {
+  if (micTest.id !== null) presence?.send({ type: 'mic_test_stop', test_id: micTest.id });
+  if (micTest.id !== null || broadcastSession() !== null && broadcastSession() < 0) stopBroadcast();
+  stopListening();
+  if (micTest.mic) for (const t of micTest.mic.getTracks()) t.stop();
+  micTest.mic = null;
+  micTest.id = null;
+  showNoiseMeter(null);
+  if (text) $('live-error').textContent = text;
+  renderMicTest();
 }
 
 function liveOptions() {
@@ -374,6 +454,14 @@ async function main() {
   try { checkStrength(localStorage.getItem('fc25.strength') || 'full'); } catch { /* private mode */ }
   for (const input of document.querySelectorAll('input[name=strength]')) input.addEventListener('change', onStrengthChange);
   $('go-live').addEventListener('click', goLive);
+  $('mic-test').addEventListener('click', startMicTest);
+  $('mic-test-stop').addEventListener('click', () => endMicTest(''));
+  $('mic-test-ab').addEventListener('click', () => {
+    if (micTest.id === null) return;
+    micTest.on = !micTest.on;
+    presence?.send({ type: 'set_strength', session_id: micTest.id, strength: micTest.on ? chosenStrength() : 'off' });
+    renderMicTest();
+  });
   $('stop').addEventListener('click', stop);
   $('logout').addEventListener('click', async () => {
     await api('POST', '/api/auth/logout');

@@ -4,7 +4,7 @@ import { Presence } from '/static/common/presence.js';
 import { LiveAlerts } from '/static/common/alerts.js';
 import { mountRecordings } from '/static/common/recordings.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
-import { handleListenMessage, listening, startListening, stopListening } from './listen.js';
+import { handleListenMessage, listening, startListening, stopListening } from '/static/common/listen.js';
 
 const $ = (id) => document.getElementById(id);
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();

@@ -1,13 +1,16 @@
-// Listening to a friend's live stream: a receive-only RTCPeerConnection signalled on the presence socket; the
-// remote track plays in an <audio> element. A level meter (AnalyserNode on the remote track) shows that sound
-// arrives. Nothing starts before the user presses Listen.
+// Listening to a friend's live stream (or to one's own microphone test): a receive-only RTCPeerConnection
+// signalled on the presence socket; the remote track plays in an <audio> element. A level meter (AnalyserNode on
+// the remote track) shows that sound arrives. Nothing starts before the user presses Listen.
+
+import { startLevelMeter } from '/static/common/level_meter.js';
 
 let current = null;  // { listenId, pc, audio, meter, onEnded }
 
 export function listening() { return current !== null; }
 
-// Starts listening to `username`'s stream. `send(msg)` writes to the presence socket.
-export async function startListening(username, { send, audio, meterElement, iceServers, onEnded }) {
+// Starts listening to `username`'s stream. `send(msg)` writes to the presence socket. `offer`: what names the
+// stream in the offer (default { username }; a microphone test: { test_id }).
+export async function startListening(username, { send, audio, meterElement, iceServers, onEnded, offer: names }) {
   stopListening();
   const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
   current = { listenId: null, username, pc, audio, meter: null, onEnded, pendingOut: [], pendingIn: [] };
@@ -17,7 +20,7 @@ export async function startListening(username, { send, audio, meterElement, iceS
     const stream = ev.streams[0] || new MediaStream([ev.track]);
     audio.srcObject = stream;
     audio.play().catch(() => {});
-    if (meterElement) me.meter = startMeter(stream, meterElement);
+    if (meterElement) me.meter = startLevelMeter(stream, meterElement);
   };
   pc.onicecandidate = (ev) => {
     if (!ev.candidate || !ev.candidate.candidate) return;
@@ -34,9 +37,10 @@ export async function startListening(username, { send, audio, meterElement, iceS
     }
   };
   me.send = send;
+  me.names = names || { username };
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
-  send({ type: 'listen_offer', username, sdp: pc.localDescription.sdp });
+  send({ type: 'listen_offer', ...me.names, sdp: pc.localDescription.sdp });
 }
 
 // Messages from the server about our listening. Returns true when handled.
@@ -71,7 +75,7 @@ export function handleListenMessage(msg) {
     // The stream went live a moment ago and its media is still opening: ask again (for up to 5 s).
     if (msg.error?.code === 'starting' && (me.retries = (me.retries || 0) + 1) <= 25) {
       setTimeout(() => {
-        if (current === me) me.send({ type: 'listen_offer', username: me.username, sdp: me.pc.localDescription.sdp });
+        if (current === me) me.send({ type: 'listen_offer', ...me.names, sdp: me.pc.localDescription.sdp });
       }, 200);
       return true;
     }
@@ -92,32 +96,6 @@ export function stopListening(send) {
   audio.srcObject = null;
   if (meter) meter.stop();
   delete document.body.dataset.listenState;
-}
-
-function startMeter(stream, element) {
-  const ctx = new AudioContext();
-  const src = ctx.createMediaStreamSource(stream);
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 2048;
-  src.connect(analyser);
-  const buf = new Float32Array(analyser.fftSize);
-  element.hidden = false;
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(buf);
-    let sum = 0;
-    for (const v of buf) sum += v * v;
-    const db = 10 * Math.log10(sum / buf.length + 1e-12);
-    element.value = Math.max(-60, Math.min(0, db));
-    element.dataset.db = db.toFixed(1);
-    element.dataset.maxDb = String(Math.max(Number(element.dataset.maxDb ?? -120), db).toFixed(1));
-  }, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      element.hidden = true;
-      ctx.close().catch(() => {});
-    },
-  };
 }
 
 // What the connection has received (for the page's status and for tests): inbound audio RTP statistics.
