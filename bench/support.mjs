@@ -19,6 +19,15 @@ export const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'mode
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const machine = () => `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`;
 
+// The denoise code a server chose, from its start-up lines: "kernels avx512, fp32 weights" (or "classic", when it
+// runs without the model). Printed beside the machine, since speed differs by processor and path.
+export const enginePath = (server) => {
+  const logs = server.logs();
+  const kernels = /kernels=(\S+)/.exec(logs)?.[1] ?? '?';
+  const weights = /\((fp32|bf16) weights\)/.exec(logs)?.[1];
+  return weights ? `kernels ${kernels}, ${weights} weights` : `denoiser without the model (kernels ${kernels})`;
+};
+
 // CPU time of a process (utime + stime) in 1/100 s; 0 once it is gone.
 export const ticks = (pid) => {
   if (!fs.existsSync(`/proc/${pid}/stat`)) return 0;

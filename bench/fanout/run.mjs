@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends } from '../../tests/support/client.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
+import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
 
 const list = (s) => (s === '' || s === 'none' ? [] : String(s).split(',').map(Number));
 const LISTENERS = list(opt('listeners', '1,50,100,200,500'));
@@ -106,6 +106,7 @@ async function prepareUsers(dataDir, casters, listeners) {
 
 async function run(dataDir, casters, perCaster) {
   const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir, FC25_LOG_LEVEL: process.env.FC25_LOG_LEVEL || 'info' } });
+  engine = enginePath(server);
   const total = casters * perCaster;
   const broadcast = send(server, ['--user', casters === 1 ? 'cast0' : 'cast', '--streams', String(casters),
     '--wav', wav, '--seconds', '600', '--ramp', String(Math.min(3, casters * 0.2))]);
@@ -223,6 +224,7 @@ const maxCasters = Math.max(1, ...BROADCASTERS);
 log(`preparing ${maxCasters} broadcasters and ${maxListeners} listeners`);
 await prepareUsers(dataDir, maxCasters, maxListeners);
 const results = [];
+let engine = '?';  // set by run()
 const plan = [...LISTENERS.map((m) => [1, m]), ...BROADCASTERS.map((n) => [n, PER_BROADCASTER])];
 for (const [n, m] of plan) {
   log(`run: ${n} broadcaster(s) × ${m} listeners`);
@@ -237,5 +239,5 @@ for (const [n, m] of plan) {
     `${r.server_cpu_per_listener_pct.toFixed(2)} % per listener), listener clients ${r.listener_clients_cpu_pct.toFixed(0)} %, ` +
     `${r.server_threads} threads, ${r.server_rss_mb.toFixed(0)} MB${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }
-if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), window_s: WINDOW, results }, null, 1));
-else log(`machine: ${machine()}`);
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, window_s: WINDOW, results }, null, 1));
+else log(`machine: ${machine()}; denoise engine: ${engine}`);

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
+import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
 
 const COUNTS = String(opt('streams', '8,16,32,48')).split(',').map(Number);
 const SECONDS = Number(opt('seconds', 20));
@@ -27,8 +27,10 @@ const hz = 100;
 requireTestNetwork();
 const dataDir = tempDir('fc25-bench-ingest-');
 const results = [];
+let engine = '?';
 for (const n of COUNTS) {
   const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir } });
+  engine = enginePath(server);
   const sender = spawn(sendBin, ['--port', String(server.port), '--wav', wav, '--user', 'bench', '--register',
     '--streams', String(n), '--seconds', String(SECONDS), '--ramp', String(RAMP)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -76,5 +78,5 @@ for (const n of COUNTS) {
     `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
     `${threads} threads${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }
-if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), seconds: SECONDS, ramp: RAMP, results }, null, 1));
-else log(`machine: ${machine()}`);
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, seconds: SECONDS, ramp: RAMP, results }, null, 1));
+else log(`machine: ${machine()}; denoise engine: ${engine}`);

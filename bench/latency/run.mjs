@@ -18,7 +18,7 @@
 import { launchBrowser, requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../../tests/support/client.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { flag, machine, modelDir, opt, sleep, speechWav } from '../support.mjs';
+import { enginePath, flag, machine, modelDir, opt, sleep, speechWav } from '../support.mjs';
 
 const MODES = String(opt('modes', 'direct,off,dfn3')).split(',');
 const RUNS = Number(opt('runs', 3));
@@ -216,6 +216,7 @@ requireTestNetwork();
 const results = [];
 const browser = await launchBrowser({ audioFile: speechWav, args: ['--autoplay-policy=no-user-gesture-required'] });
 const server = await startServer({ dataDir: tempDir('fc25-bench-latency-'), env: { FC25_MODEL_DIR: modelDir } });
+const engine = enginePath(server);
 try {
   for (let run = 0; run < RUNS; run++) {
     for (const mode of MODES) {
@@ -242,11 +243,11 @@ for (const mode of MODES) {
 if (summary.direct?.p50_ms != null) {
   for (const mode of MODES) if (mode !== 'direct' && summary[mode].p50_ms != null) summary[mode].added_ms = summary[mode].p50_ms - summary.direct.p50_ms;
 }
-if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), seconds: SECONDS, summary, results }, null, 1));
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, seconds: SECONDS, summary, results }, null, 1));
 else {
   for (const [mode, s] of Object.entries(summary)) {
     log(`${mode}: p50 of the runs ${s.p50_ms?.toFixed(1)} ms, spread between runs ${s.spread_ms?.toFixed(1)} ms` +
       (s.added_ms != null ? `, added over direct ${s.added_ms.toFixed(1)} ms` : ''));
   }
-  log(`machine: ${machine()}`);
+  log(`machine: ${machine()}; denoise engine: ${engine}`);
 }
