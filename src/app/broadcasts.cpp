@@ -5,6 +5,7 @@
 
 #include "core/api_error.hpp"
 #include "core/crypto.hpp"
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "core/time.hpp"
@@ -29,7 +30,25 @@ Broadcasts::Broadcasts(boost::asio::io_context& io, storage::Store& store, strea
       boost::asio::post(io_, [this, session_id, reason] { end_test(session_id, std::string(streams::to_string(reason))); });
       return;
     }
-    boost::asio::post(io_, [this, session_id, reason] { registry_.stop_session(session_id, reason); });
+    boost::asio::post(io_, [this, session_id, reason] {
+      core::guarded("media end", [&] {
+        // A failed connection may come back (the page offers again) within the grace; without one it ends now.
+        if (reason == streams::EndReason::webrtc_failed && registry_.reconnect_grace().count() > 0) {
+          registry_.lost(session_id, storage::Trouble::media);
+        } else {
+          registry_.stop_session(session_id, reason);
+        }
+      });
+    });
+  };
+  cb.audio = [this](std::int64_t session_id, bool flowing) {
+    if (session_id < 0) return;  // a microphone test has no friends to tell
+    boost::asio::post(io_, [this, session_id, flowing] {
+      core::guarded("media audio", [&] {
+        if (flowing) registry_.back(session_id, storage::Trouble::media);
+        else registry_.lost(session_id, storage::Trouble::media);
+      });
+    });
   };
   cb.meter = [this](std::int64_t session_id, const denoise::MeterReading& r) { send_meter(session_id, r); };
   live_ = std::make_unique<live::LiveMedia>(std::move(config), std::move(cb));
@@ -71,6 +90,7 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
   auto log = core::logger("recording");
   std::optional<recording::Summary> saved;
   std::optional<float> removed;
+  std::optional<std::vector<live::Gap>> f_gaps;
   json strengths = json::array();
   {
     std::lock_guard lock(mu_);
@@ -103,6 +123,7 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
     auto f = live_->close(s.session_id);
     if (f && f->clean) saved = f->clean;
     if (f) removed = f->noise_removed_db;
+    if (f) f_gaps = f->gaps;
     if (f && !f->clean) log->info("session={} of {} received no audio: no recording kept", s.session_id, s.username);
   } else if (!local) {
     // Left by a crashed process: make what reached the disk playable.
@@ -131,6 +152,11 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
   r.created_at = core::now_ms();
   if (removed) r.noise_removed_db = *removed;
   r.strength_log = strengths.dump();
+  if (f_gaps) {
+    json gaps = json::array();
+    for (auto& g : *f_gaps) gaps.push_back({{"at_ms", g.at_ms}, {"ms", g.ms}});
+    r.gaps = gaps.dump();
+  }
   store_.add_recording(r);
   log->info("Saved recording to {} ({:.1f} s, {} bytes, session={}, reason={}, noise removed {})", saved->path.string(),
             saved->seconds(), saved->bytes, s.session_id, streams::to_string(reason),
@@ -149,9 +175,16 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     end_test(id, "stopped");
     return;
   }
+  if (type == "resume") {
+    auto session_id = session_field(msg);
+    registry_.resume(storage::User{user.id, user.username, "", 0, true}, client_id, session_id);
+    std::lock_guard lock(mu_);
+    if (auto it = owners_.find(session_id); it != owners_.end()) it->second.reply = reply;  // the meter follows
+    return;
+  }
   if (type != "webrtc_offer" && type != "ice_candidate" && type != "set_strength") {
     throw std::invalid_argument("unknown message type '" + type +
-                                "' (expected: ping, webrtc_offer, ice_candidate, set_strength, listen_offer, "
+                                "' (expected: ping, webrtc_offer, ice_candidate, set_strength, resume, listen_offer, "
                                 "listen_stop, mic_test_start, mic_test_stop)");
   }
   auto session_id = session_field(msg);
@@ -198,8 +231,6 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   } catch (const media::OfferError& e) {
     core::logger("live")->info("refused the offer of {} for session={}: {}", user.username, session_id, e.what());
     throw core::ApiError(400, "bad_offer", e.what());
-  } catch (const live::AlreadyConnected& e) {
-    throw core::ApiError(409, "already_connected", e.what());
   } catch (const live::NotOpen& e) {  // ended since the check above
     throw core::ApiError(409, "not_here", e.what());
   } catch (const std::exception& e) {  // the media plane could not make the connection: the server's trouble
@@ -283,7 +314,7 @@ storage::ActiveStream Broadcasts::test_of(const presence::SocketUser& user, cons
     throw core::ApiError(409, "other_tab", "microphone test " + std::to_string(test_id) +
                                                " belongs to another tab of '" + user.username + "'");
   }
-  return storage::ActiveStream{test_id, user.id, user.username, client_id, it->second.started_at, registry_.node_id()};
+  return storage::ActiveStream{test_id, user.id, user.username, client_id, it->second.started_at, registry_.node_id(), std::nullopt, std::nullopt};
 }
 
 bool Broadcasts::end_test(std::int64_t test_id, const std::string& reason) {

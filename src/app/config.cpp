@@ -116,6 +116,8 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.min_free_mb = parse_int(n, v, 0, 1 << 24); }},
       {"FC25_RETENTION_DAYS", "--retention-days",
        [](Config& c, auto& n, auto& v) { c.retention_days = parse_int(n, v, 0, 365 * 100); }},
+      {"FC25_RECONNECT_GRACE_S", "--reconnect-grace-s",
+       [](Config& c, auto& n, auto& v) { c.reconnect_grace_s = parse_int(n, v, 0, 600); }},
       {"FC25_MIC_TEST_S", "--mic-test-s", [](Config& c, auto& n, auto& v) { c.mic_test_s = parse_int(n, v, 1, 600); }},
       {"FC25_QUOTA_MB", "--quota-mb", [](Config& c, auto& n, auto& v) { c.quota_mb = parse_int(n, v, 0, 1 << 30); }},
   };
@@ -167,7 +169,8 @@ std::string Config::describe() const {
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s
     << " retention_days=" << (retention_days ? std::to_string(retention_days) : "-")
-    << " quota_mb=" << (quota_mb ? std::to_string(quota_mb) : "-") << " mic_test_s=" << mic_test_s;
+    << " quota_mb=" << (quota_mb ? std::to_string(quota_mb) : "-") << " mic_test_s=" << mic_test_s
+    << " reconnect_grace_s=" << reconnect_grace_s;
   o << " max_sockets_per_user=" << max_sockets_per_user;
   return o.str();
 }

@@ -38,6 +38,8 @@ struct Config {
   int http_timeout_s = 30;                 // FC25_HTTP_TIMEOUT_S, --http-timeout-s: a request must arrive, and each part of an answer be taken, within this
   int min_free_mb = 256;                   // FC25_MIN_FREE_MB, --min-free-mb: free space a new stream needs (0: off)
   int retention_days = 0;                  // FC25_RETENTION_DAYS, --retention-days: recordings older go (0: kept)
+  int reconnect_grace_s = 15;              // FC25_RECONNECT_GRACE_S, --reconnect-grace-s: how long a live stream waits
+                                           // for its page to come back after a network blip (0: ends at once)
   int mic_test_s = 60;                     // FC25_MIC_TEST_S, --mic-test-s: how long a microphone test may run
   int quota_mb = 0;                        // FC25_QUOTA_MB, --quota-mb: a user's recordings may take this much (0: no quota)
 

@@ -72,6 +72,7 @@ json snapshot_for(storage::Store& store, std::int64_t user_id) {
   auto self = store.live_status(user_id);
   json me = social::status_json(self);
   me["client_id"] = self.is_streaming ? json(self.client_id) : json(nullptr);
+  me["last_stream"] = social::last_stream_json(store, user_id);
   json friends = json::array();
   for (auto& f : store.friends_of(user_id)) friends.push_back(social::status_json(f));
   return {{"type", "snapshot"}, {"self", me}, {"friends", friends}, {"server_now", core::iso8601_ms(core::now_ms())}};
@@ -100,6 +101,11 @@ live::Config media_config(const Config& config) {
   mc.realtime_priority = config.realtime_priority;
   mc.record_raw = config.record_raw;
   mc.media_timeout = std::chrono::milliseconds(config.media_timeout_ms);
+  // Audio that stops mid-stream is the page's network, given the reconnect grace first (the registry ends the
+  // stream when it runs out); the watchdog is the backstop.
+  mc.stall_timeout = config.reconnect_grace_s > 0
+                         ? std::max(mc.media_timeout, std::chrono::milliseconds(config.reconnect_grace_s * 1000 + 5000))
+                         : mc.media_timeout;
   mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec};
   mc.reserve_file = config.data_dir / "disk-reserve";  // released when the disk fills, for the database's last writes
   return mc;
@@ -170,7 +176,9 @@ int run_serve(const std::vector<std::string>& args) {
     net::thread_pool slow_work(1);
     net::thread_pool login_work(2);
     PresenceSink sink;
-    streams::StreamRegistry registry(io, *store, sink, streams::RegistryOptions{core::random_token_hex(8)});
+    streams::RegistryOptions registry_options{core::random_token_hex(8)};
+    registry_options.reconnect_grace = std::chrono::seconds(config.reconnect_grace_s);
+    streams::StreamRegistry registry(io, *store, sink, registry_options);
     social::Friends friends(*store, sink);
     auth::Sessions sessions(*store);
     auth::LoginThrottle throttle;

@@ -130,6 +130,8 @@ json me_json(const Request& req, Services& svc) {
   j["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
   j["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
   j["client_id"] = s.is_streaming ? json(s.client_id) : json(nullptr);
+  j["state"] = !s.is_streaming ? "offline" : s.reconnecting_since ? "reconnecting" : "live";
+  j["last_stream"] = social::last_stream_json(svc.store, req.user->id);
   j["denoiser"] = svc.denoiser;
   j["ice_servers"] = svc.ice_servers;
   return j;
@@ -138,6 +140,8 @@ json me_json(const Request& req, Services& svc) {
 json recording_json(const Services& svc, const storage::Recording& r, std::int64_t viewer) {
   auto strengths = json::parse(r.strength_log, nullptr, false);
   if (!strengths.is_array()) strengths = json::array();
+  auto gaps = json::parse(r.gaps, nullptr, false);
+  if (!gaps.is_array()) gaps = json::array();
   const auto url = "/media/recordings/" + std::to_string(r.id);
   std::error_code ec;
   const bool has_raw = std::filesystem::is_regular_file(recording::raw_twin(svc.data_dir / r.path), ec);
@@ -156,7 +160,8 @@ json recording_json(const Services& svc, const storage::Recording& r, std::int64
           {"can_delete", r.user_id == viewer},
           {"can_edit", r.user_id == viewer},
           {"noise_removed_db", r.noise_removed_db ? json(std::round(*r.noise_removed_db * 10.0) / 10.0) : json()},
-          {"strength_changes", strengths}};
+          {"strength_changes", strengths},
+          {"gaps", gaps}};
 }
 
 // A recording the requester may see (their own or a friend's). Others get 404, as if it did not exist.

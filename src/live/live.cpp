@@ -37,6 +37,7 @@ constexpr auto kFanoutReportEvery = std::chrono::seconds(5);  // latency to list
 struct Processed {
   std::array<float, kHop> clean;
   std::array<float, kHop> raw;
+  bool after_stall = false;      // the first frame after its stream's audio stopped for a while (Config::gap_after)
 };
 
 // One stream's media. Shared by: the worker (in ring pop, denoiser, out ring push, latency histogram), the
@@ -46,6 +47,7 @@ struct Pipe {
   std::string username;
   std::int64_t started_at_ms = 0;
   std::string denoiser_name;
+  // Replaced (under Impl::mu and the worker's mu) when a new ingest replaces the old one: each has one producer.
   std::shared_ptr<media::FrameRing> in = std::make_shared<media::FrameRing>(kInRing);
   std::shared_ptr<core::Doorbell> ready;            // the worker's, rung by whoever fills `in`
   core::SpscRing<Processed> out{kOutRing};
@@ -54,6 +56,7 @@ struct Pipe {
   std::optional<denoise::NoiseMeter> meter;         // worker only (then close())
   core::SpscRing<denoise::MeterReading> readings{8};  // worker -> recorder (which hands them on)
   std::shared_ptr<media::Ingest> ingest;            // guarded by Impl::mu
+  std::uint64_t replaced_dropped = 0;               // frames dropped by ingests replaced since; Impl::mu
   std::shared_ptr<media::Fanout> fanout;            // made at the first listener (Impl::mu); read atomically
 
   // worker only
@@ -65,6 +68,8 @@ struct Pipe {
   std::array<std::int64_t, 16> arrivals{};          // of the last input frames, by frame number (`frames`)
   std::uint64_t frames = 0, late = 0;
   std::uint64_t out_dropped = 0;
+  std::int64_t prev_arrival_ns = 0;                 // of the last frame taken
+  bool stall_pending = false;                       // the next frame out is the first after a stall
 
   // worker -> recorder
   std::atomic<std::int64_t> pad_samples{-1};        // silence before the first frame; -1 until it arrives
@@ -79,6 +84,13 @@ struct Pipe {
   Clock::time_point last_checkpoint = Clock::now();
   Clock::time_point last_fanout_report = Clock::now();
   bool timeout_reported = false;
+  bool stalled = false;                             // its audio stopped for Config::stall_after (reported)
+  // After a stall the recorder holds the frames for Config::gap_hold before it writes them: what arrives in that
+  // time (a burst of audio queued on the way, then the live audio) tells how much was lost, written as silence.
+  bool holding = false;
+  Clock::time_point hold_started{};
+  std::vector<Processed> held;
+  std::vector<Gap> gaps;
   bool failed = false;                              // the recording could not be written: nothing more is tried
   Clock::time_point last_error_log{};               // other recorder errors: logged at most once a second
   int worker = 0;
@@ -178,6 +190,7 @@ struct LiveMedia::Impl {
         auto fanout = std::atomic_load(&p.fanout);
         for (std::size_t k = 0; k < counts[i]; ++k) {
           Processed& r = results[i][k];
+          r.after_stall = k == 0 && std::exchange(p.stall_pending, false);
           if (fanout) fanout->push(r.clean.data(), source_arrival(p, counts[i] - k));
           if (!p.out.push(r)) ++p.out_dropped;
         }
@@ -198,6 +211,7 @@ struct LiveMedia::Impl {
       std::size_t k = 0;
       while (k < limit && p->in->pop(pending[due.size()][k])) ++k;
       if (k == 0) continue;
+      const auto& first = pending[due.size()][0];
       if (!p->first_seen) {
         p->first_seen = true;
         // The recording's timeline starts when the stream went live (timer 00:00): silence until audio came.
@@ -205,8 +219,12 @@ struct LiveMedia::Impl {
                    static_cast<std::int64_t>(k * kHop);
         auto cap = static_cast<std::int64_t>(cfg.media_timeout.count()) * (media::kSampleRate / 1000);
         p->pad_samples.store(std::clamp<std::int64_t>(pad, 0, cap));
+      } else if (first.arrival_ns - p->prev_arrival_ns > std::chrono::nanoseconds(cfg.gap_after).count()) {
+        p->stall_pending = true;
       }
-      p->last_frame_ns.store(pending[due.size()][k - 1].arrival_ns, std::memory_order_relaxed);
+      const std::int64_t last_arrival = pending[due.size()][k - 1].arrival_ns;
+      p->prev_arrival_ns = last_arrival;
+      p->last_frame_ns.store(last_arrival, std::memory_order_relaxed);
       due.push_back(p.get());
       counts.push_back(k);
     }
@@ -257,7 +275,7 @@ struct LiveMedia::Impl {
 
   // --- recorder and watchdog --------------------------------------------------------------------------------
   // Writes what the scheduler produced. Called by the recorder thread, and by close() once the pipe is its own.
-  void drain(Pipe& p) {
+  void drain(Pipe& p, bool final = false) {
     if (!p.clean_file) {  // not recorded: what the listeners had is all there is
       Processed gone;
       while (p.out.pop(gone)) {
@@ -276,7 +294,42 @@ struct LiveMedia::Impl {
       }
     }
     Processed item;
-    while (p.out.pop(item)) write_processed(p, item);
+    for (;;) {
+      if (p.holding) {
+        while (p.out.pop(item)) p.held.push_back(item);
+        if (!final && Clock::now() - p.hold_started < cfg.gap_hold) return;
+        close_gap(p);
+      }
+      if (!p.out.pop(item)) return;
+      if (item.after_stall) {
+        p.holding = true;
+        p.hold_started = Clock::now();
+        p.held.push_back(item);
+        continue;
+      }
+      write_processed(p, item);
+    }
+  }
+
+  // The audio lost in a stall, sized once the frames after it are in: the time from going live to the newest
+  // frame's arrival, less what is written and what is held. That much silence, then the held frames.
+  void close_gap(Pipe& p) {
+    const std::int64_t per_ms = media::kSampleRate / 1000;
+    auto since_newest_ms = (core::steady_ns() - p.last_frame_ns.load(std::memory_order_relaxed)) / 1000000;
+    auto wall = (core::now_ms() - since_newest_ms - p.started_at_ms) * per_ms;
+    auto gap = wall - p.raw_samples - static_cast<std::int64_t>(p.held.size() * kHop);
+    if (gap > static_cast<std::int64_t>(cfg.gap_after.count()) * per_ms) {
+      p.gaps.push_back(Gap{p.raw_samples / per_ms, gap / per_ms});
+      p.clean_file->write_silence(gap);
+      if (p.raw_file) p.raw_file->write_silence(gap);
+      p.raw_samples += gap;
+      p.clean_samples += gap;
+      log->info("session={}: {} ms of audio lost at {:.1f} s, written as silence", p.session_id, gap / per_ms,
+                static_cast<double>(p.gaps.back().at_ms) / 1000.0);
+    }
+    for (auto& h : p.held) write_processed(p, h);
+    p.held.clear();
+    p.holding = false;
   }
 
   void write_processed(Pipe& p, const Processed& item) {
@@ -341,6 +394,7 @@ struct LiveMedia::Impl {
         wake.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping.load(); });
       }
       std::vector<std::pair<std::int64_t, std::string>> timed_out, failed;
+      std::vector<std::pair<std::int64_t, bool>> flowing;
       {
         std::lock_guard lock(rec_mu);
         auto now = Clock::now();
@@ -388,12 +442,17 @@ struct LiveMedia::Impl {
           auto last_ns = p->last_frame_ns.load(std::memory_order_relaxed);
           auto since = last_ns ? std::chrono::nanoseconds(core::steady_ns() - last_ns)
                                : std::chrono::duration_cast<std::chrono::nanoseconds>(now - p->opened);
-          if (!p->timeout_reported && since > cfg.media_timeout) {
+          if (last_ns && (since > cfg.stall_after) != p->stalled) {
+            p->stalled = !p->stalled;
+            flowing.emplace_back(p->session_id, !p->stalled);
+          }
+          auto limit = last_ns ? cfg.stall_timeout : cfg.media_timeout;
+          if (!p->timeout_reported && since > limit) {
             p->timeout_reported = true;
             timed_out.emplace_back(p->session_id,
-                                   last_ns ? "no audio for " + std::to_string(cfg.media_timeout.count() / 1000) + " s"
-                                           : "no audio arrived within " +
-                                                 std::to_string(cfg.media_timeout.count() / 1000) + " s of going live");
+                                   last_ns ? "no audio for " + std::to_string(limit.count() / 1000) + " s"
+                                           : "no audio arrived within " + std::to_string(limit.count() / 1000) +
+                                                 " s of going live");
           }
         }
         if (disk_full) {
@@ -405,6 +464,10 @@ struct LiveMedia::Impl {
           }
           if (failed.size() > 1) log->error("the disk of the recordings is full: {} streams end", failed.size());
         }
+      }
+      for (auto& [id, on] : flowing) {
+        log->info("session={}: audio {}", id, on ? "flows again" : "stopped");
+        if (cb.audio) cb.audio(id, on);
       }
       if (!failed.empty()) release_reserve();
       for (auto& [id, why] : failed) {
@@ -564,14 +627,13 @@ std::size_t LiveMedia::open_streams() const {
 
 void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSink sink) {
   std::shared_ptr<Pipe> p;
+  bool reconnect = false;
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pipes.find(session_id);
     if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
     p = it->second;
-    if (p->ingest) {
-      throw AlreadyConnected("session " + std::to_string(session_id) + " already has a media connection");
-    }
+    reconnect = p->ingest != nullptr;
   }
   media::IngestEvents ev;
   ev.answer = std::move(sink.answer);
@@ -581,16 +643,30 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
     if (impl->cb.ended) impl->cb.ended(session_id, MediaEnd::webrtc_failed, why);
   };
   ev.connected = [impl, session_id] { impl->log->info("media connected session={}", session_id); };
-  auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, media::AudioInput{p->in, p->ready},
+  // A page reconnecting gets a ring of its own: the old ingest may still be handing over its last frames.
+  auto ring = reconnect ? std::make_shared<media::FrameRing>(kInRing) : p->in;
+  auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, media::AudioInput{ring, p->ready},
                                       impl_->cfg.ice, std::move(ev));
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->pipes.find(session_id);
-  if (it == impl_->pipes.end() || it->second->ingest) {
-    ingest->close();  // closed (or answered by another offer) meanwhile
-    if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " ended meanwhile");
-    throw AlreadyConnected("session " + std::to_string(session_id) + " got another media connection meanwhile");
+  std::shared_ptr<media::Ingest> old;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pipes.find(session_id);
+    if (it == impl_->pipes.end()) {
+      ingest->close();
+      throw NotOpen("session " + std::to_string(session_id) + " ended meanwhile");
+    }
+    old = std::move(p->ingest);
+    if (ring != p->in) {
+      std::lock_guard worker(impl_->workers[static_cast<std::size_t>(p->worker)]->mu);
+      p->in = ring;
+    }
+    if (old) p->replaced_dropped += old->frames_dropped();
+    p->ingest = std::move(ingest);
   }
-  it->second->ingest = std::move(ingest);
+  if (old) {
+    old->close();  // its failure, if it comes now, is not reported: closed first
+    impl_->log->info("media reconnecting session={}: a new connection replaces the old one", session_id);
+  }
 }
 
 void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp,
@@ -700,6 +776,10 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
     ingest_dropped = p->ingest->frames_dropped();
   }
   {
+    std::lock_guard lock(impl_->mu);
+    ingest_dropped += p->replaced_dropped;
+  }
+  {
     auto& w = *impl_->workers[static_cast<std::size_t>(p->worker)];
     std::lock_guard lock(w.mu);
     std::erase(w.pipes, p);
@@ -720,13 +800,13 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
       // Not recorded: nothing to finish.
     } else if (!p->failed) {
       try {
-        impl_->drain(*p);
+        impl_->drain(*p, true);
         media::AudioFrame frame;
         Processed item;
         while (p->in->pop(frame)) {
           if (!p->padded) {
             p->pad_samples.store(0);
-            impl_->drain(*p);
+            impl_->drain(*p, true);
           }
           p->denoiser->process(frame.samples, item.clean);
           item.raw = frame.samples;
@@ -772,6 +852,7 @@ std::optional<Finished> LiveMedia::close(std::int64_t session_id) {
   } catch (const std::exception& e) {
     impl_->log->error("finishing the recording of session={} failed: {}", session_id, e.what());
   }
+  f.gaps = p->gaps;
   f.stats = Impl::stats_of(*p, ingest_dropped);
   impl_->log->info(
       "media closed session={} denoiser={} frames={} dropped={} late={} latency p50={:.2f}ms p99={:.2f}ms "

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "denoise/denoise.hpp"
 #include "denoise/meter/meter.hpp"
@@ -36,7 +37,14 @@ struct Config {
   std::size_t immediate_up_to = 8;
   int realtime_priority = 10;                      // SCHED_FIFO priority of the workers when permitted; 0: off
   bool record_raw = false;                         // also keep {user}_{session}_raw.wav
-  std::chrono::milliseconds media_timeout{10000};  // no audio this long ends the stream
+  std::chrono::milliseconds media_timeout{10000};  // no audio this long after going live ends the stream
+  std::chrono::milliseconds stall_after{1000};     // audio that stops this long is reported (Callbacks::audio)
+  std::chrono::milliseconds stall_timeout{10000};  // audio that stopped this long ends the stream (media_timeout)
+  // Audio that stops this long and comes back (lost on the way, or a new connection) has the audio lost meanwhile
+  // written as silence, so that the recording's time stays the time live; what comes in the next gap_hold (audio
+  // queued on the way arrives in a burst) is counted before the silence is sized.
+  std::chrono::milliseconds gap_after{400};
+  std::chrono::milliseconds gap_hold{1000};
   std::chrono::milliseconds checkpoint_every{1000};
   std::size_t meter_hops = 25;                     // a noise meter reading every this many hops (250 ms)
   media::IceConfig ice;
@@ -70,22 +78,23 @@ struct Stats {
   double through_p99_ms = 0;          // the clean frame is out (decoding and the denoiser's own delay included)
 };
 
+// Audio lost while live, written as silence: where in the recording (from its start) and how long.
+struct Gap {
+  std::int64_t at_ms = 0;
+  std::int64_t ms = 0;
+};
+
 struct Finished {
   std::optional<recording::Summary> clean;   // nullopt: no audio was ever received (no file kept)
   std::optional<recording::Summary> raw;
   Stats stats;
   std::string denoiser;
   std::optional<float> noise_removed_db;     // the noise meter's mean over the stream (NoiseMeter)
+  std::vector<Gap> gaps;
 };
 
 // The stream is not open here (never opened, or closed): thrown by offer and listen.
 class NotOpen : public std::logic_error {
- public:
-  using std::logic_error::logic_error;
-};
-
-// The stream already has its broadcaster's media connection: thrown by offer.
-class AlreadyConnected : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
@@ -95,6 +104,8 @@ struct Callbacks {
   std::function<void(std::int64_t session_id, MediaEnd why, const std::string& detail)> ended;
   // A noise meter reading of a stream, every Config::meter_hops hops of audio; must not block.
   std::function<void(std::int64_t session_id, const denoise::MeterReading& reading)> meter;
+  // A stream's audio stopped for Config::stall_after (flowing = false), or flows again after that (true).
+  std::function<void(std::int64_t session_id, bool flowing)> audio;
 };
 
 // Signalling replies for one ingest, on GStreamer threads (must not block).
@@ -123,9 +134,10 @@ class LiveMedia {
   // Throws std::invalid_argument for a bad limit, NotOpen when the stream is not open here.
   void set_atten_lim_db(std::int64_t session_id, float db);
 
-  // The page's offer for an open stream: starts the ingest and answers through `sink`. Throws media::OfferError
-  // (creating nothing) for a bad offer, AlreadyConnected when the stream already has an ingest, NotOpen when it is
-  // not open.
+  // The page's offer for an open stream: starts the ingest and answers through `sink`. An offer for a stream that
+  // has an ingest already (the page reconnecting) replaces it: the same stream, denoiser and recording go on.
+  // Throws media::OfferError (creating nothing, keeping the ingest there is) for a bad offer, NotOpen when the
+  // stream is not open.
   void offer(std::int64_t session_id, const std::string& sdp, SignalSink sink);
   // Throws media::CandidateError when the candidate names no m-line of the offer.
   void remote_candidate(std::int64_t session_id, const media::RemoteCandidate& candidate);

@@ -95,6 +95,12 @@ const char* const kMigrations[] = {
     ALTER TABLE stream_recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';
     CREATE INDEX stream_recordings_created ON stream_recordings(created_at);
     )sql",
+    // 5: live streams ride out network blips (reconnecting); recordings note the audio that was lost
+    R"sql(
+    ALTER TABLE active_streams ADD COLUMN socket_lost_at INTEGER;
+    ALTER TABLE active_streams ADD COLUMN media_lost_at INTEGER;
+    ALTER TABLE stream_recordings ADD COLUMN gaps TEXT NOT NULL DEFAULT '[]';
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -135,19 +141,23 @@ FriendRequest read_request(const Statement& st) {
 }
 
 const char* kActiveSelect =
-    "SELECT a.session_id, a.user_id, u.username, a.client_id, a.started_at, a.node_id "
-    "FROM active_streams a JOIN users u ON u.id = a.user_id ";
+    "SELECT a.session_id, a.user_id, u.username, a.client_id, a.started_at, a.node_id, a.socket_lost_at, "
+    "a.media_lost_at FROM active_streams a JOIN users u ON u.id = a.user_id ";
+std::optional<std::int64_t> opt_i64(const Statement& st, int col) {
+  return st.is_null(col) ? std::nullopt : std::optional<std::int64_t>(st.i64(col));
+}
 ActiveStream read_active(const Statement& st) {
-  return ActiveStream{st.i64(0), st.i64(1), st.text(2), st.text(3), st.i64(4), st.text(5)};
+  return ActiveStream{st.i64(0), st.i64(1), st.text(2), st.text(3), st.i64(4), st.text(5), opt_i64(st, 6),
+                      opt_i64(st, 7)};
 }
 
 const char* kRecordingSelect =
     "SELECT r.id, r.session_id, r.user_id, u.username, r.path, r.duration_ms, r.bytes, r.created_at, "
-    "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log, r.title "
-    "FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
+    "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log, r.title, "
+    "r.gaps FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
 Recording read_recording(const Statement& st) {
   return Recording{st.i64(0), st.i64(1), st.i64(2), st.text(3), st.text(4), st.i64(5),
-                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11), st.text(12)};
+                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11), st.text(12), st.text(13)};
 }
 
 class SqliteStore final : public Store {
@@ -228,7 +238,8 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<LiveStatus> out;
     auto st = c_.prepare(
-        "SELECT u.username, a.session_id, a.started_at, a.client_id FROM friendships f "
+        "SELECT u.username, a.session_id, a.started_at, a.client_id, "
+        "MIN(COALESCE(a.socket_lost_at, a.media_lost_at), COALESCE(a.media_lost_at, a.socket_lost_at)) FROM friendships f "
         "JOIN users u ON u.id = f.friend_id LEFT JOIN active_streams a ON a.user_id = u.id "
         "WHERE f.user_id = ? ORDER BY u.username");
     st.bind_all(user_id);
@@ -236,7 +247,7 @@ class SqliteStore final : public Store {
       LiveStatus s;
       s.username = st.text(0);
       s.is_streaming = !st.is_null(1);
-      if (s.is_streaming) { s.session_id = st.i64(1); s.started_at = st.i64(2); }
+      if (s.is_streaming) { s.session_id = st.i64(1); s.started_at = st.i64(2); s.reconnecting_since = opt_i64(st, 4); }
       out.push_back(std::move(s));
     }
     return out;
@@ -352,7 +363,7 @@ class SqliteStore final : public Store {
       username = st.text(0);
     }
     tx.commit();
-    return StartResult{StartOutcome::started, ActiveStream{session_id, user_id, username, client_id, now, node_id}};
+    return StartResult{StartOutcome::started, ActiveStream{session_id, user_id, username, client_id, now, node_id, std::nullopt, std::nullopt}};
   }
 
   std::optional<ActiveStream> active_stream(std::int64_t user_id) override {
@@ -400,9 +411,9 @@ class SqliteStore final : public Store {
   Recording add_recording(const Recording& r) override {
     std::lock_guard lock(mu_);
     c_.prepare("INSERT OR IGNORE INTO stream_recordings(session_id, user_id, path, duration_ms, bytes, created_at, "
-               "noise_removed_db, strength_log) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+               "noise_removed_db, strength_log, gaps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind_all(r.session_id, r.user_id, r.path, r.duration_ms, r.bytes, r.created_at, r.noise_removed_db,
-                  r.strength_log)
+                  r.strength_log, r.gaps)
         .run();
     auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.session_id = ?");
     st.bind_all(r.session_id).step();
@@ -453,6 +464,22 @@ class SqliteStore final : public Store {
     return c_.changes() == 1;
   }
 
+  std::optional<ActiveStream> set_trouble(std::int64_t session_id, Trouble trouble,
+                                          std::optional<std::int64_t> since) override {
+    std::lock_guard lock(mu_);
+    const std::string col = trouble == Trouble::socket ? "socket_lost_at" : "media_lost_at";
+    if (since) {
+      c_.prepare("UPDATE active_streams SET " + col + " = COALESCE(" + col + ", ?) WHERE session_id = ?")
+          .bind_all(*since, session_id)
+          .run();
+    } else {
+      c_.prepare("UPDATE active_streams SET " + col + " = NULL WHERE session_id = ?").bind_all(session_id).run();
+    }
+    auto st = c_.prepare(std::string(kActiveSelect) + "WHERE a.session_id = ?");
+    if (st.bind_all(session_id).step()) return read_active(st);
+    return std::nullopt;
+  }
+
   std::optional<StreamSession> stream_session(std::int64_t session_id) override {
     std::lock_guard lock(mu_);
     auto st = c_.prepare(
@@ -463,16 +490,32 @@ class SqliteStore final : public Store {
     return s;
   }
 
+  std::optional<StreamSession> last_stream_session(std::int64_t user_id) override {
+    std::lock_guard lock(mu_);
+    auto st = c_.prepare("SELECT id, user_id, client_id, started_at, ended_at, COALESCE(end_reason, '') "
+                         "FROM stream_sessions WHERE user_id = ? ORDER BY id DESC LIMIT 1");
+    if (!st.bind_all(user_id).step()) return std::nullopt;
+    StreamSession s{st.i64(0), st.i64(1), st.text(2), st.i64(3), std::nullopt, st.text(5)};
+    if (!st.is_null(4)) s.ended_at = st.i64(4);
+    return s;
+  }
+
   LiveStatus live_status(std::int64_t user_id) override {
     std::lock_guard lock(mu_);
     LiveStatus s;
     auto st = c_.prepare(
-        "SELECT u.username, a.session_id, a.started_at, a.client_id FROM users u "
+        "SELECT u.username, a.session_id, a.started_at, a.client_id, "
+        "MIN(COALESCE(a.socket_lost_at, a.media_lost_at), COALESCE(a.media_lost_at, a.socket_lost_at)) FROM users u "
         "LEFT JOIN active_streams a ON a.user_id = u.id WHERE u.id = ?");
     if (st.bind_all(user_id).step()) {
       s.username = st.text(0);
       s.is_streaming = !st.is_null(1);
-      if (s.is_streaming) { s.session_id = st.i64(1); s.started_at = st.i64(2); s.client_id = st.text(3); }
+      if (s.is_streaming) {
+        s.session_id = st.i64(1);
+        s.started_at = st.i64(2);
+        s.client_id = st.text(3);
+        s.reconnecting_since = opt_i64(st, 4);
+      }
     }
     return s;
   }

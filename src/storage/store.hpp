@@ -4,6 +4,7 @@
 // transaction; methods are thread-safe. Times are epoch milliseconds.
 #include <cstdint>
 #include <filesystem>
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,7 @@ struct LiveStatus {
   std::int64_t session_id = 0;   // 0 when not streaming
   std::int64_t started_at = 0;
   std::string client_id;         // the tab that owns the stream (shown to the owner only)
+  std::optional<std::int64_t> reconnecting_since;  // live, but its page's connection is lost (the grace runs)
 };
 
 struct FriendRequest {
@@ -45,7 +47,17 @@ struct ActiveStream {
   std::string client_id;
   std::int64_t started_at = 0;
   std::string node_id;
+  // Its page lost its presence socket / its audio stopped at these times (reconnecting); unset once back.
+  std::optional<std::int64_t> socket_lost_at;
+  std::optional<std::int64_t> media_lost_at;
+  std::optional<std::int64_t> reconnecting_since() const {
+    if (socket_lost_at && media_lost_at) return std::min(*socket_lost_at, *media_lost_at);
+    return socket_lost_at ? socket_lost_at : media_lost_at;
+  }
 };
+
+// What a live stream's page may lose for a while without the stream ending.
+enum class Trouble { socket, media };
 
 struct StreamSession {
   std::int64_t id = 0;
@@ -72,6 +84,8 @@ struct Recording {
   std::string strength_log = "[]";          // JSON: [{"at_ms": offset in the recording, "strength": name}], the
                                             // noise removal strength at the start and each change while live
   std::string title;                        // the owner's name for it (empty: none given)
+  std::string gaps = "[]";                  // JSON: [{"at_ms": offset in the recording, "ms": length}], where
+                                            // the page's audio was lost and silence keeps the wall-clock time
 };
 
 // A server process sharing this store.
@@ -127,7 +141,13 @@ class Store {
   virtual std::vector<ActiveStream> active_streams_of_node(const std::string& node_id) = 0;
   // Ends a live session: exactly one caller wins (true); later or concurrent callers get false.
   virtual bool end_stream(std::int64_t session_id, const std::string& reason, std::int64_t now) = 0;
+  // Marks (`since`) or clears (nullopt) one trouble of a live session; an earlier mark is kept. Returns the
+  // stream as it now is (nullopt: not live).
+  virtual std::optional<ActiveStream> set_trouble(std::int64_t session_id, Trouble trouble,
+                                                  std::optional<std::int64_t> since) = 0;
   virtual std::optional<StreamSession> stream_session(std::int64_t session_id) = 0;
+  // The user's newest stream session (live or ended), nullopt when none.
+  virtual std::optional<StreamSession> last_stream_session(std::int64_t user_id) = 0;
   virtual LiveStatus live_status(std::int64_t user_id) = 0;
 
   virtual std::vector<ActiveStream> all_active_streams() = 0;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/api_error.hpp"
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 
@@ -38,6 +39,9 @@ json StreamRegistry::status_event(const storage::LiveStatus& s) const {
   json e{{"type", "streaming_status"}, {"username", s.username}, {"is_streaming", s.is_streaming}};
   e["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
   e["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
+  e["state"] = !s.is_streaming ? "offline" : s.reconnecting_since ? "reconnecting" : "live";
+  e["reconnecting_since"] = s.is_streaming && s.reconnecting_since ? json(core::iso8601_ms(*s.reconnecting_since))
+                                                                    : json(nullptr);
   return e;
 }
 
@@ -85,7 +89,8 @@ Started StreamRegistry::start(const storage::User& user, const std::string& clie
   }
   core::logger("streams")->info("stream started user={} session={} client={}", user.username,
                                 result.stream.session_id, client_id);
-  storage::LiveStatus s{user.username, true, result.stream.session_id, result.stream.started_at, client_id};
+  storage::LiveStatus s{user.username, true, result.stream.session_id, result.stream.started_at, client_id,
+                        std::nullopt};
   notify(user.username, user.id, status_event(s));
   return Started{true, result.stream};
 }
@@ -136,7 +141,8 @@ std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std:
                                 session_id, to_string(reason), (now - active->started_at) / 1000.0);
   json e{{"type", "streaming_status"}, {"username", active->username}, {"is_streaming", false},
          {"session_id", session_id}, {"started_at", core::iso8601_ms(active->started_at)},
-         {"ended_at", core::iso8601_ms(now)}, {"end_reason", to_string(reason)}};
+         {"ended_at", core::iso8601_ms(now)}, {"end_reason", to_string(reason)}, {"state", "offline"},
+         {"reconnecting_since", nullptr}};
   notify(active->username, active->user_id, e);
   return Stopped{session_id, reason};
 }
@@ -193,8 +199,83 @@ void StreamRegistry::on_socket_closed(std::int64_t user_id, const std::string& c
   auto session_id = active->session_id;
   timer->async_wait([this, timer, session_id](const boost::system::error_code& ec) {
     if (ec) return;
-    stop_session(session_id, EndReason::socket_closed);
+    core::guarded("socket close", [&] {
+      if (options_.reconnect_grace.count() <= 0) stop_session(session_id, EndReason::socket_closed);
+      else lost(session_id, storage::Trouble::socket);
+    });
   });
+}
+
+void StreamRegistry::lost(std::int64_t session_id, storage::Trouble trouble) {
+  if (options_.reconnect_grace.count() <= 0) {
+    // No grace: a closed socket ends the stream at once; silent media is left to the media watchdog.
+    if (trouble == storage::Trouble::socket) stop_session(session_id, EndReason::socket_closed);
+    return;
+  }
+  set_trouble(session_id, trouble, true);
+}
+
+void StreamRegistry::back(std::int64_t session_id, storage::Trouble trouble) { set_trouble(session_id, trouble, false); }
+
+void StreamRegistry::resume(const storage::User& user, const std::string& client_id, std::int64_t session_id) {
+  auto active = store_.active_stream(user.id);
+  if (!active || active->session_id != session_id) {
+    throw core::ApiError(403, "not_your_session",
+                         "session " + std::to_string(session_id) + " is not a live stream of '" + user.username + "'");
+  }
+  if (active->client_id != client_id) {
+    throw core::ApiError(409, "other_tab",
+                         "session " + std::to_string(session_id) + " belongs to another tab of '" + user.username + "'");
+  }
+  if (active->socket_lost_at) back(session_id, storage::Trouble::socket);
+}
+
+void StreamRegistry::set_trouble(std::int64_t session_id, storage::Trouble trouble, bool lost) {
+  auto before = store_.active_stream_by_session(session_id);
+  if (!before) return;
+  auto now = core::now_ms();
+  auto after = store_.set_trouble(session_id, trouble, lost ? std::optional<std::int64_t>(now) : std::nullopt);
+  if (!after) return;
+  auto was = before->reconnecting_since(), is = after->reconnecting_since();
+  const char* what = trouble == storage::Trouble::socket ? "presence socket" : "audio";
+  auto log = core::logger("streams");
+  if (lost && !was) {
+    log->info("stream reconnecting user={} session={}: its {} is lost; it ends unless back within {:.1f} s",
+              after->username, session_id, what, options_.reconnect_grace.count() / 1000.0);
+  } else if (!lost && was && !is) {
+    log->info("stream back user={} session={}: its {} is back after {:.1f} s", after->username, session_id, what,
+              (now - *was) / 1000.0);
+  } else {
+    log->debug("stream session={} {} {}", session_id, what, lost ? "lost" : "back");
+  }
+  if (is) schedule_grace_check(session_id, std::chrono::milliseconds(std::max<std::int64_t>(
+                                               0, *is + options_.reconnect_grace.count() - now)));
+  if (was.has_value() != is.has_value()) {
+    storage::LiveStatus s{after->username, true, session_id, after->started_at, after->client_id, is};
+    notify(after->username, after->user_id, status_event(s));
+  }
+}
+
+void StreamRegistry::schedule_grace_check(std::int64_t session_id, std::chrono::milliseconds after) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_, after + std::chrono::milliseconds(5));
+  timer->async_wait([this, timer, session_id](const boost::system::error_code& ec) {
+    if (ec) return;
+    core::guarded("reconnect grace", [&] { check_grace(session_id); });
+  });
+}
+
+void StreamRegistry::check_grace(std::int64_t session_id) {
+  auto a = store_.active_stream_by_session(session_id);
+  if (!a) return;
+  auto since = a->reconnecting_since();
+  if (!since) return;  // back meanwhile
+  auto left = *since + options_.reconnect_grace.count() - core::now_ms();
+  if (left > 0) return schedule_grace_check(session_id, std::chrono::milliseconds(left));
+  // The trouble that came first names the end.
+  bool socket_first = a->socket_lost_at && (!a->media_lost_at || *a->socket_lost_at < *a->media_lost_at);
+  core::logger("streams")->info("stream session={} of {} did not come back within {:.1f} s", session_id, a->username,
+                                options_.reconnect_grace.count() / 1000.0);
+  stop_session(session_id, socket_first ? EndReason::socket_closed : EndReason::webrtc_failed);
 }
 
 void StreamRegistry::stop_all(EndReason reason) {
@@ -276,6 +357,12 @@ void StreamRegistry::beat() {
     record_unrecorded_ends();
     recover_orphans();
     reconcile();
+    // Streams in trouble whose grace check was lost (a timer of a process that went away): ended here.
+    for (auto& a : store_.active_streams_of_node(options_.node_id)) {
+      if (auto since = a.reconnecting_since(); since && core::now_ms() - *since > options_.reconnect_grace.count()) {
+        check_grace(a.session_id);
+      }
+    }
   } catch (const std::exception& e) {
     core::logger("streams")->warn("housekeeping failed: {}", e.what());
   }

@@ -64,6 +64,9 @@ struct MediaHooks {
 struct RegistryOptions {
   std::string node_id;                                           // this process, unique per start
   std::chrono::milliseconds socket_close_grace{250};             // lets a racing page_unload beacon win the reason
+  // How long a stream waits for its page to come back after its presence socket closed or its audio stopped
+  // (reconnecting); then it ends (socket_closed / webrtc_failed). 0: it ends at once.
+  std::chrono::milliseconds reconnect_grace{15000};
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds node_stale_after{10000};             // a node silent this long has crashed
 };
@@ -84,8 +87,18 @@ class StreamRegistry {
   // Stops one session wherever it runs. Idempotent: nullopt when it was not live (any more).
   std::optional<Stopped> stop_session(std::int64_t session_id, EndReason reason);
 
-  // A presence socket closed: ends the user's stream if this socket's tab owns it (after the grace period).
+  // A presence socket closed: when this socket's tab owns the user's stream, the stream is reconnecting (after
+  // socket_close_grace, so that a page_unload beacon ends it first) and ends if the tab is not back within
+  // reconnect_grace.
   void on_socket_closed(std::int64_t user_id, const std::string& client_id);
+  // The page of a live session lost (`lost`) or has again (`back`) its socket or its audio. The first trouble
+  // makes the stream reconnecting and starts the grace; the last one cleared makes it live again. Friends and the
+  // user's pages are told of each change. Idempotent.
+  void lost(std::int64_t session_id, storage::Trouble trouble);
+  void back(std::int64_t session_id, storage::Trouble trouble);
+  // The owning tab says it is here (on a socket of its own): its socket trouble is over. Throws core::ApiError
+  // (403 not_your_session, 409 other_tab) for anyone else.
+  void resume(const storage::User& user, const std::string& client_id, std::int64_t session_id);
 
   // Ends every stream this process runs (shutdown); blocks until all are ended and friends told.
   void stop_all(EndReason reason);
@@ -102,9 +115,15 @@ class StreamRegistry {
   // This process holds `session_id` as live (its media may still be opening: the row is written first).
   bool holds_live(std::int64_t session_id) const;
   const std::string& node_id() const { return options_.node_id; }
+  std::chrono::milliseconds reconnect_grace() const { return options_.reconnect_grace; }
 
  private:
   void notify(const std::string& username, std::int64_t user_id, const nlohmann::json& event);
+  // Sets or clears a trouble and tells everyone when the stream's state changed.
+  void set_trouble(std::int64_t session_id, storage::Trouble trouble, bool lost);
+  // Ends the stream when its trouble has outlasted the grace; else (still in trouble) checks again when it would.
+  void check_grace(std::int64_t session_id);
+  void schedule_grace_check(std::int64_t session_id, std::chrono::milliseconds after);
   std::optional<Stopped> finish_stop(std::int64_t session_id, std::shared_ptr<LiveStream> local, EndReason reason);
   // Writes the ends of streams that ended here while the store refused them; returns how many are still unwritten.
   std::size_t record_unrecorded_ends();

@@ -8,7 +8,8 @@ import { query } from '../support/sqlite.mjs';
 describe('presence socket', () => {
   let server;
   const user = async (p) => { const c = new Client(server.url); await c.register(uniqueName(p)); return c; };
-  before(async () => { server = await startServer(); });
+  // A dropped socket waits 1 s here for its page to come back (15 s by default).
+  before(async () => { server = await startServer({ env: { FC25_RECONNECT_GRACE_S: '1' } }); });
   after(async () => { await server.stop(); });
 
   it('sends a snapshot of the friends on connect', async () => {
@@ -20,7 +21,8 @@ describe('presence socket', () => {
     const snap = await sock.next((m) => m.type === 'snapshot');
     assert.equal(snap.self.username, a.username);
     assert.equal(snap.self.is_streaming, false);
-    assert.deepEqual(snap.friends, [{ username: b.username, is_streaming: true, session_id: s.session_id, started_at: s.started_at }]);
+    assert.deepEqual(snap.friends, [{ username: b.username, is_streaming: true, session_id: s.session_id,
+      started_at: s.started_at, state: 'live', reconnecting_since: null }]);
     assert.ok(!snap.friends.some((f) => f.username === c.username));
     sock.close();
   });
@@ -59,8 +61,12 @@ describe('presence socket', () => {
     await new Promise((r) => setTimeout(r, 600));
     assert.equal((await a.get('/api/me')).body.is_streaming, true, 'another tab closing does not stop it');
     await owner.terminate();
+    // The friend hears "reconnecting" first (the page may come back), then the end once the grace has run out.
+    const reconnecting = await bSock.next((m) => m.type === 'streaming_status', 2000);
+    assert.deepEqual([reconnecting.is_streaming, reconnecting.state, reconnecting.session_id], [true, 'reconnecting', s.session_id]);
     const ended = await bSock.next((m) => m.type === 'streaming_status' && !m.is_streaming, 3000);
     assert.equal(ended.end_reason, 'socket_closed');
+    assert.equal(ended.state, 'offline');
     assert.equal(query(server.dbPath, `SELECT end_reason FROM stream_sessions WHERE id = ${s.session_id}`)[0].end_reason, 'socket_closed');
     bSock.close();
   });

@@ -54,7 +54,8 @@ describe('ingest from fc25-send', () => {
   describe('streams', () => {
     let server;
     before(async () => {
-      server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '1500' } });
+      // No reconnect grace: audio that stops is the media watchdog's alone.
+      server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '1500', FC25_RECONNECT_GRACE_S: '0' } });
     });
     after(async () => { await server?.stop(); });
 
@@ -145,8 +146,8 @@ describe('ingest from fc25-send', () => {
     }
   });
 
-  it('no network path to the sender: ICE fails and the stream ends webrtc_failed', async () => {
-    const server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '60000' } });
+  it('no network path to the sender: ICE fails and, after the reconnect grace (1 s here), the stream ends webrtc_failed', async () => {
+    const server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '60000', FC25_RECONNECT_GRACE_S: '1' } });
     try {
       const [r] = await send(server, ['--user', 'ghost', '--vanish-early']);
       assert.equal(r.ended_by_server, 'webrtc_failed', JSON.stringify(r));

@@ -90,14 +90,18 @@ describe('signalling refused', () => {
     other.close();
   });
 
-  it('a second ingest for one user: a second offer, or going live from another tab, is refused', async () => {
+  it('a second offer for a stream replaces its ingest (the page reconnecting); going live from another tab is refused', async () => {
     const a = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() });
     assert.equal(a.type, 'webrtc_answer', JSON.stringify(a));
     assert.match(a.sdp, /a=rtpmap:111 OPUS\/48000/i);
     assert.match(a.sdp, /a=recvonly/);
     assert.equal((await health()).media_pipelines, 1);
-    const e = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() });
-    assert.equal(e.error.code, 'already_connected');
+    const again = await ask({ type: 'webrtc_offer', session_id: session, sdp: offer() });
+    assert.equal(again.type, 'webrtc_answer', JSON.stringify(again));
+    const until = Date.now() + 3000;
+    while ((await health()).media_pipelines !== 1 && Date.now() < until) await new Promise((r2) => setTimeout(r2, 50));
+    assert.equal((await health()).media_pipelines, 1, 'the replaced ingest is let go');
+    assert.equal((await alice.get('/api/me')).body.session_id, session, 'the same session');
     const r = await alice.post('/api/stream/start', { client_id: uniqueName('tab') });
     assert.equal(r.status, 409);
     assert.equal(r.body.error.code, 'already_streaming');

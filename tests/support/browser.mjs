@@ -23,9 +23,10 @@ export function mediaArgs(audioFile) {
     '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'];
 }
 
-export async function launchBrowser({ args = [], audioFile } = {}) {
+// `executablePath`: a command that runs Debian's Chromium (e.g. in another network namespace).
+export async function launchBrowser({ args = [], audioFile, executablePath = chromiumPath } = {}) {
   if (!fs.existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath} (scripts/setup.sh installs it)`);
-  return chromium.launch({ executablePath: chromiumPath, headless: true,
+  return chromium.launch({ executablePath, headless: true,
     args: [...chromiumArgs, ...mediaArgs(audioFile), ...args] });
 }
 

@@ -46,15 +46,15 @@ if (process.env.NODE_TEST_CONTEXT || /\.test\.mjs$/.test(process.argv[1] || ''))
   });
 }
 
-// startServer({env, args, dataDir, db, wrap}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
+// startServer({env, args, dataDir, db, wrap, bind}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
 // `wrap`: a command that execs the rest of its arguments (the server's command line), e.g. to give the server a
 // mount namespace of its own; it must exec, so that proc is the server.
-export async function startServer({ env = {}, args = [], dataDir, db, wrap = [] } = {}) {
+export async function startServer({ env = {}, args = [], dataDir, db, wrap = [], bind = '127.0.0.1' } = {}) {
   if (!fs.existsSync(fc25Bin)) throw new Error(`fc25 binary not found at ${fc25Bin} (build it, or set FC25_BIN)`);
   dataDir = dataDir || tempDir();
   const portFile = path.join(tempDir('fc25-port-'), 'port');
   const dbPath = db || path.join(dataDir, 'fc25.sqlite3');
-  const command = [...wrap, fc25Bin, 'serve', '--bind', '127.0.0.1', '--port', '0', '--port-file', portFile,
+  const command = [...wrap, fc25Bin, 'serve', '--bind', bind, '--port', '0', '--port-file', portFile,
     '--data-dir', dataDir, '--db', dbPath, ...args];
   const proc = spawn(command[0], command.slice(1), {
     // Tests register many users from 127.0.0.1: the per-address registration limit is lifted unless a test sets it.
@@ -84,7 +84,7 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [] 
     if (fs.existsSync(portFile)) {
       port = Number(fs.readFileSync(portFile, 'utf8').trim());
       try {
-        const r = await fetch(`http://127.0.0.1:${port}/api/csrf`);
+        const r = await fetch(`http://${bind}:${port}/api/csrf`);
         if (r.ok) break;
       } catch { /* not yet */ }
     }
@@ -94,7 +94,7 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [] 
     proc.kill('SIGKILL');
     throw new Error(`fc25 serve did not start within 15 s:\n${output}`);
   }
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${bind}:${port}`;
   const stopper = async () => {
     if (exitCode !== undefined) return;
     proc.kill('SIGTERM');

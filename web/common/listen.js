@@ -5,15 +5,18 @@
 import { startLevelMeter } from '/static/common/level_meter.js';
 
 let current = null;  // { listenId, pc, audio, meter, onEnded }
+const retired = new Set();  // listening ids this page replaced: what the server says of them is old news
 
 export function listening() { return current !== null; }
 
 // Starts listening to `username`'s stream. `send(msg)` writes to the presence socket. `offer`: what names the
 // stream in the offer (default { username }; a microphone test: { test_id }).
-export async function startListening(username, { send, audio, meterElement, iceServers, onEnded, offer: names }) {
+export async function startListening(username, options) {
+  const { send, audio, meterElement, iceServers, onEnded, offer: names } = options;
   stopListening();
   const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
-  current = { listenId: null, username, pc, audio, meter: null, onEnded, pendingOut: [], pendingIn: [] };
+  current = { listenId: null, username, pc, audio, meter: null, onEnded, pendingOut: [], pendingIn: [], options,
+    retry: null };
   const me = current;
   pc.addTransceiver('audio', { direction: 'recvonly' });
   pc.ontrack = (ev) => {
@@ -30,17 +33,42 @@ export async function startListening(username, { send, audio, meterElement, iceS
     else me.pendingOut.push(c);
   };
   pc.onconnectionstatechange = () => {
+    if (current !== me) return;
     document.body.dataset.listenState = pc.connectionState;
-    if (pc.connectionState === 'failed' && current === me) {
-      stopListening(send);
-      onEnded('The audio connection failed.');
-    }
+    clearTimeout(me.retry);
+    // A network blip: the connection may come back by itself; if it has not after a few seconds (or failed), the
+    // page listens again (the server says so if the stream has ended meanwhile).
+    if (pc.connectionState === 'disconnected') me.retry = setTimeout(() => relisten(me), 3000);
+    else if (pc.connectionState === 'failed') relisten(me);
+    else if (pc.connectionState === 'connected') me.options.relistens = 0;
   };
   me.send = send;
   me.names = names || { username };
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   send({ type: 'listen_offer', ...me.names, sdp: pc.localDescription.sdp });
+}
+
+function relisten(me) {
+  if (current !== me) return;
+  if ((me.options.relistens = (me.options.relistens || 0) + 1) > 20) {
+    stopListening(me.send);
+    me.onEnded('The audio connection failed. Press Listen to try again.');
+    return;
+  }
+  document.body.dataset.listenReconnects = String(Number(document.body.dataset.listenReconnects || 0) + 1);
+  if (me.listenId) {
+    retired.add(me.listenId);
+    me.send({ type: 'listen_stop', listen_id: me.listenId });
+  }
+  startListening(me.username, me.options).catch((e) => me.onEnded(`Cannot listen again: ${e.message}`));
+}
+
+// The presence socket is back: the server lets go of a page's listening when its socket closes, so it listens
+// again, on the new socket.
+export function reconnectListening() {
+  const me = current;
+  if (me) relisten(me);
 }
 
 // Messages from the server about our listening. Returns true when handled.
@@ -63,6 +91,7 @@ export function handleListenMessage(msg) {
     else me.pendingIn.push(c);
     return true;
   }
+  if (msg.type === 'listen_ended' && retired.has(msg.listen_id)) return true;
   // (It may end before its answer came: a friendship removed while the offer was being taken.)
   if (msg.type === 'listen_ended' && (msg.listen_id === me.listenId || (!me.listenId && msg.username === me.username))) {
     stopListening();
@@ -89,8 +118,9 @@ export function handleListenMessage(msg) {
 // Stops listening and releases everything. With `send`, tells the server (it also notices a closed socket).
 export function stopListening(send) {
   if (!current) return;
-  const { pc, audio, meter, listenId } = current;
+  const { pc, audio, meter, listenId, retry } = current;
   current = null;
+  clearTimeout(retry);
   if (send && listenId) send({ type: 'listen_stop', listen_id: listenId });
   try { pc.close(); } catch { /* closed */ }
   audio.srcObject = null;

@@ -276,17 +276,71 @@ const char* kOffer =
     "\r\na=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
     "a=fmtp:111 minptime=10;useinbandfec=1\r\n";
 
-TEST(LiveMedia, ASecondOfferForAConnectedStreamIsRefusedAsAlreadyConnected) {
+// The page reconnecting offers again for the same stream: the new ingest replaces the old one, whose pipeline is
+// torn down; the stream stays open.
+TEST(LiveMedia, ASecondOfferReplacesTheStreamsIngest) {
   TempDir d;
   live::LiveMedia lm(config(d.path), {});
   lm.open(7, "hank", core::now_ms(), {});
   lm.offer(7, kOffer, {});
-  EXPECT_THROW(lm.offer(7, kOffer, {}), live::AlreadyConnected);
+  lm.offer(7, kOffer, {});
+  EXPECT_TRUE(lm.is_open(7));
+  for (int i = 0; i < 500 && media::live_pipelines() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(media::live_pipelines(), 1u) << "the replaced ingest's pipeline is torn down";
+  EXPECT_THROW(lm.offer(7, "v=0\r\n", {}), media::OfferError) << "a bad offer keeps the ingest there is";
+  EXPECT_EQ(media::live_pipelines(), 1u);
   EXPECT_TRUE(lm.close(7).has_value());
   EXPECT_THROW(lm.offer(7, kOffer, {}), live::NotOpen);
   // Closing tears the ingest's pipeline down (on the media thread, soon after).
   for (int i = 0; i < 500 && media::live_pipelines() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(media::live_pipelines(), 0u);
+}
+
+// Audio that stops for a while (the page's network dropped) is reported, and again when it flows; the recording
+// keeps the wall clock's time: what was queued on the way arrives in a burst and is kept, the rest of the stretch
+// is silence, noted as a gap.
+TEST(LiveMedia, AudioThatStopsIsReportedAndTheGapKeptAsSilence) {
+  TempDir d;
+  auto c = config(d.path);
+  c.stall_after = 400ms;
+  c.gap_after = 300ms;
+  std::mutex mu;
+  std::vector<bool> flowing;
+  live::Callbacks cb;
+  cb.audio = [&](std::int64_t id, bool on) {
+    std::lock_guard lock(mu);
+    if (id == 6) flowing.push_back(on);
+  };
+  live::LiveMedia lm(c, cb);
+  auto opened = core::now_ms();
+  lm.open(6, "gina", opened, {});
+  feed(*lm.input(6), 50);                   // 0.5 s of tone
+  std::this_thread::sleep_for(1200ms);      // nothing arrives
+  feed(*lm.input(6), 40, 50, false);        // then 0.4 s of it at once (queued on the way)
+  feed(*lm.input(6), 50, 90);               // and the live audio
+  std::this_thread::sleep_for(100ms);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(flowing, (std::vector<bool>{false, true}));
+  }
+  auto f = lm.close(6);
+  auto wall_ms = core::now_ms() - opened;
+  ASSERT_TRUE(f && f->clean);
+  ASSERT_EQ(f->gaps.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(f->gaps[0].at_ms), 500.0, 150.0);
+  EXPECT_NEAR(static_cast<double>(f->gaps[0].ms), 800.0, 150.0) << "1.2 s without audio, 0.4 s of it came late";
+  // The file ends with the last audio; the time from going live to it is all there.
+  EXPECT_NEAR(f->clean->seconds() * 1000.0, static_cast<double>(wall_ms - 100), 200.0);
+  auto pcm = read_wav(f->clean->path);
+  auto rms = [&](double from_s, double to_s) {
+    double e = 0;
+    auto a = static_cast<std::size_t>(from_s * 48000), b = static_cast<std::size_t>(to_s * 48000);
+    for (auto i = a; i < b && i < pcm.size(); ++i) e += pcm[i] * pcm[i];
+    return std::sqrt(e / static_cast<double>(b - a));
+  };
+  double gap_from = f->gaps[0].at_ms / 1000.0 + 0.05, gap_to = (f->gaps[0].at_ms + f->gaps[0].ms) / 1000.0 - 0.05;
+  EXPECT_LT(rms(gap_from, gap_to), 1e-4) << "the lost stretch is silence";
+  EXPECT_GT(rms(gap_to + 0.1, gap_to + 0.4), 0.1) << "the audio after it is the tone";
 }
 
 // A listener removed (unfriended, gone) while its offer is still being taken: its pipeline is either never built
@@ -321,12 +375,15 @@ TEST(LiveMedia, WatchdogReportsSilenceOnce) {
   TempDir d;
   auto c = config(d.path);
   c.media_timeout = 300ms;
+  c.stall_timeout = 300ms;
   std::mutex mu;
   std::vector<std::pair<std::int64_t, live::MediaEnd>> ended;
-  live::LiveMedia lm(c, {[&](std::int64_t id, live::MediaEnd why, const std::string&) {
+  live::Callbacks cb;
+  cb.ended = [&](std::int64_t id, live::MediaEnd why, const std::string&) {
     std::lock_guard lock(mu);
     ended.emplace_back(id, why);
-  }});
+  };
+  live::LiveMedia lm(c, cb);
   lm.open(5, "frank", core::now_ms(), {});
   feed(*lm.input(5), 10);
   std::this_thread::sleep_for(800ms);

@@ -17,10 +17,10 @@ using fc25::testing::TempDb;
 TEST(Store, CreatesAndMigratesANewFileOnceAndReopensIt) {
   TempDb db;
   { auto s = open_sqlite_store(db.path); s->create_user("alice", "h", 1); }
-  EXPECT_EQ(sqlite_schema_version(db.path), 4);
+  EXPECT_EQ(sqlite_schema_version(db.path), 5);
   auto again = open_sqlite_store(db.path);  // migrations already applied: nothing lost
   ASSERT_TRUE(again->user_by_name("alice"));
-  EXPECT_EQ(sqlite_schema_version(db.path), 4);
+  EXPECT_EQ(sqlite_schema_version(db.path), 5);
 }
 
 TEST(Store, RefusesAnUnopenablePathNamingIt) {

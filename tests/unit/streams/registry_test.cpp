@@ -43,7 +43,22 @@ class RegistryTest : public ::testing::Test {
     bob = *store->create_user("bob", "h", 1);
     auto r = store->create_request(alice.id, bob.id, 1);
     store->resolve_request(r.id, "accepted", 1);
-    registry = std::make_unique<StreamRegistry>(io, *store, sink, RegistryOptions{"node-under-test"});
+    remake(std::chrono::milliseconds(300));
+  }
+  // A registry whose streams wait `grace` for their page to come back.
+  void remake(std::chrono::milliseconds grace) {
+    registry.reset();
+    RegistryOptions o{"node-under-test"};
+    o.reconnect_grace = grace;
+    registry = std::make_unique<StreamRegistry>(io, *store, sink, o);
+  }
+  // The streaming_status states `user` was told of alice's stream, in order.
+  std::vector<std::string> states(const std::string& user) {
+    std::lock_guard lock(sink.mu);
+    std::vector<std::string> out;
+    for (auto& [u, e] : sink.events)
+      if (u == user && e["type"] == "streaming_status" && e["username"] == "alice") out.push_back(e["state"]);
+    return out;
   }
   void TearDown() override {
     registry.reset();
@@ -94,7 +109,7 @@ TEST_F(RegistryTest, EveryStopPathIsIdempotent) {
       {"socket_closed",
        [](RegistryTest& t, std::int64_t) {
          t.registry->on_socket_closed(t.alice.id, "tab1");
-         t.run_io_for(std::chrono::milliseconds(400));
+         t.run_io_for(std::chrono::milliseconds(1000));  // 250 ms for a beacon, then 300 ms of grace
        }},
       {"webrtc_failed", [](RegistryTest& t, std::int64_t s) { t.registry->stop_session(s, EndReason::webrtc_failed); }},
       {"media_timeout", [](RegistryTest& t, std::int64_t s) { t.registry->stop_session(s, EndReason::media_timeout); }},
@@ -122,6 +137,71 @@ TEST_F(RegistryTest, AnotherTabClosingDoesNotStopTheStream) {
   run_io_for(std::chrono::milliseconds(400));
   EXPECT_TRUE(store->active_stream(alice.id));
   EXPECT_EQ(sink.count("bob", false), 0);
+}
+
+// A network blip: the owning tab's socket closes, friends see "reconnecting", the tab says it is back on a new
+// socket, friends see it live again; the same session goes on and never ends.
+TEST_F(RegistryTest, APageBackWithinTheGraceKeepsItsStream) {
+  remake(std::chrono::milliseconds(1500));
+  auto s = registry->start(alice, "tab1").stream.session_id;
+  registry->on_socket_closed(alice.id, "tab1");
+  run_io_for(std::chrono::milliseconds(400));
+  auto a = store->active_stream(alice.id);
+  ASSERT_TRUE(a && a->socket_lost_at);
+  EXPECT_EQ(store->live_status(alice.id).reconnecting_since, a->socket_lost_at);
+  EXPECT_EQ(states("bob"), (std::vector<std::string>{"live", "reconnecting"}));
+  try {
+    registry->resume(alice, "tab2", s);
+    FAIL() << "another tab cannot resume the stream";
+  } catch (const core::ApiError& e) {
+    EXPECT_EQ(e.code(), "other_tab");
+  }
+  registry->resume(alice, "tab1", s);
+  EXPECT_EQ(states("bob"), (std::vector<std::string>{"live", "reconnecting", "live"}));
+  EXPECT_EQ(states("alice"), (std::vector<std::string>{"live", "reconnecting", "live"}));
+  run_io_for(std::chrono::milliseconds(2000));
+  a = store->active_stream(alice.id);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->session_id, s);
+  EXPECT_FALSE(a->reconnecting_since());
+  EXPECT_EQ(sink.count("bob", false), 0);
+}
+
+// Audio lost, then the socket too: when neither is back in time the stream ends, named by what was lost first.
+TEST_F(RegistryTest, TroubleOutlastingTheGraceEndsTheStreamByItsFirstCause) {
+  auto s = registry->start(alice, "tab1").stream.session_id;
+  registry->lost(s, storage::Trouble::media);
+  registry->lost(s, storage::Trouble::media);  // once is enough
+  registry->on_socket_closed(alice.id, "tab1");
+  run_io_for(std::chrono::milliseconds(1000));
+  auto row = store->stream_session(s);
+  ASSERT_TRUE(row && row->ended_at);
+  EXPECT_EQ(row->end_reason, "webrtc_failed");
+  EXPECT_EQ(states("bob"), (std::vector<std::string>{"live", "reconnecting", "offline"}));
+
+  // Audio back in time: live again, nothing ends.
+  remake(std::chrono::milliseconds(1500));
+  auto s2 = registry->start(alice, "tab1").stream.session_id;
+  registry->lost(s2, storage::Trouble::media);
+  run_io_for(std::chrono::milliseconds(200));
+  registry->back(s2, storage::Trouble::media);
+  run_io_for(std::chrono::milliseconds(1800));
+  EXPECT_TRUE(store->active_stream(alice.id));
+  EXPECT_EQ(states("bob"), (std::vector<std::string>{"live", "reconnecting", "offline", "live", "reconnecting", "live"}));
+}
+
+// Without a grace, a closed socket ends the stream as soon as a beacon could have; silent audio is left to the media
+// watchdog.
+TEST_F(RegistryTest, WithoutAGraceTheSocketEndsTheStreamAtOnce) {
+  remake(std::chrono::milliseconds(0));
+  auto s = registry->start(alice, "tab1").stream.session_id;
+  registry->lost(s, storage::Trouble::media);
+  EXPECT_TRUE(store->active_stream(alice.id));
+  registry->on_socket_closed(alice.id, "tab1");
+  run_io_for(std::chrono::milliseconds(400));
+  auto row = store->stream_session(s);
+  ASSERT_TRUE(row && row->ended_at);
+  EXPECT_EQ(row->end_reason, "socket_closed");
 }
 
 TEST_F(RegistryTest, AStaleSessionIdStopsNothing) {

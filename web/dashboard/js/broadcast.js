@@ -23,27 +23,63 @@ export async function openMicrophone() {
 }
 
 // Starts sending `stream` for the live session `session` (the answer of POST /api/stream/start).
-// `send(msg)` puts a message on the presence socket; `onFailure(text)` reports a media failure to the page.
+// `send(msg)` puts a message on the presence socket (false when it is down); `onFailure(text)` reports a failure
+// the page cannot get over by itself.
 export async function startBroadcast(session, stream, { send, onFailure, meterElement }) {
   stopBroadcast();
-  const pc = new RTCPeerConnection({ iceServers: session.ice_servers || [] });
-  current = { sessionId: session.session_id, pc, stream, meter: null, onFailure, pendingCandidates: [] };
-  for (const track of stream.getAudioTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  current = { sessionId: session.session_id, iceServers: session.ice_servers || [], pc: null, stream, meter: null,
+    send, onFailure, pendingCandidates: [], retry: null, wantOffer: false };
+  if (meterElement) current.meter = startLevelMeter(stream, meterElement);
+  await connect(current);
+}
+
+// A connection for the session: a new one replaces the one there was (the server keeps the same session and
+// recording). Without the socket, it is made when the socket is back (reconnectBroadcast).
+async function connect(me) {
+  if (current !== me) return;
+  clearTimeout(me.retry);
+  if (me.pc) {
+    try { me.pc.close(); } catch { /* closed */ }
+  }
+  const pc = new RTCPeerConnection({ iceServers: me.iceServers });
+  me.pc = pc;
+  me.pendingCandidates = [];
+  for (const track of me.stream.getAudioTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [me.stream] });
   pc.onicecandidate = (ev) => {
-    if (!ev.candidate || !ev.candidate.candidate) return;
+    if (!ev.candidate || !ev.candidate.candidate || me.pc !== pc) return;
     // Its m-line by both names: the server takes either.
-    send({ type: 'ice_candidate', session_id: session.session_id, candidate: ev.candidate.candidate,
+    me.send({ type: 'ice_candidate', session_id: me.sessionId, candidate: ev.candidate.candidate,
       sdpMid: ev.candidate.sdpMid, sdpMLineIndex: ev.candidate.sdpMLineIndex });
   };
   pc.onconnectionstatechange = () => {
-    if (current?.pc !== pc) return;
-    document.body.dataset.mediaState = pc.connectionState;
-    if (pc.connectionState === 'failed') onFailure('The audio connection to the server failed.');
+    if (current !== me || me.pc !== pc) return;
+    const st = pc.connectionState;
+    document.body.dataset.mediaState = st;
+    clearTimeout(me.retry);
+    // A network blip: the connection may come back by itself; if it has not after a few seconds (or failed), a
+    // new one is made. The server waits for it (the reconnect grace) and ends the stream if it never comes.
+    if (st === 'disconnected') me.retry = setTimeout(() => reconnect(me), 3000);
+    else if (st === 'failed') reconnect(me);
   };
-  if (meterElement) current.meter = startLevelMeter(stream, meterElement);
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
-  send({ type: 'webrtc_offer', session_id: session.session_id, sdp: pc.localDescription.sdp });
+  if (current !== me || me.pc !== pc) return;
+  me.wantOffer = !me.send({ type: 'webrtc_offer', session_id: me.sessionId, sdp: pc.localDescription.sdp });
+}
+
+function reconnect(me) {
+  if (current !== me) return;
+  document.body.dataset.mediaReconnects = String(Number(document.body.dataset.mediaReconnects || 0) + 1);
+  connect(me).catch((e) => me.onFailure(`The audio connection could not be made again: ${e.message}`));
+}
+
+// The presence socket is back: an offer that could not be sent goes now, and a connection that is not up is
+// made again.
+export function reconnectBroadcast() {
+  const me = current;
+  if (!me || !me.pc) return;
+  const st = me.pc.connectionState;
+  if (me.wantOffer || st === 'failed' || st === 'disconnected' || st === 'closed') reconnect(me);
 }
 
 // Signalling from the server for our session. Returns true when the message was ours.
@@ -51,6 +87,7 @@ export function handleSignal(msg) {
   if (!current || msg.session_id !== current.sessionId) return false;
   const { pc } = current;
   if (msg.type === 'webrtc_answer') {
+    if (pc.signalingState !== 'have-local-offer') return true;   // an answer to an offer replaced since
     pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp }).then(async () => {
       for (const c of current?.pendingCandidates ?? []) await pc.addIceCandidate(c).catch(() => {});
       if (current) current.pendingCandidates = [];
@@ -78,9 +115,10 @@ export function broadcastSession() {
 // Stops sending and releases the microphone. Safe to call at any time.
 export function stopBroadcast() {
   if (!current) return;
-  const { pc, stream, meter } = current;
+  const { pc, stream, meter, retry } = current;
   current = null;
-  try { pc.close(); } catch { /* already closed */ }
+  clearTimeout(retry);
+  try { pc?.close(); } catch { /* already closed */ }
   for (const t of stream.getTracks()) t.stop();
   if (meter) meter.stop();
   delete document.body.dataset.mediaState;

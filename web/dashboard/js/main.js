@@ -4,10 +4,11 @@ import { api, me as fetchMe } from '/static/common/api.js';
 import { clientId } from '/static/common/clientid.js';
 import { Presence } from '/static/common/presence.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
-import { broadcastSession, handleSignal, openMicrophone, startBroadcast, stopBroadcast } from './broadcast.js';
+import { broadcastSession, handleSignal, openMicrophone, reconnectBroadcast, startBroadcast, stopBroadcast }
+  from './broadcast.js';
 import { mountRecordings } from '/static/common/recordings.js';
 import { LiveAlerts } from '/static/common/alerts.js';
-import { handleListenMessage, startListening, stopListening } from '/static/common/listen.js';
+import { handleListenMessage, reconnectListening, startListening, stopListening } from '/static/common/listen.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, friends: new Map(), incoming: [], outgoing: [] };
@@ -33,7 +34,11 @@ function renderLive() {
   const m = state.me;
   const timer = $('timer');
   $('my-dot').classList.toggle('live', m.is_streaming);
-  $('live-state').textContent = m.is_streaming ? (ownsStream() ? 'Live' : 'Live in another tab') : 'Offline';
+  const reconnecting = m.is_streaming && m.state === 'reconnecting';
+  $('live-state').textContent = !m.is_streaming ? 'Offline'
+    : reconnecting ? (ownsStream() ? 'Reconnecting… (the stream goes on)' : 'Reconnecting… (another tab)')
+      : ownsStream() ? 'Live' : 'Live in another tab';
+  $('live-state').parentElement.dataset.state = m.is_streaming ? (reconnecting ? 'reconnecting' : 'live') : 'offline';
   $('go-live').hidden = m.is_streaming || micTest.id !== null;
   $('mic-test').hidden = m.is_streaming || micTest.id !== null;
   $('stop').hidden = !m.is_streaming;
@@ -55,12 +60,14 @@ function renderFriends() {
     const f = state.friends.get(name);
     const timer = el('span', { class: 'timer small muted' });
     if (f.is_streaming) timer.dataset.startedAt = f.started_at;
+    const reconnecting = f.is_streaming && f.state === 'reconnecting';
     const muted = alerts.isMuted(name);
     list.append(
-      el('li', { 'data-testid': `friend-${name}`, 'data-live': String(f.is_streaming) },
-        el('span', { class: 'badge' }, el('span', { class: 'dot' + (f.is_streaming ? ' live' : '') }),
+      el('li', { 'data-testid': `friend-${name}`, 'data-live': String(f.is_streaming),
+        'data-state': f.is_streaming ? (reconnecting ? 'reconnecting' : 'live') : 'offline' },
+        el('span', { class: 'badge' }, el('span', { class: 'dot' + (f.is_streaming ? ' live' : '') + (reconnecting ? ' reconnecting' : '') }),
           el('a', { href: `/u/${encodeURIComponent(name)}` }, name),
-          el('span', { class: 'muted' }, f.is_streaming ? 'live for' : 'offline'), timer),
+          el('span', { class: 'muted' }, reconnecting ? 'reconnecting… live for' : f.is_streaming ? 'live for' : 'offline'), timer),
         el('span', { class: 'row' },
           el('button', { type: 'button', 'data-testid': `mute-${name}`, 'aria-pressed': String(muted),
             title: muted ? `You are not told when ${name} goes live` : `Stop telling me when ${name} goes live`,
@@ -115,11 +122,21 @@ function setSelf(s, asOf) {
   if (sending !== null && sending > 0 && ended) {
     stopBroadcast();
     const note = $('live-error');
-    if (!note.textContent) note.textContent = 'The stream ended while the connection to the server was down.';
+    const last = s.last_stream;
+    if (!note.textContent) {
+      note.textContent = last && last.session_id === sending && last.end_reason
+        ? `The stream ended while the connection to the server was down: ${endReasonText(last.end_reason)}.`
+        : 'The stream ended while the connection to the server was down.';
+    }
     loadRecordings().catch(() => {});
   }
   state.me = { ...state.me, is_streaming: s.is_streaming, session_id: s.session_id, started_at: s.started_at,
+    state: s.state ?? (s.is_streaming ? 'live' : 'offline'),
     client_id: s.client_id ?? (s.is_streaming ? state.me.client_id : null) };
+  // The server thinks this tab went away (its socket closed): it is here, on the socket this came through.
+  if (s.is_streaming && s.state === 'reconnecting' && sending === s.session_id) {
+    presence?.send({ type: 'resume', session_id: s.session_id });
+  }
   renderLive();
 }
 
@@ -208,7 +225,7 @@ function onPresence(msg) {
       } else if (state.friends.has(msg.username)) {
         if (msg.is_streaming) alerts.friendWentLive(msg);
         setFriend({ username: msg.username, is_streaming: msg.is_streaming, session_id: msg.session_id,
-          started_at: msg.started_at });
+          started_at: msg.started_at, state: msg.state });
       }
       break;
     case 'friend_request':
@@ -240,8 +257,8 @@ function onPresence(msg) {
 
 function endReasonText(reason) {
   return {
-    socket_closed: 'the connection to the server was lost',
-    webrtc_failed: 'the audio connection failed',
+    socket_closed: 'the connection to the server was lost and did not come back in time',
+    webrtc_failed: 'the audio connection was lost and did not come back in time',
     media_timeout: 'no audio reached the server for a while',
     server_shutdown: 'the server shut down',
     server_restart: 'the server restarted',
@@ -493,6 +510,10 @@ async function main() {
       const c = $('connection');
       c.textContent = up ? '' : 'reconnecting…';
       c.classList.toggle('down', !up);
+      if (up) {
+        reconnectBroadcast();
+        reconnectListening();
+      }
     },
     poll,
   });

@@ -4,7 +4,7 @@ import { Presence } from '/static/common/presence.js';
 import { LiveAlerts } from '/static/common/alerts.js';
 import { mountRecordings } from '/static/common/recordings.js';
 import { noteServerTime, startTicker } from '/static/common/timer.js';
-import { handleListenMessage, listening, startListening, stopListening } from '/static/common/listen.js';
+import { handleListenMessage, listening, reconnectListening, startListening, stopListening } from '/static/common/listen.js';
 
 const $ = (id) => document.getElementById(id);
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();
@@ -57,7 +57,10 @@ function render(s) {
   $('status-panel').hidden = false;
   $('status-panel').dataset.live = String(s.is_streaming);
   $('dot').classList.toggle('live', s.is_streaming);
-  $('state').textContent = s.is_streaming ? 'Live for' : 'Offline';
+  const reconnecting = s.is_streaming && s.state === 'reconnecting';
+  $('status-panel').dataset.state = s.is_streaming ? (reconnecting ? 'reconnecting' : 'live') : 'offline';
+  $('dot').classList.toggle('reconnecting', reconnecting);
+  $('state').textContent = reconnecting ? 'Reconnecting… live for' : s.is_streaming ? 'Live for' : 'Offline';
   $('timer').hidden = !s.is_streaming;
   if (s.is_streaming) $('timer').dataset.startedAt = s.started_at;
   else delete $('timer').dataset.startedAt;
@@ -109,7 +112,10 @@ async function main() {
         $('error').textContent = `You are not friends with ${username} any more.`;
       }
     },
-    onState: (up) => { $('connection').textContent = up ? '' : 'reconnecting…'; },
+    onState: (up) => {
+      $('connection').textContent = up ? '' : 'reconnecting…';
+      if (up) reconnectListening();
+    },
     poll: load,
   });
 }
