@@ -6,12 +6,12 @@
 // (carol, listening to dan) gets her audio back on her own after 10 s down.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { goLive, launchBrowser, requireTestNetwork } from '../support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
+import { artifactsDir } from '../support/artifacts.mjs';
 import { farNamespace, nearAddress } from '../support/link.mjs';
 import { sharedDir, startServer } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
@@ -23,8 +23,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('network blips', () => {
   let server, far, farBrowser, nearBrowser;
-  // Kept after the run (a failure points here).
-  const artifacts = fs.mkdtempSync(path.join(os.tmpdir(), 'fc25-reconnect-artifacts-'));
+  // The server's log is kept beside the screenshots of a failure.
   before(async () => {
     requireTestNetwork();
     far = await farNamespace();
@@ -35,7 +34,10 @@ describe('network blips', () => {
     nearBrowser = await launchBrowser({ args });
   });
   after(async () => {
-    if (server) fs.writeFileSync(path.join(artifacts, 'server.log'), server.logs());
+    if (server) {
+      fs.mkdirSync(artifactsDir, { recursive: true });
+      fs.writeFileSync(path.join(artifactsDir, 'reconnect_browser-server.log'), server.logs());
+    }
     await farBrowser?.close();
     await nearBrowser?.close();
     await server?.stop();
@@ -48,20 +50,6 @@ describe('network blips', () => {
     const ctx = await browser.newContext();
     await ctx.addCookies([...client.cookies].map(([n, value]) => ({ name: n, value, domain: nearAddress, path: '/' })));
     return { name, client, ctx, page: await ctx.newPage() };
-  }
-
-  // Screenshots of the pages when a test fails, kept for whoever reads the failure.
-  async function withShots(t, pages, body) {
-    try {
-      await body();
-    } catch (e) {
-      for (const [name, page] of Object.entries(pages)) {
-        await page.screenshot({ path: path.join(artifacts, `${t.name.slice(0, 40).replace(/\W+/g, '-')}-${name}.png`) })
-          .catch(() => {});
-      }
-      t.diagnostic(`screenshots (and the server's log) in ${artifacts}`);
-      throw e;
-    }
   }
 
   // Every state bob's page shows for alice, as it changes (a change that lasts a moment is seen too).
@@ -98,54 +86,52 @@ describe('network blips', () => {
   // alice live, bob listening, the link down for `downMs`: the same session goes on.
   async function blip(t, downMs, { alice, bob }, hearWithinMs) {
     await makeFriends(alice.client, bob.client);
-    await withShots(t, { alice: alice.page, bob: bob.page }, async () => {
-      await liveAndListening(alice, bob, watchStates);
-      await bob.page.waitForFunction(() => Number(document.querySelector('[data-testid=listen-level]').dataset.maxDb) > -50,
-        null, { timeout: 5000 });
-      await sleep(1500);
+    await liveAndListening(alice, bob, watchStates);
+    await bob.page.waitForFunction(() => Number(document.querySelector('[data-testid=listen-level]').dataset.maxDb) > -50,
+      null, { timeout: 5000 });
+    await sleep(1500);
 
-      await alice.page.evaluate(() => {
-        window.mediaStates = [];
-        new MutationObserver(() => window.mediaStates.push([Date.now(), document.body.dataset.mediaState]))
-          .observe(document.body, { attributes: true, attributeFilter: ['data-media-state'] });
-      });
-      far.down();
-      const downAt = Date.now();
-      await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Reconnecting")', { timeout: 3000 });
-      const reconnectingAfter = Date.now() - downAt;
-      await sleep(Math.max(0, downMs - (Date.now() - downAt)));
-      far.up();
-      const upAt = Date.now();
-
-      // Bob hears her again: packets arrive on his (unchanged) connection.
-      const p0 = await packets(bob.page);
-      let heardAfter = null;
-      while (Date.now() - upAt < 10000) {
-        if (await packets(bob.page) >= p0 + 10) {
-          heardAfter = Date.now() - upAt;
-          break;
-        }
-        await sleep(50);
-      }
-      await bob.page.waitForSelector('#status-panel[data-state=live]', { timeout: 5000 });
-      await alice.page.waitForSelector('[data-testid=live-state]:text-is("Live")', { timeout: 10000 });
-      const states = await bob.page.evaluate(() => window.seenStates);
-      const reconnects = await alice.page.evaluate(() => document.body.dataset.mediaReconnects || '0');
-      t.diagnostic(`bob saw "Reconnecting" ${reconnectingAfter} ms after the link went down; heard alice again ` +
-        `${heardAfter} ms after it came back; alice's page made ${reconnects} new connections; states ` +
-        JSON.stringify(states.map(([at, st]) => [at - downAt, st])) + '; her connection ' +
-        JSON.stringify((await alice.page.evaluate(() => window.mediaStates)).map(([at, st]) => [at - downAt, st])));
-      assert.ok(heardAfter !== null && heardAfter <= hearWithinMs,
-        `bob hears alice within ${hearWithinMs} ms of the link coming back (${heardAfter} ms)`);
-      const order = states.map(([, st]) => st);
-      const r = order.indexOf('reconnecting');
-      assert.ok(r > 0 && order.slice(r + 1).includes('live'), `bob's page: live, reconnecting, live (${order})`);
-      assert.match(await bob.page.textContent('[data-testid=listen-note]'), /Listening/);
-
-      await sleep(2000);
-      await alice.page.click('[data-testid=stop]');
-      await alice.page.waitForSelector('[data-testid=go-live]:not([hidden])', { timeout: 5000 });
+    await alice.page.evaluate(() => {
+      window.mediaStates = [];
+      new MutationObserver(() => window.mediaStates.push([Date.now(), document.body.dataset.mediaState]))
+        .observe(document.body, { attributes: true, attributeFilter: ['data-media-state'] });
     });
+    far.down();
+    const downAt = Date.now();
+    await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Reconnecting")', { timeout: 3000 });
+    const reconnectingAfter = Date.now() - downAt;
+    await sleep(Math.max(0, downMs - (Date.now() - downAt)));
+    far.up();
+    const upAt = Date.now();
+
+    // Bob hears her again: packets arrive on his (unchanged) connection.
+    const p0 = await packets(bob.page);
+    let heardAfter = null;
+    while (Date.now() - upAt < 10000) {
+      if (await packets(bob.page) >= p0 + 10) {
+        heardAfter = Date.now() - upAt;
+        break;
+      }
+      await sleep(50);
+    }
+    await bob.page.waitForSelector('#status-panel[data-state=live]', { timeout: 5000 });
+    await alice.page.waitForSelector('[data-testid=live-state]:text-is("Live")', { timeout: 10000 });
+    const states = await bob.page.evaluate(() => window.seenStates);
+    const reconnects = await alice.page.evaluate(() => document.body.dataset.mediaReconnects || '0');
+    t.diagnostic(`bob saw "Reconnecting" ${reconnectingAfter} ms after the link went down; heard alice again ` +
+      `${heardAfter} ms after it came back; alice's page made ${reconnects} new connections; states ` +
+      JSON.stringify(states.map(([at, st]) => [at - downAt, st])) + '; her connection ' +
+      JSON.stringify((await alice.page.evaluate(() => window.mediaStates)).map(([at, st]) => [at - downAt, st])));
+    assert.ok(heardAfter !== null && heardAfter <= hearWithinMs,
+      `bob hears alice within ${hearWithinMs} ms of the link coming back (${heardAfter} ms)`);
+    const order = states.map(([, st]) => st);
+    const r = order.indexOf('reconnecting');
+    assert.ok(r > 0 && order.slice(r + 1).includes('live'), `bob's page: live, reconnecting, live (${order})`);
+    assert.match(await bob.page.textContent('[data-testid=listen-note]'), /Listening/);
+
+    await sleep(2000);
+    await alice.page.click('[data-testid=stop]');
+    await alice.page.waitForSelector('[data-testid=go-live]:not([hidden])', { timeout: 5000 });
 
     const sessions = sessionsOf(alice.name);
     assert.equal(sessions.length, 1, 'one session: ' + JSON.stringify(sessions));
@@ -193,24 +179,22 @@ describe('network blips', () => {
 
   it('down for 20 s, past the grace: the stream ends (webrtc_failed) and both pages say so', async (t) => {
     assert.ok(alice && bob, 'the first test made the users');
-    await withShots(t, { alice: alice.page, bob: bob.page }, async () => {
-      await goLive(alice.page);
-      await bob.page.waitForSelector('#status-panel[data-state=live]', { timeout: 5000 });
-      await sleep(1500);
-      far.down();
-      const downAt = Date.now();
-      await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Reconnecting")', { timeout: 3000 });
-      await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Offline")', { timeout: 19000 });
-      const endedAfter = Date.now() - downAt;
-      t.diagnostic(`bob saw alice offline ${endedAfter} ms after the link went down`);
-      assert.ok(endedAfter >= 14000, `not before the 15 s grace (${endedAfter} ms)`);
-      await sleep(Math.max(0, 20000 - (Date.now() - downAt)));
-      far.up();
-      // Alice's page hears it once it is back (on its socket, or from the snapshot of a new one) and says why.
-      await alice.page.waitForSelector('[data-testid=live-error]:has-text("did not come back in time")', { timeout: 20000 });
-      assert.equal(await alice.page.locator('[data-testid=go-live]').isVisible(), true);
-      assert.match(await alice.page.textContent('[data-testid=live-state]'), /Offline/);
-    });
+    await goLive(alice.page);
+    await bob.page.waitForSelector('#status-panel[data-state=live]', { timeout: 5000 });
+    await sleep(1500);
+    far.down();
+    const downAt = Date.now();
+    await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Reconnecting")', { timeout: 3000 });
+    await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Offline")', { timeout: 19000 });
+    const endedAfter = Date.now() - downAt;
+    t.diagnostic(`bob saw alice offline ${endedAfter} ms after the link went down`);
+    assert.ok(endedAfter >= 14000, `not before the 15 s grace (${endedAfter} ms)`);
+    await sleep(Math.max(0, 20000 - (Date.now() - downAt)));
+    far.up();
+    // Alice's page hears it once it is back (on its socket, or from the snapshot of a new one) and says why.
+    await alice.page.waitForSelector('[data-testid=live-error]:has-text("did not come back in time")', { timeout: 20000 });
+    assert.equal(await alice.page.locator('[data-testid=go-live]').isVisible(), true);
+    assert.match(await alice.page.textContent('[data-testid=live-state]'), /Offline/);
     const sessions = sessionsOf(alice.name);
     assert.equal(sessions.length, 2);
     assert.equal(sessions[1].end_reason, 'webrtc_failed');
@@ -220,33 +204,31 @@ describe('network blips', () => {
     const dan = await user(nearBrowser, uniqueName('dan'));
     const carol = await user(farBrowser, uniqueName('carol'));
     await makeFriends(dan.client, carol.client);
-    await withShots(t, { dan: dan.page, carol: carol.page }, async () => {
-      await liveAndListening(dan, carol);
-      await carol.page.waitForFunction(() => document.body.dataset.listenState === 'connected', null, { timeout: 5000 });
-      await dan.page.waitForSelector('[data-testid=listener-count][data-count="1"]', { timeout: 3000 });
-      far.down();
-      await sleep(10000);
-      far.up();
-      const upAt = Date.now();
-      let heardAfter = null, p0 = null;
-      while (Date.now() - upAt < 15000) {
-        const st = await carol.page.evaluate(() => window.fc25ReceiveStats());
-        if (st && p0 === null) p0 = st.packetsReceived;
-        if (st && st.packetsReceived >= (p0 ?? 0) + 10 && await carol.page.evaluate(() => document.body.dataset.listenState) === 'connected') {
-          heardAfter = Date.now() - upAt;
-          break;
-        }
-        await sleep(100);
+    await liveAndListening(dan, carol);
+    await carol.page.waitForFunction(() => document.body.dataset.listenState === 'connected', null, { timeout: 5000 });
+    await dan.page.waitForSelector('[data-testid=listener-count][data-count="1"]', { timeout: 3000 });
+    far.down();
+    await sleep(10000);
+    far.up();
+    const upAt = Date.now();
+    let heardAfter = null, p0 = null;
+    while (Date.now() - upAt < 15000) {
+      const st = await carol.page.evaluate(() => window.fc25ReceiveStats());
+      if (st && p0 === null) p0 = st.packetsReceived;
+      if (st && st.packetsReceived >= (p0 ?? 0) + 10 && await carol.page.evaluate(() => document.body.dataset.listenState) === 'connected') {
+        heardAfter = Date.now() - upAt;
+        break;
       }
-      const relistens = await carol.page.evaluate(() => document.body.dataset.listenReconnects || '0');
-      t.diagnostic(`carol hears dan again ${heardAfter} ms after the link came back (${relistens} new connections)`);
-      assert.ok(heardAfter !== null && heardAfter <= 5000, `carol hears dan again without pressing anything (${heardAfter} ms)`);
-      assert.match(await carol.page.textContent('[data-testid=listen-note]'), /Listening/);
-      // One listener: a connection her page replaced is let go on the server.
-      await dan.page.waitForSelector('[data-testid=listener-count][data-count="1"]', { timeout: 5000 });
-      assert.equal(await dan.page.textContent('[data-testid=live-state]'), 'Live');
-      await dan.page.click('[data-testid=stop]');
-    });
+      await sleep(100);
+    }
+    const relistens = await carol.page.evaluate(() => document.body.dataset.listenReconnects || '0');
+    t.diagnostic(`carol hears dan again ${heardAfter} ms after the link came back (${relistens} new connections)`);
+    assert.ok(heardAfter !== null && heardAfter <= 5000, `carol hears dan again without pressing anything (${heardAfter} ms)`);
+    assert.match(await carol.page.textContent('[data-testid=listen-note]'), /Listening/);
+    // One listener: a connection her page replaced is let go on the server.
+    await dan.page.waitForSelector('[data-testid=listener-count][data-count="1"]', { timeout: 5000 });
+    assert.equal(await dan.page.textContent('[data-testid=live-state]'), 'Live');
+    await dan.page.click('[data-testid=stop]');
     assert.equal(sessionsOf(dan.name).length, 1);
   });
 });

@@ -5,6 +5,7 @@ import { after, before } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
+import { trackBrowser } from './artifacts.mjs';
 import { Client } from './client.mjs';
 import { startServer, tempDir } from './server.mjs';
 
@@ -26,8 +27,9 @@ export function mediaArgs(audioFile) {
 // `executablePath`: a command that runs Debian's Chromium (e.g. in another network namespace).
 export async function launchBrowser({ args = [], audioFile, executablePath = chromiumPath } = {}) {
   if (!fs.existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath} (scripts/setup.sh installs it)`);
-  return chromium.launch({ executablePath, headless: true,
+  const browser = await chromium.launch({ executablePath, headless: true,
     args: [...chromiumArgs, ...mediaArgs(audioFile), ...args] });
+  return trackBrowser(browser, () => browser.contexts().flatMap((c) => c.pages()));
 }
 
 // Media tests run inside the namespace scripts/netns-run.sh makes (scripts/test.sh does); elsewhere ICE has no

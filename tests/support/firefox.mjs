@@ -5,11 +5,13 @@ import fs from 'node:fs';
 
 import puppeteer from 'puppeteer-core';
 
+import { trackBrowser } from './artifacts.mjs';
+
 export const firefoxPath = process.env.FC25_FIREFOX || '/usr/bin/firefox-esr';
 
 export async function launchFirefox() {
   if (!fs.existsSync(firefoxPath)) throw new Error(`Firefox not found at ${firefoxPath} (scripts/setup.sh installs firefox-esr)`);
-  return puppeteer.launch({
+  const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: firefoxPath,
     headless: true,
@@ -27,6 +29,7 @@ export async function launchFirefox() {
       'media.cubeb.force_mock_context': true,               // no sound device here: a mock one, so WebAudio runs
     },
   });
+  return trackBrowser(browser, () => browser.pages());
 }
 
 // Replaces getUserMedia with a MediaStream of the WAV file `wavPath` (looped), made with WebAudio. Counts the
