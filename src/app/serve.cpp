@@ -35,6 +35,7 @@
 #include "social/friends.hpp"
 #include "storage/store.hpp"
 #include "streams/registry.hpp"
+#include "streams/status.hpp"
 
 namespace fc25::app {
 
@@ -70,11 +71,11 @@ void raise_fd_limit() {
 
 json snapshot_for(storage::Store& store, std::int64_t user_id) {
   auto self = store.live_status(user_id);
-  json me = social::status_json(self);
+  json me = streams::status_json(self);
   me["client_id"] = self.is_streaming ? json(self.client_id) : json(nullptr);
-  me["last_stream"] = social::last_stream_json(store, user_id);
+  me["last_stream"] = streams::last_stream_json(store, user_id);
   json friends = json::array();
-  for (auto& f : store.friends_of(user_id)) friends.push_back(social::status_json(f));
+  for (auto& f : store.friends_of(user_id)) friends.push_back(streams::status_json(f));
   return {{"type", "snapshot"}, {"self", me}, {"friends", friends}, {"server_now", core::iso8601_ms(core::now_ms())}};
 }
 

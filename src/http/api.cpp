@@ -17,6 +17,7 @@
 #include "http/range.hpp"
 #include "http/static_files.hpp"
 #include "recording/recording.hpp"
+#include "streams/status.hpp"
 
 namespace fc25::http {
 
@@ -125,13 +126,12 @@ Response logged_in(Services& svc, const storage::User& user, unsigned status) {
 
 json me_json(const Request& req, Services& svc) {
   auto s = svc.store.live_status(req.user->id);
-  json j{{"username", req.user->username}, {"csrf_token", req.csrf_token}, {"is_streaming", s.is_streaming},
-         {"server_now", core::iso8601_ms(core::now_ms())}};
-  j["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
-  j["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
+  json j = streams::status_json(s);
+  j["username"] = req.user->username;
+  j["csrf_token"] = req.csrf_token;
+  j["server_now"] = core::iso8601_ms(core::now_ms());
   j["client_id"] = s.is_streaming ? json(s.client_id) : json(nullptr);
-  j["state"] = !s.is_streaming ? "offline" : s.reconnecting_since ? "reconnecting" : "live";
-  j["last_stream"] = social::last_stream_json(svc.store, req.user->id);
+  j["last_stream"] = streams::last_stream_json(svc.store, req.user->id);
   j["denoiser"] = svc.denoiser;
   j["ice_servers"] = svc.ice_servers;
   return j;
@@ -692,7 +692,7 @@ void Api::add_routes() {
   add(V::head, "/media/recordings/{file}", true, media);
   add(V::get, "/api/stream/status", true, [&svc](Request& req, Respond& respond) {
     auto who = subject_user(svc, req);
-    respond(json_response(200, social::status_json(svc.store.live_status(who.id))));
+    respond(json_response(200, streams::status_json(svc.store.live_status(who.id))));
   });
 }
 

@@ -11,10 +11,6 @@
 
 namespace fc25::social {
 
-nlohmann::json status_json(const storage::LiveStatus& s);
-// The user's newest stream session, for the user's own pages: {session_id, ended_at, end_reason} (null while it is
-// live, or when there is none), so that a page away while its stream ended can say why.
-nlohmann::json last_stream_json(storage::Store& store, std::int64_t user_id);  // {username, is_streaming, session_id, started_at}
 
 class Friends {
  public:

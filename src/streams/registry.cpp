@@ -9,6 +9,7 @@
 #include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "streams/status.hpp"
 
 namespace fc25::streams {
 
@@ -36,12 +37,8 @@ StreamRegistry::StreamRegistry(boost::asio::io_context& io, storage::Store& stor
 StreamRegistry::~StreamRegistry() { stop_housekeeping(); }
 
 json StreamRegistry::status_event(const storage::LiveStatus& s) const {
-  json e{{"type", "streaming_status"}, {"username", s.username}, {"is_streaming", s.is_streaming}};
-  e["session_id"] = s.is_streaming ? json(s.session_id) : json(nullptr);
-  e["started_at"] = s.is_streaming ? json(core::iso8601_ms(s.started_at)) : json(nullptr);
-  e["state"] = !s.is_streaming ? "offline" : s.reconnecting_since ? "reconnecting" : "live";
-  e["reconnecting_since"] = s.is_streaming && s.reconnecting_since ? json(core::iso8601_ms(*s.reconnecting_since))
-                                                                    : json(nullptr);
+  json e = status_json(s);
+  e["type"] = "streaming_status";
   return e;
 }
 
@@ -139,10 +136,8 @@ std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std:
   if (!won || !active) return std::nullopt;
   core::logger("streams")->info("stream stopped user={} session={} reason={} duration={:.1f}s", active->username,
                                 session_id, to_string(reason), (now - active->started_at) / 1000.0);
-  json e{{"type", "streaming_status"}, {"username", active->username}, {"is_streaming", false},
-         {"session_id", session_id}, {"started_at", core::iso8601_ms(active->started_at)},
-         {"ended_at", core::iso8601_ms(now)}, {"end_reason", to_string(reason)}, {"state", "offline"},
-         {"reconnecting_since", nullptr}};
+  json e = ended_json(*active, to_string(reason), now);
+  e["type"] = "streaming_status";
   notify(active->username, active->user_id, e);
   return Stopped{session_id, reason};
 }
