@@ -132,5 +132,13 @@ describe('listening live in Chromium', () => {
     await canvas.click({ position: { x: box.width * 0.75, y: box.height / 2 } });
     const at = await item.locator('audio').evaluate((a) => a.currentTime / a.duration);
     assert.ok(Math.abs(at - 0.75) < 0.05, `a click at 75 % moved the player to ${(100 * at).toFixed(1)} %`);
+    // And from the keyboard: it is a slider that says where the player is.
+    await canvas.focus();
+    await bob.page.keyboard.press('Home');
+    await bob.page.waitForFunction((id) => document.querySelector(`[data-testid=waveform-${id}]`).getAttribute('aria-valuenow') === '0', rec.id);
+    await bob.page.keyboard.press('ArrowRight');
+    const { now, duration } = await item.locator('audio').evaluate((a) => ({ now: a.currentTime, duration: a.duration }));
+    assert.ok(Math.abs(now - Math.min(5, duration)) < 0.1, `ArrowRight moved the player 5 s (to ${now.toFixed(2)} s)`);
+    assert.match(await canvas.getAttribute('aria-valuetext'), /^0:0[0-5] of \d+:\d\d$/);
   });
 });

@@ -1,5 +1,6 @@
 // A list of recordings with a player each (the server answers Range requests, so the player can seek) and a
-// waveform picture of the whole recording: click it to jump there; the part already played is drawn darker.
+// waveform picture of the whole recording: click it to jump there (or focus it and use the arrow keys, Home, End);
+// the part already played is drawn darker.
 import { api } from '/static/common/api.js';
 
 const fmtDuration = (s) => {
@@ -182,6 +183,19 @@ function waveform(r, audio) {
   canvas.className = 'waveform';
   canvas.setAttribute('data-testid', `waveform-${r.id}`);
   canvas.title = 'Click to play from here';
+  // A slider for the keyboard and screen readers too: arrows move 5 s, Home and End to either end.
+  canvas.tabIndex = 0;
+  canvas.setAttribute('role', 'slider');
+  canvas.setAttribute('aria-label', `Position in ${r.title || 'the recording'}`);
+  canvas.setAttribute('aria-valuemin', '0');
+  const clock = (t) => `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, '0')}`;
+  const announce = () => {
+    const d = Number.isFinite(audio.duration) ? audio.duration : r.duration_s;
+    canvas.setAttribute('aria-valuemax', String(Math.round(d)));
+    canvas.setAttribute('aria-valuenow', String(Math.round(audio.currentTime)));
+    canvas.setAttribute('aria-valuetext', `${clock(audio.currentTime)} of ${clock(d)}`);
+  };
+  announce();
   const width = 400;
   const height = 48;
   const scale = window.devicePixelRatio || 1;
@@ -211,8 +225,21 @@ function waveform(r, audio) {
     canvas.dataset.state = 'error';
     canvas.title = `No waveform: ${e.message}`;
   });
-  audio.addEventListener('timeupdate', draw);
-  audio.addEventListener('seeked', draw);
+  for (const ev of ['timeupdate', 'seeked', 'durationchange']) {
+    audio.addEventListener(ev, () => {
+      draw();
+      announce();
+    });
+  }
+  canvas.addEventListener('keydown', (ev) => {
+    const d = audio.duration;
+    if (!d) return;
+    const to = { ArrowRight: audio.currentTime + 5, ArrowUp: audio.currentTime + 5, ArrowLeft: audio.currentTime - 5,
+      ArrowDown: audio.currentTime - 5, Home: 0, End: d }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    audio.currentTime = Math.min(d, Math.max(0, to));
+  });
   canvas.addEventListener('click', (ev) => {
     if (!audio.duration) return;
     const f = Math.min(1, Math.max(0, ev.offsetX / canvas.clientWidth));
