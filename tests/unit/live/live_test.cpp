@@ -4,6 +4,7 @@
 #include <sndfile.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -282,8 +283,16 @@ TEST(LiveMedia, ASecondOfferReplacesTheStreamsIngest) {
   TempDir d;
   live::LiveMedia lm(config(d.path), {});
   lm.open(7, "hank", core::now_ms(), {});
-  lm.offer(7, kOffer, {});
-  lm.offer(7, kOffer, {});
+  // As a page does: the second offer comes once the first was answered.
+  std::atomic<int> answers{0};
+  live::SignalSink sink;
+  sink.answer = [&](const std::string&) { ++answers; };
+  lm.offer(7, kOffer, sink);
+  for (int i = 0; i < 500 && answers == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(answers, 1);
+  lm.offer(7, kOffer, sink);
+  for (int i = 0; i < 500 && answers == 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(answers, 2);
   EXPECT_TRUE(lm.is_open(7));
   for (int i = 0; i < 500 && media::live_pipelines() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(media::live_pipelines(), 1u) << "the replaced ingest's pipeline is torn down";
