@@ -189,20 +189,8 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
   }
   auto session_id = session_field(msg);
   // Only the tab that owns the live session (or the microphone test) may signal for it.
-  std::optional<storage::ActiveStream> active;
-  if (session_id < 0) {
-    active = test_of(user, client_id, session_id);
-  } else {
-    active = store_.active_stream(user.id);
-    if (!active || active->session_id != session_id) {
-      throw core::ApiError(403, "not_your_session",
-                           "session " + std::to_string(session_id) + " is not a live stream of '" + user.username + "'");
-    }
-    if (active->client_id != client_id) {
-      throw core::ApiError(409, "other_tab", "session " + std::to_string(session_id) +
-                                                 " belongs to another tab of '" + user.username + "'");
-    }
-  }
+  auto active = session_id < 0 ? test_of(user, client_id, session_id)
+                                : registry_.owned_stream(user.id, user.username, client_id, session_id);
   if (!live_ || !live_->is_open(session_id)) {
     throw core::ApiError(409, "not_here", "session " + std::to_string(session_id) +
                                               " is not served by this server process");
@@ -212,7 +200,7 @@ void Broadcasts::on_message(const presence::SocketUser& user, const std::string&
     if (!c.candidate.empty()) live_->remote_candidate(session_id, c);
     return;
   }
-  if (type == "set_strength") return set_strength(*active, msg, std::move(reply));
+  if (type == "set_strength") return set_strength(active, msg, std::move(reply));
   auto sdp = string_field(msg, "sdp");
   {
     std::lock_guard lock(mu_);

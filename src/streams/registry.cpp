@@ -212,17 +212,24 @@ void StreamRegistry::lost(std::int64_t session_id, storage::Trouble trouble) {
 
 void StreamRegistry::back(std::int64_t session_id, storage::Trouble trouble) { set_trouble(session_id, trouble, false); }
 
-void StreamRegistry::resume(const storage::User& user, const std::string& client_id, std::int64_t session_id) {
-  auto active = store_.active_stream(user.id);
+storage::ActiveStream StreamRegistry::owned_stream(std::int64_t user_id, const std::string& username,
+                                                   const std::string& client_id, std::int64_t session_id) {
+  auto active = store_.active_stream(user_id);
   if (!active || active->session_id != session_id) {
     throw core::ApiError(403, "not_your_session",
-                         "session " + std::to_string(session_id) + " is not a live stream of '" + user.username + "'");
+                         "session " + std::to_string(session_id) + " is not a live stream of '" + username + "'");
   }
   if (active->client_id != client_id) {
     throw core::ApiError(409, "other_tab",
-                         "session " + std::to_string(session_id) + " belongs to another tab of '" + user.username + "'");
+                         "session " + std::to_string(session_id) + " belongs to another tab of '" + username + "'");
   }
-  if (active->socket_lost_at) back(session_id, storage::Trouble::socket);
+  return *active;
+}
+
+void StreamRegistry::resume(const storage::User& user, const std::string& client_id, std::int64_t session_id) {
+  if (owned_stream(user.id, user.username, client_id, session_id).socket_lost_at) {
+    back(session_id, storage::Trouble::socket);
+  }
 }
 
 void StreamRegistry::set_trouble(std::int64_t session_id, storage::Trouble trouble, bool lost) {

@@ -96,8 +96,11 @@ class StreamRegistry {
   // user's pages are told of each change. Idempotent.
   void lost(std::int64_t session_id, storage::Trouble trouble);
   void back(std::int64_t session_id, storage::Trouble trouble);
-  // The owning tab says it is here (on a socket of its own): its socket trouble is over. Throws core::ApiError
-  // (403 not_your_session, 409 other_tab) for anyone else.
+  // The live session `session_id` of `user_id`, owned by the tab `client_id`. Throws core::ApiError (403
+  // not_your_session: not this user's live session; 409 other_tab: another tab's) for anyone else.
+  storage::ActiveStream owned_stream(std::int64_t user_id, const std::string& username, const std::string& client_id,
+                                     std::int64_t session_id);
+  // The owning tab says it is here (on a socket of its own): its socket trouble is over. Throws as owned_stream.
   void resume(const storage::User& user, const std::string& client_id, std::int64_t session_id);
 
   // Ends every stream this process runs (shutdown); blocks until all are ended and friends told.
