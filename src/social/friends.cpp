@@ -35,7 +35,13 @@ json Friends::send_request(const storage::User& from, const std::string& to_user
     // They asked first: asking back is agreeing.
     return make_friends(from, *reverse);
   }
-  auto r = store_.create_request(from.id, to->id, core::now_ms());
+  auto created = store_.create_request(from.id, to->id, core::now_ms());
+  if (!created) {
+    // One was made between the checks above and now (two tabs, or both asking at once): the store keeps one.
+    if (auto reverse = store_.pending_request(to->id, from.id)) return make_friends(from, *reverse);
+    throw ApiError(409, "duplicate_request", "a friend request to '" + to->username + "' is already pending");
+  }
+  auto& r = *created;
   core::logger("social")->info("friend request {} from={} to={}", r.id, r.from_username, r.to_username);
   events_.send_to_user(to->username, {{"type", "friend_request"}, {"request", request_json(r)}});
   return {{"request", request_json(r)}};

@@ -101,6 +101,14 @@ const char* const kMigrations[] = {
     ALTER TABLE active_streams ADD COLUMN media_lost_at INTEGER;
     ALTER TABLE stream_recordings ADD COLUMN gaps TEXT NOT NULL DEFAULT '[]';
     )sql",
+    // 6: at most one pending friend request between two users, either way (two requests at once keep one)
+    R"sql(
+    UPDATE friend_requests SET status = 'cancelled' WHERE status = 'pending' AND id NOT IN (
+      SELECT MIN(id) FROM friend_requests WHERE status = 'pending'
+      GROUP BY min(from_user, to_user), max(from_user, to_user));
+    CREATE UNIQUE INDEX friend_requests_one_pending ON friend_requests(min(from_user, to_user), max(from_user, to_user))
+      WHERE status = 'pending';
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -271,11 +279,12 @@ class SqliteStore final : public Store {
     return std::nullopt;
   }
 
-  FriendRequest create_request(std::int64_t from, std::int64_t to, std::int64_t now) override {
+  std::optional<FriendRequest> create_request(std::int64_t from, std::int64_t to, std::int64_t now) override {
     std::lock_guard lock(mu_);
-    c_.prepare("INSERT INTO friend_requests(from_user, to_user, created_at) VALUES (?, ?, ?)")
+    c_.prepare("INSERT OR IGNORE INTO friend_requests(from_user, to_user, created_at) VALUES (?, ?, ?)")
         .bind_all(from, to, now)
         .run();
+    if (c_.changes() != 1) return std::nullopt;
     auto id = c_.last_insert_id();
     auto st = c_.prepare(std::string(kRequestSelect) + "WHERE r.id = ?");
     st.bind_all(id).step();

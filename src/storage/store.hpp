@@ -1,7 +1,8 @@
 #pragma once
-// The store: every durable fact of fc25 (users, sessions, friendships, streams) behind one interface, so the
-// SQLite implementation used now can be joined by PostgreSQL for multi-node deployments. Every method is one
-// transaction; methods are thread-safe. Times are epoch milliseconds.
+// The store: every durable fact of fc25 (users, sessions, friendships, streams) behind one interface: SQLite (one
+// file, the embedded default) or PostgreSQL (several nodes). Every method is one transaction; methods are
+// thread-safe and may block for a database round trip (the server calls them off its io threads). Times are epoch
+// milliseconds.
 #include <cstdint>
 #include <filesystem>
 #include <algorithm>
@@ -10,7 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "core/api_error.hpp"
+
 namespace fc25::storage {
+
+// The database cannot be reached (stopped, restarting, network): the request fails with 503 and may be retried;
+// nothing was changed.
+class Unavailable : public core::ApiError {
+ public:
+  explicit Unavailable(const std::string& why) : core::ApiError(503, "database_unavailable", why) {}
+};
 
 struct User {
   std::int64_t id = 0;
@@ -124,7 +134,8 @@ class Store {
   virtual std::vector<LiveStatus> friends_of(std::int64_t user_id) = 0;
   virtual std::vector<std::string> friend_names(std::int64_t user_id) = 0;
   virtual std::optional<FriendRequest> pending_request(std::int64_t from, std::int64_t to) = 0;
-  virtual FriendRequest create_request(std::int64_t from, std::int64_t to, std::int64_t now) = 0;
+  // nullopt: a request between the two is already pending (either way); at most one is, whatever the races.
+  virtual std::optional<FriendRequest> create_request(std::int64_t from, std::int64_t to, std::int64_t now) = 0;
   virtual std::optional<FriendRequest> request_by_id(std::int64_t id) = 0;
   virtual std::vector<FriendRequest> incoming_requests(std::int64_t user_id) = 0;
   virtual std::vector<FriendRequest> outgoing_requests(std::int64_t user_id) = 0;
@@ -178,5 +189,14 @@ std::unique_ptr<Store> open_sqlite_store(const std::filesystem::path& path);
 
 // Schema version after migrations (for tests and logs).
 int sqlite_schema_version(const std::filesystem::path& path);
+
+// Connects to PostgreSQL (`postgresql://user:password@host:port/db`) with a pool of `connections` and runs
+// pending migrations (one node at a time, under an advisory lock). Throws Unavailable when the server cannot be
+// reached, std::runtime_error for a database newer than this fc25.
+std::unique_ptr<Store> open_postgres_store(const std::string& url, int connections);
+int postgres_schema_version(const std::string& url);
+
+// Whether `url` looks like a PostgreSQL URL (postgres:// or postgresql://).
+bool is_postgres_url(const std::string& url);
 
 }  // namespace fc25::storage

@@ -42,7 +42,7 @@ class RegistryTest : public ::testing::Test {
     alice = *store->create_user("alice", "h", 1);
     bob = *store->create_user("bob", "h", 1);
     auto r = store->create_request(alice.id, bob.id, 1);
-    store->resolve_request(r.id, "accepted", 1);
+    store->resolve_request(r->id, "accepted", 1);
     remake(std::chrono::milliseconds(300));
   }
   // A registry whose streams wait `grace` for their page to come back.
