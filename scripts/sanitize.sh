@@ -71,7 +71,7 @@ for part in "${parts[@]}"; do
       echo "== ThreadSanitizer: build ($dir)"
       configure "$dir" thread
       mapfile -t unit < <(cmake --build "$dir" --target help |
-                          sed -n 's/^\.\.\. \(\(live\|streams\|presence\|media\|denoise_threads\)_tests\)$/\1/p')
+                          sed -n 's/^\.\.\. \(\(live\|streams\|presence\|media\|storage\|denoise_threads\)_tests\)$/\1/p')
       cmake --build "$dir" -j"$(nproc)" --target "${unit[@]}"
       lap "tsan build"
       echo "== ThreadSanitizer: unit tests (${unit[*]})"

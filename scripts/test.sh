@@ -20,6 +20,20 @@ scripts/fuzz.sh || status=1
 echo "== sanitizers (AddressSanitizer + UndefinedBehaviorSanitizer, ThreadSanitizer)"
 scripts/sanitize.sh || status=1
 
+echo "== integration tests again, on PostgreSQL (one test cluster; each server a database of its own)"
+# The tests that exercise the store through the API; tests/integration/postgres.test.mjs (in the pass below)
+# covers what only PostgreSQL does: the database stopped and started under a running server.
+pg_dir=$(mktemp -d)/cluster
+if pg_url=$(tests/support/postgres.sh up "$pg_dir"); then
+  pg_tests=()
+  for t in accounts friends streams presence presence_sessions multiprocess registration shutdown recordings_keep \
+           recording_download bad_input hostile_input; do pg_tests+=("tests/integration/$t.test.mjs"); done
+  FC25_TEST_POSTGRES_URL=$pg_url node --test --test-concurrency=1 "${pg_tests[@]}" || status=1
+  tests/support/postgres.sh down "$pg_dir"
+else
+  echo "PostgreSQL did not start"; status=1
+fi
+
 echo "== integration, media and browser tests (node --test, in a private network namespace)"
 mapfile -t node_tests < <(find tests/integration tests/media tests/e2e tests/tools -name '*.test.mjs' 2>/dev/null | sort)
 if ((${#node_tests[@]})); then

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "storage/store.hpp"
 
 #ifndef FC25_DEFAULT_WEB_DIR
 #define FC25_DEFAULT_WEB_DIR "web"
@@ -57,6 +58,16 @@ const std::vector<Setting>& settings() {
       {nullptr, "--port-file", [](Config& c, auto&, auto& v) { c.port_file = v; }},
       {"FC25_DATA_DIR", "--data-dir", [](Config& c, auto&, auto& v) { c.data_dir = v; }},
       {"FC25_DB", "--db", [](Config& c, auto&, auto& v) { c.db = v; }},
+      {"FC25_DATABASE_URL", "--database-url",
+       [](Config& c, auto& n, auto& v) {
+         if (!v.empty() && !storage::is_postgres_url(v)) {
+           throw std::invalid_argument(n + ": '" + storage::redact_database_url(v) +
+                                       "' is not postgresql://user:password@host:port/database");
+         }
+         c.database_url = v;
+       }},
+      {"FC25_DB_CONNECTIONS", "--db-connections",
+       [](Config& c, auto& n, auto& v) { c.db_connections = parse_int(n, v, 1, 256); }},
       {"FC25_WEB_DIR", "--web-dir", [](Config& c, auto&, auto& v) { c.web_dir = v; }},
       {"FC25_MODEL_DIR", "--model-dir", [](Config& c, auto&, auto& v) { c.model_dir = v; }},
       {"FC25_DENOISER", "--denoiser",
@@ -158,7 +169,9 @@ Config load_config(const std::vector<std::string>& args) {
 
 std::string Config::describe() const {
   std::ostringstream o;
-  o << "bind=" << bind << " port=" << port << " data_dir=" << data_dir.string() << " db=" << db.string()
+  o << "bind=" << bind << " port=" << port << " data_dir=" << data_dir.string() << " db="
+    << (database_url.empty() ? db.string() : storage::redact_database_url(database_url) + " db_connections=" +
+                                                 std::to_string(db_connections))
     << " web_dir=" << web_dir.string() << " model_dir=" << (model_dir.empty() ? "-" : model_dir.string())
     << " denoiser=" << denoiser << " channel_backend=" << channel_backend;
   if (channel_backend == "redis") o << " redis=" << redis_host << ":" << redis_port;
@@ -185,6 +198,9 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --port-file PATH                          write the bound port to PATH once listening
   --data-dir DIR           FC25_DATA_DIR    database, streamed_audios/, media (default ./var)
   --db FILE                FC25_DB          SQLite database (default DATA_DIR/fc25.sqlite3)
+  --database-url URL       FC25_DATABASE_URL  PostgreSQL instead of SQLite: postgresql://user:password@host:port/db
+                           (several server processes or machines share it; migrations run at start)
+  --db-connections N       FC25_DB_CONNECTIONS  PostgreSQL connections, and threads that use them (default 8)
   --web-dir DIR            FC25_WEB_DIR     pages and scripts (default: the checkout's web/)
   --model-dir DIR          FC25_MODEL_DIR   DeepFilterNet3 model directory
   --denoiser NAME          FC25_DENOISER    dfn3 | classic | passthrough (default dfn3)

@@ -13,6 +13,9 @@ struct Config {
   std::filesystem::path port_file;         // --port-file: where to write the bound port once listening
   std::filesystem::path data_dir = "var";  // FC25_DATA_DIR, --data-dir: database, streamed_audios/, media
   std::filesystem::path db;                // FC25_DB, --db: SQLite file (default data_dir/fc25.sqlite3)
+  std::string database_url;                // FC25_DATABASE_URL, --database-url: postgresql://... instead of SQLite
+  int db_connections = 8;                  // FC25_DB_CONNECTIONS, --db-connections: PostgreSQL connections, and the
+                                           // threads that make database calls off the io threads
   std::filesystem::path web_dir;           // FC25_WEB_DIR, --web-dir: pages and scripts (default: the checkout's web/)
   std::filesystem::path model_dir;         // FC25_MODEL_DIR, --model-dir: DeepFilterNet3 model directory
   std::string denoiser = "dfn3";           // FC25_DENOISER, --denoiser: dfn3 | classic | passthrough

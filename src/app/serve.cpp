@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -148,6 +149,12 @@ void tune_malloc() {
 
 }  // namespace
 
+std::unique_ptr<storage::Store> open_store(const Config& config) {
+  if (!config.database_url.empty()) return storage::open_postgres_store(config.database_url, config.db_connections);
+  if (!config.db.parent_path().empty()) std::filesystem::create_directories(config.db.parent_path());
+  return storage::open_sqlite_store(config.db);
+}
+
 int run_serve(const std::vector<std::string>& args) {
   Config config;
   try {
@@ -163,14 +170,19 @@ int run_serve(const std::vector<std::string>& args) {
     if (config.isa != "auto") denoise::use_kernel_path(config.isa);
     log->info("fc25 {} starting: {} kernels={}", FC25_VERSION, config.describe(), denoise::kernel_path());
     std::filesystem::create_directories(config.data_dir / "streamed_audios");
-    if (!config.db.parent_path().empty()) std::filesystem::create_directories(config.db.parent_path());
     if (!std::filesystem::is_directory(config.web_dir)) {
       log->warn("web directory {} not found: pages will answer 404 (set FC25_WEB_DIR)", config.web_dir.string());
     }
     raise_fd_limit();
     tune_malloc();
 
-    auto store = storage::open_sqlite_store(config.db);
+    // PostgreSQL answers over the network: every call to it is made off the io threads, on threads of its own as
+    // many as its connections (requests, each socket's messages in order, the registry's timers).
+    const bool remote_store = !config.database_url.empty();
+    auto store = open_store(config);
+    std::optional<net::thread_pool> store_work;
+    if (remote_store) store_work.emplace(config.db_connections);
+    net::thread_pool* store_pool = store_work ? &*store_work : nullptr;
     net::io_context io(config.threads);
     // Password hashing, off the io threads: registrations (rare, throttled) on one thread, logins on two of their
     // own, so that a flood of registrations neither queues a login nor takes more than one core from it.
@@ -179,6 +191,7 @@ int run_serve(const std::vector<std::string>& args) {
     PresenceSink sink;
     streams::RegistryOptions registry_options{core::random_token_hex(8)};
     registry_options.reconnect_grace = std::chrono::seconds(config.reconnect_grace_s);
+    registry_options.store_work = store_pool;
     streams::StreamRegistry registry(io, *store, sink, registry_options);
     social::Friends friends(*store, sink);
     auth::Sessions sessions(*store);
@@ -211,6 +224,7 @@ int run_serve(const std::vector<std::string>& args) {
     };
     presence::Options presence_options;
     presence_options.max_sockets_per_user = config.max_sockets_per_user;
+    presence_options.hook_work = store_pool;
     presence::Presence presence(io, {config.channel_backend, config.redis_host, config.redis_port}, hooks,
                                 presence_options);
     sink.presence = &presence;
@@ -222,6 +236,7 @@ int run_serve(const std::vector<std::string>& args) {
                             config.web_dir, config.secure_cookies, config.data_dir,
                             std::string(broadcasts.denoiser()), ice_servers_json(config), {}};
     services.login_work = &login_work;
+    services.store_work = store_pool;
     services.registrations = &registrations;
     services.timeout = std::chrono::seconds(config.http_timeout_s);
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
@@ -314,6 +329,7 @@ int run_serve(const std::vector<std::string>& args) {
     for (auto& t : threads) t.join();
     slow_work.join();
     login_work.join();
+    if (store_work) store_work->join();
     broadcasts.close_all();
     log->info("stopped");
     return 0;

@@ -32,8 +32,9 @@ std::string read_hidden(const char* prompt) {
 }
 
 const char* kUserUsage = R"(usage:
-  fc25 user create NAME [--password-stdin] [--db FILE | --data-dir DIR]
-  fc25 user list [--db FILE | --data-dir DIR]
+  fc25 user create NAME [--password-stdin] [--db FILE | --data-dir DIR | --database-url URL]
+  fc25 user list [--db FILE | --data-dir DIR | --database-url URL]
+(FC25_DATABASE_URL, FC25_DB and FC25_DATA_DIR are read as by fc25 serve)
 )";
 
 }  // namespace
@@ -48,7 +49,7 @@ int run_user(const std::vector<std::string>& args) {
   std::vector<std::string> config_args;
   for (std::size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--password-stdin") password_stdin = true;
-    else if (args[i] == "--db" || args[i] == "--data-dir") {
+    else if (args[i] == "--db" || args[i] == "--data-dir" || args[i] == "--database-url") {
       if (i + 1 >= args.size()) { std::cerr << "fc25 user: " << args[i] << " needs a value\n"; return 2; }
       config_args.push_back(args[i]);
       config_args.push_back(args[++i]);
@@ -58,8 +59,7 @@ int run_user(const std::vector<std::string>& args) {
   try {
     auto config = load_config(config_args);
     init_libraries();
-    std::filesystem::create_directories(config.db.parent_path().empty() ? "." : config.db.parent_path());
-    auto store = storage::open_sqlite_store(config.db);
+    auto store = open_store(config);
     if (action == "list") {
       for (auto& u : store->list_users()) std::cout << u.username << (u.is_streaming ? "\tlive" : "") << "\n";
       return 0;

@@ -75,29 +75,69 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     req_.msg = parser_->release();
     keep_alive_ = req_.msg.keep_alive();
-    if (beast::websocket::is_upgrade(req_.msg)) {
-      try {
-        return upgrade();
-      } catch (const core::ApiError& e) {
-        if (handed_over_) return log_->error("presence socket of {} failed: {}", req_.path, e.what());
-        return write(error_response(e.status(), e.code(), e.message()));
-      } catch (const std::exception& e) {
-        core::count_failure("websocket upgrade");
-        log_->error("upgrade of {} failed: {}", req_.path, e.what());
-        // Once the connection is the presence service's, this session has nothing left to answer on.
-        if (handed_over_) return;
-        return write(error_response(500, "internal", "the server failed to open this WebSocket"));
-      }
-    }
+    if (beast::websocket::is_upgrade(req_.msg)) return start_upgrade();
     // The answer may come later from another thread (password hashing): it holds the session until then.
-    api_.handle(req_, [self = shared_from_this()](Reply res) {
-      auto holder = std::make_shared<Reply>(std::move(res));
-      net::post(self->stream_.get_executor(), [self, holder] { self->write(std::move(*holder)); });
+    off_io([self = shared_from_this()] {
+      self->api_.handle(self->req_, [self](Reply res) {
+        auto holder = std::make_shared<Reply>(std::move(res));
+        net::post(self->stream_.get_executor(), [self, holder] { self->write(std::move(*holder)); });
+      });
     });
   }
 
+  // Runs `fn` where a database call may block: on the store's own threads when the store is a network away
+  // (PostgreSQL), at once otherwise (SQLite answers in microseconds).
+  template <typename Fn>
+  void off_io(Fn fn) {
+    if (svc_.store_work) {
+      net::post(*svc_.store_work, std::move(fn));
+    } else {
+      fn();
+    }
+  }
+
+  // The upgrade's session lookup (the store) off the io threads; the handshake back on this connection's strand.
+  void start_upgrade() {
+    off_io([self = shared_from_this()] {
+      std::optional<Response> refusal;
+      try {
+        self->api_.prepare(self->req_);  // path, query, cookies, user; throws ApiError for a path that is not text
+      } catch (const core::ApiError& e) {
+        refusal = error_response(e.status(), e.code(), e.message());
+      } catch (const std::exception& e) {
+        core::count_failure("websocket upgrade");
+        self->log_->error("upgrade of {} failed: {}", self->req_.path, e.what());
+        refusal = error_response(500, "internal", "the server failed to open this WebSocket");
+      } catch (...) {
+        core::count_failure("websocket upgrade");
+        refusal = error_response(500, "internal", "the server failed to open this WebSocket");
+      }
+      net::post(self->stream_.get_executor(), [self, refusal = std::move(refusal)]() mutable {
+        if (refusal) {
+          self->log_->info("GET {} {} upgrade refused", self->req_.path, refusal->result_int());
+          return self->write(std::move(*refusal));
+        }
+        self->finish_upgrade();
+      });
+    });
+  }
+
+  void finish_upgrade() {
+    try {
+      return upgrade();
+    } catch (const core::ApiError& e) {
+      if (handed_over_) return log_->error("presence socket of {} failed: {}", req_.path, e.what());
+      return write(error_response(e.status(), e.code(), e.message()));
+    } catch (const std::exception& e) {
+      core::count_failure("websocket upgrade");
+      log_->error("upgrade of {} failed: {}", req_.path, e.what());
+      // Once the connection is the presence service's, this session has nothing left to answer on.
+      if (handed_over_) return;
+      return write(error_response(500, "internal", "the server failed to open this WebSocket"));
+    }
+  }
+
   void upgrade() {
-    api_.prepare(req_);  // path, query, cookies, user; throws ApiError for a path that is not text
     auto log_refusal = [&](unsigned status) {
       log_->info("GET {} {} upgrade refused user={}", req_.path, status, req_.user ? req_.user->username : "-");
     };

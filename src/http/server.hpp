@@ -39,6 +39,9 @@ struct Services {
   // Logins of existing users hash on threads of their own, so a flood of registrations never queues them (null:
   // slow_work). Registrations per address are limited by `registrations` (null: no limit).
   boost::asio::thread_pool* login_work = nullptr;
+  // Where requests run when a database call is a network round trip (PostgreSQL): never on an io thread. Null
+  // (SQLite): on the io thread that read the request.
+  boost::asio::thread_pool* store_work = nullptr;
   auth::RateLimit* registrations = nullptr;
   std::chrono::seconds timeout{30};      // a request must arrive, and each write of an answer be taken, within this
   std::uint64_t min_free_bytes = 0;      // free space the data dir needs for a new stream (0: not checked)

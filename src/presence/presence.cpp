@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <boost/asio/dispatch.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "core/api_error.hpp"
+#include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "presence/channel_layer.hpp"
@@ -130,7 +132,9 @@ struct Presence::Impl : std::enable_shared_from_this<Presence::Impl> {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(std::shared_ptr<Presence::Impl> hub, beast::tcp_stream&& stream, SocketUser user, std::string client_id)
-      : hub_(std::move(hub)), ws_(std::move(stream)), user_(std::move(user)), client_id_(std::move(client_id)) {}
+      : hub_(std::move(hub)), ws_(std::move(stream)), user_(std::move(user)), client_id_(std::move(client_id)) {
+    if (hub_->opts.hook_work) hooks_strand_.emplace(boost::asio::make_strand(hub_->opts.hook_work->get_executor()));
+  }
 
   ~WsSession() { release(); }
 
@@ -155,12 +159,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void send_snapshot() {
     if (!hub_->hooks.snapshot_for) return;
-    try {
-      auto snap = hub_->hooks.snapshot_for(user_.id);
-      send(std::make_shared<const std::string>(core::json_text(snap)));
-    } catch (const std::exception& e) {
-      hub_->log->warn("snapshot for {} failed: {}", user_.username, e.what());
-    }
+    on_hooks([self = shared_from_this()] {
+      try {
+        auto snap = self->hub_->hooks.snapshot_for(self->user_.id);
+        self->send(std::make_shared<const std::string>(core::json_text(snap)));
+      } catch (const std::exception& e) {
+        self->hub_->log->warn("snapshot for {} failed: {}", self->user_.username, e.what());
+      }
+    });
   }
 
   // Closes after the messages already queued are written (so a shutdown notice reaches the page first).
@@ -204,10 +210,28 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void handle(const std::string& text) {
     std::weak_ptr<WsSession> weak = shared_from_this();
-    auto answer = detail::answer_frame(text, hub_->hooks, user_, client_id_, [weak](const json& m) {
+    auto reply = [weak](const json& m) {
       if (auto s = weak.lock()) s->send(std::make_shared<const std::string>(core::json_text(m)));
+    };
+    if (!hooks_strand_) {
+      auto answer = detail::answer_frame(text, hub_->hooks, user_, client_id_, reply);
+      if (answer) enqueue(std::make_shared<const std::string>(std::move(*answer)));
+      return;
+    }
+    on_hooks([self = shared_from_this(), text, reply] {
+      auto answer = detail::answer_frame(text, self->hub_->hooks, self->user_, self->client_id_, reply);
+      if (answer) self->send(std::make_shared<const std::string>(std::move(*answer)));
     });
-    if (answer) enqueue(std::make_shared<const std::string>(std::move(*answer)));
+  }
+
+  // Runs a hook where it may block (Options::hook_work, in this socket's order), or here.
+  template <typename Fn>
+  void on_hooks(Fn fn) {
+    if (hooks_strand_) {
+      boost::asio::post(*hooks_strand_, std::move(fn));
+    } else {
+      fn();
+    }
   }
 
   void enqueue(std::shared_ptr<const std::string> msg) {
@@ -249,7 +273,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     hub_->remove(this, group_of(user_.username));
     release();
     hub_->log->info("presence closed user={} client={}", user_.username, client_id_);
-    if (hub_->hooks.on_socket_closed && !hub_->closed) hub_->hooks.on_socket_closed(user_.id, client_id_);
+    if (!hub_->hooks.on_socket_closed || hub_->closed) return;
+    // After the messages it sent before closing (same strand).
+    on_hooks([hub = hub_, id = user_.id, client = client_id_] {
+      core::guarded("presence close", [&] { hub->hooks.on_socket_closed(id, client); });
+    });
   }
 
   std::shared_ptr<Presence::Impl> hub_;
@@ -258,6 +286,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::string client_id_;
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
+  std::optional<boost::asio::strand<boost::asio::thread_pool::executor_type>> hooks_strand_;
   bool closing_ = false;
   bool done_ = false;
   websocket::close_reason close_reason_{websocket::close_code::going_away};
@@ -313,7 +342,13 @@ void Presence::Impl::schedule_session_check() {
   session_timer.async_wait([weak](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->closed) return;
-    self->check_sessions();
+    if (self->opts.hook_work) {
+      boost::asio::post(*self->opts.hook_work, [self] {
+        core::guarded("presence session check", [&] { self->check_sessions(); });
+      });
+    } else {
+      self->check_sessions();
+    }
     self->schedule_session_check();
   });
 }

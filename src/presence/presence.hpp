@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -34,6 +35,9 @@ struct Options {
   int max_sockets_per_user = 32;
   // How often every socket's session is checked (expired or deleted: the socket is closed, 4001).
   std::chrono::milliseconds session_check{5000};
+  // Where the hooks run when they may block on a database round trip (PostgreSQL): each socket's messages, its
+  // snapshot and its close in order on a strand of this pool, the session checks on it too. Null: on the io threads.
+  boost::asio::thread_pool* hook_work = nullptr;
 };
 
 // Sends a message to one socket (the one a message came from). Thread-safe, never blocks; a no-op once closed.

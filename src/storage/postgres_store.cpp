@@ -539,6 +539,8 @@ bool is_postgres_url(const std::string& url) {
   return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
 }
 
+std::string redact_database_url(const std::string& url) { return detail::redact_conninfo(url); }
+
 std::unique_ptr<Store> open_postgres_store(const std::string& url, int connections) {
   if (!is_postgres_url(url)) {
     throw std::runtime_error("database URL '" + detail::redact_conninfo(url) +

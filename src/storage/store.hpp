@@ -198,5 +198,7 @@ int postgres_schema_version(const std::string& url);
 
 // Whether `url` looks like a PostgreSQL URL (postgres:// or postgresql://).
 bool is_postgres_url(const std::string& url);
+// The URL with its password replaced by ***, for logs.
+std::string redact_database_url(const std::string& url);
 
 }  // namespace fc25::storage

@@ -194,9 +194,11 @@ void StreamRegistry::on_socket_closed(std::int64_t user_id, const std::string& c
   auto session_id = active->session_id;
   timer->async_wait([this, timer, session_id](const boost::system::error_code& ec) {
     if (ec) return;
-    core::guarded("socket close", [&] {
-      if (options_.reconnect_grace.count() <= 0) stop_session(session_id, EndReason::socket_closed);
-      else lost(session_id, storage::Trouble::socket);
+    off_io([this, session_id] {
+      core::guarded("socket close", [&] {
+        if (options_.reconnect_grace.count() <= 0) stop_session(session_id, EndReason::socket_closed);
+        else lost(session_id, storage::Trouble::socket);
+      });
     });
   });
 }
@@ -262,7 +264,7 @@ void StreamRegistry::schedule_grace_check(std::int64_t session_id, std::chrono::
   auto timer = std::make_shared<boost::asio::steady_timer>(io_, after + std::chrono::milliseconds(5));
   timer->async_wait([this, timer, session_id](const boost::system::error_code& ec) {
     if (ec) return;
-    core::guarded("reconnect grace", [&] { check_grace(session_id); });
+    off_io([this, session_id] { core::guarded("reconnect grace", [&] { check_grace(session_id); }); });
   });
 }
 
@@ -388,8 +390,10 @@ void StreamRegistry::schedule_beat() {
   heartbeat_timer_->expires_after(options_.heartbeat_interval);
   heartbeat_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || !housekeeping_) return;
-    beat();
-    schedule_beat();
+    off_io([this] {
+      beat();
+      schedule_beat();
+    });
   });
 }
 

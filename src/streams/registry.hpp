@@ -21,6 +21,8 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
@@ -69,6 +71,8 @@ struct RegistryOptions {
   std::chrono::milliseconds reconnect_grace{15000};
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds node_stale_after{10000};             // a node silent this long has crashed
+  // Where its timers' work runs when the store is a network away (PostgreSQL); null: on the io thread.
+  boost::asio::thread_pool* store_work = nullptr;
 };
 
 class StreamRegistry {
@@ -132,6 +136,15 @@ class StreamRegistry {
   std::size_t record_unrecorded_ends();
   void beat();
   void schedule_beat();
+  // A timer's work: on RegistryOptions::store_work when set, else here.
+  template <typename Fn>
+  void off_io(Fn fn) {
+    if (options_.store_work) {
+      boost::asio::post(*options_.store_work, std::move(fn));
+    } else {
+      fn();
+    }
+  }
   bool node_alive(const storage::Node& n, std::int64_t now) const;
 
   boost::asio::io_context& io_;

@@ -2,13 +2,13 @@
 // another) or its expiry closes it, at once, while the same user's other sessions keep theirs; and one user cannot
 // hold more than FC25_MAX_SOCKETS_PER_USER sockets in a process.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { Client, uniqueName } from '../support/client.mjs';
 import { startRedis } from '../support/redis.mjs';
 import { startServer, tempDir } from '../support/server.mjs';
+import { query } from '../support/sqlite.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,8 +62,7 @@ describe('presence sockets and sessions', () => {
     const kept = keep.openPresence();
     await Promise.all([sock.ready, kept.ready]);
     const hash = crypto.createHash('sha256').update(c.cookies.get('fc25_session')).digest('hex');
-    execFileSync('sqlite3', ['-cmd', '.timeout 5000', server.dbPath,
-      `UPDATE sessions SET expires_at = 1 WHERE token_hash = '${hash}'`]);
+    query(server.dbPath, `UPDATE sessions SET expires_at = 1 WHERE token_hash = '${hash}'`);
     const closed = await closedWithin(sock, 7000);
     assert.ok(closed, 'the expired session\'s socket closes');
     t.diagnostic(`closed ${closed.ms.toFixed(0)} ms after the session expired`);

@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { databaseFor, testPostgresUrl } from './postgres.mjs';
+
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fc25Bin = process.env.FC25_BIN || path.join(repoRoot, 'build/src/app/fc25');
 export const sharedDir = process.env.FC25_SHARED_DIR || path.resolve(repoRoot, '../shared');
@@ -54,8 +56,10 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [],
   dataDir = dataDir || tempDir();
   const portFile = path.join(tempDir('fc25-port-'), 'port');
   const dbPath = db || path.join(dataDir, 'fc25.sqlite3');
+  // The PostgreSQL pass (FC25_TEST_POSTGRES_URL): the same tests, each SQLite path a database of its own.
+  const store = testPostgresUrl ? ['--database-url', databaseFor(dbPath)] : ['--db', dbPath];
   const command = [...wrap, fc25Bin, 'serve', '--bind', bind, '--port', '0', '--port-file', portFile,
-    '--data-dir', dataDir, '--db', dbPath, ...args];
+    '--data-dir', dataDir, ...store, ...args];
   const proc = spawn(command[0], command.slice(1), {
     // Tests register many users from 127.0.0.1: the per-address registration limit is lifted unless a test sets it.
     env: { FC25_REGISTRATIONS_PER_ADDRESS: '0', ...process.env, FC25_LOG_LEVEL: 'info', ...env },
