@@ -59,6 +59,11 @@ Broadcasts::~Broadcasts() = default;
 std::string_view Broadcasts::denoiser() const { return live_->backend_name(); }
 std::size_t Broadcasts::open_streams() const { return live_->open_streams(); }
 
+std::size_t Broadcasts::listener_count() const {
+  std::lock_guard lock(mu_);
+  return listeners_.size();
+}
+
 void Broadcasts::close_all() { live_.reset(); }
 
 streams::MediaHooks Broadcasts::hooks() {

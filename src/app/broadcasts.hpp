@@ -41,6 +41,8 @@ class Broadcasts {
   // How long a microphone test may run (default 60 s).
   void set_mic_test_limit(std::chrono::seconds limit) { mic_test_limit_ = limit; }
   std::size_t open_streams() const;
+  // Listeners (friends' pages and microphone tests) this process serves.
+  std::size_t listener_count() const;
   // Ends the media of every stream (shutdown); the registry ends them first, this catches anything left.
   void close_all();
 
@@ -85,7 +87,7 @@ class Broadcasts {
   std::filesystem::path data_dir_;
   core::EventSink& events_;
   std::unique_ptr<live::LiveMedia> live_;
-  std::mutex mu_;                                   // listeners_, owners_
+  mutable std::mutex mu_;                           // listeners_, owners_
   std::map<std::string, Listener> listeners_;       // by listen id
   // What a live stream of this process needs beside its media: its owning tab (its socket gets the noise meter)
   // and the strengths it had.

@@ -74,6 +74,18 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"dfn3", "classic", "passthrough"}); c.denoiser = v; }},
       {"CHANNEL_BACKEND", "--channel-backend",
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"memory", "redis"}); c.channel_backend = v; }},
+      {"FC25_NODE_URL", "--node-url",
+       [](Config& c, auto& n, auto& v) {
+         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           throw std::invalid_argument(n + ": '" + v + "' must be an http:// or https:// URL");
+         }
+         c.node_url = v;
+       }},
+      {"FC25_CLUSTER_SECRET", "--cluster-secret",
+       [](Config& c, auto& n, auto& v) {
+         if (!v.empty() && v.size() < 16) throw std::invalid_argument(n + ": must be at least 16 characters");
+         c.cluster_secret = v;
+       }},
       {"REDIS_HOST", "--redis-host", [](Config& c, auto&, auto& v) { c.redis_host = v; }},
       {"REDIS_PORT", "--redis-port", [](Config& c, auto& n, auto& v) { c.redis_port = parse_int(n, v, 1, 65535); }},
       {"FC25_LOG_LEVEL", "--log-level",
@@ -175,6 +187,7 @@ std::string Config::describe() const {
     << " web_dir=" << web_dir.string() << " model_dir=" << (model_dir.empty() ? "-" : model_dir.string())
     << " denoiser=" << denoiser << " channel_backend=" << channel_backend;
   if (channel_backend == "redis") o << " redis=" << redis_host << ":" << redis_port;
+  o << " node_url=" << (node_url.empty() ? "-" : node_url) << " cluster_secret=" << (cluster_secret.empty() ? "-" : "set");
   o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
     << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
@@ -205,6 +218,9 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --model-dir DIR          FC25_MODEL_DIR   DeepFilterNet3 model directory
   --denoiser NAME          FC25_DENOISER    dfn3 | classic | passthrough (default dfn3)
   --channel-backend NAME   CHANNEL_BACKEND  memory | redis (default memory)
+  --node-url URL           FC25_NODE_URL    where the other nodes of a cluster reach this one (default http://BIND:PORT)
+  --cluster-secret S       FC25_CLUSTER_SECRET  shared by a cluster's nodes (16+ characters); GET /api/cluster asks
+                           for it as "Authorization: Bearer S" (without one: loopback clients only)
   --redis-host HOST        REDIS_HOST       (default 127.0.0.1)
   --redis-port N           REDIS_PORT       (default 6379)
   --log-level LEVEL        FC25_LOG_LEVEL   trace | debug | info | warn | error (default info)

@@ -20,6 +20,10 @@ struct Config {
   std::filesystem::path model_dir;         // FC25_MODEL_DIR, --model-dir: DeepFilterNet3 model directory
   std::string denoiser = "dfn3";           // FC25_DENOISER, --denoiser: dfn3 | classic | passthrough
   std::string channel_backend = "memory";  // CHANNEL_BACKEND, --channel-backend: memory | redis
+  std::string node_url;                    // FC25_NODE_URL, --node-url: where the other nodes reach this one
+                                           // (default http://BIND:PORT); shown in GET /api/cluster
+  std::string cluster_secret;              // FC25_CLUSTER_SECRET, --cluster-secret: shared by a cluster's nodes;
+                                           // GET /api/cluster wants it (without one: loopback clients only)
   std::string redis_host = "127.0.0.1";    // REDIS_HOST, --redis-host
   int redis_port = 6379;                   // REDIS_PORT, --redis-port
   std::string log_level = "info";          // FC25_LOG_LEVEL, --log-level

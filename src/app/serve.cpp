@@ -22,6 +22,7 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/retention.hpp"
+#include "cluster/membership.hpp"
 #include "auth/auth.hpp"
 #include "core/crypto.hpp"
 #include "core/events.hpp"
@@ -241,8 +242,12 @@ int run_serve(const std::vector<std::string>& args) {
     services.timeout = std::chrono::seconds(config.http_timeout_s);
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
     services.quota_bytes = static_cast<std::uint64_t>(config.quota_mb) << 20;
+    std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
     services.health = [&] {
-      return json{{"live_streams", registry.live_count()},
+      return json{{"node_id", registry_options.node_id},
+                  {"cluster_nodes", membership ? membership->nodes().size() : 1},
+                  {"listeners", broadcasts.listener_count()},
+                  {"live_streams", registry.live_count()},
                   {"media_streams", broadcasts.open_streams()},
                   {"media_pipelines", media::live_pipelines()},
                   {"presence_sockets", presence.open_sockets()},
@@ -255,7 +260,37 @@ int run_serve(const std::vector<std::string>& args) {
       std::ofstream(tmp) << port << "\n";
       std::filesystem::rename(tmp, config.port_file);
     }
-    log->info("listening on http://{}:{}", config.bind.find(':') != std::string::npos ? "[" + config.bind + "]" : config.bind, port);
+    auto host = config.bind.find(':') != std::string::npos ? "[" + config.bind + "]" : config.bind;
+    log->info("listening on http://{}:{}", host, port);
+
+    // With Redis, the node holds a lease there: the others see it up, and what it carries.
+    if (config.channel_backend == "redis") {
+      cluster::Options co;
+      co.redis_host = config.redis_host;
+      co.redis_port = config.redis_port;
+      co.node_id = registry_options.node_id;
+      co.url = config.node_url.empty() ? "http://" + host + ":" + std::to_string(port) : config.node_url;
+      membership = std::make_unique<cluster::Membership>(co, [&registry, &broadcasts] {
+        return cluster::Load{static_cast<std::int64_t>(registry.live_count()),
+                             static_cast<std::int64_t>(broadcasts.listener_count())};
+      });
+      membership->start();
+    }
+    services.cluster_secret = config.cluster_secret;
+    services.cluster = [&membership, &registry_options] {
+      json nodes = json::array();
+      if (membership) {
+        for (auto& n : membership->nodes()) {
+          nodes.push_back({{"node_id", n.node_id}, {"url", n.url}, {"host", n.host}, {"pid", n.pid},
+                           {"started_at", core::iso8601_ms(n.started_at)},
+                           {"lease_renewed_at", core::iso8601_ms(n.renewed_at)},
+                           {"load", {{"live_streams", n.live_streams}, {"listeners", n.listeners}}}});
+        }
+      }
+      return json{{"mode", membership ? "redis" : "single"}, {"self", registry_options.node_id},
+                  {"redis_connected", membership ? json(membership->connected()) : json(nullptr)},
+                  {"nodes", nodes}};
+    };
 
     // Streams, listeners and sockets come and go in bursts, each on GStreamer threads with malloc arenas of their
     // own; glibc keeps what they free. Handing it back now and then keeps a long-running server's memory at what
@@ -297,6 +332,7 @@ int run_serve(const std::vector<std::string>& args) {
       trim.cancel();
       retention.cancel();
       registry.stop_all(streams::EndReason::server_shutdown);
+      if (membership) membership->stop();   // the lease given up: the other nodes see this one go at once
       registry.stop_housekeeping();
       // Let the "stream ended" notices reach the sockets before they are closed.
       drain.expires_after(std::chrono::milliseconds(300));

@@ -569,6 +569,20 @@ void Api::add_routes() {
     respond(json_response(200, j));
   });
 
+  // Operators: the nodes of the cluster and what each holds. Not for pages: the cluster secret, or loopback.
+  add(V::get, "/api/cluster", false, [&svc](Request& req, Respond& respond) {
+    if (!svc.cluster_secret.empty()) {
+      std::string auth(req.msg[bhttp::field::authorization]);
+      if (!core::constant_time_equal(auth, "Bearer " + svc.cluster_secret)) {
+        throw ApiError(401, "cluster_secret_required",
+                       "GET /api/cluster wants the cluster secret (Authorization: Bearer FC25_CLUSTER_SECRET)");
+      }
+    } else if (req.remote_address != "127.0.0.1" && req.remote_address != "::1") {
+      throw ApiError(403, "forbidden", "GET /api/cluster answers loopback clients only unless FC25_CLUSTER_SECRET is set");
+    }
+    respond(json_response(200, svc.cluster ? svc.cluster() : json{{"mode", "single"}, {"nodes", json::array()}}));
+  });
+
   // Recordings: the owner and friends may list and play them; only the owner may delete.
   add(V::get, "/api/recordings", true, [&svc](Request& req, Respond& respond) {
     auto who = subject_user(svc, req);

@@ -36,6 +36,8 @@ struct Services {
   std::string denoiser = "dfn3";         // what "noise removal on" runs (classic when no model is installed)
   nlohmann::json ice_servers = nlohmann::json::array();   // for the pages' RTCPeerConnection
   std::function<nlohmann::json()> health;                 // counters for GET /api/health
+  std::function<nlohmann::json()> cluster;                // the nodes for GET /api/cluster (null: one process)
+  std::string cluster_secret;                             // GET /api/cluster wants it (empty: loopback only)
   // Logins of existing users hash on threads of their own, so a flood of registrations never queues them (null:
   // slow_work). Registrations per address are limited by `registrations` (null: no limit).
   boost::asio::thread_pool* login_work = nullptr;
