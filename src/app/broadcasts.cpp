@@ -59,6 +59,35 @@ Broadcasts::~Broadcasts() = default;
 std::string_view Broadcasts::denoiser() const { return live_->backend_name(); }
 std::size_t Broadcasts::open_streams() const { return live_->open_streams(); }
 
+std::size_t Broadcasts::recover_recordings() {
+  auto log = core::logger("live");
+  auto dir = data_dir_ / "streamed_audios";
+  std::size_t recovered = 0;
+  std::error_code ec;
+  for (auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    auto name = entry.path().filename().string();
+    // {username}_{session}.wav; usernames hold no '_'-free guarantee, so the session is after the last '_'.
+    if (entry.path().extension() != ".wav" || name.size() < 9 || name.ends_with("_raw.wav")) continue;
+    auto us = name.rfind('_');
+    if (us == std::string::npos) continue;
+    auto digits = name.substr(us + 1, name.size() - us - 5);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 18) continue;
+    if (!recording::header_stale(entry.path())) continue;
+    core::guarded("recording recovery", [&] {
+      auto session_id = std::stoll(digits);
+      auto session = store_.stream_session(session_id);
+      if (!session || !session->ended_at) return;   // unknown, or live: the registry's to end and repair
+      auto user = store_.user_by_id(session->user_id);
+      if (!user || recording::file_name(user->username, session_id) != name) return;
+      storage::ActiveStream s{session_id, user->id, user->username, session->client_id, session->started_at, "", {}, {}};
+      ending(s, streams::parse_end_reason(session->end_reason).value_or(streams::EndReason::node_lost), false);
+      ++recovered;
+    });
+  }
+  if (recovered) log->info("recovered {} recordings whose streams another node ended while this one was down", recovered);
+  return recovered;
+}
+
 std::size_t Broadcasts::listener_count() const {
   std::lock_guard lock(mu_);
   return listeners_.size();

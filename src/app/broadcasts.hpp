@@ -43,6 +43,10 @@ class Broadcasts {
   std::size_t open_streams() const;
   // Listeners (friends' pages and microphone tests) this process serves.
   std::size_t listener_count() const;
+  // At start: recordings in streamed_audios/ that a crash left unfinished (header_stale) whose session has already
+  // been ended by another node (node_lost) are repaired and get their row; returns how many. (Sessions still live
+  // are the registry's: it ends them server_restart and repairs them then.)
+  std::size_t recover_recordings();
   // Ends the media of every stream (shutdown); the registry ends them first, this catches anything left.
   void close_all();
 

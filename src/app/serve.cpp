@@ -193,6 +193,7 @@ int run_serve(const std::vector<std::string>& args) {
     streams::RegistryOptions registry_options{core::random_token_hex(8)};
     registry_options.reconnect_grace = std::chrono::seconds(config.reconnect_grace_s);
     registry_options.store_work = store_pool;
+    if (config.channel_backend == "redis") registry_options.orphan_reason = streams::EndReason::node_lost;
     streams::StreamRegistry registry(io, *store, sink, registry_options);
     social::Friends friends(*store, sink);
     auth::Sessions sessions(*store);
@@ -232,6 +233,8 @@ int run_serve(const std::vector<std::string>& args) {
 
     // Streams a crashed predecessor left live are ended (server_restart) before anyone connects.
     registry.start_housekeeping();
+    // Recordings of this node's streams that another node ended while this one was down (node_lost).
+    broadcasts.recover_recordings();
 
     http::Services services{*store, sessions, throttle, friends, registry, presence, slow_work,
                             config.web_dir, config.secure_cookies, config.data_dir,
@@ -270,6 +273,12 @@ int run_serve(const std::vector<std::string>& args) {
       co.redis_port = config.redis_port;
       co.node_id = registry_options.node_id;
       co.url = config.node_url.empty() ? "http://" + host + ":" + std::to_string(port) : config.node_url;
+      // A node whose lease lapsed is gone: its live streams end (node_lost), off the membership thread.
+      co.on_left = [&registry, store_pool, &slow_work](const std::string& node_id) {
+        net::post(store_pool ? *store_pool : slow_work, [&registry, node_id] {
+          core::guarded("node lost", [&] { registry.end_streams_of_node(node_id, streams::EndReason::node_lost); });
+        });
+      };
       membership = std::make_unique<cluster::Membership>(co, [&registry, &broadcasts] {
         return cluster::Load{static_cast<std::int64_t>(registry.live_count()),
                              static_cast<std::int64_t>(broadcasts.listener_count())};

@@ -175,9 +175,11 @@ void Membership::loop() {
         for (auto& n : seen)
           if (std::find(before.begin(), before.end(), n.node_id) == before.end())
             log->info("cluster: node {} joined ({})", n.node_id, n.url);
-        for (auto& id : before)
-          if (std::none_of(seen.begin(), seen.end(), [&](auto& n) { return n.node_id == id; }))
-            log->info("cluster: node {} left (its lease lapsed or was given up)", id);
+        for (auto& id : before) {
+          if (std::any_of(seen.begin(), seen.end(), [&](auto& n) { return n.node_id == id; })) continue;
+          log->info("cluster: node {} left (its lease lapsed or was given up)", id);
+          if (options_.on_left) core::guarded("cluster node left", [&] { options_.on_left(id); });
+        }
       } else {
         drop(c && c->err ? c->errstr : "a command failed");
         std::lock_guard lock(mu_);

@@ -40,6 +40,9 @@ struct Options {
   std::string url;
   std::chrono::milliseconds lease{5000};   // the lease's TTL
   std::chrono::milliseconds renew{1000};   // how often it is renewed (and the others read)
+  // A node seen before is gone from a read (its lease lapsed, or it gave it up stopping cleanly). Called on the
+  // membership thread; not after a read of this node's own failed (it then knows nothing of the others).
+  std::function<void(const std::string& node_id)> on_left;
 };
 
 class Membership {

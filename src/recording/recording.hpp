@@ -67,6 +67,10 @@ class WavWriter {
 // RecordingError when it is not a 16-bit mono WAV this server writes.
 std::optional<Summary> repair(const std::filesystem::path& path);
 
+// Whether a WAV file's header says less than the file holds: it was being written when its process died (a
+// finished file's RIFF size is the file's, or 0xffffffff past 4 GiB). Reads 8 bytes; false for what is not a WAV.
+bool header_stale(const std::filesystem::path& path);
+
 // A recording's waveform picture: for each of `buckets` equal stretches of the file, its loudest sample as a
 // fraction of full scale (0..1). Throws RecordingError when the file cannot be read.
 struct Peaks {

@@ -155,6 +155,18 @@ std::unique_ptr<WavWriter> WavWriter::create(const std::filesystem::path& path) 
   return std::make_unique<SndfileWriter>(path, fd, sf);
 }
 
+bool header_stale(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec || size < 44) return false;
+  std::ifstream f(path, std::ios::binary);
+  unsigned char head[8];
+  if (!f.read(reinterpret_cast<char*>(head), 8) || std::memcmp(head, "RIFF", 4) != 0) return false;
+  std::uint32_t riff = le32(head + 4);
+  if (riff == 0xffffffffu) return false;
+  return static_cast<std::uint64_t>(riff) + 8 < size;
+}
+
 std::optional<Summary> repair(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;

@@ -23,6 +23,7 @@ constexpr std::pair<EndReason, std::string_view> kReasons[] = {
     {EndReason::server_restart, "server_restart"},
     {EndReason::media_error, "media_error"},
     {EndReason::recording_failed, "recording_failed"},
+    {EndReason::node_lost, "node_lost"},
 };
 }  // namespace
 

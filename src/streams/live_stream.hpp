@@ -15,7 +15,7 @@ namespace fc25::streams {
 enum class State { starting, live, stopping, ended };
 
 enum class EndReason { user, page_unload, socket_closed, webrtc_failed, media_timeout, server_shutdown, server_restart,
-                       media_error, recording_failed };
+                       media_error, recording_failed, node_lost };
 
 std::string_view to_string(State s);
 std::string_view to_string(EndReason r);

@@ -106,7 +106,8 @@ std::optional<Stopped> StreamRegistry::finish_stop(std::int64_t session_id, std:
   if (media_.ending) {
     try {
       if (local) media_.ending(active ? *active : local->info(), reason, true);
-      else if (active && reason == EndReason::server_restart) media_.ending(*active, reason, false);
+      else if (active && (reason == EndReason::server_restart || reason == EndReason::node_lost))
+        media_.ending(*active, reason, false);
     } catch (const std::exception& e) {
       core::logger("streams")->error("finishing the media of session={} failed: {}", session_id, e.what());
     }
@@ -304,6 +305,20 @@ bool StreamRegistry::node_alive(const storage::Node& n, std::int64_t now) const 
   return now - n.last_seen < options_.node_stale_after.count();
 }
 
+std::size_t StreamRegistry::end_streams_of_node(const std::string& node_id, EndReason reason) {
+  if (node_id == options_.node_id) return 0;
+  std::size_t ended = 0;
+  for (auto& a : store_.active_streams_of_node(node_id)) {
+    // Every surviving node tries; the store lets exactly one end each stream (and that one tells the friends).
+    if (stop_session(a.session_id, reason)) ++ended;
+  }
+  if (ended) {
+    core::logger("streams")->info("node {} is gone: ended {} of its live streams ({})", node_id, ended,
+                                  to_string(reason));
+  }
+  return ended;
+}
+
 std::size_t StreamRegistry::recover_orphans() {
   auto now = core::now_ms();
   std::map<std::string, bool> alive;
@@ -312,7 +327,7 @@ std::size_t StreamRegistry::recover_orphans() {
   for (auto& a : store_.all_active_streams()) {
     auto it = alive.find(a.node_id);
     if (a.node_id == options_.node_id || (it != alive.end() && it->second)) continue;
-    if (stop_session(a.session_id, EndReason::server_restart)) ++ended;
+    if (stop_session(a.session_id, options_.orphan_reason)) ++ended;
   }
   for (auto& [id, ok] : alive)
     if (!ok) store_.forget_node(id);

@@ -71,6 +71,9 @@ struct RegistryOptions {
   std::chrono::milliseconds reconnect_grace{15000};
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds node_stale_after{10000};             // a node silent this long has crashed
+  // How the streams of a crashed node end when found by housekeeping: server_restart (one server, found by its
+  // next start) or node_lost (a cluster, where a survivor finds them; as when its lease lapses).
+  EndReason orphan_reason = EndReason::server_restart;
   // Where its timers' work runs when the store is a network away (PostgreSQL); null: on the io thread.
   boost::asio::thread_pool* store_work = nullptr;
 };
@@ -90,6 +93,9 @@ class StreamRegistry {
                                    EndReason reason);
   // Stops one session wherever it runs. Idempotent: nullopt when it was not live (any more).
   std::optional<Stopped> stop_session(std::int64_t session_id, EndReason reason);
+  // Ends the live streams of another node that is gone (its cluster lease lapsed): node_lost. Returns how many this
+  // process ended (the others were ended by another survivor, or were not live).
+  std::size_t end_streams_of_node(const std::string& node_id, EndReason reason);
 
   // A presence socket closed: when this socket's tab owns the user's stream, the stream is reconnecting (after
   // socket_close_grace, so that a page_unload beacon ends it first) and ends if the tab is not back within

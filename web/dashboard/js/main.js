@@ -262,6 +262,7 @@ function endReasonText(reason) {
     media_timeout: 'no audio reached the server for a while',
     server_shutdown: 'the server shut down',
     server_restart: 'the server restarted',
+    node_lost: 'the server carrying it stopped answering',
     media_error: 'the server could not record it',
     recording_failed: 'the server could not save your recording',
   }[reason] || reason;
