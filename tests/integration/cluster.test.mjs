@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { Client, uniqueName } from '../support/client.mjs';
 import { startRedis } from '../support/redis.mjs';
-import { startServer, tempDir } from '../support/server.mjs';
+import { startServer, tempDir, until } from '../support/server.mjs';
 
 const secret = 'a-cluster-secret-of-some-length';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -15,15 +15,6 @@ async function cluster(server, auth = `Bearer ${secret}`) {
   return { status: r.status, body: await r.json() };
 }
 
-async function until(fn, ms, what) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
 
 describe('cluster membership in Redis', () => {
   let redis, A, B;

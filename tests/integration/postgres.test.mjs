@@ -4,20 +4,10 @@ import { after, before, describe, it } from 'node:test';
 
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
 import { psql, startPostgres } from '../support/postgres.mjs';
-import { startServer } from '../support/server.mjs';
+import { startServer, until } from '../support/server.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function until(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await sleep(100);
-  }
-  throw new Error(`${what} not within ${ms} ms`);
-}
 
 describe('fc25 on PostgreSQL', () => {
   let pg, server, alice, bob, bobSock;

@@ -134,3 +134,14 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [],
     },
   };
 }
+
+// Polls `fn` every 100 ms until it returns something truthy (returned), or fails naming `what` after `ms`.
+export async function until(fn, ms, what) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(100);
+  }
+  throw new Error(`${what}: not within ${ms} ms`);
+}
