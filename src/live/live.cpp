@@ -669,18 +669,34 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
   }
 }
 
+namespace {
+// The stream's fan-out, made at its first listener or tap. Under Impl::mu.
+std::shared_ptr<media::Fanout> fanout_for(const std::map<std::int64_t, std::shared_ptr<Pipe>>& pipes,
+                                          std::int64_t session_id, int realtime_priority) {
+  auto it = pipes.find(session_id);
+  if (it == pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
+  auto fanout = std::atomic_load(&it->second->fanout);
+  if (!fanout) {
+    fanout = media::Fanout::create("fanout-" + std::to_string(session_id), realtime_priority);
+    std::atomic_store(&it->second->fanout, fanout);
+  }
+  return fanout;
+}
+}  // namespace
+
+const media::IceConfig& LiveMedia::ice() const { return impl_->cfg.ice; }
+
+void LiveMedia::tap(std::int64_t session_id, const std::string& tap_id, media::Fanout::PacketTap tap) {
+  std::lock_guard lock(impl_->mu);
+  fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority)->add_tap(tap_id, std::move(tap));
+}
+
 void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp,
                        SignalSink sink, std::function<void(const std::string&)> failed) {
   std::shared_ptr<media::Fanout> fanout;
   {
     std::lock_guard lock(impl_->mu);
-    auto it = impl_->pipes.find(session_id);
-    if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
-    fanout = std::atomic_load(&it->second->fanout);
-    if (!fanout) {
-      fanout = media::Fanout::create("fanout-" + std::to_string(session_id), impl_->cfg.realtime_priority);
-      std::atomic_store(&it->second->fanout, fanout);
-    }
+    fanout = fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority);
   }
   media::PeerEvents ev;
   ev.answer = std::move(sink.answer);
@@ -725,6 +741,15 @@ bool LiveMedia::unlisten(std::int64_t session_id, const std::string& listener_id
     f = fanout_of(impl_->pipes, session_id);
   }
   return f && f->remove_listener(listener_id);
+}
+
+bool LiveMedia::untap(std::int64_t session_id, const std::string& tap_id) {
+  std::shared_ptr<media::Fanout> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = fanout_of(impl_->pipes, session_id);
+  }
+  return f && f->remove_tap(tap_id);
 }
 
 std::size_t LiveMedia::listeners(std::int64_t session_id) const {

@@ -121,6 +121,9 @@ class LiveMedia {
   LiveMedia(const LiveMedia&) = delete;
   LiveMedia& operator=(const LiveMedia&) = delete;
 
+  // The ICE settings listeners' connections get.
+  const media::IceConfig& ice() const;
+
   // The backend new streams get when noise removal is on.
   std::string_view backend_name() const;
 
@@ -150,6 +153,10 @@ class LiveMedia {
   void listener_candidate(std::int64_t session_id, const std::string& listener_id,
                           const media::RemoteCandidate& candidate);
   bool unlisten(std::int64_t session_id, const std::string& listener_id);
+  // Every encoded packet of an open stream also goes to `tap` (on the sending thread: copy, never wait), e.g. to
+  // relay it to another node. Throws NotOpen when the stream is not open. untap: false when it was not there.
+  void tap(std::int64_t session_id, const std::string& tap_id, media::Fanout::PacketTap tap);
+  bool untap(std::int64_t session_id, const std::string& tap_id);
   std::size_t listeners(std::int64_t session_id) const;
   media::Fanout::ListenerCounts listener_counts(std::int64_t session_id, const std::string& listener_id) const;
 

@@ -156,37 +156,81 @@ class ListenerPeer final : public detail::Peer {
   GstClockTime first_pts_ = GST_CLOCK_TIME_NONE;
 };
 
-using ListenerList = std::vector<std::shared_ptr<ListenerPeer>>;
+// Who gets each packet, published whole on every change.
+struct Receivers {
+  std::vector<std::shared_ptr<ListenerPeer>> listeners;
+  std::vector<std::shared_ptr<const Fanout::PacketTap>> taps;
+};
 
 class FanoutImpl final : public Fanout, public std::enable_shared_from_this<FanoutImpl> {
  public:
-  FanoutImpl(std::string label, int realtime_priority) : label_(std::move(label)), rt_priority_(realtime_priority) {}
+  FanoutImpl(std::string label, int realtime_priority, bool relayed)
+      : label_(std::move(label)), rt_priority_(realtime_priority), relayed_(relayed) {}
 
+  // `appsrc (16-bit audio) ! opusenc ! appsink`, or for a relayed stream `appsrc (Opus) ! appsink`: the appsink's
+  // streaming thread sends every packet, so a relayed stream's listeners are served as an encoded one's.
   void build() {
     pipe_ = gst_pipeline_new(label_.c_str());
     src_ = gst_element_factory_make("appsrc", nullptr);
-    GstElement* enc = gst_element_factory_make("opusenc", nullptr);
+    GstElement* enc = relayed_ ? nullptr : gst_element_factory_make("opusenc", nullptr);
     GstElement* sink = gst_element_factory_make("appsink", nullptr);
-    if (!pipe_ || !src_ || !enc || !sink) throw std::runtime_error("cannot create the Opus encoder (gstreamer1.0-plugins-base)");
+    if (!pipe_ || !src_ || (!relayed_ && !enc) || !sink) {
+      throw std::runtime_error("cannot create the Opus encoder (gstreamer1.0-plugins-base)");
+    }
     detail::pipeline_opened();
-    GstCaps* caps = gst_caps_from_string("audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+    GstCaps* caps = gst_caps_from_string(relayed_ ? "audio/x-opus,channels=1,rate=48000,channel-mapping-family=0"
+                                                  : "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
     g_object_set(src_, "caps", caps, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE,
                  "max-buffers", static_cast<guint64>(50), "block", FALSE, nullptr);
     gst_caps_unref(caps);
     gst_util_set_object_arg(G_OBJECT(src_), "leaky-type", "downstream");
-    gst_util_set_object_arg(G_OBJECT(enc), "frame-size", "20");
-    gst_util_set_object_arg(G_OBJECT(enc), "audio-type", "voice");
-    g_object_set(enc, "inband-fec", TRUE, "bitrate", 64000, nullptr);
     g_object_set(sink, "sync", FALSE, "async", FALSE, "emit-signals", FALSE, "max-buffers", 50u, "drop", TRUE, nullptr);
     GstAppSinkCallbacks cb{};
     cb.new_sample = &FanoutImpl::on_encoded;
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, this, nullptr);
-    gst_bin_add_many(GST_BIN(pipe_), src_, enc, sink, nullptr);
-    gst_element_link_many(src_, enc, sink, nullptr);
+    if (enc) {
+      gst_util_set_object_arg(G_OBJECT(enc), "frame-size", "20");
+      gst_util_set_object_arg(G_OBJECT(enc), "audio-type", "voice");
+      g_object_set(enc, "inband-fec", TRUE, "bitrate", 64000, nullptr);
+      gst_bin_add_many(GST_BIN(pipe_), src_, enc, sink, nullptr);
+      gst_element_link_many(src_, enc, sink, nullptr);
+    } else {
+      gst_bin_add_many(GST_BIN(pipe_), src_, sink, nullptr);
+      gst_element_link(src_, sink);
+    }
     gst_element_set_state(pipe_, GST_STATE_PLAYING);
   }
 
+  void push_packet(const std::uint8_t* data, std::size_t size, std::uint64_t pts_ns, std::int64_t arrival_ns) override {
+    if (!relayed_) throw std::logic_error(label_ + " encodes its own packets");
+    if (closed_.load(std::memory_order_relaxed) || size == 0) return;
+    GstBuffer* b = gst_buffer_new_memdup(data, size);
+    GST_BUFFER_PTS(b) = pts_ns;
+    GST_BUFFER_DURATION(b) = 20 * GST_MSECOND;
+    GST_BUFFER_OFFSET(b) = static_cast<guint64>(arrival_ns);  // read back on the sending thread
+    gst_app_src_push_buffer(GST_APP_SRC(src_), b);
+  }
+
+  void add_tap(const std::string& id, PacketTap tap) override {
+    std::lock_guard lock(mu_);
+    taps_[id] = std::make_shared<const PacketTap>(std::move(tap));
+    publish();
+  }
+
+  bool remove_tap(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    if (!taps_.erase(id)) return false;
+    publish();
+    return true;
+  }
+
+  std::size_t taps() const override {
+    std::lock_guard lock(mu_);
+    return taps_.size();
+  }
+
   void push(const float* samples, std::int64_t arrival_ns) override {
+    if (relayed_) throw std::logic_error(label_ + " takes encoded packets");
     if (closed_.load(std::memory_order_relaxed)) return;
     arrivals_[frames_ % arrivals_.size()].store(arrival_ns, std::memory_order_relaxed);
     // opusenc takes 16-bit samples.
@@ -269,6 +313,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       std::lock_guard lock(mu_);
       if (closed_.exchange(true)) return;
       all.swap(listeners_);
+      taps_.clear();
       publish();
     }
     for (auto& [id, l] : all) {
@@ -289,10 +334,10 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
  private:
   // The encoder thread reads the listener list without a lock: a new list is published on every change.
   void publish() {
-    auto list = std::make_shared<const ListenerList>();
-    auto mutable_list = std::const_pointer_cast<ListenerList>(list);
-    for (auto& [id, l] : listeners_) mutable_list->push_back(l);
-    std::atomic_store(&snapshot_, list);
+    auto list = std::make_shared<Receivers>();
+    for (auto& [id, l] : listeners_) list->listeners.push_back(l);
+    for (auto& [id, t] : taps_) list->taps.push_back(t);
+    std::atomic_store(&snapshot_, std::shared_ptr<const Receivers>(std::move(list)));
   }
 
   static GstFlowReturn on_encoded(GstAppSink* sink, gpointer data) {
@@ -314,13 +359,27 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     GstBuffer* buf = gst_sample_get_buffer(sample);
     self->encoded_.fetch_add(1, std::memory_order_relaxed);
     auto list = std::atomic_load(&self->snapshot_);
-    if (buf && list && !list->empty()) {
-      // Measured from when the packet's earliest audio reached the server. The encoder stamps a packet its lookahead
-      // (6.5 ms) before its first input frame: rounding up finds that frame.
-      auto first_frame = (GST_BUFFER_PTS(buf) + 10 * GST_MSECOND - 1) / (10 * GST_MSECOND);
-      auto arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
+    if (buf && list && !(list->listeners.empty() && list->taps.empty())) {
+      std::int64_t arrival = 0;
+      if (self->relayed_) {
+        arrival = static_cast<std::int64_t>(GST_BUFFER_OFFSET(buf));  // stamped by push_packet
+      } else {
+        // Measured from when the packet's earliest audio reached the server. The encoder stamps a packet its
+        // lookahead (6.5 ms) before its first input frame: rounding up finds that frame.
+        auto first_frame = (GST_BUFFER_PTS(buf) + 10 * GST_MSECOND - 1) / (10 * GST_MSECOND);
+        arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
+      }
+      if (!list->taps.empty()) {
+        GstMapInfo map;
+        if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+          for (auto& t : list->taps) {
+            core::guarded("packet tap", [&] { (*t)(map.data, map.size, GST_BUFFER_PTS(buf), arrival); });
+          }
+          gst_buffer_unmap(buf, &map);
+        }
+      }
       // One listener's failure is that listener's: the others still get the packet.
-      for (auto& l : *list) core::guarded("listener send", [&] { l->deliver(buf, arrival); });
+      for (auto& l : list->listeners) core::guarded("listener send", [&] { l->deliver(buf, arrival); });
     }
     gst_sample_unref(sample);
     return GST_FLOW_OK;
@@ -328,6 +387,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
 
   std::string label_;
   int rt_priority_ = 0;
+  bool relayed_ = false;       // takes Opus packets (push_packet), not audio
   bool thread_named_ = false;  // the encoder thread only
   GstElement* pipe_ = nullptr;
   GstElement* src_ = nullptr;
@@ -338,14 +398,22 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   std::shared_ptr<StreamLatency> hist_ = std::make_shared<StreamLatency>();
   mutable std::mutex mu_;     // the control path only; never taken by GStreamer threads
   std::map<std::string, std::shared_ptr<ListenerPeer>> listeners_;
-  std::shared_ptr<const ListenerList> snapshot_ = std::make_shared<const ListenerList>();
+  std::map<std::string, std::shared_ptr<const PacketTap>> taps_;
+  std::shared_ptr<const Receivers> snapshot_ = std::make_shared<const Receivers>();
 };
 
 }  // namespace
 
 std::shared_ptr<Fanout> Fanout::create(const std::string& label, int realtime_priority) {
   init();
-  auto f = std::make_shared<FanoutImpl>(label, realtime_priority);
+  auto f = std::make_shared<FanoutImpl>(label, realtime_priority, false);
+  f->build();
+  return f;
+}
+
+std::shared_ptr<Fanout> Fanout::create_relayed(const std::string& label, int realtime_priority) {
+  init();
+  auto f = std::make_shared<FanoutImpl>(label, realtime_priority, true);
   f->build();
   return f;
 }

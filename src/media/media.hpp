@@ -129,7 +129,24 @@ class Fanout {
   // `realtime_priority` > 0: the thread that encodes and sends asks for SCHED_FIFO at that priority (when
   // permitted), so that joins and other work on a busy machine do not hold up every listener's audio.
   static std::shared_ptr<Fanout> create(const std::string& label, int realtime_priority = 0);
+  // A fan-out of a stream encoded elsewhere (another node): it takes Opus packets (push_packet) instead of audio,
+  // and sends them to its listeners as they come, from a thread of its own.
+  static std::shared_ptr<Fanout> create_relayed(const std::string& label, int realtime_priority = 0);
   virtual ~Fanout() = default;
+
+  // One encoded packet of a relayed fan-out (any one thread; never waits). `pts_ns`: its place in the stream (as
+  // the encoding side stamped it); `arrival_ns` (steady clock): when its earliest audio arrived, for the latency
+  // figures. Throws std::logic_error on a fan-out that encodes its own.
+  virtual void push_packet(const std::uint8_t* data, std::size_t size, std::uint64_t pts_ns, std::int64_t arrival_ns) = 0;
+
+  // Taps see every encoded packet as it is made, before any listener, on the sending thread: they must copy what
+  // they keep and never wait. `arrival_ns` as for push_packet. A tap added twice under one id replaces the first.
+  using PacketTap = std::function<void(const std::uint8_t* data, std::size_t size, std::uint64_t pts_ns,
+                                       std::int64_t arrival_ns)>;
+  virtual void add_tap(const std::string& id, PacketTap tap) = 0;
+  // After it returns the tap is called no more, unless a packet was being sent to it meanwhile; false when absent.
+  virtual bool remove_tap(const std::string& id) = 0;
+  virtual std::size_t taps() const = 0;
 
   // One clean 10 ms frame (our thread; never waits for a listener). `arrival_ns` (steady clock) is when the audio
   // it carries arrived (before the denoiser's delay), for the latency figures.
