@@ -7,6 +7,7 @@
 #include "core/crypto.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
+#include "core/run_on.hpp"
 #include "core/text.hpp"
 #include "core/time.hpp"
 #include "recording/recording.hpp"
@@ -93,7 +94,79 @@ std::size_t Broadcasts::listener_count() const {
   return listeners_.size();
 }
 
-void Broadcasts::close_all() { live_.reset(); }
+void Broadcasts::close_all() {
+  if (relays_) relays_->close_all();
+  if (origin_) origin_->close_all();
+  live_.reset();
+}
+
+void Broadcasts::enable_relays(ClusterLinks links) {
+  links_ = std::move(links);
+  relay::OriginHooks oh;
+  oh.tap = [this](std::int64_t session_id, const std::string& tap_id, media::Fanout::PacketTap tap) {
+    if (!live_) throw live::NotOpen("the server is stopping");
+    live_->tap(session_id, tap_id, std::move(tap));
+  };
+  oh.untap = [this](std::int64_t session_id, const std::string& tap_id) {
+    if (live_) live_->untap(session_id, tap_id);
+  };
+  // The owner's node checks again that a listener elsewhere is a friend.
+  oh.may_listen = [this](std::int64_t session_id, std::int64_t user_id) {
+    auto active = store_.active_stream_by_session(session_id);
+    return active && store_.are_friends(active->user_id, user_id);
+  };
+  // Both read the store: off the io threads when it is a network away.
+  oh.listeners_changed = [this](std::int64_t session_id) {
+    core::run_on(links_.store_work, [this, session_id] {
+      core::guarded("relay listeners", [&] { announce_listeners(session_id); });
+    });
+  };
+  origin_ = std::make_unique<relay::Origin>(io_, std::move(oh), links_.store_work);
+
+  relay::RelayOptions ro;
+  ro.secret = links_.secret;
+  ro.node_id = registry_.node_id();
+  ro.ice = live_->ice();
+  ro.realtime_priority = links_.realtime_priority;
+  relay::RelayHooks rh;
+  rh.ended = [this](const std::string& listen_id, const std::string& reason, const std::string& detail) {
+    core::run_on(links_.store_work, [this, listen_id, reason, detail] {
+      core::guarded("relayed listener end", [&] { relayed_listener_ended(listen_id, reason, detail); });
+    });
+  };
+  rh.ended_reason = [this](std::int64_t session_id) -> std::optional<std::string> {
+    auto s = store_.stream_session(session_id);
+    if (!s) return std::string("not_live");
+    if (s->ended_at) return s->end_reason.empty() ? std::string("ended") : s->end_reason;
+    return std::nullopt;
+  };
+  relays_ = std::make_unique<relay::Relays>(io_, std::move(ro), std::move(rh), links_.store_work);
+}
+
+void Broadcasts::accept_relay(boost::beast::tcp_stream&& stream,
+                              boost::beast::http::request<boost::beast::http::string_body>&& req, std::int64_t session_id) {
+  if (!origin_) return;  // not a cluster: the HTTP plane refuses before this
+  origin_->accept(std::move(stream), std::move(req), session_id);
+}
+
+json Broadcasts::relay_stats() const {
+  if (!origin_ || !relays_) return nullptr;
+  auto out = origin_->stats();
+  auto in = relays_->stats();
+  return json{{"out", {{"relays", out.relays}, {"packets", out.packets}, {"dropped", out.dropped}}},
+              {"in", {{"relays", in.relays}, {"listeners", in.listeners}, {"packets", in.packets},
+                      {"transit_ms", {{"count", in.transit.count}, {"p50", in.transit.p50_ms}, {"p99", in.transit.p99_ms},
+                                      {"max", in.transit.max_ms}}}}}};
+}
+
+void Broadcasts::relayed_listener_ended(const std::string& listen_id, const std::string& reason, const std::string& detail) {
+  if (auto l = drop_listener(listen_id, reason)) {
+    json msg{{"type", "listen_ended"}, {"listen_id", listen_id}, {"session_id", l->session_id},
+             {"username", l->owner}, {"reason", reason}};
+    if (!detail.empty()) msg["detail"] = detail;
+    l->reply(msg);
+  }
+}
 
 streams::MediaHooks Broadcasts::hooks() {
   streams::MediaHooks h;
@@ -133,6 +206,9 @@ void Broadcasts::ending(const storage::ActiveStream& s, streams::EndReason reaso
       owners_.erase(it);
     }
   }
+  // Relays of it: from here to other nodes (a stream of this node), or to here (another's, which this node ended).
+  if (local && origin_) origin_->end(s.session_id, std::string(streams::to_string(reason)));
+  if (!local && relays_) relays_->end(s.session_id, std::string(streams::to_string(reason)));
   if (local) {
     // Listeners hear that the stream ended, then their connections close with the fan-out.
     std::vector<std::pair<std::string, Listener>> gone;
@@ -438,7 +514,9 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
     }
     if (type == "ice_candidate") {
       auto c = candidate_fields(msg);
-      if (!c.candidate.empty() && live_) live_->listener_candidate(l.session_id, id, c);
+      if (c.candidate.empty()) return;
+      if (l.relayed && relays_) relays_->candidate(l.session_id, id, c);
+      else if (!l.relayed && live_) live_->listener_candidate(l.session_id, id, c);
       return;
     }
     drop_listener(id, "left");
@@ -467,20 +545,30 @@ void Broadcasts::listen(const presence::SocketUser& user, const std::string& cli
       throw core::ApiError(409, "starting", "the stream of '" + target->username + "' is starting; ask again in a moment");
     }
     if (active->node_id == registry_.node_id()) throw core::ApiError(409, "not_live", "'" + target->username + "' is not live");
-    throw core::ApiError(409, "not_here", "the stream of '" + target->username +
-                                              "' is not served by this server process");
+    if (!relays_) {
+      throw core::ApiError(409, "not_here", "the stream of '" + target->username +
+                                                "' is served by another server process, and this one relays nothing "
+                                                "(FC25_CLUSTER_SECRET is not set)");
+    }
+    auto url = links_.node_url ? links_.node_url(active->node_id) : std::nullopt;
+    if (!url) {
+      throw core::ApiError(503, "relay_unavailable", "the server that holds the stream of '" + target->username +
+                                                         "' (node " + active->node_id + ") is not reachable");
+    }
+    return join(user, client_id, sdp, active->session_id, target->id, target->username, std::move(reply), url);
   }
   join(user, client_id, sdp, active->session_id, target->id, target->username, std::move(reply));
 }
 
 void Broadcasts::join(const presence::SocketUser& user, const std::string& client_id, const std::string& sdp,
                       std::int64_t session_id, std::int64_t owner_id, const std::string& owner_name,
-                      presence::Reply reply) {
+                      presence::Reply reply, const std::optional<std::string>& origin_url) {
   auto log = core::logger("live");
   auto id = core::random_token_hex(8);
+  const bool relayed = origin_url.has_value();
   {
     std::lock_guard lock(mu_);
-    listeners_[id] = Listener{session_id, user.id, user.username, client_id, owner_id, owner_name, true, reply};
+    listeners_[id] = Listener{session_id, user.id, user.username, client_id, owner_id, owner_name, true, relayed, reply};
   }
   live::SignalSink sink;
   sink.answer = [this, reply, id, session_id, owner = owner_name](const std::string& answer) {
@@ -505,7 +593,18 @@ void Broadcasts::join(const presence::SocketUser& user, const std::string& clien
     });
   };
   try {
-    live_->listen(session_id, id, sdp, std::move(sink), failed);
+    if (relayed) {
+      media::PeerEvents ev;
+      ev.answer = std::move(sink.answer);
+      ev.local_candidate = std::move(sink.candidate);
+      ev.failed = failed;
+      ev.connected = [session_id, id] {
+        core::logger("live")->info("listener connected session={} listener={} (relayed)", session_id, id);
+      };
+      relays_->join(session_id, *origin_url, id, user.id, sdp, std::move(ev));
+    } else {
+      live_->listen(session_id, id, sdp, std::move(sink), failed);
+    }
   } catch (const media::OfferError& e) {
     std::lock_guard lock(mu_);
     listeners_.erase(id);
@@ -531,12 +630,16 @@ void Broadcasts::join(const presence::SocketUser& user, const std::string& clien
     if (it != listeners_.end()) it->second.joining = false;
     if (it == listeners_.end()) {
       lock.unlock();
-      live_->unlisten(session_id, id);
+      Listener gone;
+      gone.session_id = session_id;
+      gone.relayed = relayed;
+      release_listener(gone, id);
       log->info("listener left session={} listener={} (dropped while joining)", session_id, id);
       return;
     }
   }
-  log->info("listener joined user={} stream={} session={} listener={}", user.username, owner_name, session_id, id);
+  log->info("listener joined user={} stream={} session={} listener={}{}", user.username, owner_name, session_id, id,
+            relayed ? " relayed from " + *origin_url : std::string());
   // A removal of the friendship since the check above either saw this listener (it is registered) or happened
   // before this second look: either way it ends.
   if (end_if_not_friends(id)) return;
@@ -581,12 +684,25 @@ std::optional<Broadcasts::Listener> Broadcasts::drop_listener(const std::string&
   }
   // A listener still joining is released by the join itself once its connection exists (closing a connection
   // while another thread makes it is not safe).
-  auto counts = live_ && !l.joining ? live_->listener_counts(l.session_id, listen_id) : media::Fanout::ListenerCounts{};
-  if (live_ && !l.joining) live_->unlisten(l.session_id, listen_id);
+  auto counts = l.joining ? media::Fanout::ListenerCounts{} : release_listener(l, listen_id);
   core::logger("live")->info("listener left session={} listener={} ({}; {} packets sent, {} dropped)",
                              l.session_id, listen_id, why, counts.sent, counts.dropped);
   announce_listeners(l.session_id);
   return l;
+}
+
+media::Fanout::ListenerCounts Broadcasts::release_listener(const Listener& l, const std::string& listen_id) {
+  media::Fanout::ListenerCounts counts;
+  if (l.relayed) {
+    if (relays_) {
+      counts = relays_->counts(l.session_id, listen_id);
+      relays_->leave(l.session_id, listen_id);
+    }
+  } else if (live_) {
+    counts = live_->listener_counts(l.session_id, listen_id);
+    live_->unlisten(l.session_id, listen_id);
+  }
+  return counts;
 }
 
 void Broadcasts::on_socket_closed(std::int64_t user_id, const std::string& client_id) {
@@ -605,13 +721,15 @@ void Broadcasts::on_socket_closed(std::int64_t user_id, const std::string& clien
 
 // The broadcaster's pages show how many are listening.
 void Broadcasts::announce_listeners(std::int64_t session_id) {
+  // Counted where the stream runs: its own listeners and those its relays serve on other nodes.
+  if (!live_ || !live_->is_open(session_id)) return;
   auto active = store_.active_stream_by_session(session_id);
-  if (!active || !live_) return;
-  std::size_t n = 0;
+  if (!active) return;
+  std::size_t n = origin_ ? origin_->listeners(session_id) : 0;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, l] : listeners_)
-      if (l.session_id == session_id) ++n;
+      if (l.session_id == session_id && !l.relayed) ++n;
   }
   events_.send_to_user(active->username, json{{"type", "listeners"}, {"session_id", session_id}, {"count", n}});
 }

@@ -9,11 +9,13 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/events.hpp"
 #include "live/live.hpp"
 #include "presence/presence.hpp"
+#include "relay/relay.hpp"
 #include "storage/store.hpp"
 #include "streams/registry.hpp"
 
@@ -36,6 +38,21 @@ class Broadcasts {
   // A friendship of `username` was removed (seen in whichever process holds the sockets): each listener here from
   // or to that user who is no longer a friend of the broadcaster ends (listen_ended, reason not_friends).
   void end_unfriended_listeners(const std::string& username);
+
+  // A cluster: streams cross between nodes over relays (relay/relay.hpp), authenticated by the cluster secret.
+  struct ClusterLinks {
+    std::string secret;
+    // Where another node is reached (its FC25_NODE_URL), nullopt when it holds no lease now.
+    std::function<std::optional<std::string>(const std::string& node_id)> node_url;
+    boost::asio::thread_pool* store_work = nullptr;  // where store calls of relays run (null: inline)
+    int realtime_priority = 0;
+  };
+  void enable_relays(ClusterLinks links);
+  // A relay's upgrade from another node (the secret checked): the stream's packets go to it.
+  void accept_relay(boost::beast::tcp_stream&& stream, boost::beast::http::request<boost::beast::http::string_body>&& req,
+                    std::int64_t session_id);
+  // Relays sent and received, for GET /api/health.
+  nlohmann::json relay_stats() const;
 
   std::string_view denoiser() const;
   // How long a microphone test may run (default 60 s).
@@ -65,11 +82,17 @@ class Broadcasts {
   void set_strength(const storage::ActiveStream& active, const nlohmann::json& msg, presence::Reply reply);
   void send_meter(std::int64_t session_id, const denoise::MeterReading& reading);
   // A listener's connection to `session_id` (a stream of `owner_name`, or one's own microphone test).
+  // `origin_url`: the stream's node when it is another one (the listener is fed by a relay from it).
   void join(const presence::SocketUser& user, const std::string& client_id, const std::string& sdp,
-            std::int64_t session_id, std::int64_t owner_id, const std::string& owner_name, presence::Reply reply);
+            std::int64_t session_id, std::int64_t owner_id, const std::string& owner_name, presence::Reply reply,
+            const std::optional<std::string>& origin_url = std::nullopt);
+  // A relayed listener ended from its relay's side: the stream ended there, or the owner's node refused it.
+  void relayed_listener_ended(const std::string& listen_id, const std::string& reason, const std::string& detail);
   struct Listener;
   // Forgets a listener and releases its connection; returns it (nullopt when it was already gone).
   std::optional<Listener> drop_listener(const std::string& listen_id, const std::string& why);
+  // Releases a listener's connection (live_ or relays_), returning what it was sent.
+  media::Fanout::ListenerCounts release_listener(const Listener& l, const std::string& listen_id);
   void announce_listeners(std::int64_t session_id);
   // Ends the listener (not_friends) when its user and the broadcaster are no longer friends; true when it did.
   bool end_if_not_friends(const std::string& listen_id);
@@ -82,6 +105,7 @@ class Broadcasts {
     std::int64_t owner_id = 0;  // the broadcaster's user id
     std::string owner;          // the broadcaster's username
     bool joining = false;       // its connection is being made (live_->listen runs): a drop leaves the release to it
+    bool relayed = false;       // the stream comes from another node (relays_), not from live_
     presence::Reply reply;
   };
 
@@ -91,6 +115,9 @@ class Broadcasts {
   std::filesystem::path data_dir_;
   core::EventSink& events_;
   std::unique_ptr<live::LiveMedia> live_;
+  ClusterLinks links_;
+  std::unique_ptr<relay::Origin> origin_;   // relays of this node's streams to others (with links_)
+  std::unique_ptr<relay::Relays> relays_;   // other nodes' streams heard here
   mutable std::mutex mu_;                           // listeners_, owners_
   std::map<std::string, Listener> listeners_;       // by listen id
   // What a live stream of this process needs beside its media: its owning tab (its socket gets the noise meter)

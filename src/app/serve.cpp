@@ -246,10 +246,29 @@ int run_serve(const std::vector<std::string>& args) {
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
     services.quota_bytes = static_cast<std::uint64_t>(config.quota_mb) << 20;
     std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
+    // In a cluster (Redis and a cluster secret) a friend's stream on another node reaches this one over a relay.
+    if (config.channel_backend == "redis" && !config.cluster_secret.empty()) {
+      Broadcasts::ClusterLinks links;
+      links.secret = config.cluster_secret;
+      links.store_work = store_pool;
+      links.realtime_priority = config.realtime_priority;
+      links.node_url = [&membership](const std::string& node_id) -> std::optional<std::string> {
+        if (!membership) return std::nullopt;
+        for (auto& n : membership->nodes())
+          if (n.node_id == node_id) return n.url;
+        return std::nullopt;
+      };
+      broadcasts.enable_relays(std::move(links));
+      services.relay = [&broadcasts](boost::beast::tcp_stream&& stream, http::bhttp::request<http::bhttp::string_body>&& req,
+                                     std::int64_t session_id) {
+        broadcasts.accept_relay(std::move(stream), std::move(req), session_id);
+      };
+    }
     services.health = [&] {
       return json{{"node_id", registry_options.node_id},
                   {"cluster_nodes", membership ? membership->nodes().size() : 1},
                   {"listeners", broadcasts.listener_count()},
+                  {"relays", broadcasts.relay_stats()},
                   {"live_streams", registry.live_count()},
                   {"media_streams", broadcasts.open_streams()},
                   {"media_pipelines", media::live_pipelines()},

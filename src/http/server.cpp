@@ -2,6 +2,7 @@
 // do_read/on_read, limits on headers and body, a read timeout, keep-alive, and the upgrade of /ws/presence/.
 #include "http/server.hpp"
 
+#include <charconv>
 #include <chrono>
 
 #include <boost/asio/dispatch.hpp>
@@ -141,6 +142,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto log_refusal = [&](unsigned status) {
       log_->info("GET {} {} upgrade refused user={}", req_.path, status, req_.user ? req_.user->username : "-");
     };
+    if (req_.path.starts_with("/internal/relay/")) return upgrade_relay();
     if (req_.path != "/ws/presence") {
       log_refusal(404);
       return write(error_response(404, "not_found", "no WebSocket at " + req_.path));
@@ -168,6 +170,31 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     handed_over_ = true;
     svc_.presence.accept(std::move(stream_), std::move(req_.msg), {req_.user->id, req_.user->username, session},
                          client_id);
+  }
+
+  // Another node of the cluster asks for a stream's packets: only with the cluster secret.
+  void upgrade_relay() {
+    auto refuse = [&](unsigned status, const std::string& code, const std::string& message) {
+      log_->info("GET {} {} relay refused from {}: {}", req_.path, status, remote_, code);
+      write(error_response(status, code, message));
+    };
+    if (!svc_.relay || svc_.cluster_secret.empty()) {
+      return refuse(403, "relay_disabled", "this node relays to no one: FC25_CLUSTER_SECRET is not set");
+    }
+    std::string auth(req_.msg[bhttp::field::authorization]);
+    if (!core::constant_time_equal(auth, "Bearer " + svc_.cluster_secret)) {
+      return refuse(401, "cluster_secret_required", "relays need the cluster secret as a Bearer token");
+    }
+    auto digits = std::string_view(req_.path).substr(std::string_view("/internal/relay/").size());
+    std::int64_t session_id = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), session_id);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || session_id <= 0) {
+      return refuse(404, "not_found", "no stream session in '" + core::printable(req_.path) + "'");
+    }
+    log_->info("GET {} 101 relay from {} node={}", req_.path, remote_, core::printable(std::string(req_.msg["X-FC25-Node"])));
+    stream_.expires_never();
+    handed_over_ = true;
+    svc_.relay(std::move(stream_), std::move(req_.msg), session_id);
   }
 
   void write(Reply reply) {

@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include "auth/auth.hpp"
 #include "http/exchange.hpp"
@@ -38,6 +39,9 @@ struct Services {
   std::function<nlohmann::json()> health;                 // counters for GET /api/health
   std::function<nlohmann::json()> cluster;                // the nodes for GET /api/cluster (null: one process)
   std::string cluster_secret;                             // GET /api/cluster wants it (empty: loopback only)
+  // Relays from other nodes of the cluster: GET /internal/relay/{session} upgraded to a WebSocket, taken here once
+  // the cluster secret checked out (null, or no secret: refused).
+  std::function<void(boost::beast::tcp_stream&&, bhttp::request<bhttp::string_body>&&, std::int64_t session_id)> relay;
   // Logins of existing users hash on threads of their own, so a flood of registrations never queues them (null:
   // slow_work). Registrations per address are limited by `registrations` (null: no limit).
   boost::asio::thread_pool* login_work = nullptr;
