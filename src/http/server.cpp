@@ -18,6 +18,7 @@
 #include "core/guard.hpp"
 #include "core/api_error.hpp"
 #include "core/log.hpp"
+#include "core/run_on.hpp"
 #include "core/text.hpp"
 #include "http/api.hpp"
 #include "http/exchange.hpp"
@@ -90,11 +91,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // (PostgreSQL), at once otherwise (SQLite answers in microseconds).
   template <typename Fn>
   void off_io(Fn fn) {
-    if (svc_.store_work) {
-      net::post(*svc_.store_work, std::move(fn));
-    } else {
-      fn();
-    }
+    core::run_on(svc_.store_work, std::move(fn));
   }
 
   // The upgrade's session lookup (the store) off the io threads; the handshake back on this connection's strand.

@@ -19,6 +19,7 @@
 #include "core/api_error.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
+#include "core/run_on.hpp"
 #include "core/text.hpp"
 #include "presence/channel_layer.hpp"
 #include "presence/detail/frame.hpp"
@@ -342,13 +343,9 @@ void Presence::Impl::schedule_session_check() {
   session_timer.async_wait([weak](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->closed) return;
-    if (self->opts.hook_work) {
-      boost::asio::post(*self->opts.hook_work, [self] {
-        core::guarded("presence session check", [&] { self->check_sessions(); });
-      });
-    } else {
-      self->check_sessions();
-    }
+    core::run_on(self->opts.hook_work, [self] {
+      core::guarded("presence session check", [&] { self->check_sessions(); });
+    });
     self->schedule_session_check();
   });
 }

@@ -23,6 +23,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+
+#include "core/run_on.hpp"
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
@@ -145,11 +147,7 @@ class StreamRegistry {
   // A timer's work: on RegistryOptions::store_work when set, else here.
   template <typename Fn>
   void off_io(Fn fn) {
-    if (options_.store_work) {
-      boost::asio::post(*options_.store_work, std::move(fn));
-    } else {
-      fn();
-    }
+    core::run_on(options_.store_work, std::move(fn));
   }
   bool node_alive(const storage::Node& n, std::int64_t now) const;
 
