@@ -95,9 +95,13 @@ export function handleListenMessage(msg) {
   // (It may end before its answer came: a friendship removed while the offer was being taken.)
   if (msg.type === 'listen_ended' && (msg.listen_id === me.listenId || (!me.listenId && msg.username === me.username))) {
     stopListening();
-    me.onEnded(msg.reason === 'left' ? '' : msg.reason === 'failed'
-      ? `The connection to the stream failed (${msg.detail}). Press Listen to try again.`
-      : msg.reason === 'not_friends' ? `You are no longer friends with ${me.username}.` : 'The stream ended.');
+    me.onEnded({
+      left: '',
+      failed: `The connection to the stream failed (${msg.detail}). Press Listen to try again.`,
+      not_friends: `You are no longer friends with ${me.username}.`,
+      node_lost: 'The stream ended: the server carrying it stopped answering.',
+      relay_lost: `The server carrying the stream of ${me.username} cannot be reached. Press Listen to try again.`,
+    }[msg.reason] ?? 'The stream ended.');
     return true;
   }
   if (msg.type === 'error' && msg.for === 'listen_offer') {
