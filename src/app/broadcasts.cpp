@@ -121,7 +121,7 @@ void Broadcasts::enable_relays(ClusterLinks links) {
       core::guarded("relay listeners", [&] { announce_listeners(session_id); });
     });
   };
-  origin_ = std::make_unique<relay::Origin>(io_, std::move(oh), links_.store_work);
+  origin_ = std::make_unique<relay::Origin>(io_, std::move(oh), links_.store_work, links_.realtime_priority);
 
   relay::RelayOptions ro;
   ro.secret = links_.secret;

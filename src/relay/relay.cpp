@@ -7,7 +7,11 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +25,7 @@
 #include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/run_on.hpp"
+#include "core/thread.hpp"
 #include "core/time.hpp"
 
 namespace fc25::relay {
@@ -52,6 +57,42 @@ template <class Ws>
 void set_nodelay(Ws& ws) {
   beast::error_code ec;
   beast::get_lowest_layer(ws).socket().set_option(tcp::no_delay(true), ec);
+}
+
+// The relays' own thread: their sockets never wait behind HTTP requests, signalling or presence on the io
+// threads (a packet every 20 ms per relay). Held by whatever may still post to it (a tap on an encoder thread), so
+// that it outlives them; its thread ends with stop().
+struct RelayThread {
+  net::io_context io{1};
+  net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(io);
+  std::thread thread;
+
+  std::atomic<bool> finished{false};
+
+  RelayThread(const std::string& name, int realtime_priority) {
+    thread = std::thread([this, name, realtime_priority] {
+      core::guarded("relay thread setup", [&] { core::name_and_prioritise_thread(name, realtime_priority); });
+      core::run_guarded("relay thread", [&] { io.run(); });
+      finished = true;
+    });
+  }
+  // Lets the work under way finish (sockets closing) for up to `grace`, then stops whatever is left.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0)) {
+    work.reset();
+    auto until = std::chrono::steady_clock::now() + grace;
+    while (!finished && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    io.stop();
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+  }
+  ~RelayThread() {
+    stop();
+    if (thread.joinable()) thread.detach();
+  }
+};
+
+// From the audio's arrival at the origin to its packet entering a listener's payloader here.
+std::string latency_fields(const media::Fanout::Latency& l) {
+  return fmt::format("packets={} latency p50={:.2f}ms p99={:.2f}ms max={:.2f}ms", l.count, l.p50_ms, l.p99_ms, l.max_ms);
 }
 
 }  // namespace
@@ -92,7 +133,10 @@ struct Origin::Impl : std::enable_shared_from_this<Origin::Impl> {
   std::map<std::string, std::weak_ptr<Out>> outs;  // by tap id
   std::atomic<std::uint64_t> packets{0}, dropped{0};
 
-  Impl(net::io_context& io, OriginHooks h, net::thread_pool* b) : io(io), hooks(std::move(h)), blocking(b) {}
+  std::shared_ptr<RelayThread> rt;
+
+  Impl(net::io_context& io, OriginHooks h, net::thread_pool* b, int prio)
+      : io(io), hooks(std::move(h)), blocking(b), rt(std::make_shared<RelayThread>("fc25-relay-out", prio)) {}
 
   // One relay: a socket to another node, fed by a tap on the stream's fan-out.
   struct Out : std::enable_shared_from_this<Out> {
@@ -110,7 +154,10 @@ struct Origin::Impl : std::enable_shared_from_this<Origin::Impl> {
     Request req;                       // the upgrade, kept until it is answered
     std::set<std::string> listeners;   // announced and let in; Impl::mu
 
-    Out(beast::tcp_stream s, std::weak_ptr<Impl> o, std::int64_t sid) : ws(std::move(s)), origin(std::move(o)), session_id(sid) {}
+    std::shared_ptr<RelayThread> rt;  // where ws lives; kept alive by whoever may post to it
+
+    Out(beast::tcp_stream s, std::weak_ptr<Impl> o, std::int64_t sid, std::shared_ptr<RelayThread> t)
+        : ws(std::move(s)), origin(std::move(o)), session_id(sid), rt(std::move(t)) {}
 
     void start(Request r, const std::string& remote) {
       req = std::move(r);
@@ -303,18 +350,42 @@ struct Origin::Impl : std::enable_shared_from_this<Origin::Impl> {
   }
 };
 
-Origin::Origin(net::io_context& io, OriginHooks hooks, net::thread_pool* blocking_work)
-    : impl_(std::make_shared<Impl>(io, std::move(hooks), blocking_work)) {}
+Origin::Origin(net::io_context& io, OriginHooks hooks, net::thread_pool* blocking_work, int realtime_priority)
+    : impl_(std::make_shared<Impl>(io, std::move(hooks), blocking_work, realtime_priority)) {}
 
-Origin::~Origin() { close_all(); }
+Origin::~Origin() {
+  // No tap may post to a relay after this: untapped here, at once; then the sockets close (the relays told the
+  // server is stopping) and the thread ends once they have, or after a second.
+  auto outs = impl_->of(std::nullopt);
+  for (auto& o : outs) core::guarded("relay untap", [&] { impl_->hooks.untap(o->session_id, o->id); });
+  for (auto& o : outs) net::post(o->ws.get_executor(), [o] { o->finish("server_shutdown"); });
+  outs.clear();
+  impl_->rt->stop(std::chrono::seconds(1));
+}
 
 void Origin::accept(beast::tcp_stream stream, beast::http::request<beast::http::string_body> req, std::int64_t session_id) {
   beast::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
   auto remote = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   auto node = std::string(req["X-FC25-Node"]);
-  auto out = std::make_shared<Impl::Out>(std::move(stream), impl_, session_id);
-  out->start(std::move(req), node.empty() ? remote : node + "@" + remote);
+  // The connection moves from the io threads to the relays' own thread.
+  auto protocol = ep.protocol();
+  auto fd = stream.socket().release(ec);
+  if (ec) {
+    impl_->log->warn("relay of session={} from {} not taken: {}", session_id, remote, ec.message());
+    return;
+  }
+  beast::tcp_stream moved(net::make_strand(impl_->rt->io));
+  moved.socket().assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    impl_->log->warn("relay of session={} from {} not taken: {}", session_id, remote, ec.message());
+    return;
+  }
+  auto out = std::make_shared<Impl::Out>(std::move(moved), impl_, session_id, impl_->rt);
+  net::post(out->ws.get_executor(), [out, req = std::move(req), who = node.empty() ? remote : node + "@" + remote]() mutable {
+    out->start(std::move(req), who);
+  });
 }
 
 void Origin::end(std::int64_t session_id, const std::string& reason) {
@@ -600,7 +671,8 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
         listeners.clear();
         if (auto it = r->ins.find(session_id); it != r->ins.end() && it->second.get() == this) r->ins.erase(it);
       }
-      r->log->info("relay of session={} from {} ended ({}) with {} listeners here", session_id, url, reason, gone.size());
+      r->log->info("relay of session={} from {} ended ({}) with {} listeners here; {}", session_id, url, reason,
+                   gone.size(), latency_fields(fanout->latency()));
       fanout->close();
       shut();
       for (auto& lid : gone) {
@@ -634,8 +706,11 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
   // What listeners ended with their relay were sent, until asked for (counts()).
   mutable std::map<std::string, media::Fanout::ListenerCounts> final_counts;
 
+  std::shared_ptr<RelayThread> rt;
+
   Impl(net::io_context& io, RelayOptions o, RelayHooks h, net::thread_pool* b)
-      : io(io), opt(std::move(o)), hooks(std::move(h)), blocking(b) {}
+      : io(io), opt(std::move(o)), hooks(std::move(h)), blocking(b),
+        rt(std::make_shared<RelayThread>("fc25-relay-in", opt.realtime_priority)) {}
 
   // Removes a listener; the relay closes with its last. False when it was not there.
   bool drop(std::int64_t session_id, const std::string& listen_id) {
@@ -656,7 +731,8 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
       net::post(in->strand, [in, listen_id] { in->send(json{{"type", "listener_left"}, {"listen_id", listen_id}}.dump()); });
     }
     if (last) {
-      log->info("relay of session={} from {} closed: its last listener here left", session_id, in->url);
+      log->info("relay of session={} from {} closed: its last listener here left; {}", session_id, in->url,
+                latency_fields(in->fanout->latency()));
       in->fanout->close();
       net::post(in->strand, [in] { in->shut(); });
     }
@@ -667,7 +743,10 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
 Relays::Relays(net::io_context& io, RelayOptions options, RelayHooks hooks, net::thread_pool* blocking_work)
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(hooks), blocking_work)) {}
 
-Relays::~Relays() { close_all(); }
+Relays::~Relays() {
+  close_all();
+  impl_->rt->stop(std::chrono::seconds(1));
+}
 
 void Relays::join(std::int64_t session_id, const std::string& origin_url, const std::string& listen_id,
                   std::int64_t user_id, const std::string& offer_sdp, media::PeerEvents events) {
@@ -681,7 +760,7 @@ void Relays::join(std::int64_t session_id, const std::string& origin_url, const 
       in = it->second;
     } else {
       auto target = parse_origin(origin_url);
-      in = std::make_shared<Impl::In>(I.io, impl_, session_id, std::move(target), origin_url);
+      in = std::make_shared<Impl::In>(I.rt->io, impl_, session_id, std::move(target), origin_url);
       in->fanout = media::Fanout::create_relayed("relay-" + std::to_string(session_id), I.opt.realtime_priority);
       I.ins[session_id] = in;
       fresh = true;

@@ -65,8 +65,10 @@ struct Stats {
 
 class Origin {
  public:
-  // `blocking_work`: where may_listen runs (null: inline).
-  Origin(boost::asio::io_context& io, OriginHooks hooks, boost::asio::thread_pool* blocking_work);
+  // `blocking_work`: where may_listen runs (null: inline). Relay sockets run on a thread of their own, at
+  // `realtime_priority` (SCHED_FIFO when permitted; 0: normal); hooks run on `io`'s threads or blocking_work.
+  Origin(boost::asio::io_context& io, OriginHooks hooks, boost::asio::thread_pool* blocking_work,
+         int realtime_priority = 0);
   ~Origin();
   Origin(const Origin&) = delete;
   Origin& operator=(const Origin&) = delete;
@@ -90,7 +92,7 @@ struct RelayOptions {
   std::string secret;                         // the cluster secret (Bearer token of the upgrade)
   std::string node_id;                        // this node, named to the origin
   media::IceConfig ice;                       // for the listeners' connections
-  int realtime_priority = 0;                  // of each relayed fan-out's sending thread
+  int realtime_priority = 0;                  // of the relays' thread and each relayed fan-out's sending thread
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds retry_every{1000};  // a lost relay: how often it is tried again
   std::chrono::milliseconds give_up{10000};     // ... and how long, before its listeners end ("relay_lost")
