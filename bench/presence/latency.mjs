@@ -20,6 +20,7 @@ import { Client } from '../../tests/support/client.mjs';
 import { startRedis } from '../../tests/support/redis.mjs';
 import { startPostgres } from '../../tests/support/postgres.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
+import { machine } from '../support.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -114,9 +115,10 @@ async function main() {
       summary[kind] = { samples: v.length, p50_ms: percentile(v, 50), p99_ms: percentile(v, 99), max_ms: v[v.length - 1],
         api_p50_ms: percentile(a, 50), api_p99_ms: percentile(a, 99) };
     }
-    const result = { backend: BACKEND, store: STORE, clients: N, rounds: ROUNDS, servers: servers.length, ...summary };
+    const result = { machine: machine(), backend: BACKEND, store: STORE, clients: N, rounds: ROUNDS, servers: servers.length, ...summary };
     if (JSON_OUT) console.log(JSON.stringify(result));
     else {
+      console.log(`machine: ${machine()}`);
       console.log(`presence latency, ${BACKEND} channel layer, ${STORE} store, ${N} friends, ${ROUNDS} rounds, ${servers.length} server process(es)`);
       for (const kind of ['start', 'stop']) {
         const s = summary[kind];
