@@ -17,6 +17,10 @@
 #include "storage/store.hpp"
 #include "streams/registry.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace fc25::http {
 
 inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
@@ -48,6 +52,9 @@ struct Services {
   std::chrono::seconds timeout{30};      // a request must arrive, and each write of an answer be taken, within this
   std::uint64_t min_free_bytes = 0;      // free space the data dir needs for a new stream (0: not checked)
   std::uint64_t quota_bytes = 0;         // a user's recordings may take this much; then going live is refused (0: no quota)
+  // HTTPS only, with this certificate and key (http/tls.hpp makes it); null: plain HTTP. Cookies should then be
+  // secure_cookies.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class Server {
