@@ -31,6 +31,8 @@ struct Config {
   bool secure_cookies = false;             // FC25_SECURE_COOKIES, --secure-cookies: mark cookies Secure (behind a
                                            // proxy that terminates TLS; always on with tls_cert)
   std::filesystem::path tls_cert;          // FC25_TLS_CERT, --tls-cert: PEM certificate chain; serve HTTPS only
+  std::vector<std::string> trusted_proxies;  // FC25_TRUSTED_PROXIES, --trusted-proxies: IP addresses (comma-separated)
+                                           // whose X-Forwarded-For names the client (HAProxy in front of a node)
   std::filesystem::path tls_key;           // FC25_TLS_KEY, --tls-key: its PEM private key (both or neither)
   bool record_raw = false;                 // FC25_RECORD_RAW, --record-raw: also keep the unprocessed input
   std::string stun;                        // FC25_STUN, --stun: stun://host:port for server and pages

@@ -249,6 +249,7 @@ int run_serve(const std::vector<std::string>& args) {
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
     services.quota_bytes = static_cast<std::uint64_t>(config.quota_mb) << 20;
     services.tls = tls;
+    for (auto& a : config.trusted_proxies) services.trusted_proxies.push_back(net::ip::make_address(a));
     std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
     services.health = [&] {
       return json{{"node_id", registry_options.node_id},

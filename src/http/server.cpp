@@ -36,6 +36,43 @@ namespace {
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+// Who sent a request: the connection's peer, or, when that is a trusted proxy, the right-most address of
+// X-Forwarded-For that is not a trusted proxy itself (every proxy appends the address it was reached from, so
+// entries further left are whatever the client wrote). A value that is not an address ends the walk.
+std::string client_address(const std::string& peer, const bhttp::request<bhttp::string_body>& msg,
+                           const std::vector<net::ip::address>& trusted) {
+  auto is_trusted = [&](const net::ip::address& a) {
+    for (auto& t : trusted)
+      if (t == a) return true;
+    return false;
+  };
+  beast::error_code ec;
+  auto peer_addr = net::ip::make_address(peer, ec);
+  if (ec || !is_trusted(peer_addr)) return peer;
+  std::vector<std::string> hops;
+  auto [first, last] = msg.equal_range(beast::string_view("X-Forwarded-For"));
+  for (auto it = first; it != last; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      hops.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  std::string client = peer;
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    auto a = net::ip::make_address(*it, ec);
+    if (ec) break;
+    client = a.to_string();
+    if (!is_trusted(a)) break;
+  }
+  return client;
+}
+
 std::string remote_of(beast::tcp_stream& stream) {
   beast::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
@@ -128,6 +165,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     req_.msg = parser_->release();
     keep_alive_ = req_.msg.keep_alive();
+    if (!svc_.trusted_proxies.empty()) req_.remote_address = client_address(remote_, req_.msg, svc_.trusted_proxies);
     if (https_only_) {
       keep_alive_ = false;
       return write(error_response(400, "https_required",

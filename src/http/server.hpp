@@ -6,6 +6,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -55,6 +58,9 @@ struct Services {
   // HTTPS only, with this certificate and key (http/tls.hpp makes it); null: plain HTTP. Cookies should then be
   // secure_cookies.
   std::shared_ptr<boost::asio::ssl::context> tls;
+  // Proxies whose X-Forwarded-For is believed (FC25_TRUSTED_PROXIES): a request from one of them is from the
+  // address it names (Request::remote_address: registration and login limits, the loopback check).
+  std::vector<boost::asio::ip::address> trusted_proxies;
 };
 
 class Server {

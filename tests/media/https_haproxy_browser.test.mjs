@@ -44,6 +44,21 @@ function get(url, headers = {}) {
   });
 }
 
+// POST through HAProxy (JSON body, extra headers) -> {status, headers, body}.
+function post(url, json, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(json);
+    const req = https.request(url, { method: 'POST', rejectUnauthorized: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 // One plain HTTP request to HAProxy's HTTP port: the raw answer's head.
 function plainRequest(host, port, hostHeader, target) {
   return new Promise((resolve, reject) => {
@@ -77,8 +92,9 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     pg = startPostgres();
     redis = await startRedis();
     const env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port),
-      FC25_DATABASE_URL: pg.url, FC25_DENOISER: 'passthrough', FC25_REGISTRATIONS_PER_ADDRESS: '0',
-      FC25_SECURE_COOKIES: '1' };   // as docs/deploy.md says for nodes behind HAProxy
+      FC25_DATABASE_URL: pg.url, FC25_DENOISER: 'passthrough',
+      // As docs/deploy.md says for nodes behind HAProxy (here on loopback with them).
+      FC25_SECURE_COOKIES: '1', FC25_TRUSTED_PROXIES: '127.0.0.1', FC25_REGISTRATIONS_PER_ADDRESS: '3' };
     nodes = [await startServer({ env, dataDir: tempDir() })];
     nodes.push(await startServer({ env, dataDir: tempDir() }));
 
@@ -194,5 +210,24 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     assert.deepEqual(part.body, whole.body.subarray(44, 1044));
     await aliceCtx.close();
     await bobCtx.close();
+  });
+
+  it('a node counts registrations per browser address (X-Forwarded-For from HAProxy), not per proxy', async () => {
+    // Registrations kept on node1 until its limit (3 per address) refuses one: the log names the browser's address
+    // (the namespace's, where this process connects from), not HAProxy's 127.0.0.1.
+    const csrf = await get(`${base}/api/csrf`, { Cookie: 'fc25_node=node1' });
+    const token = JSON.parse(csrf.body).csrf_token;
+    const cookie = `fc25_node=node1; fc25_csrf=${token}`;
+    let refused;
+    for (let i = 0; i < 4 && !refused; i++) {
+      const r = await post(`${base}/api/auth/register`, { username: uniqueName('carol'), password: 'a fine password' },
+        { Cookie: cookie, 'X-CSRF-Token': token });
+      if (r.status === 429) refused = r;
+      else assert.equal(r.status, 201, String(r.body));
+    }
+    assert.ok(refused, 'the fourth registration from one address at the latest is refused');
+    assert.equal(JSON.parse(refused.body).error.code, 'too_many_registrations');
+    await nodes[0].waitForLog(new RegExp(`registration throttled addr=${addr.replace(/\./g, '\\.')}\\b`));
+    assert.doesNotMatch(nodes[0].logs(), /registration throttled addr=127\.0\.0\.1/);
   });
 });
