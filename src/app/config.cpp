@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <arpa/inet.h>
+
 #include "core/log.hpp"
 #include "storage/store.hpp"
 
@@ -96,6 +98,22 @@ const std::vector<Setting>& settings() {
       {"FC25_THREADS", "--threads", [](Config& c, auto& n, auto& v) { c.threads = parse_int(n, v, 0, 256); }},
       {"FC25_SECURE_COOKIES", "--secure-cookies",
        [](Config& c, auto& n, auto& v) { c.secure_cookies = parse_bool(n, v); }},
+      {"FC25_TLS_CERT", "--tls-cert", [](Config& c, auto&, auto& v) { c.tls_cert = v; }},
+      {"FC25_TLS_KEY", "--tls-key", [](Config& c, auto&, auto& v) { c.tls_key = v; }},
+      {"FC25_TRUSTED_PROXIES", "--trusted-proxies",
+       [](Config& c, auto& n, auto& v) {
+         c.trusted_proxies.clear();
+         std::stringstream ss(v);
+         std::string item;
+         while (std::getline(ss, item, ',')) {
+           if (item.empty()) continue;
+           unsigned char buf[16];
+           if (inet_pton(AF_INET, item.c_str(), buf) != 1 && inet_pton(AF_INET6, item.c_str(), buf) != 1) {
+             throw std::invalid_argument(n + ": '" + item + "' is not an IP address (a comma-separated list of them)");
+           }
+           c.trusted_proxies.push_back(item);
+         }
+       }},
       {"FC25_RECORD_RAW", "--record-raw", [](Config& c, auto& n, auto& v) { c.record_raw = parse_bool(n, v); }},
       {"FC25_STUN", "--stun",
        [](Config& c, auto& n, auto& v) {
@@ -173,6 +191,12 @@ Config load_config(const std::vector<std::string>& args) {
     }
     found->set(c, a, value);
   }
+  // The files themselves are read and checked by http::make_tls_context at start-up.
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    throw std::invalid_argument(std::string(c.tls_cert.empty() ? "FC25_TLS_CERT (--tls-cert)" : "FC25_TLS_KEY (--tls-key)") +
+                                " is missing: HTTPS needs both a certificate (--tls-cert) and its key (--tls-key)");
+  }
+  if (!c.tls_cert.empty()) c.secure_cookies = true;
   if (c.db.empty()) c.db = c.data_dir / "fc25.sqlite3";
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (c.denoise_workers == 0) c.denoise_workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -189,6 +213,8 @@ std::string Config::describe() const {
   if (channel_backend == "redis") o << " redis=" << redis_host << ":" << redis_port;
   o << " node_url=" << (node_url.empty() ? "-" : node_url) << " cluster_secret=" << (cluster_secret.empty() ? "-" : "set");
   o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
+    << " tls=" << (tls_cert.empty() ? "-" : tls_cert.string())
+    << " trusted_proxies=" << (trusted_proxies.empty() ? std::string("-") : std::to_string(trusted_proxies.size()))
     << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
@@ -225,7 +251,11 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --redis-port N           REDIS_PORT       (default 6379)
   --log-level LEVEL        FC25_LOG_LEVEL   trace | debug | info | warn | error (default info)
   --threads N              FC25_THREADS     io threads (default: one per core)
-  --secure-cookies 0|1     FC25_SECURE_COOKIES  mark cookies Secure when served over TLS
+  --secure-cookies 0|1     FC25_SECURE_COOKIES  mark cookies Secure (behind a proxy that terminates TLS)
+  --tls-cert FILE          FC25_TLS_CERT    serve HTTPS only, with this PEM certificate (chain); cookies are Secure
+  --tls-key FILE           FC25_TLS_KEY     the certificate's PEM private key (unencrypted)
+  --trusted-proxies ADDRS  FC25_TRUSTED_PROXIES  proxies (IP addresses, comma-separated) whose X-Forwarded-For
+                           names the client, for the per-address limits (HAProxy in front of a node)
   --record-raw 0|1         FC25_RECORD_RAW  also keep each stream's unprocessed input ({user}_{session}_raw.wav)
   --stun URL               FC25_STUN        stun://host:port, used by the server and handed to pages
   --turn URLS              FC25_TURN        turn://user:password@host:port[,...], likewise

@@ -28,7 +28,12 @@ struct Config {
   int redis_port = 6379;                   // REDIS_PORT, --redis-port
   std::string log_level = "info";          // FC25_LOG_LEVEL, --log-level
   int threads = 0;                         // FC25_THREADS, --threads: io threads (0: one per core)
-  bool secure_cookies = false;             // FC25_SECURE_COOKIES, --secure-cookies: mark cookies Secure (TLS)
+  bool secure_cookies = false;             // FC25_SECURE_COOKIES, --secure-cookies: mark cookies Secure (behind a
+                                           // proxy that terminates TLS; always on with tls_cert)
+  std::filesystem::path tls_cert;          // FC25_TLS_CERT, --tls-cert: PEM certificate chain; serve HTTPS only
+  std::vector<std::string> trusted_proxies;  // FC25_TRUSTED_PROXIES, --trusted-proxies: IP addresses (comma-separated)
+                                           // whose X-Forwarded-For names the client (HAProxy in front of a node)
+  std::filesystem::path tls_key;           // FC25_TLS_KEY, --tls-key: its PEM private key (both or neither)
   bool record_raw = false;                 // FC25_RECORD_RAW, --record-raw: also keep the unprocessed input
   std::string stun;                        // FC25_STUN, --stun: stun://host:port for server and pages
   std::vector<std::string> turn;           // FC25_TURN, --turn: turn://user:pass@host:port (comma-separated)

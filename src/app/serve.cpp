@@ -32,6 +32,7 @@
 #include "denoise/denoise.hpp"
 #include "http/exchange.hpp"
 #include "http/server.hpp"
+#include "http/tls.hpp"
 #include "media/media.hpp"
 #include "presence/presence.hpp"
 #include "social/friends.hpp"
@@ -158,9 +159,11 @@ std::unique_ptr<storage::Store> open_store(const Config& config) {
 
 int run_serve(const std::vector<std::string>& args) {
   Config config;
+  std::shared_ptr<boost::asio::ssl::context> tls;   // HTTPS when set
   try {
     config = load_config(args);
     core::set_log_level(config.log_level);
+    if (!config.tls_cert.empty()) tls = http::make_tls_context(config.tls_cert, config.tls_key);
   } catch (const std::exception& e) {
     std::cerr << "fc25 serve: " << e.what() << "\n";
     return 2;
@@ -245,6 +248,8 @@ int run_serve(const std::vector<std::string>& args) {
     services.timeout = std::chrono::seconds(config.http_timeout_s);
     services.min_free_bytes = static_cast<std::uint64_t>(config.min_free_mb) << 20;
     services.quota_bytes = static_cast<std::uint64_t>(config.quota_mb) << 20;
+    services.tls = tls;
+    for (auto& a : config.trusted_proxies) services.trusted_proxies.push_back(net::ip::make_address(a));
     std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
     // In a cluster (Redis and a cluster secret) a friend's stream on another node reaches this one over a relay.
     if (config.channel_backend == "redis" && !config.cluster_secret.empty()) {
@@ -283,7 +288,8 @@ int run_serve(const std::vector<std::string>& args) {
       std::filesystem::rename(tmp, config.port_file);
     }
     auto host = config.bind.find(':') != std::string::npos ? "[" + config.bind + "]" : config.bind;
-    log->info("listening on http://{}:{}", host, port);
+    const char* scheme = tls ? "https" : "http";
+    log->info("listening on {}://{}:{}", scheme, host, port);
 
     // With Redis, the node holds a lease there: the others see it up, and what it carries.
     if (config.channel_backend == "redis") {
@@ -291,7 +297,7 @@ int run_serve(const std::vector<std::string>& args) {
       co.redis_host = config.redis_host;
       co.redis_port = config.redis_port;
       co.node_id = registry_options.node_id;
-      co.url = config.node_url.empty() ? "http://" + host + ":" + std::to_string(port) : config.node_url;
+      co.url = config.node_url.empty() ? std::string(scheme) + "://" + host + ":" + std::to_string(port) : config.node_url;
       // A node whose lease lapsed is gone: its live streams end (node_lost), off the membership thread.
       co.on_left = [&registry, store_pool, &slow_work](const std::string& node_id) {
         net::post(store_pool ? *store_pool : slow_work, [&registry, node_id] {

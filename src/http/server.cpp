@@ -1,9 +1,13 @@
 // Listener and HTTP sessions (Beast's advanced-server shape): a session per connection on its own strand,
 // do_read/on_read, limits on headers and body, a read timeout, keep-alive, and the upgrade of /ws/presence/.
+// With TLS (Services::tls) the listener looks at each connection's first bytes (Beast's flex-server shape): a TLS
+// handshake goes to a session over an ssl_stream, anything else is answered 400 https_required. The session is a
+// template on its stream, so plain HTTP runs the same code it did before TLS existed.
 #include "http/server.hpp"
 
 #include <charconv>
 #include <chrono>
+#include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +16,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "core/crypto.hpp"
@@ -31,25 +36,110 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+// Who sent a request: the connection's peer, or, when that is a trusted proxy, the right-most address of
+// X-Forwarded-For that is not a trusted proxy itself (every proxy appends the address it was reached from, so
+// entries further left are whatever the client wrote). A value that is not an address ends the walk.
+std::string client_address(const std::string& peer, const bhttp::request<bhttp::string_body>& msg,
+                           const std::vector<net::ip::address>& trusted) {
+  auto is_trusted = [&](const net::ip::address& a) {
+    for (auto& t : trusted)
+      if (t == a) return true;
+    return false;
+  };
+  beast::error_code ec;
+  auto peer_addr = net::ip::make_address(peer, ec);
+  if (ec || !is_trusted(peer_addr)) return peer;
+  std::vector<std::string> hops;
+  auto [first, last] = msg.equal_range(beast::string_view("X-Forwarded-For"));
+  for (auto it = first; it != last; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      hops.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  std::string client = peer;
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    auto a = net::ip::make_address(*it, ec);
+    if (ec) break;
+    client = a.to_string();
+    if (!is_trusted(a)) break;
+  }
+  return client;
+}
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+std::string remote_of(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  auto ep = stream.socket().remote_endpoint(ec);
+  return ec ? "?" : ep.address().to_string();
+}
+
+// Stream: beast::tcp_stream (plain HTTP, or the refusal of plain HTTP on an HTTPS port) or TlsStream.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
  public:
   HttpSession(tcp::socket&& socket, Services& svc, const Api& api)
       : stream_(std::move(socket)), svc_(svc), api_(api), log_(core::logger("http")) {
-    beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
-    remote_ = ec ? "?" : ep.address().to_string();
+    remote_ = remote_of(stream_);
   }
 
-  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this())); }
+  // A connection whose first bytes (in `buffer`) were already read to tell TLS from plain HTTP. Plain HTTP on an
+  // HTTPS port: `https_only` answers every request 400 https_required.
+  HttpSession(beast::tcp_stream&& stream, beast::flat_buffer&& buffer, Services& svc, const Api& api,
+              bool https_only = false)
+      : stream_(make_stream(std::move(stream), svc)), buffer_(std::move(buffer)), svc_(svc), api_(api),
+        log_(core::logger("http")), https_only_(https_only) {
+    remote_ = remote_of(beast::get_lowest_layer(stream_));
+  }
+
+  void run() {
+    if constexpr (kTls) {
+      net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_handshake, shared_from_this()));
+    } else {
+      net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    }
+  }
 
  private:
+  static Stream make_stream(beast::tcp_stream&& tcp, Services& svc) {
+    if constexpr (kTls) {
+      return Stream(std::move(tcp), *svc.tls);
+    } else {
+      return std::move(tcp);
+    }
+  }
+
+  // The handshake has the request timeout; one that fails (a scanner, a client that distrusts the certificate,
+  // plain junk) is a DEBUG line and a closed connection.
+  void do_handshake() {
+    beast::get_lowest_layer(stream_).expires_after(svc_.timeout);
+    stream_.async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t used) {
+                              if (ec) {
+                                self->log_->debug("TLS handshake with {} failed: {}", self->remote_, ec.message());
+                                beast::get_lowest_layer(self->stream_).close();
+                                return;
+                              }
+                              self->buffer_.consume(used);
+                              self->do_read();
+                            });
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(kMaxBodyBytes);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(svc_.timeout);
+    beast::get_lowest_layer(stream_).expires_after(svc_.timeout);
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
@@ -77,6 +167,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     req_.msg = parser_->release();
     keep_alive_ = req_.msg.keep_alive();
+    if (!svc_.trusted_proxies.empty()) req_.remote_address = client_address(remote_, req_.msg, svc_.trusted_proxies);
+    if (https_only_) {
+      keep_alive_ = false;
+      return write(error_response(400, "https_required",
+                                  "this port speaks HTTPS only: use https:// with the same host and port"));
+    }
     if (beast::websocket::is_upgrade(req_.msg)) return start_upgrade();
     // The answer may come later from another thread (password hashing): it holds the session until then.
     off_io([self = shared_from_this()] {
@@ -161,7 +257,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return write(error_response(400, "invalid_field", "client_id must be 1-64 characters of A-Z a-z 0-9 _ -"));
     }
     log_->info("GET /ws/presence 101 user={} client={}", req_.user->username, client_id);
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     // The socket remembers its session, so that logging out (or expiry) closes it.
     auto session = req_.cookies.count("fc25_session") ? core::sha256_hex(req_.cookies["fc25_session"]) : std::string();
     handed_over_ = true;
@@ -188,10 +284,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || session_id <= 0) {
       return refuse(404, "not_found", "no stream session in '" + core::printable(req_.path) + "'");
     }
-    log_->info("GET {} 101 relay from {} node={}", req_.path, remote_, core::printable(std::string(req_.msg["X-FC25-Node"])));
-    stream_.expires_never();
-    handed_over_ = true;
-    svc_.relay(std::move(stream_), std::move(req_.msg), session_id);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      log_->info("GET {} 101 relay from {} node={}", req_.path, remote_,
+                 core::printable(std::string(req_.msg["X-FC25-Node"])));
+      stream_.expires_never();
+      handed_over_ = true;
+      svc_.relay(std::move(stream_), std::move(req_.msg), session_id);
+    } else {
+      // Nodes reach each other over plain HTTP on their private network (FC25_NODE_URL http://).
+      return refuse(400, "relay_over_tls", "relays run over plain HTTP between nodes, not over this HTTPS port");
+    }
   }
 
   void write(Reply reply) {
@@ -230,7 +332,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void write_some(std::shared_ptr<bhttp::response_serializer<Body>> sr) {
     // A client that takes nothing of an answer for the timeout is gone. The limit is per write, not for the whole
     // answer: a long recording downloads at whatever pace the listener's network allows.
-    stream_.expires_after(svc_.timeout);
+    beast::get_lowest_layer(stream_).expires_after(svc_.timeout);
     bhttp::async_write_some(stream_, *sr, [self = shared_from_this(), sr](beast::error_code ec, std::size_t n) {
       self->written_ += n;
       if (!ec && !sr->is_done()) return self->write_some(sr);
@@ -251,11 +353,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (kTls) {
+      // close_notify, then the TCP connection, whether or not the client answers it (within the timeout).
+      beast::get_lowest_layer(stream_).expires_after(svc_.timeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::get_lowest_layer(self->stream_).close();
+      });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   Services& svc_;
   const Api& api_;
@@ -265,11 +375,49 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Request req_;
   bool keep_alive_ = true;
   bool handed_over_ = false;    // stream_ moved to the presence service (an upgrade)
+  bool https_only_ = false;     // plain HTTP on an HTTPS port: every request is refused
   std::shared_ptr<void> res_;   // the message being written
   std::size_t written_ = 0;
   unsigned status_ = 0;
   bool need_eof_ = false;
   std::chrono::steady_clock::time_point started_;
+};
+
+// A connection to an HTTPS port, before anyone knows what it speaks: TLS goes to an HttpSession<TlsStream>, plain
+// HTTP to one that answers 400 https_required, silence past the timeout or a read error is closed (DEBUG).
+class TlsDetector : public std::enable_shared_from_this<TlsDetector> {
+ public:
+  TlsDetector(tcp::socket&& socket, Services& svc, const Api& api) : stream_(std::move(socket)), svc_(svc), api_(api) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->stream_.expires_after(self->svc_.timeout);
+      beast::async_detect_ssl(self->stream_, self->buffer_,
+                              beast::bind_front_handler(&TlsDetector::on_detect, self));
+    });
+  }
+
+ private:
+  void on_detect(beast::error_code ec, bool tls) {
+    if (ec) {
+      core::logger("http")->debug("connection from {} sent nothing usable: {}", remote_of(stream_), ec.message());
+      stream_.close();
+      return;
+    }
+    core::guarded("http accept", [&] {
+      if (tls) {
+        std::make_shared<HttpSession<TlsStream>>(std::move(stream_), std::move(buffer_), svc_, api_)->run();
+      } else {
+        std::make_shared<HttpSession<beast::tcp_stream>>(std::move(stream_), std::move(buffer_), svc_, api_, true)
+            ->run();
+      }
+    });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Services& svc_;
+  const Api& api_;
 };
 
 }  // namespace
@@ -289,7 +437,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
       if (ec) return self->accept_failed(ec);
-      core::guarded("http accept", [&] { std::make_shared<HttpSession>(std::move(socket), self->svc, self->api)->run(); });
+      core::guarded("http accept", [&] {
+        if (self->svc.tls) {
+          std::make_shared<TlsDetector>(std::move(socket), self->svc, self->api)->run();
+        } else {
+          std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), self->svc, self->api)->run();
+        }
+      });
       self->do_accept();
     });
   }

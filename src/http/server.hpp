@@ -6,6 +6,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -17,6 +20,10 @@
 #include "social/friends.hpp"
 #include "storage/store.hpp"
 #include "streams/registry.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace fc25::http {
 
@@ -52,6 +59,12 @@ struct Services {
   std::chrono::seconds timeout{30};      // a request must arrive, and each write of an answer be taken, within this
   std::uint64_t min_free_bytes = 0;      // free space the data dir needs for a new stream (0: not checked)
   std::uint64_t quota_bytes = 0;         // a user's recordings may take this much; then going live is refused (0: no quota)
+  // HTTPS only, with this certificate and key (http/tls.hpp makes it); null: plain HTTP. Cookies should then be
+  // secure_cookies.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  // Proxies whose X-Forwarded-For is believed (FC25_TRUSTED_PROXIES): a request from one of them is from the
+  // address it names (Request::remote_address: registration and login limits, the loopback check).
+  std::vector<boost::asio::ip::address> trusted_proxies;
 };
 
 class Server {

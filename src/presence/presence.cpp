@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <variant>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -15,6 +16,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "core/api_error.hpp"
 #include "core/guard.hpp"
@@ -132,12 +134,24 @@ struct Presence::Impl : std::enable_shared_from_this<Presence::Impl> {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(std::shared_ptr<Presence::Impl> hub, beast::tcp_stream&& stream, SocketUser user, std::string client_id)
-      : hub_(std::move(hub)), ws_(std::move(stream)), user_(std::move(user)), client_id_(std::move(client_id)) {
+  template <class Stream>
+  WsSession(std::shared_ptr<Presence::Impl> hub, Stream&& stream, SocketUser user, std::string client_id)
+      : hub_(std::move(hub)), ws_(std::in_place_type<websocket::stream<Stream>>, std::move(stream)),
+        user_(std::move(user)), client_id_(std::move(client_id)) {
     if (hub_->opts.hook_work) hooks_strand_.emplace(boost::asio::make_strand(hub_->opts.hook_work->get_executor()));
   }
 
   ~WsSession() { release(); }
+
+  // The socket as what it is (plain or TLS): one dispatch per operation, none per byte.
+  template <class Fn>
+  decltype(auto) on_ws(Fn&& fn) {
+    return std::visit(std::forward<Fn>(fn), ws_);
+  }
+
+  boost::asio::any_io_executor executor() {
+    return on_ws([](auto& ws) -> boost::asio::any_io_executor { return ws.get_executor(); });
+  }
 
   const SocketUser& user() const { return user_; }
 
@@ -146,16 +160,18 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = std::chrono::seconds(20);   // a ping after 10 s of silence; no answer by 20 s: dropped
     t.keep_alive_pings = true;
-    ws_.set_option(t);
-    ws_.read_message_max(kMaxMessageBytes);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "fc25"); }));
-    ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+    on_ws([&](auto& ws) {
+      ws.set_option(t);
+      ws.read_message_max(kMaxMessageBytes);
+      ws.set_option(websocket::stream_base::decorator(
+          [](websocket::response_type& res) { res.set(http::field::server, "fc25"); }));
+      ws.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+    });
   }
 
   // Thread-safe: queues a text message on this session's strand.
   void send(std::shared_ptr<const std::string> msg) {
-    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), msg = std::move(msg)] { self->enqueue(msg); });
+    boost::asio::post(executor(), [self = shared_from_this(), msg = std::move(msg)] { self->enqueue(msg); });
   }
 
   void send_snapshot() {
@@ -172,7 +188,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // Closes after the messages already queued are written (so a shutdown notice reaches the page first).
   void close(websocket::close_reason why) {
-    boost::asio::post(ws_.get_executor(), [self = shared_from_this(), why] {
+    boost::asio::post(executor(), [self = shared_from_this(), why] {
       if (self->closing_ || self->done_) return;
       self->closing_ = true;
       self->close_reason_ = why;
@@ -193,7 +209,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     do_read();
   }
 
-  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); }
+  void do_read() {
+    on_ws([&](auto& ws) { ws.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); });
+  }
+
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) {
@@ -242,7 +261,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       hub_->log->warn("presence user={} client={} is not reading: {} messages queued, closing", user_.username,
                       client_id_, queue_.size());
       closing_ = true;
-      beast::get_lowest_layer(ws_).close();
+      on_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
       return;
     }
     queue_.push_back(std::move(msg));
@@ -250,9 +269,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void do_write() {
-    ws_.text(true);
-    ws_.async_write(boost::asio::buffer(*queue_.front()),
-                    beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    on_ws([&](auto& ws) {
+      ws.text(true);
+      ws.async_write(boost::asio::buffer(*queue_.front()),
+                     beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    });
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -263,7 +284,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void do_close() {
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+    on_ws([&](auto& ws) { ws.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {}); });
   }
 
   // Runs once, whatever ended the socket.
@@ -282,7 +303,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   std::shared_ptr<Presence::Impl> hub_;
-  websocket::stream<beast::tcp_stream> ws_;
+  std::variant<websocket::stream<beast::tcp_stream>, websocket::stream<beast::ssl_stream<beast::tcp_stream>>> ws_;
   SocketUser user_;
   std::string client_id_;
   beast::flat_buffer buffer_;
@@ -437,6 +458,16 @@ Presence::~Presence() { shutdown(); }
 
 void Presence::accept(beast::tcp_stream stream, http::request<http::string_body> req, SocketUser user,
                       std::string client_id) {
+  accept_on(std::move(stream), std::move(req), std::move(user), std::move(client_id));
+}
+
+void Presence::accept(TlsStream stream, http::request<http::string_body> req, SocketUser user, std::string client_id) {
+  accept_on(std::move(stream), std::move(req), std::move(user), std::move(client_id));
+}
+
+template <class Stream>
+void Presence::accept_on(Stream stream, http::request<http::string_body> req, SocketUser user,
+                         std::string client_id) {
   if (impl_->closed) return;
   int limit = impl_->opts.max_sockets_per_user;
   bool room = true;
@@ -457,11 +488,11 @@ void Presence::accept(beast::tcp_stream stream, http::request<http::string_body>
         {"message", "'" + user.username + "' already has " + std::to_string(limit) +
                         " presence sockets open; close one first"}}}});
     res->prepare_payload();
-    auto st = std::make_shared<beast::tcp_stream>(std::move(stream));
-    st->expires_after(std::chrono::seconds(10));
+    auto st = std::make_shared<Stream>(std::move(stream));
+    beast::get_lowest_layer(*st).expires_after(std::chrono::seconds(10));
     http::async_write(*st, *res, [st, res](beast::error_code, std::size_t) {
       beast::error_code ec;
-      st->socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+      beast::get_lowest_layer(*st).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
     });
     return;
   }

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json.hpp>
@@ -66,6 +67,8 @@ struct Hooks {
 
 class Presence {
  public:
+  using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
   // Creates the channel layer (connecting to Redis when configured; it reconnects with backoff on its own).
   Presence(boost::asio::io_context& io, ChannelLayerConfig config, Hooks hooks, Options options = {});
   ~Presence();
@@ -77,6 +80,9 @@ class Presence {
   // who already holds Options::max_sockets_per_user sockets here is answered 429 too_many_sockets (no handshake).
   void accept(boost::beast::tcp_stream stream,
               boost::beast::http::request<boost::beast::http::string_body> upgrade_request,
+              SocketUser user, std::string client_id);
+  // The same over HTTPS (wss://), the TLS handshake done.
+  void accept(TlsStream stream, boost::beast::http::request<boost::beast::http::string_body> upgrade_request,
               SocketUser user, std::string client_id);
 
   // Sends one event (a JSON object with a "type") to every presence socket of `username`, in every process.
@@ -95,6 +101,9 @@ class Presence {
 
  private:
   friend class WsSession;
+  template <class Stream>
+  void accept_on(Stream stream, boost::beast::http::request<boost::beast::http::string_body> upgrade_request,
+                 SocketUser user, std::string client_id);
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { after } from 'node:test';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,10 +49,20 @@ if (process.env.NODE_TEST_CONTEXT || /\.test\.mjs$/.test(process.argv[1] || ''))
   });
 }
 
-// startServer({env, args, dataDir, db, wrap, bind}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
+// GET url (https, any certificate: only for knowing that a server listens) -> status, or throws.
+function probeHttps(url) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { rejectUnauthorized: false }, (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('error', reject);
+    req.setTimeout(2000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+// startServer({env, args, dataDir, db, wrap, bind, tls}) -> { url, port, dataDir, dbPath, proc, logs(), waitForLog(re), stop(), kill() }
 // `wrap`: a command that execs the rest of its arguments (the server's command line), e.g. to give the server a
 // mount namespace of its own; it must exec, so that proc is the server.
-export async function startServer({ env = {}, args = [], dataDir, db, wrap = [], bind = '127.0.0.1' } = {}) {
+// `tls`: {cert, key} PEM files: the server serves HTTPS (--tls-cert/--tls-key) and `url` is https://.
+export async function startServer({ env = {}, args = [], dataDir, db, wrap = [], bind = '127.0.0.1', tls } = {}) {
   if (!fs.existsSync(fc25Bin)) throw new Error(`fc25 binary not found at ${fc25Bin} (build it, or set FC25_BIN)`);
   dataDir = dataDir || tempDir();
   const portFile = path.join(tempDir('fc25-port-'), 'port');
@@ -59,7 +70,8 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [],
   // The PostgreSQL pass (FC25_TEST_POSTGRES_URL): the same tests, each SQLite path a database of its own.
   const store = testPostgresUrl ? ['--database-url', databaseFor(dbPath)] : ['--db', dbPath];
   const command = [...wrap, fc25Bin, 'serve', '--bind', bind, '--port', '0', '--port-file', portFile,
-    '--data-dir', dataDir, ...store, ...args];
+    '--data-dir', dataDir, ...store, ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []), ...args];
+  const scheme = tls ? 'https' : 'http';
   const proc = spawn(command[0], command.slice(1), {
     // Tests register many users from 127.0.0.1: the per-address registration limit is lifted unless a test sets it.
     env: { FC25_REGISTRATIONS_PER_ADDRESS: '0', ...process.env, FC25_LOG_LEVEL: 'info', ...env },
@@ -88,8 +100,9 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [],
     if (fs.existsSync(portFile)) {
       port = Number(fs.readFileSync(portFile, 'utf8').trim());
       try {
-        const r = await fetch(`http://${bind}:${port}/api/csrf`);
-        if (r.ok) break;
+        const status = tls ? await probeHttps(`https://${bind}:${port}/api/csrf`)
+          : (await fetch(`http://${bind}:${port}/api/csrf`)).status;
+        if (status === 200) break;
       } catch { /* not yet */ }
     }
     await sleep(50);
@@ -98,7 +111,7 @@ export async function startServer({ env = {}, args = [], dataDir, db, wrap = [],
     proc.kill('SIGKILL');
     throw new Error(`fc25 serve did not start within 15 s:\n${output}`);
   }
-  const url = `http://${bind}:${port}`;
+  const url = `${scheme}://${bind}:${port}`;
   const stopper = async () => {
     if (exitCode !== undefined) return;
     proc.kill('SIGTERM');
