@@ -2,8 +2,9 @@
 // self-signed certificate on the test namespace's non-loopback address, in front of two fc25 nodes that share a
 // real PostgreSQL and a real Redis. In Chromium over HTTPS (a secure page, so the microphone works): alice and bob
 // register and become friends, each page on its own node; alice goes live, bob sees it through the other node;
-// alice stops, the recording is listed for both and plays for alice (its file is on her node), its bytes fetched with HTTP Range through
-// HAProxy. Listening to a friend across nodes is covered by the relay tests, not here.
+// bob listens through his node (which relays her stream from hers) and hears her; alice stops, bob's page says so,
+// the recording is listed for both and plays for alice (its file is on her node), its bytes fetched with HTTP Range
+// through HAProxy.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -92,7 +93,7 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     pg = startPostgres();
     redis = await startRedis();
     const env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port),
-      FC25_DATABASE_URL: pg.url, FC25_DENOISER: 'passthrough',
+      FC25_DATABASE_URL: pg.url, FC25_DENOISER: 'passthrough', FC25_CLUSTER_SECRET: 'haproxy-test-cluster-secret',
       // As docs/deploy.md says for nodes behind HAProxy (here on loopback with them).
       FC25_SECURE_COOKIES: '1', FC25_TRUSTED_PROXIES: '127.0.0.1', FC25_REGISTRATIONS_PER_ADDRESS: '3' };
     nodes = [await startServer({ env, dataDir: tempDir() })];
@@ -166,12 +167,21 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     // Live: the page's audio reaches alice's node over WebRTC; bob's page (wss through HAProxy) sees it.
     await alicePage.click('[data-testid=go-live]');
     await alicePage.waitForFunction(() => document.body.dataset.mediaState === 'connected', null, { timeout: 10000 });
+    const liveAt = Date.now();
     await bobPage.waitForSelector(`[data-testid="friend-${alice}"][data-live="true"]`, { timeout: 5000 });
     assert.match(aliceServer.logs(), new RegExp(`stream started user=${alice}`));
-    // (Listening to alice from bob's node is the relay tests' subject; here bob only sees her live.)
-    await sleep(3000);
+    // Bob listens on his own node: it relays alice's stream from hers, and he hears it.
+    await bobPage.goto(`${base}/u/${alice}`);
+    await bobPage.waitForSelector('[data-testid=friend-timer]:not([hidden])');
+    await bobPage.click('[data-testid=listen]');
+    await bobPage.waitForFunction(() => Number(document.querySelector('[data-testid=listen-level]').dataset.maxDb) > -50,
+      null, { timeout: 5000 });
+    assert.match(bobServer.logs(), /listener joined user=\S+ stream=\S+ session=\d+ listener=\w+ relayed from http/);
+    await sleep(Math.max(0, 3500 - (Date.now() - liveAt)));   // about 3 s recorded
     await alicePage.click('[data-testid=stop]');
     await alicePage.waitForSelector('[data-testid=go-live]:not([hidden])');
+    await bobPage.waitForSelector('[data-testid=listen-note]:has-text("ended")', { timeout: 5000 });
+    await bobPage.goto(`${base}/`);
     await bobPage.waitForSelector(`[data-testid="friend-${alice}"][data-live="false"]`, { timeout: 5000 });
 
     // The recording: listed for both (one database), played on alice's dashboard. Its file is on alice's node's
