@@ -18,7 +18,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "app/broadcasts.hpp"
+#include "signalling/signalling.hpp"
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/retention.hpp"
@@ -205,7 +205,7 @@ int run_serve(const std::vector<std::string>& args) {
                                   std::chrono::seconds(config.registration_window_s));
     presence::Hooks hooks;
     hooks.snapshot_for = [&store](std::int64_t user_id) { return snapshot_for(*store, user_id); };
-    Broadcasts* broadcasts_ptr = nullptr;
+    signalling::Signalling* broadcasts_ptr = nullptr;
     hooks.on_socket_closed = [&registry, &broadcasts_ptr](std::int64_t user_id, const std::string& client_id) {
       if (broadcasts_ptr) broadcasts_ptr->on_socket_closed(user_id, client_id);
       registry.on_socket_closed(user_id, client_id);
@@ -215,7 +215,7 @@ int run_serve(const std::vector<std::string>& args) {
       if (type == "friend_removed" && broadcasts_ptr) broadcasts_ptr->end_unfriended_listeners(username);
     };
     media::init();
-    Broadcasts broadcasts(io, *store, registry, sink, config.data_dir, media_config(config));
+    signalling::Signalling broadcasts(io, *store, registry, sink, config.data_dir, media_config(config));
     broadcasts.set_mic_test_limit(std::chrono::seconds(config.mic_test_s));
     registry.set_media_hooks(broadcasts.hooks());
     broadcasts_ptr = &broadcasts;
@@ -253,7 +253,7 @@ int run_serve(const std::vector<std::string>& args) {
     std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
     // In a cluster (Redis and a cluster secret) a friend's stream on another node reaches this one over a relay.
     if (config.channel_backend == "redis" && !config.cluster_secret.empty()) {
-      Broadcasts::ClusterLinks links;
+      signalling::Signalling::ClusterLinks links;
       links.secret = config.cluster_secret;
       links.store_work = store_pool;
       links.realtime_priority = config.realtime_priority;

@@ -2,8 +2,8 @@
 // (presence::detail::answer_frame: ping, errors naming what they answer, hand-over to on_message), and every
 // answer serialised as it is sent.
 //
-// on_message is where the app does WebRTC signalling (app::Broadcasts, which needs the media plane and a live
-// stream). Here it reads the fields with the app's own readers (app/signalling_fields.hpp: session_id, listen_id,
+// on_message is where the app does WebRTC signalling (signalling::Signalling, which needs the media plane and a live
+// stream). Here it reads the fields with the app's own readers (signalling/fields.hpp: session_id, listen_id,
 // username, candidate, sdpMid, sdpMLineIndex, sdp), places candidates as the media plane does, runs the offer check of the media plane on any SDP, and refuses as the app does
 // (std::invalid_argument for a bad field, core::ApiError for a refusal), echoing client text in its messages.
 //
@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/signalling_fields.hpp"
+#include "signalling/fields.hpp"
 #include "core/api_error.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -28,10 +28,10 @@ namespace {
 using namespace fc25;
 using nlohmann::json;
 
-void signalling(const presence::SocketUser& user, const std::string&, const json& msg, const presence::Reply& reply) {
-  using app::candidate_fields;
-  using app::session_field;
-  using app::string_field;
+void handle_signalling(const presence::SocketUser& user, const std::string&, const json& msg, const presence::Reply& reply) {
+  using fc25::signalling::candidate_fields;
+  using fc25::signalling::session_field;
+  using fc25::signalling::string_field;
   auto type = msg["type"].get<std::string>();
   if (type == "listen_offer") {
     auto name = string_field(msg, "username");
@@ -96,7 +96,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   presence::Hooks hooks;
-  hooks.on_message = signalling;
+  hooks.on_message = handle_signalling;
   presence::SocketUser user;
   user.id = 7;
   user.username = "fuzz";

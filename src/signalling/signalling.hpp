@@ -1,6 +1,9 @@
 #pragma once
-// The glue between the stream registry (who is live), the live media plane (ingest, denoise, recording) and
-// presence (where WebRTC signalling travels). It decides nothing about the media itself.
+// WebRTC signalling of pages and the media-side of live streams: one table of the messages a page may send on its
+// presence socket (webrtc_offer, ice_candidate, set_strength, resume, listen_*, mic_test_*), each with who may send
+// it; listeners (here, or fed by a relay from the node where the stream runs) and microphone tests; and the glue
+// between the stream registry (who is live), the live media plane (ingest, denoise, recording) and presence. It
+// decides nothing about the media itself.
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -19,13 +22,13 @@
 #include "storage/store.hpp"
 #include "streams/registry.hpp"
 
-namespace fc25::app {
+namespace fc25::signalling {
 
-class Broadcasts {
+class Signalling {
  public:
-  Broadcasts(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
+  Signalling(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
              core::EventSink& events, std::filesystem::path data_dir, live::Config config);
-  ~Broadcasts();
+  ~Signalling();
 
   // For the registry.
   streams::MediaHooks hooks();
@@ -69,8 +72,28 @@ class Broadcasts {
 
  private:
   void ending(const storage::ActiveStream& s, streams::EndReason reason, bool local);
-  void listen(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
-              presence::Reply reply);
+  struct Listener;
+  // Who may send a message, checked before its handler runs.
+  enum class Check {
+    signed_in,     // any signed-in page; the handler decides (listen_offer: friends only; resume: the registry)
+    owning_tab,    // the tab that owns the live session (or microphone test) `session_id`, whose media runs here
+    own_listener,  // the user of the listening connection `listen_id`
+    own_test,      // the tab running the microphone test `test_id`
+  };
+  struct Message;
+  struct Route {
+    std::string_view type;
+    bool listener;  // ice_candidate: this route is the one for messages that name a listen_id
+    Check check;
+    void (*handle)(Signalling&, Message&);
+  };
+  static const std::vector<Route>& routes();
+  // The one shape of listen_ended.
+  static nlohmann::json listen_ended(const std::string& listen_id, std::int64_t session_id, const std::string& owner,
+                                     const std::string& reason, const std::string& detail = "");
+  void resume(Message& m);
+  void offer(Message& m);
+  void listen_offer(Message& m);
   // Microphone tests: the tab's audio denoised and sent straight back to it, recorded nowhere, seen by no one.
   void start_test(const presence::SocketUser& user, const std::string& client_id, const nlohmann::json& msg,
                   presence::Reply reply);
@@ -88,7 +111,6 @@ class Broadcasts {
             const std::optional<std::string>& origin_url = std::nullopt);
   // A relayed listener ended from its relay's side: the stream ended there, or the owner's node refused it.
   void relayed_listener_ended(const std::string& listen_id, const std::string& reason, const std::string& detail);
-  struct Listener;
   // Forgets a listener and releases its connection; returns it (nullopt when it was already gone).
   std::optional<Listener> drop_listener(const std::string& listen_id, const std::string& why);
   // Releases a listener's connection (live_ or relays_), returning what it was sent.
@@ -107,6 +129,16 @@ class Broadcasts {
     bool joining = false;       // its connection is being made (live_->listen runs): a drop leaves the release to it
     bool relayed = false;       // the stream comes from another node (relays_), not from live_
     presence::Reply reply;
+  };
+  // A message, and what its route's check found.
+  struct Message {
+    const presence::SocketUser& user;
+    const std::string& client_id;
+    const nlohmann::json& msg;
+    presence::Reply reply;
+    storage::ActiveStream active;  // owning_tab, own_test
+    std::string listen_id;         // own_listener
+    Listener listener;             // own_listener
   };
 
   boost::asio::io_context& io_;
@@ -142,4 +174,4 @@ class Broadcasts {
   std::chrono::seconds mic_test_limit_{60};
 };
 
-}  // namespace fc25::app
+}  // namespace fc25::signalling

@@ -1,10 +1,10 @@
-#include "app/signalling_fields.hpp"
+#include "signalling/fields.hpp"
 
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
-namespace fc25::app {
+namespace fc25::signalling {
 
 using nlohmann::json;
 
@@ -58,4 +58,4 @@ media::RemoteCandidate candidate_fields(const json& msg) {
   return c;
 }
 
-}  // namespace fc25::app
+}  // namespace fc25::signalling
