@@ -115,6 +115,14 @@ const std::vector<Setting>& settings() {
          }
        }},
       {"FC25_RECORD_RAW", "--record-raw", [](Config& c, auto& n, auto& v) { c.record_raw = parse_bool(n, v); }},
+      {"FC25_MEDIA_ADDRESS", "--media-address",
+       [](Config& c, auto& n, auto& v) {
+         unsigned char buf[16];
+         if (!v.empty() && inet_pton(AF_INET, v.c_str(), buf) != 1 && inet_pton(AF_INET6, v.c_str(), buf) != 1) {
+           throw std::invalid_argument(n + ": '" + v + "' is not an IP address");
+         }
+         c.media_address = v;
+       }},
       {"FC25_STUN", "--stun",
        [](Config& c, auto& n, auto& v) {
          if (!v.empty() && v.rfind("stun://", 0) != 0) throw std::invalid_argument(n + ": '" + v + "' must start with stun://");
@@ -215,7 +223,7 @@ std::string Config::describe() const {
   o << " log_level=" << log_level << " threads=" << threads << " secure_cookies=" << (secure_cookies ? 1 : 0)
     << " tls=" << (tls_cert.empty() ? "-" : tls_cert.string())
     << " trusted_proxies=" << (trusted_proxies.empty() ? std::string("-") : std::to_string(trusted_proxies.size()))
-    << " record_raw=" << (record_raw ? 1 : 0) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
+    << " record_raw=" << (record_raw ? 1 : 0) << " media_address=" << (media_address.empty() ? "-" : media_address) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
@@ -257,6 +265,8 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --trusted-proxies ADDRS  FC25_TRUSTED_PROXIES  proxies (IP addresses, comma-separated) whose X-Forwarded-For
                            names the client, for the per-address limits (HAProxy in front of a node)
   --record-raw 0|1         FC25_RECORD_RAW  also keep each stream's unprocessed input ({user}_{session}_raw.wav)
+  --media-address IP       FC25_MEDIA_ADDRESS  the address the server's WebRTC candidates announce (its public
+                                              address behind a 1:1 NAT; default: the machine's own)
   --stun URL               FC25_STUN        stun://host:port, used by the server and handed to pages
   --turn URLS              FC25_TURN        turn://user:password@host:port[,...], likewise
   --media-timeout-ms N     FC25_MEDIA_TIMEOUT_MS  a live stream with no audio this long ends (default 10000)

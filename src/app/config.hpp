@@ -36,6 +36,7 @@ struct Config {
   std::filesystem::path tls_key;           // FC25_TLS_KEY, --tls-key: its PEM private key (both or neither)
   bool record_raw = false;                 // FC25_RECORD_RAW, --record-raw: also keep the unprocessed input
   std::string stun;                        // FC25_STUN, --stun: stun://host:port for server and pages
+  std::string media_address;   // where pages reach this node's WebRTC ports (1:1 NAT); empty: its own addresses
   std::vector<std::string> turn;           // FC25_TURN, --turn: turn://user:pass@host:port (comma-separated)
   int media_timeout_ms = 10000;            // FC25_MEDIA_TIMEOUT_MS, --media-timeout-ms: no audio this long ends a stream
   int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest

@@ -110,7 +110,7 @@ live::Config media_config(const Config& config) {
   mc.stall_timeout = config.reconnect_grace_s > 0
                          ? std::max(mc.media_timeout, std::chrono::milliseconds(config.reconnect_grace_s * 1000 + 5000))
                          : mc.media_timeout;
-  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec};
+  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec, config.media_address};
   mc.reserve_file = config.data_dir / "disk-reserve";  // released when the disk fills, for the database's last writes
   return mc;
 }
@@ -297,6 +297,7 @@ int run_serve(const std::vector<std::string>& args) {
       co.redis_host = config.redis_host;
       co.redis_port = config.redis_port;
       co.node_id = registry_options.node_id;
+      co.media_address = config.media_address;
       co.url = config.node_url.empty() ? std::string(scheme) + "://" + host + ":" + std::to_string(port) : config.node_url;
       // A node whose lease lapsed is gone: its live streams end (node_lost), off the membership thread.
       co.on_left = [&registry, store_pool, &slow_work](const std::string& node_id) {
@@ -315,7 +316,8 @@ int run_serve(const std::vector<std::string>& args) {
       json nodes = json::array();
       if (membership) {
         for (auto& n : membership->nodes()) {
-          nodes.push_back({{"node_id", n.node_id}, {"url", n.url}, {"host", n.host}, {"pid", n.pid},
+          nodes.push_back({{"node_id", n.node_id}, {"url", n.url}, {"media_address", n.media_address.empty() ? json(nullptr) : json(n.media_address)},
+                           {"host", n.host}, {"pid", n.pid},
                            {"started_at", core::iso8601_ms(n.started_at)},
                            {"lease_renewed_at", core::iso8601_ms(n.renewed_at)},
                            {"load", {{"live_streams", n.live_streams}, {"listeners", n.listeners}}}});

@@ -51,7 +51,14 @@ struct IceConfig {
   // Ingest only: decode each packet one packet late, so that a lost packet is rebuilt from the redundancy its
   // successor carries (Opus in-band FEC) instead of concealed. Costs one packet (20 ms) of latency on every stream.
   bool decode_fec = false;
+  // The address the server's own (host) candidates are announced at instead of the machine's addresses: its public
+  // address behind a 1:1 NAT (a cloud machine's). Empty: the machine's own addresses.
+  std::string public_address;
 };
+
+// `candidate` (an a=candidate value) with its connection address replaced by `address` when it is a host candidate;
+// as it was otherwise (server-reflexive and relayed candidates already name the outside address).
+std::string announce_at(const std::string& candidate, const std::string& address);
 
 // Initialises GStreamer once and checks the elements ingest needs. Throws std::runtime_error naming what is missing.
 void init();

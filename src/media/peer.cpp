@@ -99,6 +99,7 @@ Peer::Peer(std::string label, PeerEvents events)
     : label_(std::move(label)), ev_(std::move(events)), log_(core::logger("media")) {}
 
 void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice) {
+  public_address_ = ice.public_address;
   std::lock_guard life(life_mu_);
   // Closed before it could start (a listener removed, a stream ended, while its offer was being taken): nothing
   // is built, and nothing is left for a teardown that has already run.
@@ -233,8 +234,9 @@ void Peer::on_ice_candidate(GstElement*, guint mline, gchar* candidate, gpointer
   core::guarded("webrtc local candidate", [&] {
     auto* self = static_cast<Peer*>(data);
     if (self->closed_ || !self->ev_.local_candidate) return;
-    self->ev_.local_candidate(mline, mline < self->mids_.size() ? self->mids_[mline] : std::string(),
-                              candidate ? candidate : "");
+    std::string c = candidate ? candidate : "";
+    if (!self->public_address_.empty()) c = announce_at(c, self->public_address_);
+    self->ev_.local_candidate(mline, mline < self->mids_.size() ? self->mids_[mline] : std::string(), c);
   });
 }
 
@@ -390,6 +392,23 @@ std::vector<std::string> sdp_mids(const std::string& sdp) {
     at = end + 1;
   }
   return mids;
+}
+
+std::string announce_at(const std::string& candidate, const std::string& address) {
+  // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
+  std::vector<std::string> f;
+  std::size_t at = 0;
+  while (at < candidate.size()) {
+    auto sp = candidate.find(' ', at);
+    f.push_back(candidate.substr(at, sp == std::string::npos ? std::string::npos : sp - at));
+    if (sp == std::string::npos) break;
+    at = sp + 1;
+  }
+  if (f.size() < 8 || f[6] != "typ" || f[7] != "host") return candidate;
+  f[4] = address;
+  std::string out;
+  for (auto& x : f) out += (out.empty() ? "" : " ") + x;
+  return out;
 }
 
 unsigned candidate_mline(const RemoteCandidate& c, const std::vector<std::string>& mids) {

@@ -23,7 +23,8 @@ describe('cluster membership in Redis', () => {
     const env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port),
       FC25_CLUSTER_SECRET: secret };
     A = await startServer({ env, dataDir: tempDir() });
-    B = await startServer({ env: { ...env, FC25_NODE_URL: 'http://10.0.0.2:8000' }, dataDir: tempDir(), db: A.dbPath });
+    B = await startServer({ env: { ...env, FC25_NODE_URL: 'http://10.0.0.2:8000', FC25_MEDIA_ADDRESS: '203.0.113.7' },
+      dataDir: tempDir(), db: A.dbPath });
   });
   after(async () => {
     await A?.stop();
@@ -41,6 +42,8 @@ describe('cluster membership in Redis', () => {
     assert.equal(seen.nodes[0].node_id, seen.self);
     assert.equal(seen.nodes[0].url, A.url, 'the default node URL is where it listens');
     assert.equal(seen.nodes[1].url, 'http://10.0.0.2:8000', 'FC25_NODE_URL as given');
+    assert.equal(seen.nodes[1].media_address, '203.0.113.7', 'FC25_MEDIA_ADDRESS as given');
+    assert.equal(seen.nodes[0].media_address, null, 'none set: the machine\'s own addresses');
     const fromB = (await cluster(B)).body;
     assert.deepEqual(fromB.nodes.map((n) => n.node_id).sort(), seen.nodes.map((n) => n.node_id).sort());
     const health = await (await fetch(`${A.url}/api/health`)).json();

@@ -50,6 +50,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   void fail(const std::string& why);
 
   std::string label_;
+  std::string public_address_;   // IceConfig::public_address, set by start() before any candidate
   PeerEvents ev_;
   std::shared_ptr<spdlog::logger> log_;
   GstElement* pipeline_ = nullptr;
