@@ -1,5 +1,6 @@
 // What the media benchmarks share: their command-line options, the load generator and its audio, and CPU time
 // of processes from /proc.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,3 +35,17 @@ export const ticks = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]);
 };
+
+// fc25-send against `server` as the users of `password`, at CPU priority `nice` (0: as this process). The returned
+// process's `done` resolves to its report lines and error output once it exits.
+export function spawnSend(server, password, extra, nice = 0) {
+  const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
+  const p = nice ? spawn('nice', ['-n', String(nice), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { err += d; });
+  p.done = new Promise((r) => p.on('exit', () => r({ lines: out.split('\n').filter(Boolean).map((l) => JSON.parse(l)), err })));
+  return p;
+}

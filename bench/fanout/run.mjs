@@ -16,13 +16,12 @@
 //
 // Must run inside the test network namespace (ICE needs an interface other than lo); the server listens on
 // 127.0.0.1 and media flows between the namespace's own veth addresses.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends } from '../../tests/support/client.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
+import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, spawnSend, speechWav as wav, ticks } from '../support.mjs';
 
 const list = (s) => (s === '' || s === 'none' ? [] : String(s).split(',').map(Number));
 const LISTENERS = list(opt('listeners', '1,50,100,200,500'));
@@ -52,17 +51,7 @@ const JOIN_RATE = Number(opt('join-rate', 10));
 // Listener clients per process: one process holding hundreds of WebRTC peers slows down as a whole (every peer
 // is a webrtcbin with its own threads), which would measure the load generator rather than the server.
 const PER_PROCESS = Number(opt('per-process', 25));
-function send(server, extra, nice = 0) {
-  const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
-  const p = nice ? spawn('nice', ['-n', String(nice), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d) => { out += d; });
-  p.stderr.on('data', (d) => { err += d; });
-  p.done = new Promise((r) => p.on('exit', () => r({ lines: out.split('\n').filter(Boolean).map((l) => JSON.parse(l)), err })));
-  return p;
-}
+const send = (server, extra, nice = 0) => spawnSend(server, password, extra, nice);
 
 async function waitFor(cond, ms) {
   const end = Date.now() + ms;

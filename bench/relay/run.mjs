@@ -13,14 +13,13 @@
 // the relay adds.
 //
 //   scripts/netns-run.sh node bench/relay/run.mjs [--listeners 100] [--window 10] [--nice 19] [--per-process 25] [--json]
-import { spawn } from 'node:child_process';
 
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends } from '../../tests/support/client.mjs';
 import { startPostgres } from '../../tests/support/postgres.mjs';
 import { startRedis } from '../../tests/support/redis.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { flag, machine, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
+import { flag, machine, opt, sleep, spawnSend, speechWav as wav, ticks } from '../support.mjs';
 
 const N = Number(opt('listeners', 100));
 const WINDOW = Number(opt('window', 10));
@@ -31,17 +30,7 @@ const password = 'bench password';
 const secret = 'relay-bench-cluster-secret';
 const log = (...a) => { if (!JSON_OUT) console.error(...a); };
 
-function send(server, extra, nice = 0) {
-  const argv = [sendBin, '--port', String(server.port), '--password', password, ...extra];
-  const p = nice ? spawn('nice', ['-n', String(nice), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d) => { out += d; });
-  p.stderr.on('data', (d) => { err += d; });
-  p.done = new Promise((r) => p.on('exit', () => r({ lines: out.split('\n').filter(Boolean).map((l) => JSON.parse(l)), err })));
-  return p;
-}
+const send = (server, extra, nice = 0) => spawnSend(server, password, extra, nice);
 
 async function waitFor(cond, ms) {
   const end = Date.now() + ms;

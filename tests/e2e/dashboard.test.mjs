@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser } from '../support/browser.mjs';
+import { launchBrowser, registerInPage } from '../support/browser.mjs';
 import { uniqueName } from '../support/client.mjs';
 import { startServer } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
@@ -16,16 +16,7 @@ async function timeUntilLive(page, name, live, timeout = 3000) {
   return performance.now() - t0;
 }
 
-async function register(context, base, name) {
-  const page = await context.newPage();
-  await page.goto(`${base}/register`);
-  await page.fill('[data-testid=username]', name);
-  await page.fill('[data-testid=password]', 'a fine password');
-  await page.click('[data-testid=submit]');
-  await page.waitForURL(`${base}/`);
-  await page.waitForSelector('[data-testid=go-live]:not([hidden])');
-  return page;
-}
+const register = registerInPage;
 
 const seconds = (text) => text.split(':').reduce((acc, x) => acc * 60 + Number(x), 0);
 

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, requireTestNetwork } from '../support/browser.mjs';
+import { launchBrowser, registerInPage, requireTestNetwork } from '../support/browser.mjs';
 import { uniqueName } from '../support/client.mjs';
 import { startPostgres } from '../support/postgres.mjs';
 import { freePort, startRedis } from '../support/redis.mjs';
@@ -71,16 +71,7 @@ function plainRequest(host, port, hostHeader, target) {
   });
 }
 
-async function register(context, base, name) {
-  const page = await context.newPage();
-  await page.goto(`${base}/register`);
-  await page.fill('[data-testid=username]', name);
-  await page.fill('[data-testid=password]', 'a fine password');
-  await page.click('[data-testid=submit]');
-  await page.waitForURL(`${base}/`);
-  await page.waitForSelector('[data-testid=go-live]:not([hidden])');
-  return page;
-}
+const register = registerInPage;
 
 const nodeCookie = async (context) => (await context.cookies()).find((c) => c.name === 'fc25_node');
 

@@ -2,16 +2,16 @@
 // packets the server sent it), then 200 listen/leave cycles — after which the server's threads and memory are
 // back to where they were.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { requireTestNetwork } from '../support/browser.mjs';
 import { Client, makeFriends } from '../support/client.mjs';
-import { repoRoot, sharedDir, startServer } from '../support/server.mjs';
+import { runSend, sendBin } from '../support/send.mjs';
+import { sharedDir, startServer } from '../support/server.mjs';
 
-const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
 const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
 const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -19,16 +19,7 @@ const password = 'listen password';
 const threads = (pid) => fs.readdirSync(`/proc/${pid}/task`).length;
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
-function run(server, args, timeoutMs = 180000) {
-  return new Promise((resolve, reject) => {
-    execFile(sendBin, ['--port', String(server.port), '--password', password, ...args],
-      { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-        if (!lines.length) return reject(new Error(`fc25-send failed: ${err?.message}\n${stderr}`));
-        resolve(lines);
-      });
-  });
-}
+const run = (server, args, timeoutMs) => runSend(server, password, args, timeoutMs);
 
 describe('fan-out to many listeners', () => {
   let server, caster, broadcast;

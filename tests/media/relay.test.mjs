@@ -3,7 +3,7 @@
 // whatever the number of listeners there); A's and B's listeners at once get every packet; the owner's node
 // refuses a relay without the secret; a relay's listeners hear why the stream ended.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -13,9 +13,9 @@ import { launchBrowser, requireTestNetwork } from '../support/browser.mjs';
 import { Client, makeFriends, uniqueName } from '../support/client.mjs';
 import { psql, startPostgres } from '../support/postgres.mjs';
 import { startRedis } from '../support/redis.mjs';
-import { repoRoot, sharedDir, startServer, tempDir, until } from '../support/server.mjs';
+import { runSend, sendBin } from '../support/send.mjs';
+import { sharedDir, startServer, tempDir, until } from '../support/server.mjs';
 
-const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
 const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
 const secret = 'relay-test-cluster-secret';
 const password = 'relay password';
@@ -23,16 +23,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const health = async (s) => (await (await fetch(`${s.url}/api/health`)).json());
 let psqlRows;
 
-function send(server, args, timeoutMs = 120000) {
-  return new Promise((resolve, reject) => {
-    execFile(sendBin, ['--port', String(server.port), '--password', password, ...args],
-      { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-        if (!lines.length) return reject(new Error(`fc25-send failed: ${err?.message}\n${stderr}`));
-        resolve(lines);
-      });
-  });
-}
+const send = (server, args) => runSend(server, password, args, 120000);
 
 describe('listening across nodes (relay)', () => {
   let pg, redis, A, B, browser;
@@ -205,13 +196,13 @@ describe('listening across nodes (relay)', () => {
     }
   });
 
-  // The relay runs node to node: Redis and PostgreSQL going away under it stop no process and no audio; once they
-  // are back, the stream stops normally and everyone is told.
-  it('Redis restarted and PostgreSQL stopped and started while a relay runs: audio goes on, no process exits', async (t) => {
+  // A caster live on A (fc25-send, left live when it disconnects) and one friend of hers on B, whose presence
+  // socket has seen her go live: { name, lis, watcher, live, broadcast }.
+  async function casterOnAListenerOnB(prefix) {
     const caster = new Client(A.url);
     const name = uniqueName('caster');
     await caster.register(name, password);
-    const lis = uniqueName('lr');
+    const lis = uniqueName(prefix);
     const l = new Client(B.url);
     await l.register(lis, password);
     await makeFriends(caster, l);
@@ -219,8 +210,15 @@ describe('listening across nodes (relay)', () => {
     await watcher.ready;
     const broadcast = spawn(sendBin, ['--port', String(A.port), '--password', password, '--user', name,
       '--wav', speech, '--seconds', '60', '--no-stop'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const live = await watcher.next((m) => m.type === 'streaming_status' && m.is_streaming && m.username === name, 15000);
+    return { caster, name, lis, watcher, live, broadcast };
+  }
+
+  // The relay runs node to node: Redis and PostgreSQL going away under it stop no process and no audio; once they
+  // are back, the stream stops normally and everyone is told.
+  it('Redis restarted and PostgreSQL stopped and started while a relay runs: audio goes on, no process exits', async (t) => {
+    const { caster, name, lis, watcher, live, broadcast } = await casterOnAListenerOnB('lr');
     try {
-      const live = await watcher.next((m) => m.type === 'streaming_status' && m.is_streaming && m.username === name, 15000);
       await sleep(500);
       const listening = send(B, ['--listen', name, '--user', lis, '--streams', '1', '--seconds', '12']);
       await until(async () => (await health(B)).relays.in.relays === 1, 5000, 'the relay open');
@@ -254,19 +252,8 @@ describe('listening across nodes (relay)', () => {
   });
 
   it('the origin node killed: the relay\'s listener on B hears node_lost within 6 s', async (t) => {
-    const caster = new Client(A.url);
-    const name = uniqueName('caster');
-    await caster.register(name, password);
-    const lis = uniqueName('lk');
-    const l = new Client(B.url);
-    await l.register(lis, password);
-    await makeFriends(caster, l);
-    const watcher = l.openPresence();
-    await watcher.ready;
-    const broadcast = spawn(sendBin, ['--port', String(A.port), '--password', password, '--user', name,
-      '--wav', speech, '--seconds', '60', '--no-stop'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { name, lis, watcher, broadcast } = await casterOnAListenerOnB('lk');
     try {
-      await watcher.next((m) => m.type === 'streaming_status' && m.is_streaming && m.username === name, 15000);
       await sleep(1000);
       const listening = send(B, ['--listen', name, '--user', lis, '--streams', '1', '--seconds', '30']);
       await until(async () => (await health(B)).relays.in.listeners === 1, 8000, 'the listener on B');

@@ -80,3 +80,16 @@ export function serverAndBrowser({ serverOptions = {}, audioFile } = {}) {
 }
 
 export { tempDir };
+
+// Registers `name` through the register page of `base` in a new page of `context`, as a person would; returns the
+// page, on the dashboard with Go live shown.
+export async function registerInPage(context, base, name) {
+  const page = await context.newPage();
+  await page.goto(`${base}/register`);
+  await page.fill('[data-testid=username]', name);
+  await page.fill('[data-testid=password]', 'a fine password');
+  await page.click('[data-testid=submit]');
+  await page.waitForURL(`${base}/`);
+  await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+  return page;
+}
