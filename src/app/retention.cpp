@@ -5,18 +5,17 @@
 
 namespace fc25::app {
 
-std::size_t expire_recordings(storage::Store& store, const std::filesystem::path& data_dir, std::int64_t now_ms,
-                              int days) {
+std::size_t expire_recordings(storage::Store& store, const recording::Library& library, std::int64_t now_ms, int days) {
   if (days <= 0) return 0;
   auto log = core::logger("recording");
   const std::int64_t cutoff = now_ms - static_cast<std::int64_t>(days) * 86'400'000;
   std::size_t gone = 0;
   for (;;) {
-    auto batch = store.recordings_created_before(cutoff, 100);
+    auto batch = store.recordings_created_before(cutoff, 100, library.disk_id());
     if (batch.empty()) break;
     std::size_t before = gone;
     for (const auto& r : batch) {
-      if (!recording::remove_files(data_dir / r.path)) {
+      if (!library.remove(r)) {
         log->error("retention: cannot remove {} (recording {}); kept", r.path, r.id);
         continue;
       }

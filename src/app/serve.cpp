@@ -215,7 +215,28 @@ int run_serve(const std::vector<std::string>& args) {
       if (type == "friend_removed" && broadcasts_ptr) broadcasts_ptr->end_unfriended_listeners(username);
     };
     media::init();
-    signalling::Signalling broadcasts(io, *store, registry, sink, config.data_dir, media_config(config));
+    std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
+    // Where another node is reached, while its lease in Redis is current.
+    auto node_url = [&membership](const std::string& node_id) -> std::optional<std::string> {
+      if (!membership) return std::nullopt;
+      for (auto& n : membership->nodes())
+        if (n.node_id == node_id) return n.url;
+      return std::nullopt;
+    };
+    // The node that serves a disk's recordings: the newest with that disk (a node restarted on its disk replaces
+    // its predecessor, whose lease may not have lapsed yet; nodes sharing one directory are all as good).
+    auto disk_url = [&membership](const std::string& disk_id) -> std::optional<std::string> {
+      if (!membership) return std::nullopt;
+      std::optional<std::string> url;
+      std::int64_t newest = 0;
+      for (auto& n : membership->nodes()) {
+        if (n.disk_id == disk_id && (!url || n.started_at > newest)) url = n.url, newest = n.started_at;
+      }
+      return url;
+    };
+    recording::Library library(config.data_dir,
+                               config.channel_backend == "redis" ? recording::Library::NodeUrl(disk_url) : nullptr);
+    signalling::Signalling broadcasts(io, *store, registry, sink, library, media_config(config));
     broadcasts.set_mic_test_limit(std::chrono::seconds(config.mic_test_s));
     registry.set_media_hooks(broadcasts.hooks());
     broadcasts_ptr = &broadcasts;
@@ -250,19 +271,14 @@ int run_serve(const std::vector<std::string>& args) {
     services.quota_bytes = static_cast<std::uint64_t>(config.quota_mb) << 20;
     services.tls = tls;
     for (auto& a : config.trusted_proxies) services.trusted_proxies.push_back(net::ip::make_address(a));
-    std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
+    services.library = &library;
     // In a cluster (Redis and a cluster secret) a friend's stream on another node reaches this one over a relay.
     if (config.channel_backend == "redis" && !config.cluster_secret.empty()) {
       signalling::Signalling::ClusterLinks links;
       links.secret = config.cluster_secret;
       links.store_work = store_pool;
       links.realtime_priority = config.realtime_priority;
-      links.node_url = [&membership](const std::string& node_id) -> std::optional<std::string> {
-        if (!membership) return std::nullopt;
-        for (auto& n : membership->nodes())
-          if (n.node_id == node_id) return n.url;
-        return std::nullopt;
-      };
+      links.node_url = node_url;
       broadcasts.enable_relays(std::move(links));
       services.relay = [&broadcasts](boost::beast::tcp_stream&& stream, http::bhttp::request<http::bhttp::string_body>&& req,
                                      std::int64_t session_id) {
@@ -298,6 +314,7 @@ int run_serve(const std::vector<std::string>& args) {
       co.redis_port = config.redis_port;
       co.node_id = registry_options.node_id;
       co.media_address = config.media_address;
+      co.disk_id = library.disk_id();
       co.url = config.node_url.empty() ? std::string(scheme) + "://" + host + ":" + std::to_string(port) : config.node_url;
       // A node whose lease lapsed is gone: its live streams end (node_lost), off the membership thread.
       co.on_left = [&registry, store_pool, &slow_work](const std::string& node_id) {
@@ -348,7 +365,7 @@ int run_serve(const std::vector<std::string>& args) {
       if (config.retention_days <= 0) return;
       net::post(slow_work, [&] {
         core::run_guarded("retention", [&] {
-          auto n = expire_recordings(*store, config.data_dir, core::now_ms(), config.retention_days);
+          auto n = expire_recordings(*store, library, core::now_ms(), config.retention_days);
           if (n > 0) log->info("retention: {} recordings older than {} days deleted", n, config.retention_days);
         });
       });

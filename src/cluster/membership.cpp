@@ -36,7 +36,7 @@ std::string lease_key(const std::string& node_id) { return kKeyPrefix + node_id;
 
 std::string lease_json(const NodeInfo& n) {
   return core::json_text(nlohmann::json{{"node_id", n.node_id},       {"url", n.url},
-                                        {"media_address", n.media_address},
+                                        {"media_address", n.media_address}, {"disk_id", n.disk_id},
                                         {"host", n.host},             {"pid", n.pid},
                                         {"started_at", n.started_at}, {"renewed_at", n.renewed_at},
                                         {"live_streams", n.live_streams}, {"listeners", n.listeners}});
@@ -50,6 +50,7 @@ std::optional<NodeInfo> parse_lease(const std::string& text) {
     n.node_id = j["node_id"].get<std::string>();
     n.url = j.value("url", "");
     n.media_address = j.value("media_address", "");
+    n.disk_id = j.value("disk_id", "");
     n.host = j.value("host", "");
     n.pid = j.value("pid", std::int64_t{0});
     n.started_at = j.value("started_at", std::int64_t{0});
@@ -67,6 +68,7 @@ Membership::Membership(Options options, std::function<Load()> load)
   self_.node_id = options_.node_id;
   self_.url = options_.url;
   self_.media_address = options_.media_address;
+  self_.disk_id = options_.disk_id;
   self_.host = hostname();
   self_.pid = ::getpid();
   self_.started_at = core::now_ms();

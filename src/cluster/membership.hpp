@@ -21,6 +21,7 @@ struct NodeInfo {
   std::string node_id;
   std::string url;               // where other nodes reach it (FC25_NODE_URL)
   std::string media_address;     // where pages reach its WebRTC ports (FC25_MEDIA_ADDRESS; empty: its own)
+  std::string disk_id;           // its recordings directory (recording::Library::disk_id): whose files it serves
   std::string host;
   std::int64_t pid = 0;
   std::int64_t started_at = 0;   // epoch ms
@@ -40,6 +41,7 @@ struct Options {
   std::string node_id;
   std::string url;
   std::string media_address;
+  std::string disk_id;
   std::chrono::milliseconds lease{5000};   // the lease's TTL
   std::chrono::milliseconds renew{1000};   // how often it is renewed (and the others read)
   // A node seen before is gone from a read (its lease lapsed, or it gave it up stopping cleanly). Called on the

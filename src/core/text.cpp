@@ -1,5 +1,7 @@
 #include "core/text.hpp"
 
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 namespace fc25::core {
@@ -92,6 +94,30 @@ nlohmann::json parse_json(std::string_view text, int max_depth) {
     return true;
   };
   return nlohmann::json::parse(text, limit);
+}
+
+HostPort parse_node_url(const std::string& url) {
+  constexpr std::string_view scheme = "http://";
+  if (!url.starts_with(scheme)) {
+    throw std::invalid_argument("the node URL '" + url + "' is not http://host:port (nodes talk over their private network)");
+  }
+  auto rest = url.substr(scheme.size());
+  rest = rest.substr(0, rest.find('/'));
+  HostPort t;
+  if (!rest.empty() && rest[0] == '[') {  // [v6]:port
+    auto close = rest.find(']');
+    if (close == std::string::npos) throw std::invalid_argument("the node URL '" + url + "' has a bad address");
+    t.host = rest.substr(1, close - 1);
+    t.port = close + 1 < rest.size() && rest[close + 1] == ':' ? rest.substr(close + 2) : "80";
+  } else {
+    auto colon = rest.rfind(':');
+    t.host = rest.substr(0, colon);
+    t.port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+  }
+  if (t.host.empty() || t.port.empty() || t.port.find_first_not_of("0123456789") != std::string::npos) {
+    throw std::invalid_argument("the node URL '" + url + "' has no host:port");
+  }
+  return t;
 }
 
 }  // namespace fc25::core

@@ -32,4 +32,13 @@ class JsonTooDeep : public std::invalid_argument {
 // nlohmann::json::parse_error as json::parse does.
 nlohmann::json parse_json(std::string_view text, int max_depth = 32);
 
+// Where another node of the cluster is reached: its FC25_NODE_URL, http://host[:port][/...] ([v6] for IPv6; port
+// 80 when absent). Throws std::invalid_argument naming the URL for anything else (nodes talk plain HTTP on their
+// private network).
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+HostPort parse_node_url(const std::string& url);
+
 }  // namespace fc25::core

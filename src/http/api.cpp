@@ -143,8 +143,7 @@ json recording_json(const Services& svc, const storage::Recording& r, std::int64
   auto gaps = json::parse(r.gaps, nullptr, false);
   if (!gaps.is_array()) gaps = json::array();
   const auto url = "/media/recordings/" + std::to_string(r.id);
-  std::error_code ec;
-  const bool has_raw = std::filesystem::is_regular_file(recording::raw_twin(svc.data_dir / r.path), ec);
+  const bool has_raw = svc.library->has_raw(r);
   return {{"id", r.id},
           {"title", r.title},
           {"session_id", r.session_id},
@@ -170,6 +169,13 @@ storage::Recording visible_recording(Services& svc, const Request& req, std::int
   if (!r || (r->user_id != req.user->id && !svc.store.are_friends(req.user->id, r->user_id))) {
     throw ApiError(404, "not_found", "no recording " + std::to_string(id) + " that you may see");
   }
+  return *r;
+}
+
+// A recording asked for by another node (which checked who may see it).
+storage::Recording internal_recording(Services& svc, std::int64_t id) {
+  auto r = svc.store.recording_by_id(id);
+  if (!r) throw ApiError(404, "not_found", "no recording " + std::to_string(id));
   return *r;
 }
 
@@ -257,6 +263,57 @@ Reply serve_range(const std::filesystem::path& path, const Request& req, const s
   return res;
 }
 
+// Requests between the nodes of a cluster (/internal/...): the cluster secret or nothing.
+void require_cluster_secret(const Services& svc, const Request& req) {
+  if (svc.cluster_secret.empty()) {
+    throw ApiError(403, "internal_disabled", "this node answers no other node: FC25_CLUSTER_SECRET is not set");
+  }
+  if (!has_cluster_secret(req.msg, svc.cluster_secret)) {
+    throw ApiError(401, "cluster_secret_required", req.path + " is for the nodes of the cluster (the cluster secret)");
+  }
+}
+
+// The same request asked of the node that holds the recording (/internal + its target), with the cluster secret;
+// its answer goes to the client as it comes.
+Proxy ask_node(const Services& svc, const Request& req, const storage::Recording& r,
+               const recording::Location& where) {
+  auto node = core::parse_node_url(where.node_url);
+  Proxy p;
+  p.host = node.host;
+  p.port = node.port;
+  p.request = {req.msg.method(), "/internal" + std::string(req.msg.target()), 11};
+  p.request.set(bhttp::field::host, node.host + ":" + node.port);
+  p.request.set(bhttp::field::authorization, "Bearer " + svc.cluster_secret);
+  p.request.set("X-FC25-Disk", svc.library->disk_id());
+  if (auto range = req.msg[bhttp::field::range]; !range.empty()) p.request.set(bhttp::field::range, range);
+  p.request.keep_alive(false);
+  p.unavailable = error_response(503, "recording_unavailable",
+                                 "recording " + std::to_string(r.id) + " is kept on another node (disk " + r.disk_id +
+                                     "), which did not answer: try again in a moment");
+  return p;
+}
+
+// Where a recording's file is read: this node's disk (Location::local, returned), or, for a client's request, the
+// node that holds it (answered here, through `respond`). Other nodes' requests (`internal`) are only ever answered
+// from this node's disk.
+std::optional<std::filesystem::path> local_or_ask(const Services& svc, const Request& req, const storage::Recording& r,
+                                                  bool raw, bool internal, Respond& respond) {
+  auto where = svc.library->locate(r, raw);
+  using K = recording::Location::Kind;
+  if (where.kind == K::local) return where.path;
+  if (where.kind == K::missing || internal) {
+    throw ApiError(404, "not_found", std::string("the ") + (raw ? "original " : "") + "file of recording " +
+                                         std::to_string(r.id) + " is missing");
+  }
+  if (where.kind == K::unavailable) {
+    throw ApiError(503, "recording_unavailable",
+                   "recording " + std::to_string(r.id) + " is kept on another node (disk " + r.disk_id +
+                       "), which is not running now: it can be played once that node is back");
+  }
+  respond(ask_node(svc, req, r, where));
+  return std::nullopt;
+}
+
 // Runs slow work (password hashing) off the io threads, on `pool`, and answers from there.
 template <typename Fn>
 void off_thread(boost::asio::thread_pool& pool, Respond respond, Fn fn) {
@@ -279,7 +336,13 @@ void off_thread(boost::asio::thread_pool& pool, Respond respond, Fn fn) {
 
 }  // namespace
 
-Api::Api(Services& svc) : svc_(svc) { add_routes(); }
+Api::Api(Services& svc) : svc_(svc) {
+  if (!svc_.library) {
+    own_library_ = std::make_unique<recording::Library>(svc_.data_dir);
+    svc_.library = own_library_.get();
+  }
+  add_routes();
+}
 
 void Api::add_route(bhttp::verb method, const std::string& pattern, bool needs_user, Handler fn) {
   add(method, pattern, needs_user, std::move(fn));
@@ -335,7 +398,8 @@ void Api::handle(Request& req, Respond respond) const {
       return respond(std::move(res));
     }
     req.params = m.params;
-    if (is_state_changing(req.msg.method())) {
+    // Another node's request carries the cluster secret (checked by its handler), no cookie: no CSRF to check.
+    if (is_state_changing(req.msg.method()) && !req.path.starts_with("/internal/")) {
       std::string sent(req.msg["X-CSRF-Token"]);
       if (sent.empty() && media_type(req) == "application/x-www-form-urlencoded") {
         auto form = parse_form(std::string_view(req.msg.body()));
@@ -572,8 +636,7 @@ void Api::add_routes() {
   // Operators: the nodes of the cluster and what each holds. Not for pages: the cluster secret, or loopback.
   add(V::get, "/api/cluster", false, [&svc](Request& req, Respond& respond) {
     if (!svc.cluster_secret.empty()) {
-      std::string auth(req.msg[bhttp::field::authorization]);
-      if (!core::constant_time_equal(auth, "Bearer " + svc.cluster_secret)) {
+      if (!has_cluster_secret(req.msg, svc.cluster_secret)) {
         throw ApiError(401, "cluster_secret_required",
                        "GET /api/cluster wants the cluster secret (Authorization: Bearer FC25_CLUSTER_SECRET)");
       }
@@ -646,19 +709,35 @@ void Api::add_routes() {
     r.title = title;
     respond(json_response(200, recording_json(svc, r, req.user->id)));
   });
-  add(V::delete_, "/api/recordings/{id}", true, [&svc](Request& req, Respond& respond) {
+  // Deleted where its files are: here, or by the node that holds them (the row goes with the files, so that no
+  // file outlives its row while that node is down).
+  auto remove = [&svc](Request& req, Respond& respond, const storage::Recording& r, bool internal) {
+    if (!svc.library->holds(r)) {
+      if (internal) throw ApiError(404, "not_found", "recording " + std::to_string(r.id) + " is not on this node");
+      auto where = svc.library->locate(r, false);
+      if (where.kind == recording::Location::Kind::remote) return respond(ask_node(svc, req, r, where));
+      throw ApiError(503, "recording_unavailable",
+                     "recording " + std::to_string(r.id) + " is kept on another node (disk " + r.disk_id +
+                         "), which is not running now: it can be deleted once that node is back");
+    }
+    if (!svc.library->remove(r)) {
+      throw ApiError(500, "delete_failed", "the file of recording " + std::to_string(r.id) + " could not be removed");
+    }
+    svc.store.delete_recording(r.id);
+    core::logger("recording")->info("deleted recording {} ({}) for {}{}", r.id, r.path,
+                                    req.user ? req.user->username : r.username,
+                                    internal ? " (asked by the node of disk " + std::string(req.msg["X-FC25-Disk"]) + ")" : "");
+    respond(json_response(200, {{"ok", true}}));
+  };
+  add(V::delete_, "/api/recordings/{id}", true, [&svc, remove](Request& req, Respond& respond) {
     auto r = visible_recording(svc, req, path_id(req, "id"));
     if (r.user_id != req.user->id) {
       throw ApiError(403, "not_owner", "only " + r.username + " may delete recording " + std::to_string(r.id));
     }
-    recording::remove_files(svc.data_dir / r.path);
-    svc.store.delete_recording(r.id);
-    core::logger("recording")->info("deleted recording {} ({}) by {}", r.id, r.path, req.user->username);
-    respond(json_response(200, {{"ok", true}}));
+    remove(req, respond, r, false);
   });
   // The waveform picture: the loudest sample of each of `buckets` equal stretches (default 400, 10..2000).
-  add(V::get, "/api/recordings/{id}/peaks", true, [&svc](Request& req, Respond& respond) {
-    auto r = visible_recording(svc, req, path_id(req, "id"));
+  auto peaks = [&svc](Request& req, Respond& respond, const storage::Recording& r, bool internal) {
     std::size_t buckets = 400;
     if (auto it = req.query.find("buckets"); it != req.query.end()) {
       const auto& v = it->second;
@@ -669,9 +748,11 @@ void Api::add_routes() {
       }
       buckets = static_cast<std::size_t>(*n);
     }
+    auto path = local_or_ask(svc, req, r, false, internal, respond);
+    if (!path) return;
     recording::Peaks p;
     try {
-      p = recording::peaks(svc.data_dir / r.path, buckets);
+      p = recording::peaks(*path, buckets);
     } catch (const recording::RecordingError& e) {
       core::logger("recording")->warn("peaks of recording {}: {}", r.id, e.what());
       throw ApiError(410, "recording_missing", "the file of recording " + std::to_string(r.id) + " is gone");
@@ -682,9 +763,12 @@ void Api::add_routes() {
                                 {"duration_s", p.sample_rate ? static_cast<double>(p.samples) / p.sample_rate : 0.0},
                                 {"buckets", buckets},
                                 {"peaks", peaks}}));
+  };
+  add(V::get, "/api/recordings/{id}/peaks", true, [&svc, peaks](Request& req, Respond& respond) {
+    peaks(req, respond, visible_recording(svc, req, path_id(req, "id")), false);
   });
   // {id}.wav, or {id}_raw.wav for its unprocessed twin; ?download=1 asks the browser to save it.
-  auto media = [&svc](Request& req, Respond& respond) {
+  auto media = [&svc](Request& req, Respond& respond, bool internal) {
     auto file = req.params["file"];
     if (file.size() < 5 || file.substr(file.size() - 4) != ".wav") {
       throw ApiError(404, "not_found", "no such recording: " + core::printable(file));
@@ -694,16 +778,36 @@ void Api::add_routes() {
     if (raw) stem.remove_suffix(4);
     auto id = parse_decimal(stem, kMaxId);
     if (!id) throw ApiError(404, "not_found", "no such recording: " + core::printable(file));
-    auto r = visible_recording(svc, req, static_cast<std::int64_t>(*id));
-    auto path = raw ? recording::raw_twin(svc.data_dir / r.path) : svc.data_dir / r.path;
+    auto r = internal ? internal_recording(svc, static_cast<std::int64_t>(*id))
+                      : visible_recording(svc, req, static_cast<std::int64_t>(*id));
+    auto path = local_or_ask(svc, req, r, raw, internal, respond);
+    if (!path) return;
     std::string disposition;
     if (auto it = req.query.find("download"); it != req.query.end() && it->second == "1") {
       disposition = download_disposition(r, raw);
     }
-    respond(serve_range(path, req, disposition));
+    respond(serve_range(*path, req, disposition));
   };
-  add(V::get, "/media/recordings/{file}", true, media);
-  add(V::head, "/media/recordings/{file}", true, media);
+  auto client_media = [media](Request& req, Respond& respond) { media(req, respond, false); };
+  add(V::get, "/media/recordings/{file}", true, client_media);
+  add(V::head, "/media/recordings/{file}", true, client_media);
+
+  // The same, asked by another node of the cluster for one of its clients (who may see it: that node checked),
+  // answered from this node's disk only.
+  auto node_media = [&svc, media](Request& req, Respond& respond) {
+    require_cluster_secret(svc, req);
+    media(req, respond, true);
+  };
+  add(V::get, "/internal/media/recordings/{file}", false, node_media);
+  add(V::head, "/internal/media/recordings/{file}", false, node_media);
+  add(V::get, "/internal/api/recordings/{id}/peaks", false, [&svc, peaks](Request& req, Respond& respond) {
+    require_cluster_secret(svc, req);
+    peaks(req, respond, internal_recording(svc, path_id(req, "id")), true);
+  });
+  add(V::delete_, "/internal/api/recordings/{id}", false, [&svc, remove](Request& req, Respond& respond) {
+    require_cluster_secret(svc, req);
+    remove(req, respond, internal_recording(svc, path_id(req, "id")), true);
+  });
   add(V::get, "/api/stream/status", true, [&svc](Request& req, Respond& respond) {
     auto who = subject_user(svc, req);
     respond(json_response(200, streams::status_json(svc.store.live_status(who.id))));

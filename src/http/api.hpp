@@ -27,6 +27,7 @@ class Api {
   void add_routes();
 
   Services& svc_;
+  std::unique_ptr<recording::Library> own_library_;   // when the app gave none
   Router<RouteInfo> router_;
 };
 

@@ -1,5 +1,6 @@
 #include "http/exchange.hpp"
 
+#include "core/crypto.hpp"
 #include "core/text.hpp"
 
 namespace fc25::http {
@@ -11,6 +12,11 @@ Response json_response(unsigned status, const nlohmann::json& body) {
   res.body() = core::json_text(body);
   res.prepare_payload();
   return res;
+}
+
+bool has_cluster_secret(const bhttp::request<bhttp::string_body>& msg, const std::string& secret) {
+  if (secret.empty()) return false;
+  return core::constant_time_equal(std::string(msg[bhttp::field::authorization]), "Bearer " + secret);
 }
 
 Response error_response(unsigned status, const std::string& code, const std::string& message) {

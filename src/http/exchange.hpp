@@ -1,5 +1,6 @@
 #pragma once
 // One request as handlers see it, and helpers to answer it.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -11,6 +12,7 @@
 #include <variant>
 
 #include <boost/beast/core/file.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/optional.hpp>
 #include <nlohmann/json.hpp>
@@ -65,11 +67,23 @@ struct FileRangeBody {
 };
 using FileResponse = bhttp::response<FileRangeBody>;
 
-// What a handler answers: a message held in memory, or a file sent from disk.
+// An answer another node of the cluster gives: `request` is sent to it and its answer (status, headers, body)
+// streamed back to the client as it arrives, whatever its size. When the node cannot be reached, or does not
+// begin its answer within `timeout`, the client gets `unavailable` instead.
+struct Proxy {
+  std::string host;
+  std::string port;
+  bhttp::request<bhttp::empty_body> request;
+  std::chrono::milliseconds timeout{2000};
+  Response unavailable;
+};
+
+// What a handler answers: a message held in memory, a file sent from disk, or another node's answer.
 struct Reply {
-  Reply(Response r) : message(std::move(r)) {}       // NOLINT: implicit, handlers answer with either
+  Reply(Response r) : message(std::move(r)) {}       // NOLINT: implicit, handlers answer with any of them
   Reply(FileResponse r) : message(std::move(r)) {}   // NOLINT
-  std::variant<Response, FileResponse> message;
+  Reply(Proxy p) : message(std::move(p)) {}          // NOLINT
+  std::variant<Response, FileResponse, Proxy> message;
 };
 
 struct Request {
@@ -88,6 +102,9 @@ struct Request {
 using Respond = std::function<void(Reply)>;
 
 Response json_response(unsigned status, const nlohmann::json& body);
+// Whether a request from another node carries the cluster secret (`Authorization: Bearer <secret>`); never with
+// no secret set.
+bool has_cluster_secret(const bhttp::request<bhttp::string_body>& msg, const std::string& secret);
 Response error_response(unsigned status, const std::string& code, const std::string& message);
 
 std::map<std::string, std::string> parse_cookies(std::string_view header);

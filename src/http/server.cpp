@@ -27,6 +27,7 @@
 #include "core/text.hpp"
 #include "http/api.hpp"
 #include "http/exchange.hpp"
+#include "http/proxy.hpp"
 
 namespace fc25::http {
 
@@ -274,8 +275,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (!svc_.relay || svc_.cluster_secret.empty()) {
       return refuse(403, "relay_disabled", "this node relays to no one: FC25_CLUSTER_SECRET is not set");
     }
-    std::string auth(req_.msg[bhttp::field::authorization]);
-    if (!core::constant_time_equal(auth, "Bearer " + svc_.cluster_secret)) {
+    if (!has_cluster_secret(req_.msg, svc_.cluster_secret)) {
       return refuse(401, "cluster_secret_required", "relays need the cluster secret as a Bearer token");
     }
     auto digits = std::string_view(req_.path).substr(std::string_view("/internal/relay/").size());
@@ -300,14 +300,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     std::visit([this](auto& res) { send(std::move(res)); }, reply.message);
   }
 
+  // What every answer of this session carries.
   template <class Body>
-  void send(bhttp::response<Body> res) {
+  void decorate(bhttp::response<Body>& res) {
     res.set(bhttp::field::server, "fc25");
     res.keep_alive(keep_alive_);
     if (req_.set_csrf_cookie) {
       res.insert(bhttp::field::set_cookie, "fc25_csrf=" + req_.csrf_token + "; Path=/; SameSite=Lax; Max-Age=31536000" +
                                                (svc_.secure_cookies ? "; Secure" : ""));
     }
+  }
+
+  template <class Body>
+  void send(bhttp::response<Body> res) {
+    decorate(res);
     if (req_.msg.method() == bhttp::verb::head) {
       // The header a GET would have, Content-Length included, and no body (whatever the answer: an error's JSON
       // sent after a HEAD's header would be read as the start of the next answer on this connection).
@@ -316,6 +322,52 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     res.prepare_payload();
     start_write(std::move(res));
+  }
+
+  // Another node's answer, streamed through (http/proxy.hpp); `unavailable` when that node is not reached.
+  void send(Proxy proxy) {
+    auto up = std::make_shared<Upstream>(stream_.get_executor(), std::move(proxy));
+    up->start([self = shared_from_this(), up](beast::error_code ec) {
+      const auto& p = up->proxy();
+      if (ec) {
+        auto answer = up->unavailable();
+        self->log_->warn("{} {}: node {}:{} did not answer ({}): {}", std::string(self->req_.msg.method_string()),
+                         self->req_.path, p.host, p.port, ec.message(), answer.body());
+        return self->send(std::move(answer));
+      }
+      auto& msg = up->message();
+      self->log_->debug("{} {} answered by {}:{} ({})", std::string(self->req_.msg.method_string()), self->req_.path,
+                        p.host, p.port, msg.result_int());
+      msg.erase(bhttp::field::set_cookie);   // the other node's cookies are not this client's
+      msg.erase(bhttp::field::connection);
+      self->decorate(msg);
+      self->status_ = msg.result_int();
+      self->need_eof_ = msg.need_eof();
+      if (self->req_.msg.method() == bhttp::verb::head) {
+        return self->start_write(bhttp::response<bhttp::empty_body>(bhttp::response_header<>(msg.base())));
+      }
+      self->written_ = 0;
+      self->pump(up, std::make_shared<bhttp::response_serializer<bhttp::buffer_body>>(msg));
+    });
+  }
+
+  // One piece read from the other node, then written to the client, until the answer is through.
+  void pump(std::shared_ptr<Upstream> up, std::shared_ptr<bhttp::response_serializer<bhttp::buffer_body>> sr) {
+    up->read_some(svc_.timeout, [self = shared_from_this(), up, sr](beast::error_code ec) {
+      if (ec) {
+        // The header is gone already: the client sees the answer cut short.
+        self->log_->warn("{} {}: the node's answer broke off after {} bytes: {}",
+                         std::string(self->req_.msg.method_string()), self->req_.path, self->written_, ec.message());
+        return self->on_write(ec, self->written_);
+      }
+      beast::get_lowest_layer(self->stream_).expires_after(self->svc_.timeout);
+      bhttp::async_write(self->stream_, *sr, [self, up, sr](beast::error_code ec, std::size_t n) {
+        if (ec == bhttp::error::need_buffer) ec = {};
+        self->written_ += n;
+        if (ec || sr->is_done()) return self->on_write(ec, self->written_);
+        self->pump(up, sr);
+      });
+    });
   }
 
   template <class Body>

@@ -17,6 +17,7 @@
 #include "auth/auth.hpp"
 #include "http/exchange.hpp"
 #include "presence/presence.hpp"
+#include "recording/library.hpp"
 #include "social/friends.hpp"
 #include "storage/store.hpp"
 #include "streams/registry.hpp"
@@ -65,6 +66,8 @@ struct Services {
   // Proxies whose X-Forwarded-For is believed (FC25_TRUSTED_PROXIES): a request from one of them is from the
   // address it names (Request::remote_address: registration and login limits, the loopback check).
   std::vector<boost::asio::ip::address> trusted_proxies;
+  // The recordings' files: here, or on the node that recorded them (null: those under data_dir, one process).
+  const recording::Library* library = nullptr;
 };
 
 class Server {

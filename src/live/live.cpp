@@ -571,8 +571,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
   }
   if (options.record && impl_->cfg.record_raw) {
     try {
-      p->raw_file = recording::WavWriter::create(impl_->cfg.recordings_dir /
-                                                 recording::file_name(username, session_id, true));
+      p->raw_file = recording::WavWriter::create(recording::raw_twin(p->clean_file->path()));
     } catch (const recording::RecordingError&) {
       auto clean = p->clean_file->path();
       p->clean_file.reset();

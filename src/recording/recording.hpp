@@ -33,9 +33,10 @@ class RecordingError : public std::runtime_error {
   int error_number_;
 };
 
-// `streamed_audios/{username}_{session_id}.wav` (and `…_raw.wav` for the unprocessed input).
-std::string file_name(const std::string& username, std::int64_t session_id, bool raw = false);
-// The raw twin of a recording's file: `…_raw.wav` beside it.
+// `{username}_{session_id}.wav`, the name of a stream's recording under streamed_audios/.
+std::string file_name(const std::string& username, std::int64_t session_id);
+// The raw twin of a recording's file (the unprocessed input, kept with FC25_RECORD_RAW): `…_raw.wav` beside it.
+// The only place that name is made; library.hpp's parse_file_name reads both.
 std::filesystem::path raw_twin(const std::filesystem::path& clean);
 // Removes a recording's file and its raw twin (either may already be gone). False when the file was there and
 // could not be removed.

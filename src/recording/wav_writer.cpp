@@ -117,8 +117,8 @@ void put_le32(unsigned char* p, std::uint32_t v) {
 
 }  // namespace
 
-std::string file_name(const std::string& username, std::int64_t session_id, bool raw) {
-  return username + "_" + std::to_string(session_id) + (raw ? "_raw.wav" : ".wav");
+std::string file_name(const std::string& username, std::int64_t session_id) {
+  return username + "_" + std::to_string(session_id) + ".wav";
 }
 
 std::filesystem::path raw_twin(const std::filesystem::path& clean) {

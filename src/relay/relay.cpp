@@ -25,6 +25,7 @@
 #include "core/guard.hpp"
 #include "core/log.hpp"
 #include "core/run_on.hpp"
+#include "core/text.hpp"
 #include "core/thread.hpp"
 #include "core/time.hpp"
 
@@ -423,38 +424,6 @@ Stats Origin::stats() const {
 // ---------------------------------------------------------------------------------------------------------------
 // The listeners' side.
 
-namespace {
-
-struct Target {
-  std::string host, port;
-};
-
-Target parse_origin(const std::string& url) {
-  constexpr std::string_view scheme = "http://";
-  if (!url.starts_with(scheme)) {
-    throw std::invalid_argument("the node URL '" + url + "' is not http://host:port (relays between nodes run over the private network)");
-  }
-  auto rest = url.substr(scheme.size());
-  rest = rest.substr(0, rest.find('/'));
-  Target t;
-  if (!rest.empty() && rest[0] == '[') {  // [v6]:port
-    auto close = rest.find(']');
-    if (close == std::string::npos) throw std::invalid_argument("the node URL '" + url + "' has a bad address");
-    t.host = rest.substr(1, close - 1);
-    t.port = close + 1 < rest.size() && rest[close + 1] == ':' ? rest.substr(close + 2) : "80";
-  } else {
-    auto colon = rest.rfind(':');
-    t.host = rest.substr(0, colon);
-    t.port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
-  }
-  if (t.host.empty() || t.port.empty() || t.port.find_first_not_of("0123456789") != std::string::npos) {
-    throw std::invalid_argument("the node URL '" + url + "' has no host:port");
-  }
-  return t;
-}
-
-}  // namespace
-
 struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
   net::io_context& io;
   RelayOptions opt;
@@ -468,7 +437,7 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
   struct In : std::enable_shared_from_this<In> {
     std::weak_ptr<Impl> relays;
     std::int64_t session_id;
-    Target origin;
+    core::HostPort origin;
     std::string url;
     std::shared_ptr<media::Fanout> fanout;
     std::map<std::string, std::int64_t> listeners;  // listen id -> user id; Impl::mu
@@ -484,7 +453,7 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
     std::string last_error;
     unsigned generation = 0;  // of ws: a late completion of an old socket is ignored
 
-    In(net::io_context& io, std::weak_ptr<Impl> r, std::int64_t sid, Target t, std::string u)
+    In(net::io_context& io, std::weak_ptr<Impl> r, std::int64_t sid, core::HostPort t, std::string u)
         : relays(std::move(r)), session_id(sid), origin(std::move(t)), url(std::move(u)), strand(net::make_strand(io)),
           resolver(strand), retry(strand) {}
 
@@ -759,7 +728,7 @@ void Relays::join(std::int64_t session_id, const std::string& origin_url, const 
     if (it != I.ins.end()) {
       in = it->second;
     } else {
-      auto target = parse_origin(origin_url);
+      auto target = core::parse_node_url(origin_url);
       in = std::make_shared<Impl::In>(I.rt->io, impl_, session_id, std::move(target), origin_url);
       in->fanout = media::Fanout::create_relayed("relay-" + std::to_string(session_id), I.opt.realtime_priority);
       I.ins[session_id] = in;

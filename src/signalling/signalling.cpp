@@ -18,8 +18,8 @@ using nlohmann::json;
 
 
 Signalling::Signalling(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
-                       core::EventSink& events, std::filesystem::path data_dir, live::Config config)
-    : io_(io), store_(store), registry_(registry), data_dir_(std::move(data_dir)), events_(events) {
+                       core::EventSink& events, const recording::Library& library, live::Config config)
+    : io_(io), store_(store), registry_(registry), library_(library), events_(events) {
   live::Callbacks cb;
   cb.ended = [this](std::int64_t session_id, live::MediaEnd why, const std::string& detail) {
     // From a media or recorder thread: the stop runs on the io threads.
@@ -61,31 +61,22 @@ std::string_view Signalling::denoiser() const { return live_->backend_name(); }
 std::size_t Signalling::open_streams() const { return live_->open_streams(); }
 
 std::size_t Signalling::recover_recordings() {
-  auto log = core::logger("live");
-  auto dir = data_dir_ / "streamed_audios";
   std::size_t recovered = 0;
-  std::error_code ec;
-  for (auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    auto name = entry.path().filename().string();
-    // {username}_{session}.wav; usernames hold no '_'-free guarantee, so the session is after the last '_'.
-    if (entry.path().extension() != ".wav" || name.size() < 9 || name.ends_with("_raw.wav")) continue;
-    auto us = name.rfind('_');
-    if (us == std::string::npos) continue;
-    auto digits = name.substr(us + 1, name.size() - us - 5);
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 18) continue;
-    if (!recording::header_stale(entry.path())) continue;
+  for (auto& f : library_.stale_files()) {
     core::guarded("recording recovery", [&] {
-      auto session_id = std::stoll(digits);
-      auto session = store_.stream_session(session_id);
+      auto session = store_.stream_session(f.session_id);
       if (!session || !session->ended_at) return;   // unknown, or live: the registry's to end and repair
       auto user = store_.user_by_id(session->user_id);
-      if (!user || recording::file_name(user->username, session_id) != name) return;
-      storage::ActiveStream s{session_id, user->id, user->username, session->client_id, session->started_at, "", {}, {}};
+      if (!user || user->username != f.username) return;
+      storage::ActiveStream s{f.session_id, user->id, user->username, session->client_id, session->started_at, "", {}, {}};
       ending(s, streams::parse_end_reason(session->end_reason).value_or(streams::EndReason::node_lost), false);
       ++recovered;
     });
   }
-  if (recovered) log->info("recovered {} recordings whose streams another node ended while this one was down", recovered);
+  if (recovered) {
+    core::logger("live")->info("recovered {} recordings whose streams another node ended while this one was down",
+                               recovered);
+  }
   return recovered;
 }
 
@@ -227,29 +218,16 @@ void Signalling::ending(const storage::ActiveStream& s, streams::EndReason reaso
     if (f && !f->clean) log->info("session={} of {} received no audio: no recording kept", s.session_id, s.username);
   } else if (!local) {
     // Left by a crashed process: make what reached the disk playable.
-    auto path = data_dir_ / "streamed_audios" / recording::file_name(s.username, s.session_id);
     try {
-      saved = recording::repair(path);
-      if (saved) log->info("repaired {} after a crash ({:.1f} s)", path.string(), saved->seconds());
-      auto raw = data_dir_ / "streamed_audios" / recording::file_name(s.username, s.session_id, true);
-      recording::repair(raw);
+      saved = library_.repair_orphan(s.username, s.session_id);
     } catch (const std::exception& e) {
-      log->error("cannot repair {}: {}", path.string(), e.what());
-    }
-    if (saved && saved->samples == 0) {
-      std::error_code ec;
-      std::filesystem::remove(saved->path, ec);
-      saved.reset();
+      log->error("cannot repair the recording of session {}: {}", s.session_id, e.what());
     }
   }
   if (!saved) return;
   storage::Recording r;
   r.session_id = s.session_id;
   r.user_id = s.user_id;
-  r.path = std::filesystem::relative(saved->path, data_dir_).generic_string();
-  r.duration_ms = saved->samples * 1000 / recording::kSampleRate;
-  r.bytes = saved->bytes;
-  r.created_at = core::now_ms();
   if (removed) r.noise_removed_db = *removed;
   r.strength_log = strengths.dump();
   if (f_gaps) {
@@ -257,7 +235,7 @@ void Signalling::ending(const storage::ActiveStream& s, streams::EndReason reaso
     for (auto& g : *f_gaps) gaps.push_back({{"at_ms", g.at_ms}, {"ms", g.ms}});
     r.gaps = gaps.dump();
   }
-  store_.add_recording(r);
+  library_.finish(store_, std::move(r), *saved);
   log->info("Saved recording to {} ({:.1f} s, {} bytes, session={}, reason={}, noise removed {})", saved->path.string(),
             saved->seconds(), saved->bytes, s.session_id, streams::to_string(reason),
             removed ? fmt::format("{:.1f} dB", *removed) : std::string("not measured"));

@@ -17,6 +17,7 @@
 
 #include "core/events.hpp"
 #include "live/live.hpp"
+#include "recording/library.hpp"
 #include "presence/presence.hpp"
 #include "relay/relay.hpp"
 #include "storage/store.hpp"
@@ -27,7 +28,7 @@ namespace fc25::signalling {
 class Signalling {
  public:
   Signalling(boost::asio::io_context& io, storage::Store& store, streams::StreamRegistry& registry,
-             core::EventSink& events, std::filesystem::path data_dir, live::Config config);
+             core::EventSink& events, const recording::Library& library, live::Config config);
   ~Signalling();
 
   // For the registry.
@@ -144,7 +145,7 @@ class Signalling {
   boost::asio::io_context& io_;
   storage::Store& store_;
   streams::StreamRegistry& registry_;
-  std::filesystem::path data_dir_;
+  const recording::Library& library_;
   core::EventSink& events_;
   std::unique_ptr<live::LiveMedia> live_;
   ClusterLinks links_;

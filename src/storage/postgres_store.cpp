@@ -114,6 +114,12 @@ const char* const kMigrations[] = {
     CREATE UNIQUE INDEX friend_requests_one_pending
       ON friend_requests(LEAST(from_user, to_user), GREATEST(from_user, to_user)) WHERE status = 'pending';
     )sql",
+    // 7: in a cluster a recording's file is on the disk of the node that recorded it (named by its disk id, which
+    // outlives restarts); its raw twin is known by its size
+    R"sql(
+    ALTER TABLE stream_recordings ADD COLUMN disk_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE stream_recordings ADD COLUMN raw_bytes BIGINT;
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // pg_advisory_xact_lock key: nodes starting together migrate one after another.
@@ -167,10 +173,12 @@ ActiveStream read_active(const PgResult& r, int i = 0) {
 const char* kRecordingSelect =
     "SELECT r.id, r.session_id, r.user_id, u.username, r.path, r.duration_ms, r.bytes, r.created_at, "
     "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log, r.title, "
-    "r.gaps FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
+    "r.gaps, r.disk_id, r.raw_bytes "
+    "FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
 Recording read_recording(const PgResult& r, int i = 0) {
   return Recording{r.i64(i, 0), r.i64(i, 1), r.i64(i, 2), r.text(i, 3),    r.text(i, 4),  r.i64(i, 5),  r.i64(i, 6),
-                   r.i64(i, 7), r.i64(i, 8), r.text(i, 9), r.opt_f64(i, 10), r.text(i, 11), r.text(i, 12), r.text(i, 13)};
+                   r.i64(i, 7), r.i64(i, 8), r.text(i, 9), r.opt_f64(i, 10), r.text(i, 11), r.text(i, 12), r.text(i, 13),
+                   r.text(i, 14), r.opt_i64(i, 15)};
 }
 
 StreamSession read_session(const PgResult& r) {
@@ -440,10 +448,10 @@ class PostgresStore final : public Store {
   Recording add_recording(const Recording& rec) override {
     auto c = pool_.take();
     c->query("INSERT INTO stream_recordings(session_id, user_id, path, duration_ms, bytes, created_at, "
-             "noise_removed_db, strength_log, gaps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-             "ON CONFLICT (session_id) DO NOTHING",
+             "noise_removed_db, strength_log, gaps, disk_id, raw_bytes) "
+             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (session_id) DO NOTHING",
              rec.session_id, rec.user_id, rec.path, rec.duration_ms, rec.bytes, rec.created_at, rec.noise_removed_db,
-             rec.strength_log, rec.gaps);
+             rec.strength_log, rec.gaps, rec.disk_id, rec.raw_bytes);
     return read_recording(c->query(std::string(kRecordingSelect) + "WHERE r.session_id = $1", rec.session_id));
   }
 
@@ -477,11 +485,13 @@ class PostgresStore final : public Store {
     return c->query("SELECT COALESCE(SUM(bytes), 0) FROM stream_recordings WHERE user_id = $1", user_id).i64(0, 0);
   }
 
-  std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit) override {
+  std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit,
+                                                   const std::string& disk_id) override {
     auto c = pool_.take();
     return read_all<Recording>(
-        c->query(std::string(kRecordingSelect) + "WHERE r.created_at < $1 ORDER BY r.created_at, r.id LIMIT $2",
-                 created_before, static_cast<std::int64_t>(limit)),
+        c->query(std::string(kRecordingSelect) +
+                     "WHERE r.created_at < $1 AND r.disk_id IN ('', $2) ORDER BY r.created_at, r.id LIMIT $3",
+                 created_before, disk_id, static_cast<std::int64_t>(limit)),
         read_recording);
   }
 

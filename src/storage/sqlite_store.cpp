@@ -109,6 +109,12 @@ const char* const kMigrations[] = {
     CREATE UNIQUE INDEX friend_requests_one_pending ON friend_requests(min(from_user, to_user), max(from_user, to_user))
       WHERE status = 'pending';
     )sql",
+    // 7: in a cluster a recording's file is on the disk of the node that recorded it (named by its disk id, which
+    // outlives restarts); its raw twin is known by its size
+    R"sql(
+    ALTER TABLE stream_recordings ADD COLUMN disk_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE stream_recordings ADD COLUMN raw_bytes INTEGER;
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -162,10 +168,12 @@ ActiveStream read_active(const Statement& st) {
 const char* kRecordingSelect =
     "SELECT r.id, r.session_id, r.user_id, u.username, r.path, r.duration_ms, r.bytes, r.created_at, "
     "s.started_at, COALESCE(s.end_reason, ''), r.noise_removed_db, r.strength_log, r.title, "
-    "r.gaps FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
+    "r.gaps, r.disk_id, r.raw_bytes "
+    "FROM stream_recordings r JOIN users u ON u.id = r.user_id JOIN stream_sessions s ON s.id = r.session_id ";
 Recording read_recording(const Statement& st) {
   return Recording{st.i64(0), st.i64(1), st.i64(2), st.text(3), st.text(4), st.i64(5),
-                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11), st.text(12), st.text(13)};
+                   st.i64(6), st.i64(7), st.i64(8), st.text(9), st.opt_f64(10), st.text(11), st.text(12), st.text(13),
+                   st.text(14), st.is_null(15) ? std::nullopt : std::optional<std::int64_t>(st.i64(15))};
 }
 
 class SqliteStore final : public Store {
@@ -420,9 +428,9 @@ class SqliteStore final : public Store {
   Recording add_recording(const Recording& r) override {
     std::lock_guard lock(mu_);
     c_.prepare("INSERT OR IGNORE INTO stream_recordings(session_id, user_id, path, duration_ms, bytes, created_at, "
-               "noise_removed_db, strength_log, gaps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               "noise_removed_db, strength_log, gaps, disk_id, raw_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind_all(r.session_id, r.user_id, r.path, r.duration_ms, r.bytes, r.created_at, r.noise_removed_db,
-                  r.strength_log, r.gaps)
+                  r.strength_log, r.gaps, r.disk_id, r.raw_bytes)
         .run();
     auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.session_id = ?");
     st.bind_all(r.session_id).step();
@@ -451,11 +459,13 @@ class SqliteStore final : public Store {
     return st.i64(0);
   }
 
-  std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit) override {
+  std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit,
+                                                   const std::string& disk_id) override {
     std::lock_guard lock(mu_);
     std::vector<Recording> out;
-    auto st = c_.prepare(std::string(kRecordingSelect) + "WHERE r.created_at < ? ORDER BY r.created_at, r.id LIMIT ?");
-    st.bind_all(created_before, static_cast<std::int64_t>(limit));
+    auto st = c_.prepare(std::string(kRecordingSelect) +
+                         "WHERE r.created_at < ? AND r.disk_id IN ('', ?) ORDER BY r.created_at, r.id LIMIT ?");
+    st.bind_all(created_before, disk_id, static_cast<std::int64_t>(limit));
     while (st.step()) out.push_back(read_recording(st));
     return out;
   }

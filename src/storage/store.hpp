@@ -96,6 +96,9 @@ struct Recording {
   std::string title;                        // the owner's name for it (empty: none given)
   std::string gaps = "[]";                  // JSON: [{"at_ms": offset in the recording, "ms": length}], where
                                             // the page's audio was lost and silence keeps the wall-clock time
+  std::string disk_id;                      // the recordings directory that holds the file (recording::Library;
+                                            // empty: made before clusters)
+  std::optional<std::int64_t> raw_bytes;    // size of the unprocessed twin when one was kept (null: none known)
 };
 
 // A server process sharing this store.
@@ -174,8 +177,10 @@ class Store {
   virtual bool set_recording_title(std::int64_t id, const std::string& title) = 0;
   // Bytes of all of a user's recordings (their quota's use).
   virtual std::int64_t recording_bytes_of(std::int64_t user_id) = 0;
-  // Recordings made before `created_before` (epoch ms), oldest first, at most `limit` (retention).
-  virtual std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit) = 0;
+  // Recordings made before `created_before` (epoch ms) whose files are in the directory `disk_id` (or that name
+  // none), oldest first, at most `limit` (retention: each node expires what it holds).
+  virtual std::vector<Recording> recordings_created_before(std::int64_t created_before, int limit,
+                                                           const std::string& disk_id) = 0;
 
   // Nodes: each server process beats; streams of a node that stopped beating were left by a crash.
   virtual void heartbeat(const Node& node) = 0;

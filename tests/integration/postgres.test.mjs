@@ -29,7 +29,7 @@ describe('fc25 on PostgreSQL', () => {
   });
 
   it('keeps its rows in PostgreSQL, migrated to the current schema', () => {
-    assert.deepEqual(psql(pg.url, 'SELECT version FROM schema_version'), [{ version: 6 }]);
+    assert.deepEqual(psql(pg.url, 'SELECT version FROM schema_version'), [{ version: 7 }]);
     const users = psql(pg.url, `SELECT username FROM users WHERE username IN ('${alice.username}', '${bob.username}') ORDER BY 1`);
     assert.equal(users.length, 2);
     assert.equal(psql(pg.url, 'SELECT count(*) AS n FROM friendships')[0].n, 2, 'one row each way');

@@ -175,13 +175,14 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     await bobPage.goto(`${base}/`);
     await bobPage.waitForSelector(`[data-testid="friend-${alice}"][data-live="false"]`, { timeout: 5000 });
 
-    // The recording: listed for both (one database), played on alice's dashboard. Its file is on alice's node's
-    // disk, where her browser is kept (docs/deploy.md says so for pages on other nodes).
-    const item = alicePage.locator('[data-testid=recordings] [data-testid^=recording-]').first();
-    await item.waitFor({ timeout: 5000 });
-    const id = (await item.getAttribute('data-testid')).replace('recording-', '');
+    // The recording: listed for both (one database), played on bob's page. Its file is on alice's node's disk;
+    // bob's node asks hers for the bytes.
+    const mine = alicePage.locator('[data-testid=recordings] [data-testid^=recording-]').first();
+    await mine.waitFor({ timeout: 5000 });
+    const id = (await mine.getAttribute('data-testid')).replace('recording-', '');
     await bobPage.goto(`${base}/u/${alice}`);   // a friend's recordings are on her page
-    await bobPage.locator(`[data-testid=recording-${id}]`).waitFor({ timeout: 5000 });
+    const item = bobPage.locator(`[data-testid=recording-${id}]`);
+    await item.waitFor({ timeout: 5000 });
     const audio = item.locator('audio');
     const duration = await audio.evaluate((a) => new Promise((resolve, reject) => {
       if (a.readyState >= 1) return resolve(a.duration);
@@ -200,15 +201,17 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
       a.play().catch(reject);
     }));
     assert.ok(played > 1.2, `it plays from 1 s on (${played})`);
-    // The bytes a seek asks for, as the browser asks for them: a Range request through HAProxy, with alice's cookies.
+    // The bytes a seek asks for, as the browser asks for them: a Range request through HAProxy and bob's node.
     const src = await audio.getAttribute('src');
-    const cookies = (await aliceCtx.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    const cookies = (await bobCtx.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     const whole = await get(base + src, { Cookie: cookies });
     assert.equal(whole.status, 200);
     const part = await get(base + src, { Cookie: cookies, Range: 'bytes=44-1043' });
     assert.equal(part.status, 206);
     assert.equal(part.headers['content-range'], `bytes 44-1043/${whole.body.length}`);
     assert.deepEqual(part.body, whole.body.subarray(44, 1044));
+    assert.match(bobServer.logs(), new RegExp(`GET /media/recordings/${id}\\.wav 206 .* user=${bob}`), 'served by bob\'s node');
+    assert.doesNotMatch(aliceServer.logs(), new RegExp(`GET /media/recordings/${id}\\.wav .* user=${bob}`));
     await aliceCtx.close();
     await bobCtx.close();
   });

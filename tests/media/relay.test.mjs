@@ -26,14 +26,14 @@ let psqlRows;
 const send = (server, args) => runSend(server, password, args, 120000);
 
 describe('listening across nodes (relay)', () => {
-  let pg, redis, A, B, browser;
+  let pg, redis, A, B, browser, env;
   before(async () => {
     requireTestNetwork();
     assert.ok(fs.existsSync(sendBin), `fc25-send not built at ${sendBin}`);
     pg = startPostgres();
     psqlRows = (sql) => psql(pg.url, sql);
     redis = await startRedis();
-    const env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port),
+    env = { CHANNEL_BACKEND: 'redis', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port),
       FC25_CLUSTER_SECRET: secret, FC25_DENOISER: 'passthrough' };
     A = await startServer({ env, dataDir: tempDir(), args: ['--database-url', pg.url] });
     B = await startServer({ env, dataDir: tempDir(), args: ['--database-url', pg.url] });
@@ -109,6 +109,23 @@ describe('listening across nodes (relay)', () => {
     await until(async () => (await health(B)).relays.in.relays === 0 && (await health(A)).relays.out.relays === 0, 3000,
       'the relay closed on both nodes');
     assert.equal((await health(B)).media_pipelines, 0, 'B keeps no pipeline');
+
+    // Her recording, on A's disk, plays on bob's page on B: B asks A for the bytes as the player wants them.
+    await bobPage.goto(`${B.url}/u/${alice.username}`);
+    const item = bobPage.locator('[data-testid=recordings] [data-testid^=recording-]').first();
+    await item.waitFor({ timeout: 5000 });
+    const audio = item.locator('audio');
+    const played = await audio.evaluate((a) => new Promise((resolve, reject) => {
+      a.muted = true;
+      a.addEventListener('timeupdate', function once() {
+        if (a.currentTime > 0.5) { a.removeEventListener('timeupdate', once); a.pause(); resolve(a.duration); }
+      });
+      a.addEventListener('error', () => reject(new Error(`audio error ${a.error && a.error.code}`)));
+      a.play().catch(reject);
+    }));
+    t.diagnostic(`her recording (${played.toFixed(2)} s) played on B`);
+    assert.ok(played > 1, `it plays, ${played} s long`);
+    assert.match(B.logs(), /GET \/media\/recordings\/\d+\.wav 20[06] /, 'served to bob by B');
     await alicePage.context().close();
     await bobPage.context().close();
   });
@@ -211,7 +228,7 @@ describe('listening across nodes (relay)', () => {
     const broadcast = spawn(sendBin, ['--port', String(A.port), '--password', password, '--user', name,
       '--wav', speech, '--seconds', '60', '--no-stop'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const live = await watcher.next((m) => m.type === 'streaming_status' && m.is_streaming && m.username === name, 15000);
-    return { caster, name, lis, watcher, live, broadcast };
+    return { caster, name, lis, l, watcher, live, broadcast };
   }
 
   // The relay runs node to node: Redis and PostgreSQL going away under it stop no process and no audio; once they
@@ -251,8 +268,8 @@ describe('listening across nodes (relay)', () => {
     }
   });
 
-  it('the origin node killed: the relay\'s listener on B hears node_lost within 6 s', async (t) => {
-    const { name, lis, watcher, broadcast } = await casterOnAListenerOnB('lk');
+  it('the origin node killed: the relay\'s listener on B hears node_lost within 6 s; A restarted, her recording plays from B', async (t) => {
+    const { name, lis, l, watcher, live, broadcast } = await casterOnAListenerOnB('lk');
     try {
       await sleep(1000);
       const listening = send(B, ['--listen', name, '--user', lis, '--streams', '1', '--seconds', '30']);
@@ -267,6 +284,27 @@ describe('listening across nodes (relay)', () => {
       assert.ok(after <= 6000, `told ${after.toFixed(0)} ms after the kill`);
       assert.equal((await health(B)).relays.in.relays, 0, 'the relay is gone');
       assert.match(B.logs(), /relay of session=\d+ from \S+ ended \(node_lost\) with 1 listeners here/);
+
+      // A starts again on its disk: it repairs the recording the kill cut short and writes its row; bob's friend on
+      // B plays it through B, which asks A for it.
+      const [ended] = psqlRows(`SELECT end_reason FROM stream_sessions WHERE id = ${live.session_id}`);
+      assert.equal(ended.end_reason, 'node_lost');
+      A = await startServer({ env, dataDir: A.dataDir, args: ['--database-url', pg.url] });
+      await until(async () => {
+        const res = await fetch(`${B.url}/api/cluster`, { headers: { Authorization: `Bearer ${secret}` } });
+        return (await res.json()).nodes.some((n) => n.url === A.url);
+      }, 8000, 'B sees the new A');
+      const rec = await until(async () => (await l.get(`/api/recordings?username=${name}`)).body.recordings?.[0],
+        5000, 'the repaired recording listed');
+      assert.equal(rec.session_id, live.session_id);
+      assert.equal(rec.end_reason, 'node_lost');
+      const res = await fetch(B.url + rec.url, { headers: { Cookie: l.cookieHeader() } });
+      const bytes = Buffer.from(await res.arrayBuffer());
+      assert.equal(res.status, 200);
+      const onA = fs.readFileSync(path.join(A.dataDir, 'streamed_audios', `${name}_${live.session_id}.wav`));
+      assert.ok(bytes.equals(onA), `B served A's ${onA.length} bytes (${bytes.length})`);
+      t.diagnostic(`repaired recording: ${rec.duration_s} s, ${bytes.length} bytes through B`);
+      assert.ok(rec.duration_s >= 1.5, `what reached A's disk before the kill (${rec.duration_s} s)`);
     } finally {
       broadcast.kill('SIGKILL');
       watcher.close();

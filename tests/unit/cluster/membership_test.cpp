@@ -6,12 +6,13 @@ namespace fc25::cluster {
 namespace {
 
 TEST(Lease, ReadsBackWhatANodeWrote) {
-  NodeInfo n{"n1", "http://10.0.0.2:8000", "203.0.113.7", "box", 42, 1000, 2000, 3, 17};
+  NodeInfo n{"n1", "http://10.0.0.2:8000", "203.0.113.7", "d41e", "box", 42, 1000, 2000, 3, 17};
   auto back = parse_lease(lease_json(n));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->node_id, "n1");
   EXPECT_EQ(back->url, "http://10.0.0.2:8000");
   EXPECT_EQ(back->media_address, "203.0.113.7");
+  EXPECT_EQ(back->disk_id, "d41e");
   EXPECT_EQ(back->pid, 42);
   EXPECT_EQ(back->renewed_at, 2000);
   EXPECT_EQ(back->live_streams, 3);

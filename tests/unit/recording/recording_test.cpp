@@ -42,7 +42,7 @@ std::vector<short> read_wav(const fs::path& p, SF_INFO& info) {
 
 TEST(Recording, FileNameFollowsTheSessionScheme) {
   EXPECT_EQ(file_name("alice", 42), "alice_42.wav");
-  EXPECT_EQ(file_name("alice", 42, true), "alice_42_raw.wav");
+  EXPECT_EQ(raw_twin(fs::path("/data/streamed_audios") / file_name("alice", 42)), "/data/streamed_audios/alice_42_raw.wav");
 }
 
 TEST(Recording, WritesPcm16MonoAt48kThatReadsBack) {

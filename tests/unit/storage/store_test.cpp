@@ -62,10 +62,10 @@ void race(StoreContract* t, int n, std::function<std::unique_ptr<Store>()> open,
 TEST(SqliteStore, CreatesAndMigratesANewFileOnceAndReopensIt) {
   TempDb db;
   { auto s = open_sqlite_store(db.path); s->create_user("alice", "h", 1); }
-  EXPECT_EQ(sqlite_schema_version(db.path), 6);
+  EXPECT_EQ(sqlite_schema_version(db.path), 7);
   auto again = open_sqlite_store(db.path);  // migrations already applied: nothing lost
   ASSERT_TRUE(again->user_by_name("alice"));
-  EXPECT_EQ(sqlite_schema_version(db.path), 6);
+  EXPECT_EQ(sqlite_schema_version(db.path), 7);
 }
 
 TEST(SqliteStore, RefusesAnUnopenablePathNamingIt) {
@@ -99,10 +99,10 @@ TEST(PostgresStore, RefusesAUrlThatIsNotPostgres) {
 
 TEST_P(StoreContract, MigratesOnceAndASecondOpenKeepsEverything) {
   s->create_user("alice", "h", 1);
-  EXPECT_EQ(schema_version(), 6);
+  EXPECT_EQ(schema_version(), 7);
   auto again = open();   // migrations already applied: nothing lost
   ASSERT_TRUE(again->user_by_name("alice"));
-  EXPECT_EQ(schema_version(), 6);
+  EXPECT_EQ(schema_version(), 7);
 }
 
 TEST_P(StoreContract, UsernamesAreUniqueCaseInsensitively) {
@@ -308,7 +308,7 @@ TEST_P(StoreContract, RecordingsOnePerSessionNewestFirstPagedAndDeletable) {
   ASSERT_EQ(next_page.size(), 1u);
   EXPECT_EQ(next_page[0].id, first.id);
   EXPECT_EQ(s->recording_bytes_of(a.id), 9644 + 4844);
-  auto old = s->recordings_created_before(300, 10);
+  auto old = s->recordings_created_before(300, 10, "disk-a");
   ASSERT_EQ(old.size(), 1u);
   EXPECT_EQ(old[0].id, first.id);
   EXPECT_TRUE(s->set_recording_title(second.id, "Evening ☕ talk"));
@@ -335,6 +335,24 @@ TEST_P(StoreContract, ARecordingKeepsWhatNoiseRemovalDidOrSaysItWasNotMeasured) 
   EXPECT_FALSE(plain.noise_removed_db) << "a repaired or unmeasured recording has no figure";
   EXPECT_EQ(plain.strength_log, "[]");
   EXPECT_EQ(plain.gaps, "[]");
+  EXPECT_EQ(plain.disk_id, "");
+  EXPECT_FALSE(plain.raw_bytes);
+}
+
+TEST_P(StoreContract, ARecordingNamesTheDiskThatHoldsItAndItsRawTwin) {
+  auto [a, one, two] = two_ended_streams(*s, "node_lost");
+  Recording r{0, one.session_id, a.id, "", "streamed_audios/alice_1.wav", 100, 9644, 210, 0, ""};
+  r.disk_id = "disk-a";
+  r.raw_bytes = 9644;
+  auto made = s->add_recording(r);
+  EXPECT_EQ(made.disk_id, "disk-a");
+  ASSERT_TRUE(made.raw_bytes);
+  EXPECT_EQ(*made.raw_bytes, 9644);
+  auto listed = s->recordings_of(a.id, 10);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].disk_id, "disk-a");
+  EXPECT_EQ(s->recordings_created_before(1000, 10, "disk-a").at(0).disk_id, "disk-a");
+  EXPECT_TRUE(s->recordings_created_before(1000, 10, "disk-b").empty()) << "disk-a's file is its node's to expire";
 }
 
 }  // namespace
