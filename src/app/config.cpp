@@ -37,6 +37,12 @@ bool parse_bool(const std::string& name, const std::string& v) {
   throw std::invalid_argument(name + ": '" + v + "' is not a boolean (expected 1 or 0)");
 }
 
+// An IPv4 or IPv6 address written out (no name, no port).
+bool is_ip_address(const std::string& v) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, v.c_str(), buf) == 1 || inet_pton(AF_INET6, v.c_str(), buf) == 1;
+}
+
 void one_of(const std::string& name, const std::string& v, std::initializer_list<const char*> allowed) {
   std::string list;
   for (auto a : allowed) {
@@ -107,8 +113,7 @@ const std::vector<Setting>& settings() {
          std::string item;
          while (std::getline(ss, item, ',')) {
            if (item.empty()) continue;
-           unsigned char buf[16];
-           if (inet_pton(AF_INET, item.c_str(), buf) != 1 && inet_pton(AF_INET6, item.c_str(), buf) != 1) {
+           if (!is_ip_address(item)) {
              throw std::invalid_argument(n + ": '" + item + "' is not an IP address (a comma-separated list of them)");
            }
            c.trusted_proxies.push_back(item);
@@ -117,8 +122,7 @@ const std::vector<Setting>& settings() {
       {"FC25_RECORD_RAW", "--record-raw", [](Config& c, auto& n, auto& v) { c.record_raw = parse_bool(n, v); }},
       {"FC25_MEDIA_ADDRESS", "--media-address",
        [](Config& c, auto& n, auto& v) {
-         unsigned char buf[16];
-         if (!v.empty() && inet_pton(AF_INET, v.c_str(), buf) != 1 && inet_pton(AF_INET6, v.c_str(), buf) != 1) {
+         if (!v.empty() && !is_ip_address(v)) {
            throw std::invalid_argument(n + ": '" + v + "' is not an IP address");
          }
          c.media_address = v;

@@ -32,7 +32,12 @@ void Upstream::start(Done done) {
       bhttp::async_write(self->stream_, self->proxy_.request, [self, done](beast::error_code ec, std::size_t) {
         if (ec) return done(ec);
         bhttp::async_read_header(self->stream_, self->buffer_, self->parser_,
-                                 [self, done](beast::error_code ec, std::size_t) { done(ec); });
+                                 [self, done](beast::error_code ec, std::size_t) {
+                                   // Reads take what the buffer has room for: without this, the room the header
+                                   // left (some hundred bytes) would make every read of the body that small.
+                                   self->buffer_.reserve(sizeof(self->buf_));
+                                   done(ec);
+                                 });
       });
     });
   });

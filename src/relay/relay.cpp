@@ -121,6 +121,76 @@ std::optional<Packet> decode_packet(std::string_view bytes) {
   return p;
 }
 
+namespace {
+
+// A string field of at most `max` bytes: its value, `fallback` when absent, nullopt when of another type or longer.
+std::optional<std::string> text_field(const json& msg, const char* name, const char* fallback, std::size_t max = 128) {
+  auto it = msg.find(name);
+  if (it == msg.end()) {
+    if (fallback) return std::string(fallback);
+    return std::nullopt;
+  }
+  if (!it->is_string() || it->get_ref<const std::string&>().size() > max) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::optional<json> message_object(std::string_view text) {
+  try {
+    auto msg = core::parse_json(text, 4);
+    if (msg.is_object()) return msg;
+  } catch (const std::exception&) {  // not JSON, too deep
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<OriginMessage> parse_origin_message(std::string_view text) {
+  auto msg = message_object(text);
+  if (!msg) return std::nullopt;
+  auto type = text_field(*msg, "type", nullptr);
+  OriginMessage m;
+  if (type == "ended") {
+    auto reason = text_field(*msg, "reason", "ended");
+    if (!reason) return std::nullopt;
+    m.kind = OriginMessage::Kind::ended;
+    m.reason = *reason;
+    return m;
+  }
+  if (type == "refused") {
+    auto lid = text_field(*msg, "listen_id", nullptr);
+    auto code = text_field(*msg, "code", "not_friends");
+    auto message = text_field(*msg, "message", "", 1000);
+    if (!lid || !code || !message) return std::nullopt;
+    m.kind = OriginMessage::Kind::refused;
+    m.listen_id = *lid;
+    m.code = *code;
+    m.message = *message;
+    return m;
+  }
+  return std::nullopt;
+}
+
+std::optional<RelayMessage> parse_relay_message(std::string_view text) {
+  auto msg = message_object(text);
+  if (!msg) return std::nullopt;
+  auto type = text_field(*msg, "type", nullptr);
+  auto lid = text_field(*msg, "listen_id", nullptr);
+  if (!lid) return std::nullopt;
+  RelayMessage m;
+  m.listen_id = *lid;
+  if (type == "listener_left") {
+    m.kind = RelayMessage::Kind::listener_left;
+    return m;
+  }
+  if (type != "listener") return std::nullopt;
+  auto user = msg->find("user_id");
+  if (user == msg->end() || !user->is_number_integer()) return std::nullopt;
+  m.kind = RelayMessage::Kind::listener;
+  m.user_id = user->get<std::int64_t>();
+  return m;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The origin's side.
 
@@ -216,15 +286,14 @@ struct Origin::Impl : std::enable_shared_from_this<Origin::Impl> {
     void handle(const std::string& text) {
       auto o = origin.lock();
       if (!o || !ws.got_text()) return;
-      auto msg = json::parse(text, nullptr, false);
-      auto type = msg.is_object() ? msg.value("type", "") : std::string();
-      if ((type != "listener" && type != "listener_left") || !msg.contains("listen_id") || !msg["listen_id"].is_string() ||
-          (type == "listener" && (!msg.contains("user_id") || !msg["user_id"].is_number_integer()))) {
-        o->log->warn("relay={} sent a message that is neither listener nor listener_left: {}", id, text.substr(0, 200));
+      auto msg = parse_relay_message(text);
+      if (!msg) {
+        o->log->warn("relay={} sent a message that is neither listener nor listener_left: {}", id,
+                     core::printable(text, 200));
         return;
       }
-      auto listen_id = msg["listen_id"].get<std::string>();
-      if (type == "listener_left") {
+      auto listen_id = msg->listen_id;
+      if (msg->kind == RelayMessage::Kind::listener_left) {
         std::size_t erased = 0;
         {
           std::lock_guard lock(o->mu);
@@ -233,7 +302,7 @@ struct Origin::Impl : std::enable_shared_from_this<Origin::Impl> {
         if (erased) o->changed(session_id);
         return;
       }
-      auto user_id = msg["user_id"].get<std::int64_t>();
+      auto user_id = msg->user_id;
       core::run_on(o->blocking, [self = shared_from_this(), o, listen_id, user_id] {
         bool ok = true;
         if (!core::guarded("relay listener check", [&] { ok = o->hooks.may_listen(self->session_id, user_id); })) {
@@ -568,18 +637,17 @@ struct Relays::Impl : std::enable_shared_from_this<Relays::Impl> {
                             p->age_ns > 0 ? now - p->age_ns : 0);
         return;
       }
-      auto msg = json::parse(bytes, nullptr, false);
-      auto type = msg.is_object() ? msg.value("type", "") : std::string();
-      if (type == "ended") {
-        end_all(msg.value("reason", "ended"), "");
-      } else if (type == "refused" && msg.contains("listen_id") && msg["listen_id"].is_string()) {
-        auto lid = msg["listen_id"].get<std::string>();
+      auto msg = parse_origin_message(bytes);
+      if (msg && msg->kind == OriginMessage::Kind::ended) {
+        end_all(msg->reason, "");
+      } else if (msg) {
+        auto lid = msg->listen_id;
         r->drop(session_id, lid);
-        net::post(r->io, [r, lid, code = msg.value("code", "not_friends"), m = msg.value("message", "")] {
+        net::post(r->io, [r, lid, code = msg->code, m = msg->message] {
           core::guarded("relay listener ended", [&] { r->hooks.ended(lid, code, m); });
         });
       } else {
-        r->log->warn("relay of session={}: unknown message from {}: {}", session_id, url, bytes.substr(0, 200));
+        r->log->warn("relay of session={}: unknown message from {}: {}", session_id, url, core::printable(bytes, 200));
       }
     }
 
@@ -787,7 +855,8 @@ void Relays::close_all() {
     std::lock_guard lock(impl_->mu);
     all.swap(impl_->ins);
   }
-  for (auto& [sid, in] : all) {
+  for (auto& entry : all) {
+    auto in = entry.second;   // named, for the capture
     in->fanout->close();
     net::post(in->strand, [in] { in->shut(); });
   }

@@ -44,6 +44,23 @@ std::string encode_packet(const Packet& p);
 // nullopt when `bytes` is not a packet (wrong version, short, empty payload, or a payload over 4000 bytes).
 std::optional<Packet> decode_packet(std::string_view bytes);
 
+// The text messages, read strictly (core::parse_json's depth limit, each field of its type, ids at most 128
+// bytes): nullopt for anything else, which is logged and ignored, whatever another node sends.
+struct OriginMessage {           // origin to relay
+  enum class Kind { ended, refused } kind = Kind::ended;
+  std::string reason;            // ended (default "ended")
+  std::string listen_id;         // refused
+  std::string code;              // refused (default "not_friends")
+  std::string message;           // refused
+};
+std::optional<OriginMessage> parse_origin_message(std::string_view text);
+struct RelayMessage {            // relay to origin
+  enum class Kind { listener, listener_left } kind = Kind::listener;
+  std::string listen_id;
+  std::int64_t user_id = 0;      // listener
+};
+std::optional<RelayMessage> parse_relay_message(std::string_view text);
+
 // The node that ingests streams and sends them to the relays that ask.
 struct OriginHooks {
   // Every packet of the live stream to `tap` (see live::LiveMedia::tap); throws when the stream is not live here.

@@ -206,6 +206,11 @@ std::string serialise(bhttp::response<Body>& res, const http::Request& req, bool
   return out;
 }
 
+// This world is one process: no answer is another node's.
+std::string serialise(http::Proxy& p, const http::Request&, bool) {
+  fuzz::fail("a request was sent on to another node (" + p.host + ":" + p.port + ") outside a cluster");
+}
+
 // FC25_FUZZ_SHOW=1 prints each answer's head (to see what a corpus file reaches).
 std::string write(http::Reply& reply, const http::Request& req, bool keep_alive) {
   auto out = std::visit([&](auto& res) { return serialise(res, req, keep_alive); }, reply.message);

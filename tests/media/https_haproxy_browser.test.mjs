@@ -118,7 +118,7 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     pg?.down();
   });
 
-  it('checks both nodes on /api/health and sends plain HTTP to HTTPS', async () => {
+  it('checks both nodes on /api/health, sends plain HTTP to HTTPS and keeps the nodes\' own paths inside', async () => {
     for (const n of nodes) await n.waitForLog(/GET \/api\/health 200/, 5000);
     const head = await plainRequest(addr, httpPort, 'fc25.example', '/recordings?x=1');
     assert.match(head, /^HTTP\/1\.1 301/);
@@ -126,6 +126,13 @@ describe('HTTPS through HAProxy in front of two nodes, in Chromium', () => {
     assert.doesNotMatch(head, /fc25_session|<html/i, 'nothing served over plain HTTP');
     const health = await get(`${base}/api/health`);
     assert.match(health.headers['strict-transport-security'] || '', /max-age=\d+/);
+    // Relays and recordings between nodes go node to node: HAProxy refuses them from outside, secret or not.
+    for (const p of ['/internal/relay/1', '/internal/media/recordings/1.wav', '/INTERNAL/../internal/api/recordings/1/peaks']) {
+      const res = await get(`${base}${p}`, { Authorization: 'Bearer guess' });
+      assert.equal(res.status, 404, p);
+      assert.doesNotMatch(String(res.body), /cluster_secret_required/, `${p} did not reach a node`);
+    }
+    for (const n of nodes) assert.doesNotMatch(n.logs(), /GET \/internal\//, 'no node saw it');
   });
 
   it('alice goes live from one node, bob on the other sees it; the recording is listed and plays through HAProxy', async (t) => {
