@@ -15,7 +15,7 @@ root=$PWD
 build=${FC25_FUZZ_BUILD_DIR:-build-fuzz}
 seconds=${FC25_FUZZ_SECONDS:-60}
 jobs=${FC25_FUZZ_JOBS:-$(nproc)}
-read -r -a targets <<<"${FC25_FUZZ_TARGETS:-fuzz_http_request fuzz_presence_message fuzz_check_offer fuzz_wav_repair fuzz_headers fuzz_config fuzz_relay_message}"
+read -r -a targets <<<"${FC25_FUZZ_TARGETS:-fuzz_http_request fuzz_presence_message fuzz_check_offer fuzz_wav_repair fuzz_headers fuzz_config fuzz_relay_message fuzz_rtc_datagram}"
 started=$SECONDS
 
 if [[ -n ${FC25_FUZZ_KEEP:-} ]]; then

@@ -149,6 +149,10 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.media_timeout_ms = parse_int(n, v, 500, 3600000); }},
       {"FC25_JITTER_MS", "--jitter-ms", [](Config& c, auto& n, auto& v) { c.jitter_ms = parse_int(n, v, 0, 2000); }},
       {"FC25_INGEST_FEC", "--ingest-fec", [](Config& c, auto& n, auto& v) { c.ingest_fec = parse_bool(n, v); }},
+      {"FC25_LISTENER_TRANSPORT", "--listener-transport",
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"shared", "webrtcbin"}); c.listener_transport = v; }},
+      {"FC25_LISTENER_PORT", "--listener-port",
+       [](Config& c, auto& n, auto& v) { c.listener_port = parse_int(n, v, 0, 65535); }},
       {"FC25_RT_PRIORITY", "--rt-priority",
        [](Config& c, auto& n, auto& v) { c.realtime_priority = parse_int(n, v, 0, 99); }},
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
@@ -229,6 +233,7 @@ std::string Config::describe() const {
     << " trusted_proxies=" << (trusted_proxies.empty() ? std::string("-") : std::to_string(trusted_proxies.size()))
     << " record_raw=" << (record_raw ? 1 : 0) << " media_address=" << (media_address.empty() ? "-" : media_address) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
+    << " listener_transport=" << listener_transport << " listener_port=" << listener_port
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s

@@ -41,6 +41,8 @@ struct Config {
   int media_timeout_ms = 10000;            // FC25_MEDIA_TIMEOUT_MS, --media-timeout-ms: no audio this long ends a stream
   int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest
   bool ingest_fec = false;                 // FC25_INGEST_FEC, --ingest-fec: rebuild lost packets (+20 ms)
+  std::string listener_transport = "shared";  // FC25_LISTENER_TRANSPORT, --listener-transport: shared | webrtcbin
+  int listener_port = 0;                   // FC25_LISTENER_PORT, --listener-port: the shared transport's UDP port (0: any)
   int realtime_priority = 10;              // FC25_RT_PRIORITY, --rt-priority: SCHED_FIFO priority of denoise workers (0: off)
   int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
   std::string precision = "fp32";           // FC25_PRECISION, --precision: the engine's weights, fp32 | bf16

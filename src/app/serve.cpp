@@ -33,6 +33,7 @@
 #include "http/exchange.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
+#include "rtc/transport.hpp"
 #include "media/media.hpp"
 #include "presence/presence.hpp"
 #include "social/friends.hpp"
@@ -110,7 +111,13 @@ live::Config media_config(const Config& config) {
   mc.stall_timeout = config.reconnect_grace_s > 0
                          ? std::max(mc.media_timeout, std::chrono::milliseconds(config.reconnect_grace_s * 1000 + 5000))
                          : mc.media_timeout;
-  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec, config.media_address};
+  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec, config.media_address, nullptr};
+  if (config.listener_transport == "shared") {
+    rtc::TransportConfig tc;
+    tc.port = static_cast<std::uint16_t>(config.listener_port);
+    tc.public_address = config.media_address;
+    mc.ice.listener_transport = rtc::Transport::create(tc);
+  }
   mc.reserve_file = config.data_dir / "disk-reserve";  // released when the disk fills, for the database's last writes
   return mc;
 }
@@ -236,7 +243,9 @@ int run_serve(const std::vector<std::string>& args) {
     };
     recording::Library library(config.data_dir,
                                config.channel_backend == "redis" ? recording::Library::NodeUrl(disk_url) : nullptr);
-    signalling::Signalling broadcasts(io, *store, registry, sink, library, media_config(config));
+    auto live_config = media_config(config);
+    auto listener_transport = live_config.ice.listener_transport;
+    signalling::Signalling broadcasts(io, *store, registry, sink, library, std::move(live_config));
     broadcasts.set_mic_test_limit(std::chrono::seconds(config.mic_test_s));
     registry.set_media_hooks(broadcasts.hooks());
     broadcasts_ptr = &broadcasts;
@@ -293,6 +302,7 @@ int run_serve(const std::vector<std::string>& args) {
                   {"live_streams", registry.live_count()},
                   {"media_streams", broadcasts.open_streams()},
                   {"media_pipelines", media::live_pipelines()},
+                  {"listener_connections", listener_transport ? listener_transport->connections() : 0},
                   {"presence_sockets", presence.open_sockets()},
                   {"denoiser", broadcasts.denoiser()}};
     };

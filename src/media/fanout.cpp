@@ -1,10 +1,11 @@
-// Fan-out: `appsrc (clean audio, 16-bit) ! opusenc ! appsink` once per stream; the encoder's thread pushes every
-// packet straight into each listener's `rtpopuspay ! webrtcbin` (send-only transceiver) through a pad of our own,
-// restamped from that listener's own start, so RTP timestamps advance evenly whatever the arrival jitter. No
-// thread per listener: the send path (payloader, RTP session, SRTP, UDP socket) never waits, so one thread serves
-// every listener of a stream, in turn, as each packet is made.
+// Fan-out: `appsrc (clean audio, 16-bit) ! opusenc ! appsink` once per stream; the encoder's thread hands every
+// packet to each listener. A listener on the shared transport (rtc::Transport) gets it protected with its own keys
+// in one sendmmsg batch with the others (rtc::StreamSender); a listener with a webrtcbin of its own gets it pushed
+// into its `rtpopuspay ! webrtcbin` through a pad of ours, restamped from that listener's own start. No thread per
+// listener: neither send path waits, so one thread serves every listener of a stream, as each packet is made.
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +22,7 @@
 #include "core/pcm.hpp"
 #include "core/thread.hpp"
 #include "media/detail/peer.hpp"
+#include "rtc/transport.hpp"
 
 namespace fc25::media {
 namespace {
@@ -156,9 +158,28 @@ class ListenerPeer final : public detail::Peer {
   GstClockTime first_pts_ = GST_CLOCK_TIME_NONE;
 };
 
+// A listener: its own webrtcbin, or a connection on the shared transport.
+struct Listener {
+  std::shared_ptr<ListenerPeer> peer;
+  std::shared_ptr<rtc::Connection> connection;
+  std::shared_ptr<rtc::Transport> transport;
+  std::vector<std::string> mids;  // the offer's, to check its trickled candidates against
+
+  Fanout::ListenerCounts counts() const {
+    if (peer) return peer->counts();
+    auto c = connection->counts();
+    return {c.sent, c.dropped};
+  }
+  void close() const {
+    if (peer) peer->close();
+    else transport->close(connection);
+  }
+};
+
 // Who gets each packet, published whole on every change.
 struct Receivers {
   std::vector<std::shared_ptr<ListenerPeer>> listeners;
+  std::vector<std::shared_ptr<rtc::Connection>> connections;
   std::vector<std::shared_ptr<const Fanout::PacketTap>> taps;
 };
 
@@ -249,12 +270,13 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   void add_listener(const std::string& id, const std::string& offer_sdp, const IceConfig& ice,
                     PeerEvents events) override {
     int pt = check_offer(offer_sdp, OfferDirection::receives);
+    if (ice.listener_transport) return add_connection(id, offer_sdp, ice.listener_transport, std::move(events));
     auto l = std::make_shared<ListenerPeer>(label_ + "-" + id, std::move(events), hist_);
     {
       std::lock_guard lock(mu_);
       if (closed_) throw std::logic_error("the stream has ended");
       if (listeners_.count(id)) throw std::logic_error("listener " + id + " already exists");
-      listeners_[id] = l;
+      listeners_[id] = Listener{l, nullptr, nullptr, {}};
       publish();
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -268,19 +290,51 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
                                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   }
 
+  // A listener on the shared transport: the answer is made at once (it carries every candidate) and handed over
+  // from the media thread, as webrtcbin's would be, so the caller's locks are never held when it arrives.
+  void add_connection(const std::string& id, const std::string& offer_sdp,
+                      const std::shared_ptr<rtc::Transport>& transport, PeerEvents events) {
+    rtc::ConnectionEvents ev{events.connected, events.failed};
+    rtc::Transport::Opened o;
+    try {
+      o = transport->open(label_ + "-" + id, offer_sdp, sender_.ssrc(), label_, std::move(ev));
+    } catch (const std::invalid_argument& e) {
+      throw OfferError(e.what());
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (closed_ || listeners_.count(id)) {
+        transport->close(o.connection);
+        throw std::logic_error(closed_ ? "the stream has ended" : "listener " + id + " already exists");
+      }
+      listeners_[id] = Listener{nullptr, o.connection, transport, sdp_mids(offer_sdp)};
+      publish();
+    }
+    // The candidates are in the answer; they are also sent as a page takes them trickled, so that signalling is
+    // the same whichever kind of listener answers.
+    detail::post_to_media_thread([o = std::move(o), answer = std::move(events.answer),
+                                  candidate = std::move(events.local_candidate)] {
+      if (answer) answer(o.answer);
+      if (candidate)
+        for (const auto& c : o.candidates) candidate(o.mline, o.mid, c);
+    });
+  }
+
   void add_remote_candidate(const std::string& id, const RemoteCandidate& candidate) override {
-    std::shared_ptr<ListenerPeer> l;
+    Listener l;
     {
       std::lock_guard lock(mu_);
       auto it = listeners_.find(id);
       if (it == listeners_.end()) return;
       l = it->second;
     }
-    l->add_remote_candidate(candidate);
+    // An ICE-lite agent learns the listener's address from its checks: its candidates are only checked.
+    if (l.peer) l.peer->add_remote_candidate(candidate);
+    else candidate_mline(candidate, l.mids);
   }
 
   bool remove_listener(const std::string& id) override {
-    std::shared_ptr<ListenerPeer> l;
+    Listener l;
     {
       std::lock_guard lock(mu_);
       auto it = listeners_.find(id);
@@ -289,7 +343,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       listeners_.erase(it);
       publish();
     }
-    l->close();
+    l.close();
     return true;
   }
 
@@ -304,11 +358,11 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   ListenerCounts listener_counts(const std::string& id) const override {
     std::lock_guard lock(mu_);
     auto it = listeners_.find(id);
-    return it == listeners_.end() ? ListenerCounts{} : it->second->counts();
+    return it == listeners_.end() ? ListenerCounts{} : it->second.counts();
   }
 
   void close() override {
-    std::map<std::string, std::shared_ptr<ListenerPeer>> all;
+    std::map<std::string, Listener> all;
     {
       std::lock_guard lock(mu_);
       if (closed_.exchange(true)) return;
@@ -317,8 +371,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       publish();
     }
     for (auto& [id, l] : all) {
-      core::logger("media")->debug("{}: listener {} was sent {} packets", label_, id, l->counts().sent);
-      l->close();
+      core::logger("media")->debug("{}: listener {} was sent {} packets", label_, id, l.counts().sent);
+      l.close();
     }
     core::logger("media")->debug("{}: {} frames in, {} packets encoded", label_, frames_, encoded_.load());
     auto self = shared_from_this();
@@ -335,7 +389,10 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   // The encoder thread reads the listener list without a lock: a new list is published on every change.
   void publish() {
     auto list = std::make_shared<Receivers>();
-    for (auto& [id, l] : listeners_) list->listeners.push_back(l);
+    for (auto& [id, l] : listeners_) {
+      if (l.peer) list->listeners.push_back(l.peer);
+      else list->connections.push_back(l.connection);
+    }
     for (auto& [id, t] : taps_) list->taps.push_back(t);
     std::atomic_store(&snapshot_, std::shared_ptr<const Receivers>(std::move(list)));
   }
@@ -359,7 +416,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     GstBuffer* buf = gst_sample_get_buffer(sample);
     self->encoded_.fetch_add(1, std::memory_order_relaxed);
     auto list = std::atomic_load(&self->snapshot_);
-    if (buf && list && !(list->listeners.empty() && list->taps.empty())) {
+    if (buf && list && !(list->listeners.empty() && list->connections.empty() && list->taps.empty())) {
       std::int64_t arrival = 0;
       if (self->relayed_) {
         arrival = static_cast<std::int64_t>(GST_BUFFER_OFFSET(buf));  // stamped by push_packet
@@ -369,11 +426,16 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
         auto first_frame = (GST_BUFFER_PTS(buf) + 10 * GST_MSECOND - 1) / (10 * GST_MSECOND);
         arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
       }
-      if (!list->taps.empty()) {
+      if (!list->taps.empty() || !list->connections.empty()) {
         GstMapInfo map;
         if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
           for (auto& t : list->taps) {
             core::guarded("packet tap", [&] { (*t)(map.data, map.size, GST_BUFFER_PTS(buf), arrival); });
+          }
+          if (!list->connections.empty()) {
+            self->sender_.send(list->connections, map.data, map.size, GST_BUFFER_PTS(buf));
+            // Measured once the last listener's copy is with the kernel.
+            if (arrival > 0) self->hist_->add(core::steady_ns() - arrival);
           }
           gst_buffer_unmap(buf, &map);
         }
@@ -397,7 +459,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   std::array<std::atomic<std::int64_t>, 256> arrivals_{};           // by frame number
   std::shared_ptr<StreamLatency> hist_ = std::make_shared<StreamLatency>();
   mutable std::mutex mu_;     // the control path only; never taken by GStreamer threads
-  std::map<std::string, std::shared_ptr<ListenerPeer>> listeners_;
+  std::map<std::string, Listener> listeners_;
+  rtc::StreamSender sender_{randombytes_random()};  // the encoder thread only
   std::map<std::string, std::shared_ptr<const PacketTap>> taps_;
   std::shared_ptr<const Receivers> snapshot_ = std::make_shared<const Receivers>();
 };

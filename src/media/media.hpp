@@ -1,7 +1,8 @@
 #pragma once
 // WebRTC media with GStreamer's webrtcbin. Ingest terminates a broadcaster's peer connection (ICE, DTLS-SRTP, RTP,
 // Opus), decodes to 48 kHz mono float and hands 10 ms frames to our code through a lock-free ring. Fan-out encodes
-// a stream's clean audio once and sends the same packets to each listener's own send-only peer connection. GStreamer's
+// a stream's clean audio once and sends the same packets to each listener: a connection on the shared listener
+// transport (rtc/), or a send-only peer connection of its own. GStreamer's
 // threads never wait on our locks; callbacks here only copy, push and post. Nothing here knows about users,
 // sessions or the denoiser.
 #include <array>
@@ -17,6 +18,10 @@
 #include "core/doorbell.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/spsc_ring.hpp"
+
+namespace fc25::rtc {
+class Transport;
+}
 
 namespace fc25::media {
 
@@ -54,6 +59,9 @@ struct IceConfig {
   // The address the server's own (host) candidates are announced at instead of the machine's addresses: its public
   // address behind a 1:1 NAT (a cloud machine's). Empty: the machine's own addresses.
   std::string public_address;
+  // Listeners' connections on this shared ICE-lite transport (no pipeline or thread per listener); null: each
+  // listener gets a webrtcbin of its own.
+  std::shared_ptr<rtc::Transport> listener_transport;
 };
 
 // `candidate` (an a=candidate value) with its connection address replaced by `address` when it is a host candidate;
@@ -129,8 +137,9 @@ class Ingest {
 };
 
 // A stream's fan-out: the clean audio is Opus-encoded once (20 ms, in-band FEC) and the same packets go to every
-// listener's own webrtcbin (send-only), stamped by sample count per listener, all from one thread: sending never
-// waits for a listener (UDP), so none can hold up the others.
+// listener, all from one thread: sending never waits for a listener (UDP), so none can hold up the others. A
+// listener is a connection on the shared transport (IceConfig::listener_transport: the packet is protected with its
+// keys and handed to the kernel in one batch with the others), or else a send-only webrtcbin of its own.
 class Fanout {
  public:
   // `realtime_priority` > 0: the thread that encodes and sends asks for SCHED_FIFO at that priority (when

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -66,6 +67,17 @@ describe('fc25 command line', () => {
     await server.stop();
   });
 
+  it('names the listeners\' port when it is taken, and does not start', async () => {
+    const taken = dgram.createSocket('udp4');
+    await new Promise((resolve) => taken.bind(0, '0.0.0.0', resolve));
+    const port = taken.address().port;
+    const r = spawnSync(fc25Bin, ['serve', '--port', '0', '--data-dir', tempDir(), '--listener-port', String(port)],
+      { encoding: 'utf8', timeout: 20000 });
+    taken.close();
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr + r.stdout, new RegExp(`cannot bind the listeners' media socket to [0-9.]+:${port}: Address already in use`));
+  });
+
   it('refuses bad flags and environment values, naming them', () => {
     const dir = tempDir();
     let r = run(['serve', '--port', 'eighty', '--data-dir', dir]);
@@ -83,6 +95,12 @@ describe('fc25 command line', () => {
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_INGEST_FEC: 'yes please' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /FC25_INGEST_FEC: 'yes please'/);
+    r = run(['serve', '--listener-transport', 'janus', '--data-dir', dir]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--listener-transport: 'janus' is not one of shared, webrtcbin/);
+    r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_LISTENER_PORT: '70000' } });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /FC25_LISTENER_PORT: '70000'/);
     r = run(['serve', '--frobnicate']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown option '--frobnicate'/);

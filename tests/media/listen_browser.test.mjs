@@ -59,7 +59,8 @@ describe('listening live in Chromium', () => {
     assert.match(await alice.page.textContent('[data-testid=listener-count]'), /1 listener/);
 
     // Carol is not a friend: the page refuses her and the server creates nothing.
-    const before = (await health()).media_pipelines;
+    const held = async () => { const h = await health(); return h.media_pipelines + h.listener_connections; };
+    const before = await held();
     await carol.page.goto(`${server.url}/u/${alice.name}`);
     await carol.page.waitForSelector('[data-testid=error]:has-text("not friends")');
     assert.equal(await carol.page.locator('[data-testid=listen]').isVisible(), false);
@@ -70,7 +71,7 @@ describe('listening live in Chromium', () => {
     const refusal = await sock.next((m) => m.type === 'error');
     assert.equal(refusal.error.code, 'not_friends');
     sock.close();
-    assert.equal((await health()).media_pipelines, before);
+    assert.equal(await held(), before);
 
     // Alice stops: bob's page shows offline and his connection is gone.
     await alice.page.click('[data-testid=stop]');
@@ -79,8 +80,8 @@ describe('listening live in Chromium', () => {
     assert.equal(await bob.page.evaluate(() => window.fc25ReceiveStats()), null, 'no connection left');
     assert.equal(await bob.page.locator('[data-testid=listen]').isVisible(), false);
     const end = Date.now() + 3000;
-    while ((await health()).media_pipelines !== 0 && Date.now() < end) await sleep(50);
-    assert.equal((await health()).media_pipelines, 0);
+    while (await held() !== 0 && Date.now() < end) await sleep(50);
+    assert.equal(await held(), 0, 'no pipeline or listener connection left');
 
     // The recording is listed on bob's page and plays there (seekable, its full length).
     const rec = query(server.dbPath, `SELECT r.* FROM stream_recordings r JOIN users u ON u.id = r.user_id WHERE u.username = '${alice.name}'`)[0];
