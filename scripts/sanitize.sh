@@ -2,7 +2,7 @@
 # Builds fc25 with sanitizers and runs tests under them; a sanitizer report anywhere fails the run.
 #   asan: build-asan with AddressSanitizer (+ LeakSanitizer) and UndefinedBehaviorSanitizer; every unit test, then
 #         the integration tests (tests/integration) against that server binary.
-#   tsan: build-tsan with ThreadSanitizer; the unit tests of the threaded subsystems (live, streams, presence, media,
+#   tsan: build-tsan with ThreadSanitizer; the unit tests of the threaded subsystems (live, streams, presence, media, rtc,
 #         and the denoise engine's two-thread file path).
 # Usage: scripts/sanitize.sh [asan] [tsan]   (default: both). Suppressions (third-party libraries only) are in
 # tests/sanitizers/. Prints how long each part took.
@@ -71,7 +71,7 @@ for part in "${parts[@]}"; do
       echo "== ThreadSanitizer: build ($dir)"
       configure "$dir" thread
       mapfile -t unit < <(cmake --build "$dir" --target help |
-                          sed -n 's/^\.\.\. \(\(live\|streams\|presence\|media\|storage\|denoise_threads\)_tests\)$/\1/p')
+                          sed -n 's/^\.\.\. \(\(live\|streams\|presence\|media\|rtc\|storage\|denoise_threads\)_tests\)$/\1/p')
       cmake --build "$dir" -j"$(nproc)" --target "${unit[@]}"
       lap "tsan build"
       echo "== ThreadSanitizer: unit tests (${unit[*]})"
