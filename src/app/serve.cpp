@@ -225,21 +225,10 @@ int run_serve(const std::vector<std::string>& args) {
     std::unique_ptr<cluster::Membership> membership;   // with Redis (started once listening)
     // Where another node is reached, while its lease in Redis is current.
     auto node_url = [&membership](const std::string& node_id) -> std::optional<std::string> {
-      if (!membership) return std::nullopt;
-      for (auto& n : membership->nodes())
-        if (n.node_id == node_id) return n.url;
-      return std::nullopt;
+      return membership ? membership->url_of_node(node_id) : std::nullopt;
     };
-    // The node that serves a disk's recordings: the newest with that disk (a node restarted on its disk replaces
-    // its predecessor, whose lease may not have lapsed yet; nodes sharing one directory are all as good).
     auto disk_url = [&membership](const std::string& disk_id) -> std::optional<std::string> {
-      if (!membership) return std::nullopt;
-      std::optional<std::string> url;
-      std::int64_t newest = 0;
-      for (auto& n : membership->nodes()) {
-        if (n.disk_id == disk_id && (!url || n.started_at > newest)) url = n.url, newest = n.started_at;
-      }
-      return url;
+      return membership ? membership->url_of_disk(disk_id) : std::nullopt;
     };
     recording::Library library(config.data_dir,
                                config.channel_backend == "redis" ? recording::Library::NodeUrl(disk_url) : nullptr);

@@ -106,6 +106,21 @@ std::vector<NodeInfo> Membership::nodes() const {
   return nodes_;
 }
 
+std::optional<std::string> Membership::url_of_node(const std::string& node_id) const {
+  std::lock_guard lock(mu_);
+  for (const auto& n : nodes_)
+    if (n.node_id == node_id) return n.url;
+  return std::nullopt;
+}
+
+std::optional<std::string> Membership::url_of_disk(const std::string& disk_id) const {
+  std::lock_guard lock(mu_);
+  const NodeInfo* newest = nullptr;
+  for (const auto& n : nodes_)
+    if (n.disk_id == disk_id && (!newest || n.started_at > newest->started_at)) newest = &n;
+  return newest ? std::optional<std::string>(newest->url) : std::nullopt;
+}
+
 void Membership::loop() {
   auto log = core::logger("cluster");
   redisContext* c = nullptr;

@@ -64,6 +64,11 @@ class Membership {
   // The nodes whose lease was current at the last read, this one first; when Redis has not been reached yet,
   // only this one.
   std::vector<NodeInfo> nodes() const;
+  // The URL of the node with this id, as last read; nullopt when it holds no lease.
+  std::optional<std::string> url_of_node(const std::string& node_id) const;
+  // The URL of the node serving this recordings disk: the newest with it (a node restarted on its disk replaces its
+  // predecessor, whose lease may not have lapsed yet; nodes sharing one directory are all as good).
+  std::optional<std::string> url_of_disk(const std::string& disk_id) const;
   // Whether the last renewal reached Redis.
   bool connected() const { return connected_.load(); }
   const Options& options() const { return options_; }

@@ -293,6 +293,14 @@ Proxy ask_node(const Services& svc, const Request& req, const storage::Recording
   return p;
 }
 
+// The answer for a recording whose node is not running: what the user may do (`what`: "played", "deleted") once
+// it is back.
+ApiError node_not_running(const storage::Recording& r, const char* what) {
+  return ApiError(503, "recording_unavailable",
+                  "recording " + std::to_string(r.id) + " is kept on another node (disk " + r.disk_id +
+                      "), which is not running now: it can be " + what + " once that node is back");
+}
+
 // Where a recording's file is read: this node's disk (Location::local, returned), or, for a client's request, the
 // node that holds it (answered here, through `respond`). Other nodes' requests (`internal`) are only ever answered
 // from this node's disk.
@@ -305,11 +313,7 @@ std::optional<std::filesystem::path> local_or_ask(const Services& svc, const Req
     throw ApiError(404, "not_found", std::string("the ") + (raw ? "original " : "") + "file of recording " +
                                          std::to_string(r.id) + " is missing");
   }
-  if (where.kind == K::unavailable) {
-    throw ApiError(503, "recording_unavailable",
-                   "recording " + std::to_string(r.id) + " is kept on another node (disk " + r.disk_id +
-                       "), which is not running now: it can be played once that node is back");
-  }
+  if (where.kind == K::unavailable) throw node_not_running(r, "played");
   respond(ask_node(svc, req, r, where));
   return std::nullopt;
 }
@@ -716,9 +720,7 @@ void Api::add_routes() {
       if (internal) throw ApiError(404, "not_found", "recording " + std::to_string(r.id) + " is not on this node");
       auto where = svc.library->locate(r, false);
       if (where.kind == recording::Location::Kind::remote) return respond(ask_node(svc, req, r, where));
-      throw ApiError(503, "recording_unavailable",
-                     "recording " + std::to_string(r.id) + " is kept on another node (disk " + r.disk_id +
-                         "), which is not running now: it can be deleted once that node is back");
+      throw node_not_running(r, "deleted");
     }
     if (!svc.library->remove(r)) {
       throw ApiError(500, "delete_failed", "the file of recording " + std::to_string(r.id) + " could not be removed");
