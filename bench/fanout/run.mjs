@@ -5,10 +5,11 @@
 //   1 broadcaster × M listeners, for each M in --listeners (default 1,50,100,200,500)
 //   N broadcasters × 10 listeners each, for each N in --broadcasters (default 4,8,16)
 //
-// For every run: server CPU with the listeners connected (and per listener, over the same server with only the
-// broadcasters), packets lost (sent by the server to a listener but never received), listeners that failed to
-// join, and the added latency from a frame's arrival at ingest to its packet entering the listener's RTP
-// payloader (per stream p50/p99/max from the server's "fanout closed" log lines: median of p50s, largest p99).
+// For every run: server CPU, threads and memory with the listeners connected (and per listener, over the same
+// server with only the broadcasters), packets lost (sent by the server to a listener but never received),
+// listeners that failed to join, and the latency from a packet's audio arriving at ingest to the packet leaving for
+// the last listener (the shared transport: handed to the kernel; FC25_LISTENER_TRANSPORT=webrtcbin: entering each
+// listener's RTP payloader), per stream p50/p99/max from the server's "fanout" log lines.
 //
 //   scripts/netns-run.sh node bench/fanout/run.mjs [--listeners 1,50,...] [--broadcasters 4,8] [--window 11]
 //                                                 [--nice 19] [--per-process 25] [--full-listeners] [--json]
@@ -108,6 +109,7 @@ async function run(dataDir, casters, perCaster) {
   await sleep(1000);
   const [base] = await measureCpu([server.proc.pid], 3000);
   const baseThreads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
+  const baseRss = rssMb(server.proc.pid);
 
   // Listeners join at --join-rate per second (a stampede of joins is its own subject; here the steady fan-out is),
   // and listen long enough to cover the measuring window.
@@ -200,6 +202,9 @@ async function run(dataDir, casters, perCaster) {
     server_threads: threads,
     server_threads_base: baseThreads,
     server_rss_mb: rss,
+    server_rss_base_mb: baseRss,
+    server_rss_per_listener_kb: ((rss - baseRss) * 1024) / total,
+    server_threads_per_listener: (threads - baseThreads) / total,
   };
   r.sustained = r.failed === 0 && r.connected === total && r.packets_lost === 0;
   return r;
@@ -226,7 +231,9 @@ for (const [n, m] of plan) {
     `whole stream p50 ${r.latency_p50_ms} ms p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms?.toFixed(1)} ms, ` +
     `server CPU ${r.server_cpu_pct.toFixed(0)} % (base ${r.server_cpu_base_pct.toFixed(0)} %, ` +
     `${r.server_cpu_per_listener_pct.toFixed(2)} % per listener), listener clients ${r.listener_clients_cpu_pct.toFixed(0)} %, ` +
-    `${r.server_threads} threads, ${r.server_rss_mb.toFixed(0)} MB${r.sustained ? '' : '  NOT SUSTAINED'}`);
+    `${r.server_threads} threads (base ${r.server_threads_base}), ${r.server_rss_mb.toFixed(0)} MB ` +
+    `(base ${r.server_rss_base_mb.toFixed(0)} MB, ${r.server_rss_per_listener_kb.toFixed(0)} KB per listener)` +
+    `${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }
 if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, window_s: WINDOW, results }, null, 1));
 else log(`machine: ${machine()}; denoise engine: ${engine}`);
