@@ -17,6 +17,7 @@
 
 #include "core/guard.hpp"
 #include "core/log.hpp"
+#include "rtc/srtp.hpp"
 
 namespace fc25::media {
 namespace {
@@ -298,7 +299,12 @@ void init() {
   static std::once_flag once;
   static std::string missing;
   std::call_once(once, [] {
+    // libsrtp is set up here, on one thread before any other can touch it: first ours, then GStreamer's srtp
+    // plugin (whose loading sets it up again) is loaded now rather than by the first ingest's webrtcbin, which
+    // could run beside a listener's first SRTP session and leave that listener silent.
+    rtc::init_srtp();
     gst_init(nullptr, nullptr);
+    if (GstPlugin* srtp = gst_plugin_load_by_name("srtp")) gst_object_unref(srtp);
     for (const char* f : {"webrtcbin", "rtpopusdepay", "opusdec", "audioconvert", "audioresample", "appsink",
                           "nicesrc", "dtlsdec"}) {
       GstElementFactory* fac = gst_element_factory_find(f);

@@ -22,10 +22,9 @@ struct SrtpSession::Impl {
 
 namespace {
 
-// libsrtp's global tables (crypto kernel): set up once for the process, never torn down.
-// srtp_init() again in a process where another user of libsrtp (GStreamer's srtp elements) initialised it first
-// reruns the crypto self-tests and can report a failure although every cipher is registered and works. Its status
-// is kept for the message of a session that cannot be made, not taken as the answer.
+// libsrtp's global tables (crypto kernel): set up once for the process, never torn down. Its status is kept for
+// the message of a session that cannot be made: srtp_init() after another user of libsrtp in the process set it up
+// (GStreamer's srtp plugin, loaded first) reports an error although every cipher is registered and works.
 srtp_err_status_t init_libsrtp() {
   static std::once_flag once;
   static srtp_err_status_t status = srtp_err_status_ok;
@@ -65,6 +64,8 @@ std::size_t run(Transform transform, srtp_t session, std::uint8_t* buf, std::siz
 }
 
 }  // namespace
+
+int init_srtp() { return static_cast<int>(init_libsrtp()); }
 
 SrtpSession::SrtpSession(const SrtpKeys& keys) : impl_(std::make_unique<Impl>()) {
   init_libsrtp();

@@ -10,6 +10,11 @@
 
 namespace fc25::rtc {
 
+// Sets libsrtp's process-wide tables up, once. libsrtp's srtp_init() is not safe to run beside any other use of
+// libsrtp, GStreamer's srtp elements included (their plugin runs it when first loaded): call this before any thread
+// can make a session or load that plugin. Later calls do nothing. Returns libsrtp's status of the one real call.
+int init_srtp();
+
 class SrtpSession {
  public:
   // Room a protected packet needs past its plain length (auth tag; RTCP's index as well).

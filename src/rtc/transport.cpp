@@ -293,7 +293,14 @@ struct Transport::Impl {
     if (im.ended) return;
     auto state = im.dtls->feed(data, size);
     if (state == DtlsServer::State::connected && !im.srtp) {
-      im.srtp = std::make_unique<SrtpSession>(im.dtls->keys());
+      try {
+        im.srtp = std::make_unique<SrtpSession>(im.dtls->keys());
+      } catch (const std::exception& e) {
+        // Ended and told, not left connected with nothing to send through.
+        log()->warn("{}: no SRTP session: {}", c.label(), e.what());
+        fail(c, std::string("SRTP could not be set up: ") + e.what());
+        return;
+      }
       c.ready_.store(true, std::memory_order_release);
       log()->debug("{}: DTLS done with {}", c.label(), addr_text(im.remote));
       if (im.events.connected) core::guarded("rtc connected event", [&] { im.events.connected(); });
