@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything fc25 needs on Debian 12: Debian packages (apt-get) and the npm packages used by tests and tools.
-# Idempotent: installs only what is missing.
+# Idempotent: installs only what is missing. --bench: also what the benchmarks compare against
+# (scripts/bench-packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/debian-packages.txt)
+lists=(scripts/debian-packages.txt)
+bench=0
+case "${1:-}" in
+  "") ;;
+  --bench) bench=1; lists+=(scripts/bench-packages.txt) ;;
+  *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+esac
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "${lists[@]}")
 missing=()
 for p in "${wanted[@]}"; do
   # node/npm may come from elsewhere (e.g. a newer Node.js already on PATH); only install them when absent.
@@ -15,11 +24,14 @@ for p in "${wanted[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: Debian packages present"
+fi
+# Debian starts Janus as a service when it is installed; the benchmark runs its own.
+if ((bench)) && command -v systemctl >/dev/null 2>&1 && systemctl is-enabled janus.service >/dev/null 2>&1; then
+  $SUDO systemctl disable --now janus.service || true
 fi
 
 # npm packages for tests and tools (exact versions from package-lock.json). --ignore-scripts: no install script
