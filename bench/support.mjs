@@ -36,6 +36,27 @@ export const ticks = (pid) => {
   return Number(f[11]) + Number(f[12]);
 };
 
+// Resolves to cond() once it holds or `ms` have passed.
+export async function waitFor(cond, ms) {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(100);
+  return cond();
+}
+
+// CPU of `pids` over `ms`, as a percentage of one core.
+export async function measureCpu(pids, ms) {
+  const c0 = pids.map(ticks);
+  const t0 = Date.now();
+  await sleep(ms);
+  const c1 = pids.map(ticks);
+  const secs = (Date.now() - t0) / 1000;
+  return c1.map((c, i) => (c - c0[i]) / secs);
+}
+
+// Resident memory of a process in KB, and its threads.
+export const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+export const threads = (pid) => fs.readdirSync(`/proc/${pid}/task`).length;
+
 // fc25-send against `server` as the users of `password`, at CPU priority `nice` (0: as this process). The returned
 // process's `done` resolves to its report lines and error output once it exits.
 export function spawnSend(server, password, extra, nice = 0) {

@@ -1,13 +1,14 @@
 // Janus 1.1.2 (Debian package `janus`) for the fan-out comparison: a Janus process of our own with only the
 // Streaming plugin and the HTTP transport, one Opus RTP mountpoint fed by gst-launch-1.0, and a viewer's side of
 // the plain HTTP Janus API (create, attach, watch, start; events by long poll).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const LIB = '/usr/lib/x86_64-linux-gnu/janus';
+// Debian installs Janus's modules under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+const LIB = `/usr/lib/${execFileSync('dpkg-architecture', ['-qDEB_HOST_MULTIARCH'], { encoding: 'utf8' }).trim()}/janus`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Every shared object in a Janus folder but `keep`, as a `disable` list: Janus loads all of a folder by default.
 const allBut = (folder, keep) => fs.readdirSync(`${LIB}/${folder}`).filter((f) => f.endsWith('.so') && f !== keep).join(',');

@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends } from '../../tests/support/client.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, spawnSend, speechWav as wav, ticks } from '../support.mjs';
+import { enginePath, flag, machine, measureCpu, modelDir, opt, rssKb, sendBin, sleep, spawnSend, speechWav as wav, threads, waitFor } from '../support.mjs';
 
 const list = (s) => (s === '' || s === 'none' ? [] : String(s).split(',').map(Number));
 const LISTENERS = list(opt('listeners', '1,50,100,200,500'));
@@ -32,7 +32,7 @@ const WINDOW = Number(opt('window', 11));
 const JSON_OUT = flag('json');
 const password = 'bench password';
 const log = (...a) => { if (!JSON_OUT) console.error(...a); };
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const rssMb = (pid) => rssKb(pid) / 1024;
 // Datagrams the kernel dropped because a receiver's socket buffer was full (this network namespace: server and
 // listener clients alike).
 const udpErrors = () => {
@@ -53,22 +53,6 @@ const JOIN_RATE = Number(opt('join-rate', 10));
 // is a webrtcbin with its own threads), which would measure the load generator rather than the server.
 const PER_PROCESS = Number(opt('per-process', 25));
 const send = (server, extra, nice = 0) => spawnSend(server, password, extra, nice);
-
-async function waitFor(cond, ms) {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(100);
-  return cond();
-}
-
-// CPU of `pids` over `ms`, as a percentage of one core.
-async function measureCpu(pids, ms) {
-  const c0 = pids.map(ticks);
-  const t0 = Date.now();
-  await sleep(ms);
-  const c1 = pids.map(ticks);
-  const secs = (Date.now() - t0) / 1000;
-  return c1.map((c, i) => (c - c0[i]) / secs);
-}
 
 // Users and friendships live in one data directory reused by every run: casters cast0..cast{N-1}, listeners
 // lis0..lis{M-1}, every listener a friend of every caster it will hear.
@@ -108,7 +92,7 @@ async function run(dataDir, casters, perCaster) {
   }
   await sleep(1000);
   const [base] = await measureCpu([server.proc.pid], 3000);
-  const baseThreads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
+  const baseThreads = threads(server.proc.pid);
   const baseRss = rssMb(server.proc.pid);
 
   // Listeners join at --join-rate per second (a stampede of joins is its own subject; here the steady fan-out is),
@@ -139,7 +123,7 @@ async function run(dataDir, casters, perCaster) {
   const [logFrom, udp0] = [server.logs().length, udpErrors()];
   const cpu = await measureCpu(pids, WINDOW * 1000);
   const [logTo, udp1] = [server.logs().length, udpErrors()];
-  const threads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
+  const threadsNow = threads(server.proc.pid);
   const rss = rssMb(server.proc.pid);
   const results = await Promise.all(listeners.map((l) => l.done));
   broadcast.kill('SIGTERM');
@@ -199,12 +183,12 @@ async function run(dataDir, casters, perCaster) {
     listener_clients_cpu_pct: cpu.slice(1, 1 + listeners.length).reduce((a, b) => a + b, 0),
     listener_processes: listeners.length,
     broadcaster_client_cpu_pct: cpu.at(-1),
-    server_threads: threads,
+    server_threads: threadsNow,
     server_threads_base: baseThreads,
     server_rss_mb: rss,
     server_rss_base_mb: baseRss,
     server_rss_per_listener_kb: ((rss - baseRss) * 1024) / total,
-    server_threads_per_listener: (threads - baseThreads) / total,
+    server_threads_per_listener: (threadsNow - baseThreads) / total,
   };
   r.sustained = r.failed === 0 && r.connected === total && r.packets_lost === 0;
   return r;

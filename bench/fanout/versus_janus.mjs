@@ -19,7 +19,7 @@ import path from 'node:path';
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { Client, makeFriends } from '../../tests/support/client.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { flag, machine, modelDir, opt, sleep, spawnSend, speechWav, ticks } from '../support.mjs';
+import { enginePath, flag, machine, measureCpu, modelDir, opt, rssKb, sleep, spawnSend, speechWav, threads, waitFor } from '../support.mjs';
 
 const LISTENERS = String(opt('listeners', '50,100,200,300')).split(',').map(Number);
 const SERVERS = String(opt('servers', 'fc25,janus')).split(',');
@@ -35,23 +35,10 @@ const serverAddress = SPLIT ? '10.203.0.1' : '127.0.0.1';
 let clientNs = null;  // the pid whose network namespace the clients join
 const password = 'bench password';
 const log = (...a) => { if (!JSON_OUT) console.error(...a); };
-const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-const threads = (pid) => fs.readdirSync(`/proc/${pid}/task`).length;
 const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
 const worker = path.join(path.dirname(new URL(import.meta.url).pathname), 'dc_listeners.mjs');
 
-async function cpuOver(pid, ms) {
-  const c0 = ticks(pid);
-  const t0 = Date.now();
-  await sleep(ms);
-  return (ticks(pid) - c0) / ((Date.now() - t0) / 1000);
-}
-
-async function waitFor(cond, ms) {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(100);
-  return cond();
-}
+const cpuOver = async (pid, ms) => (await measureCpu([pid], ms))[0];
 
 // Users cast0 and lis0..lis{n-1}, every listener a friend of cast0, in a data directory reused by every fc25 run.
 async function prepareUsers(dataDir, n) {
@@ -102,7 +89,7 @@ function listen(m, target, startAt) {
       }
     })));
   }
-  return { windowFrom, stopAt, window: [windowFrom, windowFrom + WINDOW * 1000], reports: Promise.all(procs) };
+  return { window: [windowFrom, windowFrom + WINDOW * 1000], reports: Promise.all(procs) };
 }
 
 // Measures one server (pid) while `m` listeners of `target` join and listen.
@@ -113,7 +100,7 @@ async function measure(pid, m, target, logs = () => '') {
   // Every fc25 client logs its users in first (a deliberately slow password check each), then all join on one ramp.
   const loginS = target.target === 'fc25' ? 5 + 0.12 * m : 1;
   const run = listen(m, target, Date.now() + loginS * 1000);
-  await sleep(run.windowFrom - Date.now());
+  await sleep(run.window[0] - Date.now());
   const logFrom = logs().length;
   const cpu = await cpuOver(pid, WINDOW * 1000);
   // fc25's own figure: from a packet's audio reaching ingest to its copy for the last listener handed to the
@@ -188,6 +175,7 @@ async function measure(pid, m, target, logs = () => '') {
 
 async function runFc25(dataDir, m) {
   const server = await startServer({ dataDir, bind: serverAddress, env: { FC25_MODEL_DIR: modelDir } });
+  engine = enginePath(server);
   const broadcast = spawnSend(server, password, ['--host', serverAddress, '--user', 'cast0', '--wav', speechWav, '--seconds', '900']);
   try {
     if (!await waitFor(() => /media connected/.test(server.logs()), 60000)) throw new Error('the broadcaster did not connect');
@@ -233,6 +221,7 @@ if (SERVERS.includes('fc25')) {
   await prepareUsers(dataDir, Math.max(...LISTENERS));
 }
 const results = [];
+let engine = null;  // fc25's denoise path, set by runFc25
 for (const m of LISTENERS) {
   for (const s of SERVERS) {
     log(`run: ${s}, ${m} listeners`);
@@ -248,6 +237,6 @@ for (const m of LISTENERS) {
       `${r.server_latency_p99_ms === null ? '' : `; server latency p50 ${r.server_latency_p50_ms} ms p99 ${r.server_latency_p99_ms} ms max ${r.server_latency_max_ms} ms`}`);
   }
 }
-const out = { machine: machine(), split_netns: SPLIT, window_s: WINDOW, join_rate: JOIN_RATE, per_process: PER_PROCESS, results };
+const out = { machine: machine(), engine, split_netns: SPLIT, window_s: WINDOW, join_rate: JOIN_RATE, per_process: PER_PROCESS, results };
 if (JSON_OUT) console.log(JSON.stringify(out, null, 1));
-else log(`machine: ${machine()}`);
+else log(`machine: ${machine()}${engine ? `; fc25's denoise engine: ${engine}` : ''}`);
