@@ -153,6 +153,8 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"shared", "webrtcbin"}); c.listener_transport = v; }},
       {"FC25_LISTENER_PORT", "--listener-port",
        [](Config& c, auto& n, auto& v) { c.listener_port = parse_int(n, v, 0, 65535); }},
+      {"FC25_LISTENER_SENDERS", "--listener-senders",
+       [](Config& c, auto& n, auto& v) { c.listener_senders = v == "auto" ? -1 : parse_int(n, v, 0, 64); }},
       {"FC25_RT_PRIORITY", "--rt-priority",
        [](Config& c, auto& n, auto& v) { c.realtime_priority = parse_int(n, v, 0, 99); }},
       {"FC25_DENOISE_WORKERS", "--denoise-workers",
@@ -234,6 +236,7 @@ std::string Config::describe() const {
     << " record_raw=" << (record_raw ? 1 : 0) << " media_address=" << (media_address.empty() ? "-" : media_address) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
     << " listener_transport=" << listener_transport << " listener_port=" << listener_port
+    << " listener_senders=" << (listener_senders < 0 ? std::string("auto") : std::to_string(listener_senders))
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s
@@ -282,6 +285,11 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
   --ingest-fec 0|1         FC25_INGEST_FEC  rebuild lost packets from the next one's redundancy instead of
                            concealing them; delays every stream by one packet, 20 ms (default 0)
+  --listener-transport T   FC25_LISTENER_TRANSPORT  shared (default: every listener a connection on one ICE-lite
+                           transport) | webrtcbin (a GStreamer peer connection per listener)
+  --listener-port N        FC25_LISTENER_PORT  the shared transport's UDP port (default 0: picked at start)
+  --listener-senders N     FC25_LISTENER_SENDERS  threads that share a large audience's copies with its stream's
+                           own (default auto: one fewer than the cores)
   --denoise-workers N      FC25_DENOISE_WORKERS  denoise scheduler threads (default: one per core)
   --isa NAME               FC25_ISA         the denoise engine's vector code: auto | avx512 | avx2 | portable (default auto:
                            the best this processor has)

@@ -43,6 +43,7 @@ struct Config {
   bool ingest_fec = false;                 // FC25_INGEST_FEC, --ingest-fec: rebuild lost packets (+20 ms)
   std::string listener_transport = "shared";  // FC25_LISTENER_TRANSPORT, --listener-transport: shared | webrtcbin
   int listener_port = 0;                   // FC25_LISTENER_PORT, --listener-port: the shared transport's UDP port (0: any)
+  int listener_senders = -1;               // FC25_LISTENER_SENDERS, --listener-senders: its sender threads (-1: auto)
   int realtime_priority = 10;              // FC25_RT_PRIORITY, --rt-priority: SCHED_FIFO priority of denoise workers (0: off)
   int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
   std::string precision = "fp32";           // FC25_PRECISION, --precision: the engine's weights, fp32 | bf16

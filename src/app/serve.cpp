@@ -116,6 +116,7 @@ live::Config media_config(const Config& config) {
     rtc::TransportConfig tc;
     tc.port = static_cast<std::uint16_t>(config.listener_port);
     tc.public_address = config.media_address;
+    tc.senders = config.listener_senders;
     mc.ice.listener_transport = rtc::Transport::create(tc);
   }
   mc.reserve_file = config.data_dir / "disk-reserve";  // released when the disk fills, for the database's last writes

@@ -1,8 +1,9 @@
 // Fan-out: `appsrc (clean audio, 16-bit) ! opusenc ! appsink` once per stream; the encoder's thread hands every
 // packet to each listener. A listener on the shared transport (rtc::Transport) gets it protected with its own keys
-// in one sendmmsg batch with the others (rtc::StreamSender); a listener with a webrtcbin of its own gets it pushed
-// into its `rtpopuspay ! webrtcbin` through a pad of ours, restamped from that listener's own start. No thread per
-// listener: neither send path waits, so one thread serves every listener of a stream, as each packet is made.
+// in sendmmsg batches with the others (rtc::StreamSender: the encoder's thread for a small audience, shared with the
+// transport's few sender threads for a large one); a listener with a webrtcbin of its own gets it pushed into its
+// `rtpopuspay ! webrtcbin` through a pad of ours, restamped from that listener's own start. No thread per
+// listener: neither send path waits, as each packet is made.
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <sodium.h>
@@ -162,7 +163,6 @@ class ListenerPeer final : public detail::Peer {
 struct Listener {
   std::shared_ptr<ListenerPeer> peer;
   std::shared_ptr<rtc::Connection> connection;
-  std::shared_ptr<rtc::Transport> transport;
   std::vector<std::string> mids;  // the offer's, to check its trickled candidates against
 
   Fanout::ListenerCounts counts() const {
@@ -170,16 +170,13 @@ struct Listener {
     auto c = connection->counts();
     return {c.sent, c.dropped};
   }
-  void close() const {
-    if (peer) peer->close();
-    else transport->close(connection);
-  }
 };
 
 // Who gets each packet, published whole on every change.
 struct Receivers {
   std::vector<std::shared_ptr<ListenerPeer>> listeners;
-  std::vector<std::shared_ptr<rtc::Connection>> connections;
+  std::shared_ptr<rtc::Transport> transport;  // the connections'
+  std::shared_ptr<const rtc::Listeners> connections = std::make_shared<const rtc::Listeners>();
   std::vector<std::shared_ptr<const Fanout::PacketTap>> taps;
 };
 
@@ -276,7 +273,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       std::lock_guard lock(mu_);
       if (closed_) throw std::logic_error("the stream has ended");
       if (listeners_.count(id)) throw std::logic_error("listener " + id + " already exists");
-      listeners_[id] = Listener{l, nullptr, nullptr, {}};
+      listeners_[id] = Listener{l, nullptr, {}};
       publish();
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -303,11 +300,14 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     }
     {
       std::lock_guard lock(mu_);
-      if (closed_ || listeners_.count(id)) {
+      if (closed_ || listeners_.count(id) || (transport_ && transport_ != transport)) {
         transport->close(o.connection);
-        throw std::logic_error(closed_ ? "the stream has ended" : "listener " + id + " already exists");
+        throw std::logic_error(closed_                  ? "the stream has ended"
+                               : listeners_.count(id) ? "listener " + id + " already exists"
+                                                      : "a stream's listeners share one transport");
       }
-      listeners_[id] = Listener{nullptr, o.connection, transport, sdp_mids(offer_sdp)};
+      transport_ = transport;
+      listeners_[id] = Listener{nullptr, o.connection, sdp_mids(offer_sdp)};
       publish();
     }
     // The candidates are in the answer; they are also sent as a page takes them trickled, so that signalling is
@@ -343,7 +343,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
       listeners_.erase(it);
       publish();
     }
-    l.close();
+    close_listener(l);
     return true;
   }
 
@@ -372,7 +372,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     }
     for (auto& [id, l] : all) {
       core::logger("media")->debug("{}: listener {} was sent {} packets", label_, id, l.counts().sent);
-      l.close();
+      close_listener(l);
     }
     core::logger("media")->debug("{}: {} frames in, {} packets encoded", label_, frames_, encoded_.load());
     auto self = shared_from_this();
@@ -386,13 +386,21 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   }
 
  private:
+  void close_listener(const Listener& l) {
+    if (l.peer) l.peer->close();
+    else transport_->close(l.connection);  // set before any connection was added
+  }
+
   // The encoder thread reads the listener list without a lock: a new list is published on every change.
   void publish() {
     auto list = std::make_shared<Receivers>();
+    auto connections = std::make_shared<rtc::Listeners>();
     for (auto& [id, l] : listeners_) {
       if (l.peer) list->listeners.push_back(l.peer);
-      else list->connections.push_back(l.connection);
+      else connections->push_back(l.connection);
     }
+    list->transport = transport_;
+    list->connections = std::move(connections);
     for (auto& [id, t] : taps_) list->taps.push_back(t);
     std::atomic_store(&snapshot_, std::shared_ptr<const Receivers>(std::move(list)));
   }
@@ -416,7 +424,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     GstBuffer* buf = gst_sample_get_buffer(sample);
     self->encoded_.fetch_add(1, std::memory_order_relaxed);
     auto list = std::atomic_load(&self->snapshot_);
-    if (buf && list && !(list->listeners.empty() && list->connections.empty() && list->taps.empty())) {
+    if (buf && list && !(list->listeners.empty() && list->connections->empty() && list->taps.empty())) {
       std::int64_t arrival = 0;
       if (self->relayed_) {
         arrival = static_cast<std::int64_t>(GST_BUFFER_OFFSET(buf));  // stamped by push_packet
@@ -426,16 +434,18 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
         auto first_frame = (GST_BUFFER_PTS(buf) + 10 * GST_MSECOND - 1) / (10 * GST_MSECOND);
         arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
       }
-      if (!list->taps.empty() || !list->connections.empty()) {
+      if (!list->taps.empty() || !list->connections->empty()) {
         GstMapInfo map;
         if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
           for (auto& t : list->taps) {
             core::guarded("packet tap", [&] { (*t)(map.data, map.size, GST_BUFFER_PTS(buf), arrival); });
           }
-          if (!list->connections.empty()) {
-            self->sender_.send(list->connections, map.data, map.size, GST_BUFFER_PTS(buf));
-            // Measured once the last listener's copy is with the kernel.
-            if (arrival > 0) self->hist_->add(core::steady_ns() - arrival);
+          if (!list->connections->empty()) {
+            // Measured once the last listener's copy is with the kernel, on whichever thread sent it.
+            std::function<void()> sent;
+            if (arrival > 0) sent = [hist = self->hist_, arrival] { hist->add(core::steady_ns() - arrival); };
+            self->sender_.send(*list->transport, list->connections, map.data, map.size, GST_BUFFER_PTS(buf),
+                               std::move(sent));
           }
           gst_buffer_unmap(buf, &map);
         }
@@ -460,6 +470,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   std::shared_ptr<StreamLatency> hist_ = std::make_shared<StreamLatency>();
   mutable std::mutex mu_;     // the control path only; never taken by GStreamer threads
   std::map<std::string, Listener> listeners_;
+  std::shared_ptr<rtc::Transport> transport_;  // the shared transport's listeners', once one has joined
   rtc::StreamSender sender_{randombytes_random()};  // the encoder thread only
   std::map<std::string, std::shared_ptr<const PacketTap>> taps_;
   std::shared_ptr<const Receivers> snapshot_ = std::make_shared<const Receivers>();

@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "rtc/bytes.hpp"
+
 namespace fc25::rtc::stun {
 namespace {
 
@@ -21,21 +23,7 @@ constexpr std::uint32_t kFingerprintXor = 0x5354554e;
 constexpr std::size_t kMaxUsername = 512;  // RFC 5389 15.3: less than 513 bytes
 constexpr std::size_t kMaxReason = 763;    // RFC 5389 15.6: 128 characters, at most 763 bytes
 
-std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
-
-std::uint32_t get32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
-
-void put32(std::uint8_t* p, std::uint32_t v) {
-  put16(p, static_cast<std::uint16_t>(v >> 16));
-  put16(p + 2, static_cast<std::uint16_t>(v));
-}
+using bytes::get16, bytes::get32, bytes::put16, bytes::put32;
 
 std::size_t padded(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
 

@@ -19,7 +19,9 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,6 +31,7 @@
 #include "core/log.hpp"
 #include "core/thread.hpp"
 #include "core/time.hpp"
+#include "rtc/bytes.hpp"
 #include "rtc/dtls.hpp"
 #include "rtc/srtp.hpp"
 #include "rtc/stun.hpp"
@@ -64,16 +67,7 @@ AddrKey key_of(int fd, const sockaddr_storage& a) {
   return {fd, in->sin_addr.s_addr, in->sin_port};
 }
 
-void put16(std::uint8_t* p, std::uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
-void put32(std::uint8_t* p, std::uint32_t v) {
-  p[0] = v >> 24; p[1] = (v >> 16) & 0xff; p[2] = (v >> 8) & 0xff; p[3] = v & 0xff;
-}
-
-std::uint32_t random32() {
-  std::uint32_t v;
-  randombytes_buf(&v, sizeof v);
-  return v;
-}
+using bytes::put16, bytes::put32;
 
 }  // namespace
 
@@ -98,10 +92,178 @@ struct Connection::Impl {
   std::uint64_t packets = 0, octets = 0;
   std::int64_t next_report_ns = 0;
   std::uint32_t last_ts = 0;
+  // The thread that sends to it (0: the stream's own, k: sender thread k), set once by the stream's thread.
+  std::atomic<int> lane{-1};
 };
 
 Connection::Connection(std::string label) : label_(std::move(label)), impl_(std::make_unique<Impl>()) {}
 Connection::~Connection() = default;
+
+// ---- sending ----
+
+// One packet of a stream, shared by the threads sending it.
+struct OutPacket {
+  std::array<std::uint8_t, kMaxPacket> payload;
+  std::size_t size = 0;
+  std::uint16_t seq = 0;
+  std::uint32_t ts = 0, ssrc = 0;
+  std::int64_t now = 0;
+  std::shared_ptr<const Listeners> to;
+  std::atomic<int> left{0};  // threads still sending it
+  std::function<void()> sent;
+
+  void done() {
+    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1 && sent) core::guarded("packet sent", [&] { sent(); });
+  }
+};
+
+// Copies on their way to the kernel, for one thread.
+struct SendBatch {
+  static constexpr std::size_t kSize = 64;
+  std::array<std::array<std::uint8_t, kMaxPacket>, kSize> buf;
+  std::array<iovec, kSize> iov;
+  std::array<mmsghdr, kSize> msg;
+  std::array<Connection*, kSize> who;
+  std::size_t n = 0;
+  int fd = -1;
+
+  void flush() {
+    std::size_t done = 0;
+    while (done < n) {
+      int k = ::sendmmsg(fd, &msg[done], static_cast<unsigned>(n - done), MSG_DONTWAIT);
+      if (k < 0) {
+        // The first message failed (its socket buffer full, or its destination unreachable): it alone is lost.
+        who[done]->dropped_.fetch_add(1, std::memory_order_relaxed);
+        ++done;
+        continue;
+      }
+      for (int i = 0; i < k; ++i) who[done + i]->sent_.fetch_add(1, std::memory_order_relaxed);
+      done += static_cast<std::size_t>(k);
+    }
+    n = 0;
+  }
+
+  // The packet, protected with c's keys, into the batch (and c's sender report when one is due).
+  void add(Connection& c, const OutPacket& p) {
+    auto& im = *c.impl_;
+    if (n && fd != im.fd) flush();
+    fd = im.fd;
+    auto* d = buf[n].data();
+    d[0] = 0x80;
+    d[1] = static_cast<std::uint8_t>(im.pt & 0x7f);
+    put16(d + 2, p.seq);
+    put32(d + 4, p.ts);
+    put32(d + 8, p.ssrc);
+    std::memcpy(d + 12, p.payload.data(), p.size);
+    std::size_t len = im.srtp->protect_rtp(d, 12 + p.size);
+    if (len == 0) {
+      c.dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    iov[n] = {d, len};
+    msg[n] = {};
+    msg[n].msg_hdr.msg_name = &im.remote;
+    msg[n].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    msg[n].msg_hdr.msg_iov = &iov[n];
+    msg[n].msg_hdr.msg_iovlen = 1;
+    who[n] = &c;
+    ++n;
+    ++im.packets;
+    im.octets += p.size;
+    im.last_ts = p.ts;
+    if (n == kSize) flush();
+    if (p.now >= im.next_report_ns) {
+      im.next_report_ns = p.now + kSenderReportEvery;
+      sender_report(c, p);
+    }
+  }
+
+  // Sender report + SDES CNAME (RFC 3550 6.4.1, 6.5), so the listener can place the stream on a wall clock.
+  static void sender_report(Connection& c, const OutPacket& p) {
+    auto& im = *c.impl_;
+    std::array<std::uint8_t, 128 + SrtpSession::kMaxOverhead> r{};
+    auto wall = std::chrono::system_clock::now().time_since_epoch();
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count();
+    std::uint64_t secs = static_cast<std::uint64_t>(ns / kSecond) + 2208988800ULL;  // NTP era from 1900
+    std::uint64_t frac = (static_cast<std::uint64_t>(ns % kSecond) << 32) / kSecond;
+    r[0] = 0x80; r[1] = 200; put16(&r[2], 6);
+    put32(&r[4], p.ssrc);
+    put32(&r[8], static_cast<std::uint32_t>(secs));
+    put32(&r[12], static_cast<std::uint32_t>(frac));
+    put32(&r[16], p.ts);
+    put32(&r[20], static_cast<std::uint32_t>(im.packets));
+    put32(&r[24], static_cast<std::uint32_t>(im.octets));
+    std::size_t at = 28;
+    const std::size_t name = std::min<std::size_t>(im.cname.size(), 64);
+    std::size_t chunk = 4 + 2 + name + 1;             // SSRC, type + length, text, end of items
+    std::size_t padded = (chunk + 3) / 4 * 4;
+    r[at] = 0x81; r[at + 1] = 202; put16(&r[at + 2], static_cast<std::uint16_t>(padded / 4));
+    put32(&r[at + 4], p.ssrc);
+    r[at + 8] = 1;
+    r[at + 9] = static_cast<std::uint8_t>(name);
+    std::memcpy(&r[at + 10], im.cname.data(), name);
+    at += 4 + padded;
+    if (auto n = im.srtp->protect_rtcp(r.data(), at)) {
+      ::sendto(im.fd, r.data(), n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&im.remote), sizeof(sockaddr_in));
+    }
+  }
+
+  // Every ready listener of the packet's that is sent to by `lane`.
+  void send(const OutPacket& p, int lane) {
+    for (const auto& c : *p.to) {
+      if (c && c->ready() && c->impl_->lane.load(std::memory_order_relaxed) == lane) add(*c, p);
+    }
+    if (n) flush();
+  }
+};
+
+// A sender thread: packets of any stream, in the order they were handed over, to the listeners it was given.
+struct SendLane {
+  static constexpr std::size_t kQueue = 50;  // one second of one stream: a lane further behind drops, not queues
+  int index = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<OutPacket>> queue;
+  bool stopping = false;
+  std::thread thread;
+  SendBatch batch;  // the thread's own
+
+  bool post(std::shared_ptr<OutPacket> p) {
+    {
+      std::lock_guard lock(mu);
+      if (queue.size() >= kQueue) return false;
+      queue.push_back(std::move(p));
+    }
+    cv.notify_one();
+    return true;
+  }
+
+  void run() {
+    for (;;) {
+      std::shared_ptr<OutPacket> p;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (stopping) return;
+        p = std::move(queue.front());
+        queue.pop_front();
+      }
+      core::guarded("listener send", [&] { batch.send(*p, index); });
+      p->done();
+    }
+  }
+
+  // The packet lost for this lane's listeners: counted as each one's.
+  static void refuse(OutPacket& p, int lane) {
+    for (const auto& c : *p.to) {
+      if (c && c->ready() && c->impl_->lane.load(std::memory_order_relaxed) == lane) {
+        c->dropped_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    p.done();
+  }
+};
+
 
 struct Transport::Impl {
   struct Socket {
@@ -114,6 +276,7 @@ struct Transport::Impl {
   std::thread io;
   std::atomic<bool> stopping{false};
   std::shared_ptr<const Certificate> certificate;
+  std::vector<std::unique_ptr<SendLane>> lanes;
 
   mutable std::mutex mu;  // the maps and the command queue; never held while calling out
   std::unordered_map<std::string, std::shared_ptr<Connection>> by_ufrag;
@@ -127,6 +290,14 @@ struct Transport::Impl {
       [[maybe_unused]] auto n = ::write(wake, &one, sizeof one);
     }
     if (io.joinable()) io.join();
+    for (auto& l : lanes) {
+      {
+        std::lock_guard lock(l->mu);
+        l->stopping = true;
+      }
+      l->cv.notify_one();
+      if (l->thread.joinable()) l->thread.join();
+    }
     for (auto& s : sockets) ::close(s.fd);
     for (int fd : {epfd, wake, timer})
       if (fd >= 0) ::close(fd);
@@ -180,7 +351,19 @@ struct Transport::Impl {
     }
   }
 
-  void start() {
+  void start(const TransportConfig& cfg) {
+    int n = cfg.senders >= 0 ? cfg.senders : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1;
+    for (int i = 1; i <= n; ++i) {
+      auto lane = std::make_unique<SendLane>();
+      lane->index = i;
+      // Normal scheduling: a large audience's copies must not starve signalling and joins (the stream's own
+      // thread, which sends to its first listeners, keeps its real-time priority).
+      lane->thread = std::thread([l = lane.get()] {
+        core::guarded("rtc sender setup", [&] { core::name_and_prioritise_thread("fc25-send-" + std::to_string(l->index), 0); });
+        core::run_guarded("rtc sender", [l] { l->run(); });
+      });
+      lanes.push_back(std::move(lane));
+    }
     epfd = epoll_create1(EPOLL_CLOEXEC);
     wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -374,10 +557,10 @@ std::shared_ptr<Transport> Transport::create(const TransportConfig& config) {
   std::shared_ptr<Transport> t(new Transport());
   t->impl_->certificate = Certificate::generate();
   t->impl_->bind_all(config);
-  t->impl_->start();
+  t->impl_->start(config);
   std::string where;
   for (auto& c : t->impl_->candidates) where += (where.empty() ? "" : ", ") + c.address + ":" + std::to_string(c.port);
-  log()->info("listeners' media on udp {}", where);
+  log()->info("listeners' media on udp {}, {} sender thread(s) beside each stream's own", where, t->impl_->lanes.size());
   return t;
 }
 
@@ -435,106 +618,49 @@ std::size_t Transport::connections() const {
 }
 
 const std::vector<Candidate>& Transport::candidates() const { return impl_->candidates; }
-
-// ---- sending ----
-
-struct StreamSender::Batch {
-  static constexpr std::size_t kSize = 64;
-  std::array<std::array<std::uint8_t, kMaxPacket>, kSize> buf;
-  std::array<iovec, kSize> iov;
-  std::array<mmsghdr, kSize> msg;
-  std::array<Connection*, kSize> who;
-  std::size_t n = 0;
-  int fd = -1;
-
-  void flush() {
-    std::size_t done = 0;
-    while (done < n) {
-      int k = ::sendmmsg(fd, &msg[done], static_cast<unsigned>(n - done), MSG_DONTWAIT);
-      if (k < 0) {
-        // The first message failed (its socket buffer full, or its destination unreachable): it alone is lost.
-        who[done]->dropped_.fetch_add(1, std::memory_order_relaxed);
-        ++done;
-        continue;
-      }
-      for (int i = 0; i < k; ++i) who[done + i]->sent_.fetch_add(1, std::memory_order_relaxed);
-      done += static_cast<std::size_t>(k);
-    }
-    n = 0;
-  }
-};
+std::size_t Transport::senders() const { return impl_->lanes.size(); }
 
 StreamSender::StreamSender(std::uint32_t ssrc)
-    : ssrc_(ssrc), seq_(static_cast<std::uint16_t>(random32())), ts_base_(random32()), batch_(std::make_unique<Batch>()) {}
+    : ssrc_(ssrc), seq_(static_cast<std::uint16_t>(randombytes_random())), ts_base_(randombytes_random()),
+      batch_(std::make_unique<SendBatch>()) {}
 StreamSender::~StreamSender() = default;
 
-void StreamSender::send(std::span<const std::shared_ptr<Connection>> to, const std::uint8_t* payload, std::size_t size,
-                        std::uint64_t pts_ns) {
-  if (size + 12 + SrtpSession::kMaxOverhead > kMaxPacket) return;
-  const std::uint16_t seq = seq_++;
-  const auto ts = static_cast<std::uint32_t>(ts_base_ + pts_ns / 1000 * 48 / 1000);
-  const auto now = core::steady_ns();
-  auto& b = *batch_;
-  for (const auto& c : to) {
+void StreamSender::send(Transport& via, std::shared_ptr<const Listeners> to, const std::uint8_t* payload,
+                        std::size_t size, std::uint64_t pts_ns, std::function<void()> sent) {
+  auto p = std::make_shared<OutPacket>();
+  p->seq = seq_++;  // a packet too large for the wire still takes its number: the listeners see a gap, not a jump
+  if (!to || size + 12 + SrtpSession::kMaxOverhead > kMaxPacket) return;
+  std::memcpy(p->payload.data(), payload, size);
+  p->size = size;
+  p->ts = static_cast<std::uint32_t>(ts_base_ + pts_ns / 1000 * 48 / 1000);
+  p->ssrc = ssrc_;
+  p->now = core::steady_ns();
+  p->to = std::move(to);
+  p->sent = std::move(sent);
+
+  // Who sends to whom: this thread its first kInline listeners, then every new listener to the least busy thread.
+  auto& lanes = via.impl_->lanes;
+  per_lane_.assign(1 + lanes.size(), 0);
+  for (const auto& c : *p->to) {
     if (!c || !c->ready()) continue;
-    auto& im = *c->impl_;
-    if (b.n && b.fd != im.fd) b.flush();
-    b.fd = im.fd;
-    auto* p = b.buf[b.n].data();
-    p[0] = 0x80;
-    p[1] = static_cast<std::uint8_t>(im.pt & 0x7f);
-    put16(p + 2, seq);
-    put32(p + 4, ts);
-    put32(p + 8, ssrc_);
-    std::memcpy(p + 12, payload, size);
-    std::size_t len = im.srtp->protect_rtp(p, 12 + size);
-    if (len == 0) {
-      c->dropped_.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    b.iov[b.n] = {p, len};
-    b.msg[b.n] = {};
-    b.msg[b.n].msg_hdr.msg_name = &im.remote;
-    b.msg[b.n].msg_hdr.msg_namelen = sizeof(sockaddr_in);
-    b.msg[b.n].msg_hdr.msg_iov = &b.iov[b.n];
-    b.msg[b.n].msg_hdr.msg_iovlen = 1;
-    b.who[b.n] = c.get();
-    ++b.n;
-    ++im.packets;
-    im.octets += size;
-    im.last_ts = ts;
-    if (b.n == Batch::kSize) b.flush();
-    if (now >= im.next_report_ns) {
-      im.next_report_ns = now + kSenderReportEvery;
-      // Sender report + SDES CNAME (RFC 3550 6.4.1, 6.5), so the listener can place the stream on a wall clock.
-      std::array<std::uint8_t, 128 + SrtpSession::kMaxOverhead> r{};
-      auto wall = std::chrono::system_clock::now().time_since_epoch();
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count();
-      std::uint64_t secs = static_cast<std::uint64_t>(ns / kSecond) + 2208988800ULL;  // NTP era from 1900
-      std::uint64_t frac = (static_cast<std::uint64_t>(ns % kSecond) << 32) / kSecond;
-      r[0] = 0x80; r[1] = 200; put16(&r[2], 6);
-      put32(&r[4], ssrc_);
-      put32(&r[8], static_cast<std::uint32_t>(secs));
-      put32(&r[12], static_cast<std::uint32_t>(frac));
-      put32(&r[16], ts);
-      put32(&r[20], static_cast<std::uint32_t>(im.packets));
-      put32(&r[24], static_cast<std::uint32_t>(im.octets));
-      std::size_t at = 28;
-      const std::size_t name = std::min<std::size_t>(im.cname.size(), 64);
-      std::size_t chunk = 4 + 2 + name + 1;             // SSRC, type + length, text, end of items
-      std::size_t padded = (chunk + 3) / 4 * 4;
-      r[at] = 0x81; r[at + 1] = 202; put16(&r[at + 2], static_cast<std::uint16_t>(padded / 4));
-      put32(&r[at + 4], ssrc_);
-      r[at + 8] = 1;
-      r[at + 9] = static_cast<std::uint8_t>(name);
-      std::memcpy(&r[at + 10], im.cname.data(), name);
-      at += 4 + padded;
-      if (auto n = im.srtp->protect_rtcp(r.data(), at)) {
-        ::sendto(im.fd, r.data(), n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&im.remote), sizeof(sockaddr_in));
-      }
-    }
+    if (int l = c->impl_->lane.load(std::memory_order_relaxed); l >= 0) ++per_lane_[static_cast<std::size_t>(l)];
   }
-  if (b.n) b.flush();
+  for (const auto& c : *p->to) {
+    if (!c || !c->ready() || c->impl_->lane.load(std::memory_order_relaxed) >= 0) continue;
+    std::size_t l = 0;
+    if (per_lane_[0] >= kInline) l = static_cast<std::size_t>(std::min_element(per_lane_.begin(), per_lane_.end()) - per_lane_.begin());
+    c->impl_->lane.store(static_cast<int>(l), std::memory_order_relaxed);
+    ++per_lane_[l];
+  }
+
+  int busy = 1;
+  for (std::size_t l = 1; l < per_lane_.size(); ++l) busy += per_lane_[l] ? 1 : 0;
+  p->left.store(busy, std::memory_order_relaxed);
+  for (std::size_t l = 1; l < per_lane_.size(); ++l) {
+    if (per_lane_[l] && !lanes[l - 1]->post(p)) SendLane::refuse(*p, static_cast<int>(l));
+  }
+  batch_->send(*p, 0);
+  p->done();
 }
 
 }  // namespace fc25::rtc

@@ -2,14 +2,14 @@
 // The listeners' side of WebRTC without a peer connection per listener: one ICE-lite agent on a few shared UDP
 // sockets (one per local address), one I/O thread that answers every listener's connectivity checks, runs its DTLS
 // handshake and reads its RTCP, and senders that protect each packet with a listener's SRTP keys and hand a whole
-// stream's packets to the kernel in batches (sendmmsg). Threads do not grow with listeners: the I/O thread, and
-// whichever thread sends a stream. Sending never waits: a listener whose packets the kernel cannot take loses them
-// alone. Nothing here knows about users, sessions or GStreamer.
+// stream's packets to the kernel in batches (sendmmsg). Threads do not grow with listeners: the I/O thread, the
+// thread that sends a stream, and a fixed number of sender threads that share a large audience's copies with it.
+// Sending never waits: a listener whose packets the kernel cannot take loses them alone. Nothing here knows about
+// users, sessions or GStreamer.
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +22,7 @@ struct TransportConfig {
   std::string public_address;      // the address announced instead of the machine's own (behind a 1:1 NAT)
   std::vector<std::string> bind;   // IPv4 addresses to bind; empty: every one of the machine's interfaces but
                                    // loopback (loopback itself when it is the only one)
+  int senders = -1;                // sender threads beside each stream's own; -1: one fewer than the cores
 };
 
 // Called on the transport's I/O thread: copy and post, never block.
@@ -31,6 +32,8 @@ struct ConnectionEvents {
 };
 
 class Transport;
+struct SendBatch;
+struct SendLane;
 
 // One listener's connection. Made by Transport::open, ended by Transport::close (or by failing).
 class Connection {
@@ -51,6 +54,8 @@ class Connection {
  private:
   friend class Transport;
   friend class StreamSender;
+  friend struct SendBatch;
+  friend struct SendLane;
   std::string label_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> ready_{false};
@@ -82,33 +87,46 @@ class Transport {
 
   std::size_t connections() const;
   const std::vector<Candidate>& candidates() const;
+  // Sender threads beside each stream's own (TransportConfig::senders).
+  std::size_t senders() const;
 
   struct Impl;
 
  private:
+  friend class StreamSender;
   Transport();
   std::unique_ptr<Impl> impl_;
 };
 
-// A stream's packets to its listeners, from one thread at a time. Every packet gets the stream's next sequence
-// number and a timestamp from its place in the stream; each listener's copy is protected with its own keys.
+// A stream's listeners, as a sender reads them: published whole, never changed.
+using Listeners = std::vector<std::shared_ptr<Connection>>;
+
+// A stream's packets to its listeners, called from one thread at a time. Every packet gets the stream's next
+// sequence number and a timestamp from its place in the stream; each listener's copy is protected with its own
+// keys. The calling thread sends to a stream's first kInline listeners itself; a larger audience is spread evenly
+// over it and the transport's sender threads. A listener keeps the thread it was given, so its packets leave in
+// order and its keys are only ever used by one thread.
 class StreamSender {
  public:
+  static constexpr std::size_t kInline = 64;
+
   explicit StreamSender(std::uint32_t ssrc);
   ~StreamSender();
   std::uint32_t ssrc() const { return ssrc_; }
 
-  // One Opus packet (`pts_ns`: its place in the stream) to every ready connection in `to`. Also sends each one an
-  // RTCP sender report every few seconds. Never throws, never waits.
-  void send(std::span<const std::shared_ptr<Connection>> to, const std::uint8_t* payload, std::size_t size,
-            std::uint64_t pts_ns);
+  // One Opus packet (`pts_ns`: its place in the stream) to every ready connection in `to`, all of `via`. Also sends
+  // each one an RTCP sender report every few seconds. `sent` runs once every copy is with the kernel (or refused),
+  // on whichever thread finished last. Never throws, never waits: a sender thread too far behind loses the packet
+  // for its own listeners.
+  void send(Transport& via, std::shared_ptr<const Listeners> to, const std::uint8_t* payload, std::size_t size,
+            std::uint64_t pts_ns, std::function<void()> sent = {});
 
  private:
-  struct Batch;
   std::uint32_t ssrc_;
   std::uint16_t seq_;
   std::uint32_t ts_base_;
-  std::unique_ptr<Batch> batch_;
+  std::unique_ptr<SendBatch> batch_;  // this thread's
+  std::vector<std::size_t> per_lane_;  // listeners on each thread: this one's, then each sender thread's
 };
 
 }  // namespace fc25::rtc

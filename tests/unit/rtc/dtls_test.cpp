@@ -429,6 +429,44 @@ TEST(SrtpSession, WhatTheServerProtectsTheClientReadsAndTheOtherWayRound) {
   EXPECT_EQ(out, sr);
 }
 
+TEST(SrtpSession, PacketsStillDecryptAcrossTheSequenceNumbersWrapAndWithCsrcsAndExtensions) {
+  Client client;
+  Server server(client.fingerprint());
+  client.start();
+  pump(client, server);
+  ASSERT_EQ(server.dtls.state(), DtlsServer::State::connected);
+  SrtpSession srtp(server.dtls.keys());
+  std::unique_ptr<srtp_ctx_t, SrtpFree> client_in(client_session(client.server_write_key(), ssrc_any_inbound));
+  ASSERT_TRUE(client_in);
+
+  // A listener joining late in a long stream: its first packet near the end of the sequence space, then the wrap
+  // (the rollover counter goes to 1 and the keystream changes with it).
+  auto check = [&](const Datagram& plain, const char* what) {
+    Datagram buf = plain;
+    buf.resize(plain.size() + SrtpSession::kMaxOverhead);
+    std::size_t n = srtp.protect_rtp(buf.data(), plain.size());
+    ASSERT_EQ(n, plain.size() + 10) << what;
+    int len = static_cast<int>(n);
+    ASSERT_EQ(srtp_unprotect(client_in.get(), buf.data(), &len), srtp_err_status_ok) << what;
+    buf.resize(static_cast<std::size_t>(len));
+    EXPECT_EQ(buf, plain) << what;
+  };
+  for (std::uint32_t k = 0; k < 12; ++k) {
+    std::uint16_t seq = static_cast<std::uint16_t>(65530 + k);
+    check(rtp_packet(seq), ("sequence number " + std::to_string(seq)).c_str());
+  }
+  // Two CSRCs and a one-word header extension: both stay in the clear, the payload after them is encrypted.
+  Datagram p = rtp_packet(7);
+  p[0] = 0x80 | 0x10 | 2;
+  Datagram ext = {0, 0, 0, 1, 0, 0, 0, 2, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0};
+  p.insert(p.begin() + 12, ext.begin(), ext.end());
+  check(p, "CSRCs and an extension");
+  Datagram cut = p;
+  cut.resize(12 + 8 + 2);  // the extension's header cut short
+  cut.resize(cut.size() + SrtpSession::kMaxOverhead);
+  EXPECT_EQ(srtp.protect_rtp(cut.data(), 12 + 8 + 2), 0u);
+}
+
 TEST(DtlsServer, TickResendsALostFlightAfterTheTimer) {
   Client client;
   Server server(client.fingerprint());

@@ -122,10 +122,23 @@ struct Listener {
   }
 };
 
-std::shared_ptr<Transport> loopback_transport() {
+std::shared_ptr<Transport> loopback_transport(int senders = -1) {
   TransportConfig c;
   c.bind = {"127.0.0.1"};
+  c.senders = senders;
   return Transport::create(c);
+}
+
+// The sequence numbers of the RTP packets a listener has received so far, decrypted.
+std::vector<std::uint16_t> heard_sequence(Listener& l, srtp_ctx_t* in, int timeout_ms) {
+  std::vector<std::uint16_t> seqs;
+  while (auto d = l.udp->receive(timeout_ms)) {
+    int len = static_cast<int>(d->size());
+    if ((*d)[1] == 200) continue;  // sender reports
+    if (srtp_unprotect(in, d->data(), &len) != srtp_err_status_ok) continue;
+    seqs.push_back(static_cast<std::uint16_t>((*d)[2] << 8 | (*d)[3]));
+  }
+  return seqs;
 }
 
 struct SrtpFree {
@@ -151,10 +164,10 @@ TEST(Transport, AListenerConnectsHearsEveryPacketInOrderAndLearnsTheEnd) {
   EXPECT_TRUE(l.opened.connection->ready());
 
   StreamSender sender(0x11223344);
-  std::vector<std::shared_ptr<Connection>> to{l.opened.connection};
+  auto to = std::make_shared<const Listeners>(Listeners{l.opened.connection});
   for (std::uint8_t i = 0; i < 5; ++i) {
     std::vector<std::uint8_t> payload(60, i);
-    sender.send(to, payload.data(), payload.size(), std::uint64_t{i} * 20'000'000);
+    sender.send(*t, to, payload.data(), payload.size(), std::uint64_t{i} * 20'000'000);
   }
   std::unique_ptr<srtp_ctx_t, SrtpFree> in(client_session(l.dtls.server_write_key(), ssrc_any_inbound));
   int heard = 0, reports = 0;
@@ -195,7 +208,7 @@ TEST(Transport, AListenerConnectsHearsEveryPacketInOrderAndLearnsTheEnd) {
   EXPECT_EQ(l.failed, 0) << "closing is not a failure: " << l.why;
   // Packets to a closed connection go nowhere.
   std::vector<std::uint8_t> payload(60, 9);
-  sender.send(to, payload.data(), payload.size(), 200'000'000);
+  sender.send(*t, to, payload.data(), payload.size(), 200'000'000);
   EXPECT_EQ(l.opened.connection->counts().sent, 5u);
 }
 
@@ -205,11 +218,11 @@ TEST(Transport, AListenerThatStopsReadingLosesAloneTheOthersLoseNothing) {
   ASSERT_TRUE(reading.connect());
   ASSERT_TRUE(stuck.connect());
   StreamSender sender(7);
-  std::vector<std::shared_ptr<Connection>> to{stuck.opened.connection, reading.opened.connection};
+  auto to = std::make_shared<const Listeners>(Listeners{stuck.opened.connection, reading.opened.connection});
   std::vector<std::uint8_t> payload(120, 1);
   int heard = 0;
   for (int i = 0; i < 400; ++i) {
-    sender.send(to, payload.data(), payload.size(), std::uint64_t(i) * 20'000'000);
+    sender.send(*t, to, payload.data(), payload.size(), std::uint64_t(i) * 20'000'000);
     while (auto d = reading.udp->receive(0))
       if ((*d)[1] != 200) ++heard;
   }
@@ -218,6 +231,44 @@ TEST(Transport, AListenerThatStopsReadingLosesAloneTheOthersLoseNothing) {
   EXPECT_EQ(heard, 400);
   EXPECT_EQ(reading.opened.connection->counts().sent, 400u);
   EXPECT_EQ(stuck.opened.connection->counts().sent + stuck.opened.connection->counts().dropped, 400u);
+}
+
+TEST(Transport, ALargeAudienceIsSharedWithTheSenderThreadsAndEachListenerHearsEveryPacketInOrder) {
+  auto t = loopback_transport(2);
+  EXPECT_EQ(t->senders(), 2u);
+  constexpr std::size_t kListeners = StreamSender::kInline + 40;
+  std::vector<std::unique_ptr<Listener>> ls;
+  Listeners conns;
+  for (std::size_t i = 0; i < kListeners; ++i) {
+    ls.push_back(std::make_unique<Listener>(*t, 5, 1 << 20));
+    ASSERT_TRUE(ls.back()->connect()) << "listener " << i;
+    conns.push_back(ls.back()->opened.connection);
+  }
+  auto to = std::make_shared<const Listeners>(std::move(conns));
+  StreamSender sender(5);
+  constexpr int kPackets = 30;
+  // When a packet is reported sent, every listener's copy of it is with the kernel.
+  std::atomic<int> reported{0}, early{0};
+  std::vector<std::uint8_t> payload(80, 3);
+  for (int i = 0; i < kPackets; ++i) {
+    sender.send(*t, to, payload.data(), payload.size(), std::uint64_t(i) * 20'000'000, [&, i] {
+      for (const auto& c : *to) early += c->counts().sent < static_cast<std::uint64_t>(i + 1) ? 1 : 0;
+      ++reported;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  for (int w = 0; w < 200 && reported < kPackets; ++w) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(reported, kPackets);
+  EXPECT_EQ(early, 0);
+  for (std::size_t i = 0; i < kListeners; ++i) {
+    std::unique_ptr<srtp_ctx_t, SrtpFree> in(client_session(ls[i]->dtls.server_write_key(), ssrc_any_inbound));
+    auto seqs = heard_sequence(*ls[i], in.get(), 0);  // on loopback, all delivered by the time it was reported
+    ASSERT_EQ(seqs.size(), static_cast<std::size_t>(kPackets)) << "listener " << i;
+    for (std::size_t k = 1; k < seqs.size(); ++k) {
+      EXPECT_EQ(static_cast<std::uint16_t>(seqs[k] - seqs[0]), k) << "listener " << i << " packet " << k;
+    }
+    EXPECT_EQ(ls[i]->opened.connection->counts().sent, static_cast<std::uint64_t>(kPackets));
+  }
 }
 
 TEST(Transport, OffersItCannotAnswerAreRefusedAndHoldNothing) {
