@@ -202,6 +202,7 @@ async function runJanus(m) {
 // A process holding a new network namespace, 10.203.0.2's end of the veth pair moved into it; it ends with us.
 async function splitNetwork() {
   const holder = spawn('unshare', ['--net', 'sleep', 'infinity'], { stdio: 'ignore' });
+  holder.unref();  // it must not keep this process running once the runs are done
   process.on('exit', () => holder.kill('SIGKILL'));
   const ours = fs.readlinkSync('/proc/self/ns/net');
   while (fs.readlinkSync(`/proc/${holder.pid}/ns/net`) === ours) await sleep(10);

@@ -277,6 +277,7 @@ struct Transport::Impl {
   std::atomic<bool> stopping{false};
   std::shared_ptr<const Certificate> certificate;
   std::vector<std::unique_ptr<SendLane>> lanes;
+  std::size_t inline_listeners = 0;
 
   mutable std::mutex mu;  // the maps and the command queue; never held while calling out
   std::unordered_map<std::string, std::shared_ptr<Connection>> by_ufrag;
@@ -352,6 +353,7 @@ struct Transport::Impl {
   }
 
   void start(const TransportConfig& cfg) {
+    inline_listeners = cfg.inline_listeners;
     int n = cfg.senders >= 0 ? cfg.senders : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1;
     for (int i = 1; i <= n; ++i) {
       auto lane = std::make_unique<SendLane>();
@@ -638,8 +640,9 @@ void StreamSender::send(Transport& via, std::shared_ptr<const Listeners> to, con
   p->to = std::move(to);
   p->sent = std::move(sent);
 
-  // Who sends to whom: this thread its first kInline listeners, then every new listener to the least busy thread.
+  // Who sends to whom: this thread its first listeners, then every new listener to the least busy thread.
   auto& lanes = via.impl_->lanes;
+  const std::size_t first = via.impl_->inline_listeners;
   per_lane_.assign(1 + lanes.size(), 0);
   for (const auto& c : *p->to) {
     if (!c || !c->ready()) continue;
@@ -648,7 +651,7 @@ void StreamSender::send(Transport& via, std::shared_ptr<const Listeners> to, con
   for (const auto& c : *p->to) {
     if (!c || !c->ready() || c->impl_->lane.load(std::memory_order_relaxed) >= 0) continue;
     std::size_t l = 0;
-    if (per_lane_[0] >= kInline) l = static_cast<std::size_t>(std::min_element(per_lane_.begin(), per_lane_.end()) - per_lane_.begin());
+    if (per_lane_[0] >= first) l = static_cast<std::size_t>(std::min_element(per_lane_.begin(), per_lane_.end()) - per_lane_.begin());
     c->impl_->lane.store(static_cast<int>(l), std::memory_order_relaxed);
     ++per_lane_[l];
   }

@@ -23,6 +23,7 @@ struct TransportConfig {
   std::vector<std::string> bind;   // IPv4 addresses to bind; empty: every one of the machine's interfaces but
                                    // loopback (loopback itself when it is the only one)
   int senders = -1;                // sender threads beside each stream's own; -1: one fewer than the cores
+  std::size_t inline_listeners = 256;  // a stream's first listeners, sent to by its own thread with no hand-over
 };
 
 // Called on the transport's I/O thread: copy and post, never block.
@@ -103,13 +104,11 @@ using Listeners = std::vector<std::shared_ptr<Connection>>;
 
 // A stream's packets to its listeners, called from one thread at a time. Every packet gets the stream's next
 // sequence number and a timestamp from its place in the stream; each listener's copy is protected with its own
-// keys. The calling thread sends to a stream's first kInline listeners itself; a larger audience is spread evenly
-// over it and the transport's sender threads. A listener keeps the thread it was given, so its packets leave in
-// order and its keys are only ever used by one thread.
+// keys. The calling thread sends to a stream's first listeners itself (TransportConfig::inline_listeners); a
+// larger audience is spread evenly over it and the transport's sender threads. A listener keeps the thread it was
+// given, so its packets leave in order and its keys are only ever used by one thread.
 class StreamSender {
  public:
-  static constexpr std::size_t kInline = 64;
-
   explicit StreamSender(std::uint32_t ssrc);
   ~StreamSender();
   std::uint32_t ssrc() const { return ssrc_; }

@@ -122,10 +122,11 @@ struct Listener {
   }
 };
 
-std::shared_ptr<Transport> loopback_transport(int senders = -1) {
+std::shared_ptr<Transport> loopback_transport(int senders = -1, std::size_t inline_listeners = 256) {
   TransportConfig c;
   c.bind = {"127.0.0.1"};
   c.senders = senders;
+  c.inline_listeners = inline_listeners;
   return Transport::create(c);
 }
 
@@ -234,9 +235,10 @@ TEST(Transport, AListenerThatStopsReadingLosesAloneTheOthersLoseNothing) {
 }
 
 TEST(Transport, ALargeAudienceIsSharedWithTheSenderThreadsAndEachListenerHearsEveryPacketInOrder) {
-  auto t = loopback_transport(2);
+  constexpr std::size_t kInline = 20;
+  auto t = loopback_transport(2, kInline);
   EXPECT_EQ(t->senders(), 2u);
-  constexpr std::size_t kListeners = StreamSender::kInline + 40;
+  constexpr std::size_t kListeners = kInline + 40;  // 20 on the stream's thread, 40 shared by it and two others
   std::vector<std::unique_ptr<Listener>> ls;
   Listeners conns;
   for (std::size_t i = 0; i < kListeners; ++i) {
