@@ -37,23 +37,28 @@ export function noiseWav(seconds, rms = 0.03, seed = 1) {
 // Adds `count` ended sessions of `username` with a recording each (created_at `createdAt`, or now; `bytes` per row,
 // default the file's size). With `files`, writes each file (and with `raw`, its _raw.wav twin). Returns the rows'
 // recording ids, oldest first.
+// Two statements whatever the count: each query runs a command-line client synchronously, and a test that held its
+// event loop for hundreds of them (psql is slow to start) would find the server had closed its idle keep-alive
+// connection meanwhile, and its next request fail on that socket.
 export function addRecordings(server, username, { count = 1, createdAt = Date.now(), bytes, files = true, raw = false,
   seconds = 1 } = {}) {
   const [{ id: userId }] = query(server.dbPath, `SELECT id FROM users WHERE username = '${username}'`);
   const wav = toneWav(seconds);
   const rawWav = toneWav(seconds, 0.3, 220);
-  const ids = [];
-  for (let i = 0; i < count; i++) {
-    const [{ id: session }] = query(server.dbPath, `INSERT INTO stream_sessions (user_id, client_id, started_at, ended_at, end_reason)
-      VALUES (${userId}, 'seeded', ${createdAt - 1000}, ${createdAt}, 'user') RETURNING id`);
-    const rel = `streamed_audios/${username}_${session}.wav`;
-    if (files) {
-      fs.writeFileSync(path.join(server.dataDir, rel), wav);
+  const rows = (n, row) => Array.from({ length: n }, row).join(', ');
+  // Ids grow in the order the rows go in; RETURNING itself promises no order.
+  const ascending = (out) => out.map((r) => r.id).sort((a, b) => a - b);
+  const sessions = ascending(query(server.dbPath, `INSERT INTO stream_sessions (user_id, client_id, started_at,
+    ended_at, end_reason) VALUES ${rows(count, () => `(${userId}, 'seeded', ${createdAt - 1000}, ${createdAt}, 'user')`)}
+    RETURNING id`));
+  const rels = sessions.map((session) => `streamed_audios/${username}_${session}.wav`);
+  if (files) {
+    sessions.forEach((session, i) => {
+      fs.writeFileSync(path.join(server.dataDir, rels[i]), wav);
       if (raw) fs.writeFileSync(path.join(server.dataDir, `streamed_audios/${username}_${session}_raw.wav`), rawWav);
-    }
-    const [{ id }] = query(server.dbPath, `INSERT INTO stream_recordings (session_id, user_id, path, duration_ms, bytes, created_at)
-      VALUES (${session}, ${userId}, '${rel}', ${seconds * 1000}, ${bytes ?? wav.length}, ${createdAt}) RETURNING id`);
-    ids.push(id);
+    });
   }
-  return ids;
+  return ascending(query(server.dbPath, `INSERT INTO stream_recordings (session_id, user_id, path, duration_ms, bytes,
+    created_at) VALUES ${sessions.map((session, i) => `(${session}, ${userId}, '${rels[i]}', ${seconds * 1000},
+    ${bytes ?? wav.length}, ${createdAt})`).join(', ')} RETURNING id`));
 }
