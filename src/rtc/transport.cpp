@@ -91,7 +91,6 @@ struct Connection::Impl {
   // The sending thread's.
   std::uint64_t packets = 0, octets = 0;
   std::int64_t next_report_ns = 0;
-  std::uint32_t last_ts = 0;
   // The thread that sends to it (0: the stream's own, k: sender thread k), set once by the stream's thread.
   std::atomic<int> lane{-1};
 };
@@ -170,7 +169,6 @@ struct SendBatch {
     ++n;
     ++im.packets;
     im.octets += p.size;
-    im.last_ts = p.ts;
     if (n == kSize) flush();
     if (p.now >= im.next_report_ns) {
       im.next_report_ns = p.now + kSenderReportEvery;
