@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <thread>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include <benchmark/benchmark.h>
 #include <sndfile.h>
 
+#include "../cpuinfo.hpp"
 #include "denoise/denoise.hpp"
 
 namespace fs = std::filesystem;
@@ -252,11 +252,8 @@ BENCHMARK(BM_BatchPerHop)
     ->UseRealTime();
 
 std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
+  std::string m = fc25::bench::cpuinfo("model name");
+  return m.empty() ? "unknown" : m;
 }
 
 }  // namespace

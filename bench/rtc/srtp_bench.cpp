@@ -11,12 +11,12 @@
 
 #include <array>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "../cpuinfo.hpp"
 #include "rtc/srtp.hpp"
 
 namespace {
@@ -99,25 +99,17 @@ void LibsrtpProtect(benchmark::State& state) {
 BENCHMARK(Fc25Protect)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(LibsrtpProtect)->Threads(1)->Threads(2)->UseRealTime();
 
-std::string cpuinfo(const char* key) {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(key, 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "";
-}
-
 bool has_flag(const std::string& flags, const char* f) { return (" " + flags + " ").find(std::string(" ") + f + " ") != std::string::npos; }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   fc25::rtc::init_srtp();
-  const std::string flags = cpuinfo("flags");
+  const std::string flags = fc25::bench::cpuinfo("flags");
   const std::string path = std::string("aes-ni ") + (has_flag(flags, "aes") ? "yes" : "no") + ", sha-ni " +
                            (has_flag(flags, "sha_ni") ? "yes" : "no");
-  std::cerr << "cpu: " << cpuinfo("model name") << ", " << path << "\n";
-  benchmark::AddCustomContext("cpu", cpuinfo("model name"));
+  std::cerr << "cpu: " << fc25::bench::cpuinfo("model name") << ", " << path << "\n";
+  benchmark::AddCustomContext("cpu", fc25::bench::cpuinfo("model name"));
   benchmark::AddCustomContext("crypto", path);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
