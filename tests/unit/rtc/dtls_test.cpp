@@ -66,11 +66,16 @@ void pump(Client& client, Server& server) {
   }
 }
 
+// The client opens its handshake, and both sides talk until neither has more to say.
+void handshake(Client& client, Server& server) {
+  client.start();
+  pump(client, server);
+}
+
 TEST(DtlsServer, HandshakeWithABrowserLikeClientAgreesOnKeysAndFingerprint) {
   Client client;
   Server server(client.fingerprint());
-  client.start();
-  pump(client, server);
+  handshake(client, server);
   ASSERT_EQ(server.dtls.state(), DtlsServer::State::connected) << server.dtls.error();
   ASSERT_TRUE(client.connected());
   EXPECT_TRUE(server.dtls.error().empty());
@@ -132,8 +137,7 @@ TEST(DtlsServer, EveryOfferedFingerprintAlgorithmWorksInAnyCase) {
     std::string fp = client.fingerprint(a.name, a.md);
     for (char& c : fp) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     Server server(fp);
-    client.start();
-    pump(client, server);
+    handshake(client, server);
     EXPECT_EQ(server.dtls.state(), DtlsServer::State::connected) << a.name << ": " << server.dtls.error();
     EXPECT_TRUE(client.connected()) << a.name;
   }
@@ -143,8 +147,7 @@ TEST(DtlsServer, AnotherCertificateThanTheOfferNamedIsRefused) {
   Client client;
   Client other;
   Server server(other.fingerprint());
-  client.start();
-  pump(client, server);
+  handshake(client, server);
   EXPECT_EQ(server.dtls.state(), DtlsServer::State::failed);
   EXPECT_EQ(server.dtls.error(), kMismatch);
   // The client is told (a fatal alert) and never gets to connected; no keys were made.
@@ -162,8 +165,7 @@ TEST(DtlsServer, ClientWithoutCertificateOrSrtpFails) {
   {
     Client client(ClientOptions{.srtp = true, .certificate = false});
     Server server(client.fingerprint());
-    client.start();
-    pump(client, server);
+    handshake(client, server);
     EXPECT_EQ(server.dtls.state(), DtlsServer::State::failed);
     EXPECT_NE(server.dtls.error().find("handshake failed"), std::string::npos) << server.dtls.error();
     EXPECT_FALSE(client.connected());
@@ -171,8 +173,7 @@ TEST(DtlsServer, ClientWithoutCertificateOrSrtpFails) {
   {
     Client client(ClientOptions{.srtp = false});
     Server server(client.fingerprint());
-    client.start();
-    pump(client, server);
+    handshake(client, server);
     EXPECT_EQ(server.dtls.state(), DtlsServer::State::failed);
     EXPECT_NE(server.dtls.error().find("SRTP"), std::string::npos) << server.dtls.error();
     // The client did finish its handshake; the server's close_notify tells it the connection is over.
@@ -214,8 +215,7 @@ TEST(DtlsServer, MalformedFingerprintIsRefusedAtConstruction) {
 TEST(DtlsServer, CloseNotifyFromTheClientCloses) {
   Client client;
   Server server(client.fingerprint());
-  client.start();
-  pump(client, server);
+  handshake(client, server);
   ASSERT_EQ(server.dtls.state(), DtlsServer::State::connected);
   client.shutdown();
   ASSERT_EQ(client.out.size(), 1u);
@@ -236,8 +236,7 @@ TEST(DtlsServer, CloseNotifyFromTheClientCloses) {
 TEST(DtlsServer, CloseSendsCloseNotifyOnce) {
   Client client;
   Server server(client.fingerprint());
-  client.start();
-  pump(client, server);
+  handshake(client, server);
   ASSERT_EQ(server.dtls.state(), DtlsServer::State::connected);
   server.dtls.close();
   EXPECT_EQ(server.dtls.state(), DtlsServer::State::closed);
@@ -344,8 +343,7 @@ Datagram rtp_packet(std::uint16_t seq) {
 TEST(SrtpSession, WhatTheServerProtectsTheClientReadsAndTheOtherWayRound) {
   Client client;
   Server server(client.fingerprint());
-  client.start();
-  pump(client, server);
+  handshake(client, server);
   ASSERT_EQ(server.dtls.state(), DtlsServer::State::connected);
 
   SrtpSession srtp(server.dtls.keys());  // first: it initialises libsrtp for the sessions below too
@@ -432,8 +430,7 @@ TEST(SrtpSession, WhatTheServerProtectsTheClientReadsAndTheOtherWayRound) {
 TEST(SrtpSession, PacketsStillDecryptAcrossTheSequenceNumbersWrapAndWithCsrcsAndExtensions) {
   Client client;
   Server server(client.fingerprint());
-  client.start();
-  pump(client, server);
+  handshake(client, server);
   ASSERT_EQ(server.dtls.state(), DtlsServer::State::connected);
   SrtpSession srtp(server.dtls.keys());
   std::unique_ptr<srtp_ctx_t, SrtpFree> client_in(client_session(client.server_write_key(), ssrc_any_inbound));
