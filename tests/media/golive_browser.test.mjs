@@ -207,6 +207,38 @@ describe('going live from Chromium', () => {
   describe('every way a page goes away', () => {
     const env = serverAndBrowser(speechFile);
 
+    it('the socket dies with the offer in it: the page offers again once it is back, and the stream goes on', async (t) => {
+      const { server, browser } = env;
+      const alice = uniqueName('alice');
+      // The presence socket takes the page's first offer and then dies, as one the server has already dropped
+      // does: the browser accepts the message, and only after that finds the connection gone.
+      const { page } = await openDashboard(browser, server, alice, { initScript: () => {
+        const send = WebSocket.prototype.send;
+        window.__offersLost = 0;
+        WebSocket.prototype.send = function (data) {
+          if (window.__offersLost === 0 && typeof data === 'string' && data.includes('"webrtc_offer"')) {
+            window.__offersLost = 1;
+            setTimeout(() => this.close(4000, 'gone'), 100);
+            return undefined;
+          }
+          return send.call(this, data);
+        };
+      } });
+      const startedAt = Date.now();
+      await goLive(page);
+      t.diagnostic(`connected ${Date.now() - startedAt} ms after Go live`);
+      assert.equal(await page.evaluate(() => window.__offersLost), 1, 'the first offer was lost');
+      assert.equal(await page.evaluate(() => document.body.dataset.mediaReconnects), '1', 'one new connection');
+      await sleep(2000);
+      await page.click('[data-testid=stop]');
+      await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+      const sessions = sessionsOf(server, alice);
+      assert.equal(sessions.length, 1, 'one session');
+      assert.equal(sessions[0].end_reason, 'user');
+      const { seconds } = checkRecording(server, sessions[0], { toleranceS: 1.5 });
+      assert.ok(seconds >= 1.5, `audio recorded once connected (${seconds.toFixed(2)} s)`);
+    });
+
     it('reload mid-stream: ended page_unload, recording finalised, nothing restarts', async () => {
       const { server, browser } = env;
       const alice = uniqueName('alice');

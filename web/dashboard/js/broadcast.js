@@ -74,12 +74,14 @@ function reconnect(me) {
 }
 
 // The presence socket is back: an offer that could not be sent goes now, and a connection that is not up is
-// made again.
+// made again. So is one whose offer has had no answer: a socket can die with the offer in it (the browser takes
+// the message and only then finds the connection gone), and an answer meant for the old socket never comes.
 export function reconnectBroadcast() {
   const me = current;
   if (!me || !me.pc) return;
   const st = me.pc.connectionState;
-  if (me.wantOffer || st === 'failed' || st === 'disconnected' || st === 'closed') reconnect(me);
+  const unanswered = me.pc.signalingState === 'have-local-offer';
+  if (me.wantOffer || unanswered || st === 'failed' || st === 'disconnected' || st === 'closed') reconnect(me);
 }
 
 // Signalling from the server for our session. Returns true when the message was ours.
