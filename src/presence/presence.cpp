@@ -97,6 +97,18 @@ std::optional<std::string> detail::answer_frame(const std::string& text, const H
       if (msg.is_object() && msg.contains("session_id") && plain(msg["session_id"])) reply["session_id"] = msg["session_id"];
     } catch (...) {
     }
+    // A refusal is logged as a refused request is (failures of ours were logged above). What the page sent is
+    // quoted as JSON, so that its text cannot make lines of its own in the log.
+    const auto& err = reply["error"];
+    if (err.value("code", "") != "internal") {
+      auto quoted = [](const json& v) {
+        auto t = v.dump(-1, ' ', false, json::error_handler_t::replace);
+        return t.size() > 200 ? t.substr(0, 200) + "..." : t;
+      };
+      core::logger("presence")->info("presence user={} client={} message {} refused: {} {}", user.username, client_id,
+                                     reply.contains("for") ? quoted(reply["for"]) : "(unreadable)",
+                                     err.value("code", ""), quoted(err.value("message", "")));
+    }
   }
   return core::json_text(reply);
 }

@@ -128,6 +128,24 @@ describe('hostile input', () => {
     assert.equal((await fetch(`${server.url}/api/csrf`)).status, 200);
   });
 
+  it('a refused socket message is logged with what it was and why; its text cannot forge a line of the log', async () => {
+    const sock = a.openPresence();
+    await sock.ready;
+    sock.send({ type: 'webrtc_offer', session_id: 987654, sdp: 'v=0' });
+    const err = await sock.next((m) => m.type === 'error' && m.for === 'webrtc_offer');
+    sock.send({ type: 'hello\n2026-01-01T00:00:00.000 info  [http] forged line' });
+    await sock.next((m) => m.type === 'error' && m.error.message.includes('forged'));
+    await sock.close();
+    const lines = server.logs().split('\n');
+    const offer = lines.find((l) => l.includes(`presence user=${a.username} `) && l.includes('message "webrtc_offer" refused'));
+    assert.ok(offer, `the refused offer is in the log:\n${lines.slice(-20).join('\n')}`);
+    assert.ok(offer.includes(`refused: ${err.error.code} `), `with the code the page was given: ${offer}`);
+    assert.match(offer, /\binfo\b/);
+    const forged = lines.filter((l) => l.includes('forged line'));
+    assert.ok(forged.length >= 1, 'the unknown type is logged');
+    for (const l of forged) assert.ok(l.includes('refused') && l.includes('\\n'), `quoted, on the refusal's own line: ${l}`);
+  });
+
   // Copying or writing JSON recurses once per level: a value nested 30 000 deep, echoed back, would overflow the
   // thread's stack. Nesting beyond 32 levels is refused when it is read.
   it('JSON nested thousands of levels deep is refused, in a body and on a socket, and the server lives', async () => {
