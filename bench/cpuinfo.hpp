@@ -15,4 +15,10 @@ inline std::string cpuinfo(const char* key) {
   return "";
 }
 
+// The processor's model as /proc/cpuinfo names it, or "unknown".
+inline std::string cpu_model() {
+  std::string m = cpuinfo("model name");
+  return m.empty() ? "unknown" : m;
+}
+
 }  // namespace fc25::bench

@@ -251,11 +251,6 @@ BENCHMARK(BM_BatchPerHop)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-std::string cpu_model() {
-  std::string m = fc25::bench::cpuinfo("model name");
-  return m.empty() ? "unknown" : m;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -267,8 +262,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string weights(to_string(precision()));
-  std::cerr << "cpu: " << cpu_model() << ", kernels: " << kernel_path() << ", weights: " << weights << "\n";
-  benchmark::AddCustomContext("cpu", cpu_model());
+  std::cerr << "cpu: " << fc25::bench::cpu_model() << ", kernels: " << kernel_path() << ", weights: " << weights << "\n";
+  benchmark::AddCustomContext("cpu", fc25::bench::cpu_model());
   benchmark::AddCustomContext("kernels", kernel_path());
   benchmark::AddCustomContext("weights", weights);
   benchmark::Initialize(&argc, argv);

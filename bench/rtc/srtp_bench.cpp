@@ -108,8 +108,9 @@ int main(int argc, char** argv) {
   const std::string flags = fc25::bench::cpuinfo("flags");
   const std::string path = std::string("aes-ni ") + (has_flag(flags, "aes") ? "yes" : "no") + ", sha-ni " +
                            (has_flag(flags, "sha_ni") ? "yes" : "no");
-  std::cerr << "cpu: " << fc25::bench::cpuinfo("model name") << ", " << path << "\n";
-  benchmark::AddCustomContext("cpu", fc25::bench::cpuinfo("model name"));
+  const std::string cpu = fc25::bench::cpu_model();
+  std::cerr << "cpu: " << cpu << ", " << path << "\n";
+  benchmark::AddCustomContext("cpu", cpu);
   benchmark::AddCustomContext("crypto", path);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
