@@ -28,7 +28,7 @@ export async function openMicrophone() {
 export async function startBroadcast(session, stream, { send, onFailure, meterElement }) {
   stopBroadcast();
   current = { sessionId: session.session_id, iceServers: session.ice_servers || [], pc: null, stream, meter: null,
-    send, onFailure, pendingCandidates: [], retry: null, wantOffer: false };
+    send, onFailure, pendingCandidates: [], retry: null };
   if (meterElement) current.meter = startLevelMeter(stream, meterElement);
   await connect(current);
 }
@@ -64,7 +64,8 @@ async function connect(me) {
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   if (current !== me || me.pc !== pc) return;
-  me.wantOffer = !me.send({ type: 'webrtc_offer', session_id: me.sessionId, sdp: pc.localDescription.sdp });
+  // Not sent (the socket is down): it goes when the socket is back, as an offer with no answer.
+  me.send({ type: 'webrtc_offer', session_id: me.sessionId, sdp: pc.localDescription.sdp });
 }
 
 function reconnect(me) {
@@ -73,15 +74,15 @@ function reconnect(me) {
   connect(me).catch((e) => me.onFailure(`The audio connection could not be made again: ${e.message}`));
 }
 
-// The presence socket is back: an offer that could not be sent goes now, and a connection that is not up is
-// made again. So is one whose offer has had no answer: a socket can die with the offer in it (the browser takes
-// the message and only then finds the connection gone), and an answer meant for the old socket never comes.
+// The presence socket is back: a connection that is not up is made again, and so is one whose offer has had no
+// answer, whether it could not be sent or a socket died with it (the browser takes the message and only then finds
+// the connection gone, and an answer meant for the old socket never comes).
 export function reconnectBroadcast() {
   const me = current;
   if (!me || !me.pc) return;
   const st = me.pc.connectionState;
   const unanswered = me.pc.signalingState === 'have-local-offer';
-  if (me.wantOffer || unanswered || st === 'failed' || st === 'disconnected' || st === 'closed') reconnect(me);
+  if (unanswered || st === 'failed' || st === 'disconnected' || st === 'closed') reconnect(me);
 }
 
 // Signalling from the server for our session. Returns true when the message was ours.
