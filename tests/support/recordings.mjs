@@ -45,12 +45,11 @@ export function addRecordings(server, username, { count = 1, createdAt = Date.no
   const [{ id: userId }] = query(server.dbPath, `SELECT id FROM users WHERE username = '${username}'`);
   const wav = toneWav(seconds);
   const rawWav = toneWav(seconds, 0.3, 220);
-  const rows = (n, row) => Array.from({ length: n }, row).join(', ');
   // Ids grow in the order the rows go in; RETURNING itself promises no order.
   const ascending = (out) => out.map((r) => r.id).sort((a, b) => a - b);
   const sessions = ascending(query(server.dbPath, `INSERT INTO stream_sessions (user_id, client_id, started_at,
-    ended_at, end_reason) VALUES ${rows(count, () => `(${userId}, 'seeded', ${createdAt - 1000}, ${createdAt}, 'user')`)}
-    RETURNING id`));
+    ended_at, end_reason) VALUES ${Array.from({ length: count }, () => `(${userId}, 'seeded', ${createdAt - 1000},
+    ${createdAt}, 'user')`).join(', ')} RETURNING id`));
   const rels = sessions.map((session) => `streamed_audios/${username}_${session}.wav`);
   if (files) {
     sessions.forEach((session, i) => {
