@@ -3,14 +3,15 @@
 // with speech from a fake microphone, bob (her friend) listens in another page of the same browser; both pages tap
 // their audio with WebAudio (alice the microphone track she sends, bob the track he receives), and the lag that
 // best lines up the two loudness envelopes is the latency. The same taps on two pages connected to each other
-// directly (no server) give the floor. Modes: `direct`, `off` (through fc25, noise removal off), `dfn3` (through
-// fc25, DeepFilterNet3). Each run is cut into windows; one lag per window.
+// directly (no server) give the floor. Modes: `direct`, `direct10` (the same, the answer asking for 10 ms
+// packets), `off` (through fc25, noise removal off), `dfn3` (through fc25, DeepFilterNet3). Each run is cut into windows; one lag per window.
 //
 // Per run it also prints how long the listening browser's jitter buffer held the audio (getStats: jitterBufferDelay
 // over jitterBufferEmittedCount) and the server's own stamps (`media closed … latency/through`, `fanout closed … latency`) so
 // the time inside the server can be told from the time in the browsers and the network.
 //
 //   scripts/netns-run.sh node bench/latency/run.mjs [--modes direct,off,dfn3] [--runs 3] [--seconds 15] [--json]
+// The server's packing comes from the environment (FC25_PACKET_MS, FC25_LISTENER_OPUS), as for `fc25 serve`.
 //
 // Timestamps: each tap's audio blocks are placed on the page's clock by its AudioContext's own output timestamp
 // (AudioContext.getOutputTimestamp), so the main thread's scheduling jitter does not enter; both pages use the
@@ -68,6 +69,12 @@ const TAP = `(() => {
       this.addEventListener('track', (ev) => tap(ev.streams[0] || new MediaStream([ev.track]), taps.recv));
     }
   };
+  // Resolves once the connection's candidates are all in its description (the direct mode does not trickle).
+  window.__gathered = (pc) => new Promise((resolve) => {
+    const done = () => pc.iceGatheringState === 'complete' && resolve();
+    pc.addEventListener('icegatheringstatechange', done);
+    done();
+  });
   // How long the receiving side's jitter buffer held the audio it played, on average (ms).
   window.__jitterBufferMs = async () => {
     for (const pc of pcs) {
@@ -82,35 +89,50 @@ const TAP = `(() => {
 })();`;
 
 // Two peer connections in one page, the microphone from one to the other: the floor.
-async function directRun(browser, url) {
-  const ctx = await browser.newContext();
-  await ctx.addInitScript(TAP);
-  const page = await ctx.newPage();
-  await page.goto(url + '/login');
-  await page.evaluate(async () => {
+// Two pages of the same browser, as alice and bob through the server are, connected to each other directly: alice's
+// page sends her microphone, bob's plays it. `packetMs` 10: the answer asks for 10 ms packets (a=ptime), as fc25's
+// does with FC25_PACKET_MS=10.
+async function directRun(browser, url, packetMs = 20) {
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const ctx = await browser.newContext();
+    await ctx.addInitScript(TAP);
+    const page = await ctx.newPage();
+    await page.goto(url + '/login');
+    pages.push({ ctx, page });
+  }
+  const [alice, bob] = pages.map((p) => p.page);
+  const offer = await alice.evaluate(async () => {
     const mic = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
-    const a = new RTCPeerConnection(), b = new RTCPeerConnection();
-    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
-    b.ontrack = (e) => {
+    const pc = window.__pc = new RTCPeerConnection();
+    mic.getTracks().forEach((t) => pc.addTrack(t, mic));
+    await pc.setLocalDescription(await pc.createOffer());
+    await window.__gathered(pc);
+    return pc.localDescription.sdp;
+  });
+  const answer = await bob.evaluate(async ({ offer, packetMs }) => {
+    const pc = window.__pc = new RTCPeerConnection();
+    pc.ontrack = (e) => {
       const el = document.createElement('audio');
       el.srcObject = e.streams[0];
       document.body.append(el);
       el.play().catch(() => {});
     };
-    mic.getTracks().forEach((t) => a.addTrack(t, mic));
-    await a.setLocalDescription(await a.createOffer());
-    await b.setRemoteDescription(a.localDescription);
-    await b.setLocalDescription(await b.createAnswer());
-    await a.setRemoteDescription(b.localDescription);
-    window.__pcs = [a, b];
-  });
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await window.__gathered(pc);
+    const sdp = pc.localDescription.sdp;
+    return packetMs === 20 ? sdp : sdp.replace(/(a=rtpmap:\d+ opus\/48000\/2\r\n)/, `$1a=ptime:${packetMs}\r\n`);
+  }, { offer, packetMs });
+  await alice.evaluate((sdp) => window.__pc.setRemoteDescription({ type: 'answer', sdp }), answer);
+  await bob.waitForFunction(() => window.__pc.connectionState === 'connected', null, { timeout: 10000 });
   await sleep(SECONDS * 1000);
-  const taps = await page.evaluate(() => window.__taps);
-  const jitterBufferMs = await page.evaluate(() => window.__jitterBufferMs());
-  await ctx.close();
-  return { mic: taps.mic, recv: taps.recv, stamps: null, jitterBufferMs };
+  const mic = await alice.evaluate(() => window.__taps.mic);
+  const recv = await bob.evaluate(() => window.__taps.recv);
+  const jitterBufferMs = await bob.evaluate(() => window.__jitterBufferMs());
+  for (const p of pages) await p.ctx.close();
+  return { mic, recv, stamps: null, jitterBufferMs };
 }
 
 async function userPage(browser, server, name) {
@@ -220,7 +242,9 @@ const engine = enginePath(server);
 try {
   for (let run = 0; run < RUNS; run++) {
     for (const mode of MODES) {
-      const r = mode === 'direct' ? await directRun(browser, server.url) : await serverRun(browser, server, mode === 'dfn3');
+      const r = mode === 'direct' ? await directRun(browser, server.url)
+        : mode === 'direct10' ? await directRun(browser, server.url, 10)
+          : await serverRun(browser, server, mode === 'dfn3');
       const l = lags(r.mic, r.recv);
       const entry = { mode, run: run + 1, windows: l.length, lag_p50_ms: median(l), lags_ms: l.map((x) => +x.toFixed(1)),
         listener_jitter_buffer_ms: r.jitterBufferMs, stamps: r.stamps };
@@ -240,14 +264,19 @@ for (const mode of MODES) {
   const per = results.filter((r) => r.mode === mode && r.lag_p50_ms !== null).map((r) => r.lag_p50_ms);
   summary[mode] = { p50_ms: median(per), spread_ms: per.length ? Math.max(...per) - Math.min(...per) : null, runs: per.length };
 }
-if (summary.direct?.p50_ms != null) {
-  for (const mode of MODES) if (mode !== 'direct' && summary[mode].p50_ms != null) summary[mode].added_ms = summary[mode].p50_ms - summary.direct.p50_ms;
+for (const mode of MODES) {
+  if (mode.startsWith('direct') || summary[mode].p50_ms == null) continue;
+  if (summary.direct?.p50_ms != null) summary[mode].added_ms = summary[mode].p50_ms - summary.direct.p50_ms;
+  if (summary.direct10?.p50_ms != null) summary[mode].added_over_direct10_ms = summary[mode].p50_ms - summary.direct10.p50_ms;
 }
-if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, seconds: SECONDS, summary, results }, null, 1));
+// The server's packing (FC25_PACKET_MS, FC25_LISTENER_OPUS), from its configuration line.
+const packing = `packets ${process.env.FC25_PACKET_MS || 20} ms, listeners' encoder ${process.env.FC25_LISTENER_OPUS || 'voice'}`;
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, packing, seconds: SECONDS, summary, results }, null, 1));
 else {
   for (const [mode, s] of Object.entries(summary)) {
     log(`${mode}: p50 of the runs ${s.p50_ms?.toFixed(1)} ms, spread between runs ${s.spread_ms?.toFixed(1)} ms` +
-      (s.added_ms != null ? `, added over direct ${s.added_ms.toFixed(1)} ms` : ''));
+      (s.added_ms != null ? `, added over direct ${s.added_ms.toFixed(1)} ms` : '') +
+      (s.added_over_direct10_ms != null ? `, over direct10 ${s.added_over_direct10_ms.toFixed(1)} ms` : ''));
   }
-  log(`machine: ${machine()}; denoise engine: ${engine}`);
+  log(`machine: ${machine()}; denoise engine: ${engine}; ${packing}`);
 }
