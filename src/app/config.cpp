@@ -149,6 +149,10 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { c.media_timeout_ms = parse_int(n, v, 500, 3600000); }},
       {"FC25_JITTER_MS", "--jitter-ms", [](Config& c, auto& n, auto& v) { c.jitter_ms = parse_int(n, v, 0, 2000); }},
       {"FC25_INGEST_FEC", "--ingest-fec", [](Config& c, auto& n, auto& v) { c.ingest_fec = parse_bool(n, v); }},
+      {"FC25_PACKET_MS", "--packet-ms",
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"10", "20"}); c.packet_ms = std::stoi(v); }},
+      {"FC25_LISTENER_OPUS", "--listener-opus",
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"lowdelay", "voice"}); c.listener_opus = v; }},
       {"FC25_LISTENER_TRANSPORT", "--listener-transport",
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"shared", "webrtcbin"}); c.listener_transport = v; }},
       {"FC25_LISTENER_PORT", "--listener-port",
@@ -235,6 +239,7 @@ std::string Config::describe() const {
     << " trusted_proxies=" << (trusted_proxies.empty() ? std::string("-") : std::to_string(trusted_proxies.size()))
     << " record_raw=" << (record_raw ? 1 : 0) << " media_address=" << (media_address.empty() ? "-" : media_address) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
+    << " packet_ms=" << packet_ms << " listener_opus=" << listener_opus
     << " listener_transport=" << listener_transport << " listener_port=" << listener_port
     << " listener_senders=" << (listener_senders < 0 ? std::string("auto") : std::to_string(listener_senders))
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
@@ -284,7 +289,11 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --media-timeout-ms N     FC25_MEDIA_TIMEOUT_MS  a live stream with no audio this long ends (default 10000)
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
   --ingest-fec 0|1         FC25_INGEST_FEC  rebuild lost packets from the next one's redundancy instead of
-                           concealing them; delays every stream by one packet, 20 ms (default 0)
+                           concealing them; delays every stream by one packet (default 0)
+  --packet-ms 10|20        FC25_PACKET_MS   audio packet length, asked of broadcasters' pages and sent to
+                           listeners (default 10; 20 halves the packets per listener, 10 ms later)
+  --listener-opus M        FC25_LISTENER_OPUS  the listeners' encoder: lowdelay (default) | voice (4 ms later,
+                           three times the encoding time, conceals lost packets a little better)
   --listener-transport T   FC25_LISTENER_TRANSPORT  shared (default: every listener a connection on one ICE-lite
                            transport) | webrtcbin (a GStreamer peer connection per listener)
   --listener-port N        FC25_LISTENER_PORT  the shared transport's UDP port (default 0: picked at start)

@@ -40,7 +40,9 @@ struct Config {
   std::vector<std::string> turn;           // FC25_TURN, --turn: turn://user:pass@host:port (comma-separated)
   int media_timeout_ms = 10000;            // FC25_MEDIA_TIMEOUT_MS, --media-timeout-ms: no audio this long ends a stream
   int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest
-  bool ingest_fec = false;                 // FC25_INGEST_FEC, --ingest-fec: rebuild lost packets (+20 ms)
+  bool ingest_fec = false;                 // FC25_INGEST_FEC, --ingest-fec: rebuild lost packets (+1 packet)
+  int packet_ms = 10;                      // FC25_PACKET_MS, --packet-ms: audio packet length, both ways (10|20)
+  std::string listener_opus = "lowdelay";  // FC25_LISTENER_OPUS, --listener-opus: lowdelay | voice
   std::string listener_transport = "shared";  // FC25_LISTENER_TRANSPORT, --listener-transport: shared | webrtcbin
   int listener_port = 0;                   // FC25_LISTENER_PORT, --listener-port: the shared transport's UDP port (0: any)
   int listener_senders = -1;               // FC25_LISTENER_SENDERS, --listener-senders: its sender threads (-1: auto)

@@ -182,8 +182,8 @@ struct Receivers {
 
 class FanoutImpl final : public Fanout, public std::enable_shared_from_this<FanoutImpl> {
  public:
-  FanoutImpl(std::string label, int realtime_priority, bool relayed)
-      : label_(std::move(label)), rt_priority_(realtime_priority), relayed_(relayed) {}
+  FanoutImpl(std::string label, int realtime_priority, bool relayed, Packing packing = {})
+      : label_(std::move(label)), rt_priority_(realtime_priority), relayed_(relayed), packing_(packing) {}
 
   // `appsrc (16-bit audio) ! opusenc ! appsink`, or for a relayed stream `appsrc (Opus) ! appsink`: the appsink's
   // streaming thread sends every packet, so a relayed stream's listeners are served as an encoded one's.
@@ -207,8 +207,8 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     cb.new_sample = &FanoutImpl::on_encoded;
     gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, this, nullptr);
     if (enc) {
-      gst_util_set_object_arg(G_OBJECT(enc), "frame-size", "20");
-      gst_util_set_object_arg(G_OBJECT(enc), "audio-type", "voice");
+      gst_util_set_object_arg(G_OBJECT(enc), "frame-size", packing_.packet_ms == 10 ? "10" : "20");
+      gst_util_set_object_arg(G_OBJECT(enc), "audio-type", packing_.low_delay ? "restricted-lowdelay" : "voice");
       g_object_set(enc, "inband-fec", TRUE, "bitrate", 64000, nullptr);
       gst_bin_add_many(GST_BIN(pipe_), src_, enc, sink, nullptr);
       gst_element_link_many(src_, enc, sink, nullptr);
@@ -224,7 +224,6 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     if (closed_.load(std::memory_order_relaxed) || size == 0) return;
     GstBuffer* b = gst_buffer_new_memdup(data, size);
     GST_BUFFER_PTS(b) = pts_ns;
-    GST_BUFFER_DURATION(b) = 20 * GST_MSECOND;
     GST_BUFFER_OFFSET(b) = static_cast<guint64>(arrival_ns);  // read back on the sending thread
     gst_app_src_push_buffer(GST_APP_SRC(src_), b);
   }
@@ -430,7 +429,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
         arrival = static_cast<std::int64_t>(GST_BUFFER_OFFSET(buf));  // stamped by push_packet
       } else {
         // Measured from when the packet's earliest audio reached the server. The encoder stamps a packet its
-        // lookahead (6.5 ms) before its first input frame: rounding up finds that frame.
+        // lookahead (6.5 ms, or 2.5 in the low-delay mode) before its first input frame: rounding up finds it.
         auto first_frame = (GST_BUFFER_PTS(buf) + 10 * GST_MSECOND - 1) / (10 * GST_MSECOND);
         arrival = self->arrivals_[first_frame % self->arrivals_.size()].load(std::memory_order_relaxed);
       }
@@ -460,6 +459,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
   std::string label_;
   int rt_priority_ = 0;
   bool relayed_ = false;       // takes Opus packets (push_packet), not audio
+  Packing packing_;
   bool thread_named_ = false;  // the encoder thread only
   GstElement* pipe_ = nullptr;
   GstElement* src_ = nullptr;
@@ -478,9 +478,12 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
 
 }  // namespace
 
-std::shared_ptr<Fanout> Fanout::create(const std::string& label, int realtime_priority) {
+std::shared_ptr<Fanout> Fanout::create(const std::string& label, int realtime_priority, Packing packing) {
+  if (packing.packet_ms != 10 && packing.packet_ms != 20) {
+    throw std::invalid_argument("packets of " + std::to_string(packing.packet_ms) + " ms: 10 or 20 expected");
+  }
   init();
-  auto f = std::make_shared<FanoutImpl>(label, realtime_priority, false);
+  auto f = std::make_shared<FanoutImpl>(label, realtime_priority, false, packing);
   f->build();
   return f;
 }

@@ -49,6 +49,15 @@ struct AudioInput {
   }
 };
 
+// How a stream's audio is packed into Opus packets, both ways: the length senders are asked for (a=ptime in the
+// answers) and the fan-out's encoder makes, and the encoder's mode. 10 ms packets and the low-delay mode take
+// ~20 ms off mouth-to-ear (docs/benchmarks/latency.md); they cost twice the packets per listener and a little
+// concealment under loss (bench/fanout/opus_modes).
+struct Packing {
+  int packet_ms = 10;      // 10 or 20
+  bool low_delay = true;   // Opus restricted-lowdelay (2.5 ms lookahead, no in-band FEC) instead of voice (6.5 ms)
+};
+
 struct IceConfig {
   std::string stun;                // "stun://host:port" or empty
   std::vector<std::string> turn;   // "turn(s)://user:password@host:port"
@@ -62,6 +71,7 @@ struct IceConfig {
   // Listeners' connections on this shared ICE-lite transport (no pipeline or thread per listener); null: each
   // listener gets a webrtcbin of its own.
   std::shared_ptr<rtc::Transport> listener_transport;
+  Packing packing;
 };
 
 // `candidate` (an a=candidate value) with its connection address replaced by `address` when it is a host candidate;
@@ -136,7 +146,7 @@ class Ingest {
   virtual std::uint64_t frames_dropped() const = 0;
 };
 
-// A stream's fan-out: the clean audio is Opus-encoded once (20 ms, in-band FEC) and the same packets go to every
+// A stream's fan-out: the clean audio is Opus-encoded once (Packing: 10 ms, low-delay mode by default) and the same packets go to every
 // listener, all from one thread: sending never waits for a listener (UDP), so none can hold up the others. A
 // listener is a connection on the shared transport (IceConfig::listener_transport: the packet is protected with its
 // keys and handed to the kernel in one batch with the others), or else a send-only webrtcbin of its own.
@@ -144,7 +154,7 @@ class Fanout {
  public:
   // `realtime_priority` > 0: the thread that encodes and sends asks for SCHED_FIFO at that priority (when
   // permitted), so that joins and other work on a busy machine do not hold up every listener's audio.
-  static std::shared_ptr<Fanout> create(const std::string& label, int realtime_priority = 0);
+  static std::shared_ptr<Fanout> create(const std::string& label, int realtime_priority = 0, Packing packing = {});
   // A fan-out of a stream encoded elsewhere (another node): it takes Opus packets (push_packet) instead of audio,
   // and sends them to its listeners as they come, from a thread of its own.
   static std::shared_ptr<Fanout> create_relayed(const std::string& label, int realtime_priority = 0);

@@ -84,7 +84,7 @@ describe('network blips', () => {
   }
 
   // alice live, bob listening, the link down for `downMs`: the same session goes on.
-  async function blip(t, downMs, { alice, bob }, hearWithinMs) {
+  async function blip(t, downMs, { alice, bob }, hearWithinMs, { expectGap = true } = {}) {
     await makeFriends(alice.client, bob.client);
     await liveAndListening(alice, bob, watchStates);
     await bob.page.waitForFunction(() => Number(document.querySelector('[data-testid=listen-level]').dataset.maxDb) > -50,
@@ -149,13 +149,19 @@ describe('network blips', () => {
     const gaps = JSON.parse(rec.gaps);
     t.diagnostic(`live ${liveMs} ms, recording ${fileMs.toFixed(0)} ms, gaps ${rec.gaps}`);
     assert.ok(Math.abs(fileMs - liveMs) <= 1500, `the recording (${fileMs.toFixed(0)} ms) is as long as the time live (${liveMs} ms)`);
-    assert.ok(gaps.length >= 1, 'the lost audio is noted as a gap');
+    // A gap is noted where audio never came (a blip whose audio the page sent late, once the link was back, may
+    // leave none); each is silence in the file, with the page's speech right after it.
+    if (expectGap) assert.ok(gaps.length >= 1, 'the lost audio is noted as a gap');
     const lost = gaps.reduce((a, g) => a + g.ms, 0);
-    // The gap is silence in the file; the audio around it is speech.
-    const g = gaps[0];
-    const at = Math.round((g.at_ms + 200) / 1000 * wav.rate), to = Math.round((g.at_ms + g.ms - 200) / 1000 * wav.rate);
-    const peak = wav.samples.slice(at, to).reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-    assert.ok(peak < 1e-3, `silence where the audio was lost (peak ${peak})`);
+    const peakOver = (fromMs, toMs) => wav.samples.slice(Math.round(fromMs / 1000 * wav.rate), Math.round(toMs / 1000 * wav.rate))
+      .reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    for (const g of gaps) {
+      const peak = peakOver(g.at_ms + 200, g.at_ms + g.ms - 200);
+      assert.ok(peak < 1e-3, `silence where the audio was lost (peak ${peak})`);
+      // What came in late when the link was back is kept, not made up: it is the page's speech.
+      const after = peakOver(g.at_ms + g.ms + 50, g.at_ms + g.ms + 1050);
+      assert.ok(after > 0.01, `speech again right after the gap (peak ${after})`);
+    }
     const listed = (await alice.client.get('/api/recordings')).body.recordings.find((x) => x.session_id === s.id);
     assert.deepEqual(listed.gaps, gaps, 'the recording lists its gaps');
     return { lost, reconnects: Number(await alice.page.evaluate(() => document.body.dataset.mediaReconnects || '0')) };
@@ -164,8 +170,10 @@ describe('network blips', () => {
   it('a 3 s blip: one session, one recording as long as the time live; bob sees "Reconnecting…", then hears her again', async (t) => {
     alice = await user(farBrowser, uniqueName('alice'));
     bob = await user(nearBrowser, uniqueName('bob'));
-    const { lost } = await blip(t, 3000, { alice, bob }, 3000);
-    assert.ok(lost >= 2000 && lost <= 6000, `the gaps (${lost} ms) cover the time the link was down`);
+    // Chromium may hold some or all of what it captured while the link was down and send it when it is back (with
+    // 10 ms packets, from half of the 3 s to all of it in these runs): a gap is only what never came.
+    const { lost } = await blip(t, 3000, { alice, bob }, 3000, { expectGap: false });
+    assert.ok(lost <= 4500, `the gaps (${lost} ms) are at most the 3 s down and the time to notice it`);
   });
 
   it('a 12 s blip: the page makes a new connection for the same session, and the recording goes on', async (t) => {

@@ -21,6 +21,7 @@ const secret = 'relay-test-cluster-secret';
 const password = 'relay password';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const health = async (s) => (await (await fetch(`${s.url}/api/health`)).json());
+const perS = 100;  // packets a second a listener is sent: the servers' default packets are 10 ms (FC25_PACKET_MS)
 let psqlRows;
 
 const send = (server, args) => runSend(server, password, args, 120000);
@@ -88,7 +89,7 @@ describe('listening across nodes (relay)', () => {
     await sleep(2000);
     const s2 = await bobPage.evaluate(() => window.fc25ReceiveStats());
     t.diagnostic(`seen live after ${seenAfter} ms; heard after ${heardAfter} ms; ${s2.packetsReceived - s1.packetsReceived} packets in 2 s`);
-    assert.ok(s2.packetsReceived - s1.packetsReceived >= 90, `packets keep arriving (${s1.packetsReceived} -> ${s2.packetsReceived})`);
+    assert.ok(s2.packetsReceived - s1.packetsReceived >= 1.8 * perS, `packets keep arriving (${s1.packetsReceived} -> ${s2.packetsReceived})`);
 
     // The audio bob hears leaves from B: B holds his connection and one relay from A; A has no listener of its own.
     const [hA, hB] = [await health(A), await health(B)];
@@ -179,7 +180,7 @@ describe('listening across nodes (relay)', () => {
         assert.equal(results.length, 20);
         const errors = results.filter((l) => l.error);
         assert.equal(errors.length, 0, JSON.stringify(errors.slice(0, 3)));
-        for (const l of results) assert.ok(l.packets_received >= 200, `${l.user} received ${l.packets_received} packets`);
+        for (const l of results) assert.ok(l.packets_received >= 4 * perS, `${l.user} received ${l.packets_received} packets`);
       }
       const hA = await health(A);
       const hB = await health(B);
@@ -204,7 +205,7 @@ describe('listening across nodes (relay)', () => {
           .map((m) => [m[1], Number(m[2])]));
         for (const l of lines.filter((x) => !x.summary)) {
           const sent = sentBy.get(l.listen_id);
-          assert.ok(sent > 200, `${l.user} was sent ${sent}`);
+          assert.ok(sent > 4 * perS, `${l.user} was sent ${sent}`);
           assert.ok(l.packets_received >= 0.95 * sent, `${l.user} received ${l.packets_received} of ${sent}`);
         }
       }
@@ -244,13 +245,13 @@ describe('listening across nodes (relay)', () => {
       pg.stop();
       await sleep(3000);
       const p1 = (await health(B)).relays.in.packets;
-      assert.ok(p1 - p0 >= 120, `the relay carried ${p1 - p0} packets in 3 s without Redis and PostgreSQL`);
+      assert.ok(p1 - p0 >= 2.4 * perS, `the relay carried ${p1 - p0} packets in 3 s without Redis and PostgreSQL`);
       redis = await startRedis({ port: redis.port });
       pg.start();
       const [result] = (await listening).filter((x) => !x.summary);
       t.diagnostic(`listener received ${result.packets_received} packets over 12 s; relay ${p1 - p0} packets in the 3 s without Redis/PostgreSQL`);
       assert.equal(result.error, undefined, JSON.stringify(result));
-      assert.ok(result.packets_received >= 0.95 * 600, `${result.packets_received} packets in 12 s`);
+      assert.ok(result.packets_received >= 0.95 * 12 * perS, `${result.packets_received} packets in 12 s`);
       assert.equal(A.proc.exitCode, null, 'A runs');
       assert.equal(B.proc.exitCode, null, 'B runs');
       // Both back: the stream stops as usual and the store says so.
