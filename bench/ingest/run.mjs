@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Ingest load: N broadcasters from fc25-send (WebRTC, Opus from a WAV, 20 ms packets) into one fc25 serve with
+// Ingest load: N broadcasters from fc25-send (WebRTC, Opus from a WAV, packets as the answer asks) into one fc25 serve with
 // noise removal on, for each N given. For every N: server CPU per stream (measured over the steady part, after
 // every stream connected), frames dropped and late, and the time from a decoded frame's arrival to its clean
 // frame leaving the denoiser (per-stream p50/p99 from the server's "media closed" log lines: the median of the
 // p50s and the largest p99 are reported), and the same from the arrival of the audio a clean frame carries, which
 // adds the model's own delay (30 ms for DeepFilterNet3). Arrival: the RTP packet leaving the receive jitter buffer.
 //
-//   scripts/netns-run.sh node bench/ingest/run.mjs [--streams 8,16,32,48] [--seconds 20] [--ramp 3] [--json]
+//   scripts/netns-run.sh node bench/ingest/run.mjs [--streams 8,16,32,48] [--seconds 20] [--ramp 3] [--packet-ms 10|20]
+//                                                 [--json]
 //
 // Must run inside the test network namespace (ICE needs an interface other than lo); the server listens on
 // 127.0.0.1 and media flows between the namespace's own veth addresses.
@@ -20,6 +21,9 @@ import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, speechWav as 
 const COUNTS = String(opt('streams', '8,16,32,48')).split(',').map(Number);
 const SECONDS = Number(opt('seconds', 20));
 const RAMP = Number(opt('ramp', 3));
+// The broadcasters' packet length: by default what the server's answer asks for (a=ptime), as a browser sends;
+// --packet-ms 10|20 sends that whatever it asks.
+const PACKET_MS = opt('packet-ms', 'answer');
 const JSON_OUT = flag('json');
 const log = (...a) => { if (!JSON_OUT) console.error(...a); };
 const hz = 100;
@@ -32,7 +36,9 @@ for (const n of COUNTS) {
   const server = await startServer({ dataDir, env: { FC25_MODEL_DIR: modelDir } });
   engine = enginePath(server);
   const sender = spawn(sendBin, ['--port', String(server.port), '--wav', wav, '--user', 'bench', '--register',
-    '--streams', String(n), '--seconds', String(SECONDS), '--ramp', String(RAMP)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--streams', String(n), '--seconds', String(SECONDS), '--ramp', String(RAMP),
+    ...(PACKET_MS === 'answer' ? [] : ['--packet-ms', String(PACKET_MS)])],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   sender.stdout.on('data', (d) => { out += d; });
   sender.stderr.on('data', () => {});
@@ -68,6 +74,9 @@ for (const n of COUNTS) {
     server_cpu_pct: (100 * (s1 - s0)) / hz / ((w1 - w0) / 1000),
     sender_cpu_pct: (100 * (c1 - c0)) / hz / ((w1 - w0) / 1000),
     server_threads: threads,
+    // The packets each stream was asked for (FC25_PACKET_MS auto: 10 ms while the workers take packets as they come).
+    packets_10ms: (server.logs().match(/media connected session=\d+ packets=10 ms/g) || []).length,
+    packets_20ms: (server.logs().match(/media connected session=\d+ packets=20 ms/g) || []).length,
   };
   r.server_cpu_pct_per_stream = r.server_cpu_pct / n;
   r.sustained = r.connected === n && r.failures === 0 && r.dropped === 0 && r.late === 0;
@@ -76,7 +85,8 @@ for (const n of COUNTS) {
     `p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms.toFixed(1)} ms, through the denoiser's delay p50 ` +
     `${r.through_p50_ms} ms p99 ${r.through_p99_ms} ms, server CPU ${r.server_cpu_pct.toFixed(0)}% ` +
     `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
+    `asked for 10/20 ms packets ${r.packets_10ms}/${r.packets_20ms}, ` +
     `${threads} threads${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }
-if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, seconds: SECONDS, ramp: RAMP, results }, null, 1));
-else log(`machine: ${machine()}; denoise engine: ${engine}`);
+if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, seconds: SECONDS, ramp: RAMP, packet_ms: PACKET_MS, results }, null, 1));
+else log(`machine: ${machine()}; denoise engine: ${engine}; broadcasters' packets: ${PACKET_MS === 'answer' ? 'as answered' : PACKET_MS + ' ms'}`);

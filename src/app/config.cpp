@@ -150,7 +150,7 @@ const std::vector<Setting>& settings() {
       {"FC25_JITTER_MS", "--jitter-ms", [](Config& c, auto& n, auto& v) { c.jitter_ms = parse_int(n, v, 0, 2000); }},
       {"FC25_INGEST_FEC", "--ingest-fec", [](Config& c, auto& n, auto& v) { c.ingest_fec = parse_bool(n, v); }},
       {"FC25_PACKET_MS", "--packet-ms",
-       [](Config& c, auto& n, auto& v) { one_of(n, v, {"10", "20"}); c.packet_ms = std::stoi(v); }},
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"auto", "10", "20"}); c.packet_ms = v == "auto" ? 0 : std::stoi(v); }},
       {"FC25_LISTENER_OPUS", "--listener-opus",
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"lowdelay", "voice"}); c.listener_opus = v; }},
       {"FC25_LISTENER_TRANSPORT", "--listener-transport",
@@ -239,7 +239,7 @@ std::string Config::describe() const {
     << " trusted_proxies=" << (trusted_proxies.empty() ? std::string("-") : std::to_string(trusted_proxies.size()))
     << " record_raw=" << (record_raw ? 1 : 0) << " media_address=" << (media_address.empty() ? "-" : media_address) << " stun=" << (stun.empty() ? "-" : stun) << " turn=" << turn.size()
     << " media_timeout_ms=" << media_timeout_ms << " jitter_ms=" << jitter_ms << " ingest_fec=" << (ingest_fec ? 1 : 0)
-    << " packet_ms=" << packet_ms << " listener_opus=" << listener_opus
+    << " packet_ms=" << (packet_ms ? std::to_string(packet_ms) : std::string("auto")) << " listener_opus=" << listener_opus
     << " listener_transport=" << listener_transport << " listener_port=" << listener_port
     << " listener_senders=" << (listener_senders < 0 ? std::string("auto") : std::to_string(listener_senders))
     << " denoise_workers=" << denoise_workers << " isa=" << isa << " precision=" << precision << " rt_priority=" << realtime_priority
@@ -290,8 +290,9 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
   --jitter-ms N            FC25_JITTER_MS   receive jitter buffer of the ingest (default 20)
   --ingest-fec 0|1         FC25_INGEST_FEC  rebuild lost packets from the next one's redundancy instead of
                            concealing them; delays every stream by one packet (default 0)
-  --packet-ms 10|20        FC25_PACKET_MS   audio packet length, asked of broadcasters' pages and sent to
-                           listeners (default 10; 20 halves the packets per listener, 10 ms later)
+  --packet-ms auto|10|20   FC25_PACKET_MS   audio packet length, asked of broadcasters' pages and sent to
+                           listeners: 10 ms is heard ~10 ms sooner, 20 ms halves the packets; auto (default)
+                           10 while the denoise workers take each packet as it comes, 20 once they batch
   --listener-opus M        FC25_LISTENER_OPUS  the listeners' encoder: lowdelay (default) | voice (4 ms later,
                            three times the encoding time, conceals lost packets a little better)
   --listener-transport T   FC25_LISTENER_TRANSPORT  shared (default: every listener a connection on one ICE-lite

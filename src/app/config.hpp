@@ -41,7 +41,7 @@ struct Config {
   int media_timeout_ms = 10000;            // FC25_MEDIA_TIMEOUT_MS, --media-timeout-ms: no audio this long ends a stream
   int jitter_ms = 20;                      // FC25_JITTER_MS, --jitter-ms: receive jitter buffer for ingest
   bool ingest_fec = false;                 // FC25_INGEST_FEC, --ingest-fec: rebuild lost packets (+1 packet)
-  int packet_ms = 10;                      // FC25_PACKET_MS, --packet-ms: audio packet length, both ways (10|20)
+  int packet_ms = 0;                       // FC25_PACKET_MS, --packet-ms: audio packet length, both ways (10|20; 0: auto)
   std::string listener_opus = "lowdelay";  // FC25_LISTENER_OPUS, --listener-opus: lowdelay | voice
   std::string listener_transport = "shared";  // FC25_LISTENER_TRANSPORT, --listener-transport: shared | webrtcbin
   int listener_port = 0;                   // FC25_LISTENER_PORT, --listener-port: the shared transport's UDP port (0: any)

@@ -153,12 +153,21 @@ std::size_t LiveMedia::open_streams() const {
 void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSink sink) {
   std::shared_ptr<Pipe> p;
   bool reconnect = false;
+  media::IceConfig ice = impl_->cfg.ice;
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pipes.find(session_id);
     if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
     p = it->second;
     reconnect = p->ingest != nullptr;
+    if (p->packet_ms == 0) {
+      p->packet_ms = impl_->cfg.ice.packing.packet_ms;
+      if (p->packet_ms == 0) {
+        const auto quick = static_cast<std::size_t>(std::max(1, impl_->cfg.workers)) * impl_->cfg.immediate_up_to;
+        p->packet_ms = impl_->pipes.size() <= quick ? 10 : 20;
+      }
+    }
+    ice.packing.packet_ms = p->packet_ms;
   }
   media::IngestEvents ev;
   ev.answer = std::move(sink.answer);
@@ -167,11 +176,13 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
   ev.failed = [impl, session_id](std::string why) {
     if (impl->cb.ended) impl->cb.ended(session_id, MediaEnd::webrtc_failed, why);
   };
-  ev.connected = [impl, session_id] { impl->log->info("media connected session={}", session_id); };
+  ev.connected = [impl, session_id, ms = ice.packing.packet_ms] {
+    impl->log->info("media connected session={} packets={} ms", session_id, ms);
+  };
   // A page reconnecting gets a ring of its own: the old ingest may still be handing over its last frames.
   auto ring = reconnect ? std::make_shared<media::FrameRing>(kInRing) : p->in;
   auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, media::AudioInput{ring, p->ready},
-                                      impl_->cfg.ice, std::move(ev));
+                                      ice, std::move(ev));
   std::shared_ptr<media::Ingest> old;
   {
     std::lock_guard lock(impl_->mu);
@@ -199,6 +210,8 @@ std::shared_ptr<media::Fanout> fanout_for(const std::map<std::int64_t, std::shar
   if (it == pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
   auto fanout = std::atomic_load(&it->second->fanout);
   if (!fanout) {
+    // The packets the page was asked for (a listener before the page's offer: as configured, else 20 ms).
+    if (it->second->packet_ms) packing.packet_ms = it->second->packet_ms;
     fanout = media::Fanout::create("fanout-" + std::to_string(session_id), realtime_priority, packing);
     std::atomic_store(&it->second->fanout, fanout);
   }

@@ -51,10 +51,10 @@ struct AudioInput {
 
 // How a stream's audio is packed into Opus packets, both ways: the length senders are asked for (a=ptime in the
 // answers) and the fan-out's encoder makes, and the encoder's mode. 10 ms packets and the low-delay mode take
-// ~20 ms off mouth-to-ear (docs/benchmarks/latency.md); they cost twice the packets per listener and a little
-// concealment under loss (bench/fanout/opus_modes).
+// ~20 ms off mouth-to-ear (docs/benchmarks/latency.md); 10 ms packets cost twice the packets to receive, decode and
+// send per listener (bench/fanout/opus_modes, docs/benchmarks/ingest.md).
 struct Packing {
-  int packet_ms = 10;      // 10 or 20
+  int packet_ms = 0;       // 10 or 20; 0: chosen per stream by the live plane (live.hpp), not asked of senders here
   bool low_delay = true;   // Opus restricted-lowdelay (2.5 ms lookahead, no in-band FEC) instead of voice (6.5 ms)
 };
 
@@ -146,7 +146,7 @@ class Ingest {
   virtual std::uint64_t frames_dropped() const = 0;
 };
 
-// A stream's fan-out: the clean audio is Opus-encoded once (Packing: 10 ms, low-delay mode by default) and the same packets go to every
+// A stream's fan-out: the clean audio is Opus-encoded once (Packing: 10 or 20 ms, low-delay mode by default) and the same packets go to every
 // listener, all from one thread: sending never waits for a listener (UDP), so none can hold up the others. A
 // listener is a connection on the shared transport (IceConfig::listener_transport: the packet is protected with its
 // keys and handed to the kernel in one batch with the others), or else a send-only webrtcbin of its own.

@@ -221,7 +221,7 @@ void Peer::on_answer_created(GstPromise* promise, gpointer data) {
     if (!answer) return self->fail("no answer could be made for the offer" + (err.empty() ? "" : ": " + err));
     // The packet length the page is to send (browsers take a=ptime from the answer as their encoder's frame).
     const std::string ptime = std::to_string(self->packet_ms_);
-    for (guint i = 0; i < gst_sdp_message_medias_len(answer->sdp); ++i) {
+    for (guint i = 0; self->packet_ms_ > 0 && i < gst_sdp_message_medias_len(answer->sdp); ++i) {
       auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(answer->sdp, i));
       const char* kind = gst_sdp_media_get_media(media);
       if (kind && std::string_view(kind) == "audio" && gst_sdp_media_get_port(media) != 0) {

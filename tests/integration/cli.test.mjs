@@ -97,7 +97,7 @@ describe('fc25 command line', () => {
     assert.match(r.stderr, /FC25_INGEST_FEC: 'yes please'/);
     r = run(['serve', '--packet-ms', '15', '--data-dir', dir]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--packet-ms: '15' is not one of 10, 20/);
+    assert.match(r.stderr, /--packet-ms: '15' is not one of auto, 10, 20/);
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_LISTENER_OPUS: 'music' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /FC25_LISTENER_OPUS: 'music' is not one of lowdelay, voice/);

@@ -65,7 +65,9 @@ describe('ingest from fc25-send', () => {
       assert.equal(streams.length, 4);
       for (const s of streams) {
         assert.equal(s.error, undefined, JSON.stringify(s));
-        assert.ok(s.packets_sent >= 190, `${s.user} sent ${s.packets_sent} packets`);
+        // Four streams leave every worker room to take each packet as it comes: 10 ms packets were asked for.
+        assert.equal(s.packet_ms, 10, `${s.user} was asked for 10 ms packets`);
+        assert.ok(s.packets_sent >= 380, `${s.user} sent ${s.packets_sent} packets`);
         const session = query(server.dbPath, `SELECT * FROM stream_sessions WHERE id = ${s.session_id}`)[0];
         assert.equal(session.end_reason, 'user');
         const rec = query(server.dbPath, `SELECT * FROM stream_recordings WHERE session_id = ${s.session_id}`)[0];
@@ -94,6 +96,38 @@ describe('ingest from fc25-send', () => {
       assert.ok(r.ended_after_vanish_ms >= 1400 && r.ended_after_vanish_ms < 4000, `ended ${r.ended_after_vanish_ms} ms after`);
       const rec = query(server.dbPath, `SELECT * FROM stream_recordings WHERE session_id = ${r.session_id}`)[0];
       assert.ok(rec && rec.duration_ms >= 2000, `the 2 s sent are recorded (${rec?.duration_ms} ms)`);
+      assert.equal((await settle(server)).media_pipelines, 0);
+    });
+  });
+
+  describe('packet length, chosen per stream', () => {
+    let server;
+    before(async () => {
+      // One denoise worker, which takes each packet as it comes for up to 8 streams and batches beyond.
+      server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_DENOISE_WORKERS: '1' } });
+    });
+    after(async () => { await server?.stop(); });
+
+    it('10 ms packets while the worker takes each packet as it comes, 20 ms for the streams beyond', async () => {
+      // Ten broadcasters starting 0.4 s apart, each live 5 s: the 9th and 10th connect while 8 are live.
+      const lines = (await send(server, ['--user', 'pack', '--streams', '10', '--ramp', '4', '--seconds', '5',
+        '--noise-removal', '0'])).filter((l) => !l.summary);
+      assert.equal(lines.length, 10);
+      const order = lines.sort((a, b) => a.user.localeCompare(b.user, 'en', { numeric: true }));
+      const lengths = order.map((l) => l.packet_ms);
+      assert.deepEqual(lengths.slice(0, 4), [10, 10, 10, 10], `the first streams: ${lengths}`);
+      assert.equal(lengths[9], 20, `the last stream: ${lengths}`);
+      assert.deepEqual([...lengths].sort((a, b) => a - b), lengths, `10 ms, then 20 ms, in the order they came: ${lengths}`);
+      for (const l of order) {
+        assert.equal(l.error, undefined, JSON.stringify(l));
+        // Whatever the length, the same audio: 5 s of packets, every one of them in the recording.
+        assert.ok(Math.abs(l.packets_sent * l.packet_ms - 5000) <= 300, `${l.user}: ${l.packets_sent} packets of ${l.packet_ms} ms`);
+      }
+      const connected = [...server.logs().matchAll(/media connected session=\d+ packets=(\d+) ms/g)].map((m) => Number(m[1]));
+      assert.deepEqual(connected.sort(), [...lengths].sort(), 'the log says which packets each stream was asked for');
+      for (const l of server.logs().split('\n').filter((x) => x.includes('media closed'))) {
+        assert.match(l, /dropped=0 /, 'nothing dropped');
+      }
       assert.equal((await settle(server)).media_pipelines, 0);
     });
   });

@@ -2,7 +2,7 @@
 // WebRTC on the presence socket exactly as the page does, and sends Opus from a WAV file in real time through
 // webrtcbin. Used by the integration tests to drive ingest and by the ingest benchmark as a load generator.
 //
-// The file is encoded to Opus once (20 ms frames, in-band FEC) and the same packets are sent on every stream,
+// The file is encoded to Opus once (20 ms frames, or --packet-ms 10; in-band FEC) and the same packets are sent on every stream,
 // stamped by sample count (not arrival), so that N streams cost the sender little more than the network work.
 #define GST_USE_UNSTABLE_API
 #include <gst/app/gstappsink.h>
@@ -50,6 +50,7 @@ struct Options {
   int streams = 1;
   int first = -1;             // with --first K: users NAME{K}..NAME{K+N-1}
   double seconds = 5;
+  int packet_ms = 0;          // Opus packet length sent (10 or 20); 0: as the answer asks (a=ptime), else 20
   int cycles = 1;             // go live / stop this many times per stream, one after the other
   double pause = 0.2;         // between cycles
   double ramp = 0;            // spread the streams' starts over this many seconds
@@ -78,6 +79,8 @@ struct Options {
   --streams N         concurrent broadcasters (default 1)
   --first K           number the users from K: NAME{K}..NAME{K+N-1} (several processes sharing one set of users)
   --seconds S         how long each stream stays live (default 5)
+  --packet-ms 10|20   Opus packet length sent (default: as the server's answer asks, a=ptime, as a browser
+                      does; 20 where it asks nothing)
   --cycles N          go live and stop N times per broadcaster (default 1)
   --pause S           between cycles (default 0.2)
   --ramp S            start the broadcasters spread over S seconds (default 0: all at once)
@@ -153,13 +156,13 @@ struct Http {
 
 // --- the file, as Opus packets ----------------------------------------------------------------------------------
 struct Packets {
-  std::vector<std::vector<std::uint8_t>> data;   // 20 ms each
+  std::vector<std::vector<std::uint8_t>> data;   // packet_ms each
 };
 
-Packets encode_file(const std::string& wav) {
+Packets encode_file(const std::string& wav, int packet_ms) {
   std::string desc = "filesrc name=src ! decodebin ! audioconvert ! audioresample ! "
-                     "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=20 inband-fec=true bitrate=48000 ! "
-                     "appsink name=sink sync=false";
+                     "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=" + std::to_string(packet_ms) +
+                     " inband-fec=true bitrate=48000 ! appsink name=sink sync=false";
   GError* err = nullptr;
   GstElement* p = gst_parse_launch(desc.c_str(), &err);
   if (!p || err) throw std::runtime_error(std::string("cannot build the encoder: ") + (err ? err->message : "?"));
@@ -200,6 +203,7 @@ struct Sender {
   std::atomic<bool> connected{false};
   std::atomic<bool> sending{false};
   std::uint64_t sent = 0;            // pacer thread only
+  std::atomic<int> packet_ms{20};    // set from the answer before sending starts
   GstClockTime base_pts = GST_CLOCK_TIME_NONE;
 };
 
@@ -398,8 +402,13 @@ json run_cycle(Sender& s, const Options& o, int cycle) {
       if (type == "error") {
         error = "server: " + msg.dump();
       } else if (type == "webrtc_answer" && s.webrtc) {
+        const std::string text = msg["sdp"].get<std::string>();
+        // The packet length asked for, as a browser takes it; --packet-ms overrides.
+        int ptime = 20;
+        if (auto at = text.find("a=ptime:"); at != std::string::npos) ptime = std::atoi(text.c_str() + at + 8) <= 10 ? 10 : 20;
+        s.packet_ms = o.packet_ms ? o.packet_ms : ptime;
         GstSDPMessage* sdp = nullptr;
-        gst_sdp_message_new_from_text(msg["sdp"].get<std::string>().c_str(), &sdp);
+        gst_sdp_message_new_from_text(text.c_str(), &sdp);
         auto* answer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
         g_signal_emit_by_name(s.webrtc, "set-remote-description", answer, nullptr);
         gst_webrtc_session_description_free(answer);
@@ -446,6 +455,7 @@ json run_cycle(Sender& s, const Options& o, int cycle) {
     result["ended_after_vanish_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - vanished).count();
   }
   result["packets_sent"] = s.sent;
+  result["packet_ms"] = s.packet_ms.load();
   if (!ended_reason.empty()) result["ended_by_server"] = ended_reason;
   if (o.stop && ended_reason.empty()) {
     auto [sst, stopped] = s.http.request(bhttp::verb::post, "/api/stream/stop", {{"session_id", session}});
@@ -704,6 +714,10 @@ int main(int argc, char** argv) {
     else if (a[i] == "--streams") o.streams = std::stoi(val());
     else if (a[i] == "--first") o.first = std::stoi(val());
     else if (a[i] == "--seconds") o.seconds = std::stod(val());
+    else if (a[i] == "--packet-ms") {
+      o.packet_ms = std::stoi(val());
+      if (o.packet_ms != 10 && o.packet_ms != 20) usage("--packet-ms: 10 or 20");
+    }
     else if (a[i] == "--cycles") o.cycles = std::stoi(val());
     else if (a[i] == "--ramp") o.ramp = std::stod(val());
     else if (a[i] == "--ramp-of") o.ramp_of = std::stoi(val());
@@ -725,9 +739,9 @@ int main(int argc, char** argv) {
   }
   if (o.port.empty() || (o.wav.empty() && o.listen.empty())) usage("--port and --wav (or --listen) are required");
   gst_init(&argc, &argv);
-  Packets packets;
+  Packets packets10, packets20;  // the file in 10 and in 20 ms packets
   try {
-    if (o.listen.empty()) packets = encode_file(o.wav);
+    if (o.listen.empty()) packets10 = encode_file(o.wav, 10), packets20 = encode_file(o.wav, 20);
   } catch (const std::exception& e) {
     std::cerr << "fc25-send: " << e.what() << "\n";
     return 1;
@@ -769,25 +783,30 @@ int main(int argc, char** argv) {
     if (failed) return 1;
   }
 
-  // The pacer: every 20 ms, the next packet to every stream that is sending, stamped by packet count.
+  // The pacer: every 10 ms, the next packet to every stream that is sending and due (a stream of 20 ms packets every
+  // other tick), stamped by packet count.
   std::atomic<bool> done{false};
   std::thread pacer([&] {
     auto next = Clock::now();
+    std::uint64_t tick = 0;
     while (!done) {
-      next += std::chrono::milliseconds(20);
+      next += std::chrono::milliseconds(10);
+      ++tick;
       std::this_thread::sleep_until(next);
       for (auto& s : senders) {
-        if (!s->sending || !s->appsrc) continue;
+        const int ms = s->packet_ms.load();
+        if (!s->sending || !s->appsrc || (ms == 20 && tick % 2)) continue;
         if (s->base_pts == GST_CLOCK_TIME_NONE) {
           GstClock* clock = gst_element_get_clock(s->pipe);
           if (!clock) continue;
           s->base_pts = gst_clock_get_time(clock) - gst_element_get_base_time(s->pipe);
           gst_object_unref(clock);
         }
-        const auto& pkt = packets.data[s->sent % packets.data.size()];
+        const auto& data = (ms == 10 ? packets10 : packets20).data;
+        const auto& pkt = data[s->sent % data.size()];
         GstBuffer* b = gst_buffer_new_memdup(pkt.data(), pkt.size());
-        GST_BUFFER_PTS(b) = s->base_pts + s->sent * 20 * GST_MSECOND;
-        GST_BUFFER_DURATION(b) = 20 * GST_MSECOND;
+        GST_BUFFER_PTS(b) = s->base_pts + s->sent * ms * GST_MSECOND;
+        GST_BUFFER_DURATION(b) = ms * GST_MSECOND;
         gst_app_src_push_buffer(GST_APP_SRC(s->appsrc), b);
         ++s->sent;
       }

@@ -51,7 +51,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   std::string label_;
   std::string public_address_;   // IceConfig::public_address, set by start() before any candidate
-  int packet_ms_ = 20;           // IceConfig::packing.packet_ms: asked of the page in the answer (a=ptime)
+  int packet_ms_ = 0;            // IceConfig::packing.packet_ms: asked of the page in the answer (a=ptime); 0: not
   PeerEvents ev_;
   std::shared_ptr<spdlog::logger> log_;
   GstElement* pipeline_ = nullptr;
