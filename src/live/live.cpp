@@ -124,6 +124,12 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
     std::lock_guard lock(impl_->mu);
     if (impl_->pipes.count(session_id)) return;  // already open (same tab pressed Go live again)
     impl_->pipes[session_id] = p;
+    // The stream's packet length, both ways, decided before its page offers or anyone listens (live.hpp).
+    p->packet_ms = impl_->cfg.ice.packing.packet_ms;
+    if (p->packet_ms == 0) {
+      const auto quick = static_cast<std::size_t>(std::max(1, impl_->cfg.workers)) * impl_->cfg.immediate_up_to;
+      p->packet_ms = impl_->pipes.size() <= quick ? 10 : 20;
+    }
   }
   impl_->scheduler.add(p);
   impl_->recorder.add(p);
@@ -160,13 +166,6 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
     if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
     p = it->second;
     reconnect = p->ingest != nullptr;
-    if (p->packet_ms == 0) {
-      p->packet_ms = impl_->cfg.ice.packing.packet_ms;
-      if (p->packet_ms == 0) {
-        const auto quick = static_cast<std::size_t>(std::max(1, impl_->cfg.workers)) * impl_->cfg.immediate_up_to;
-        p->packet_ms = impl_->pipes.size() <= quick ? 10 : 20;
-      }
-    }
     ice.packing.packet_ms = p->packet_ms;
   }
   media::IngestEvents ev;
@@ -210,8 +209,7 @@ std::shared_ptr<media::Fanout> fanout_for(const std::map<std::int64_t, std::shar
   if (it == pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
   auto fanout = std::atomic_load(&it->second->fanout);
   if (!fanout) {
-    // The packets the page was asked for (a listener before the page's offer: as configured, else 20 ms).
-    if (it->second->packet_ms) packing.packet_ms = it->second->packet_ms;
+    packing.packet_ms = it->second->packet_ms;  // as its page is asked for
     fanout = media::Fanout::create("fanout-" + std::to_string(session_id), realtime_priority, packing);
     std::atomic_store(&it->second->fanout, fanout);
   }

@@ -53,7 +53,7 @@ struct Pipe {
   std::shared_ptr<media::Ingest> ingest;            // guarded by Impl::mu
   std::uint64_t replaced_dropped = 0;               // frames dropped by ingests replaced since; Impl::mu
   std::shared_ptr<media::Fanout> fanout;            // made at the first listener (Impl::mu); read atomically
-  int packet_ms = 0;                                // asked of the page at its first offer, for both ways; Impl::mu
+  int packet_ms = 20;                               // both ways, set when the stream opens (live.hpp); Impl::mu
 
   // worker only
   bool first_seen = false;
