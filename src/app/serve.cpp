@@ -111,8 +111,9 @@ live::Config media_config(const Config& config) {
   mc.stall_timeout = config.reconnect_grace_s > 0
                          ? std::max(mc.media_timeout, std::chrono::milliseconds(config.reconnect_grace_s * 1000 + 5000))
                          : mc.media_timeout;
-  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec, config.media_address, nullptr,
-                            media::Packing{config.packet_ms, config.listener_opus == "lowdelay"}};
+  mc.packet_ms = config.packet_ms;
+  mc.listener_low_delay = config.listener_opus == "lowdelay";
+  mc.ice = media::IceConfig{config.stun, config.turn, config.jitter_ms, config.ingest_fec, config.media_address, nullptr};
   if (config.listener_transport == "shared") {
     rtc::TransportConfig tc;
     tc.port = static_cast<std::uint16_t>(config.listener_port);

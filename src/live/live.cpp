@@ -125,7 +125,7 @@ void LiveMedia::open(std::int64_t session_id, const std::string& username, std::
     if (impl_->pipes.count(session_id)) return;  // already open (same tab pressed Go live again)
     impl_->pipes[session_id] = p;
     // The stream's packet length, both ways, decided before its page offers or anyone listens (live.hpp).
-    p->packet_ms = impl_->cfg.ice.packing.packet_ms;
+    p->packet_ms = impl_->cfg.packet_ms;
     if (p->packet_ms == 0) {
       const auto quick = static_cast<std::size_t>(std::max(1, impl_->cfg.workers)) * impl_->cfg.immediate_up_to;
       p->packet_ms = impl_->pipes.size() <= quick ? 10 : 20;
@@ -159,14 +159,14 @@ std::size_t LiveMedia::open_streams() const {
 void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSink sink) {
   std::shared_ptr<Pipe> p;
   bool reconnect = false;
-  media::IceConfig ice = impl_->cfg.ice;
+  int packet_ms = 0;
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pipes.find(session_id);
     if (it == impl_->pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
     p = it->second;
     reconnect = p->ingest != nullptr;
-    ice.packing.packet_ms = p->packet_ms;
+    packet_ms = p->packet_ms;
   }
   media::IngestEvents ev;
   ev.answer = std::move(sink.answer);
@@ -175,13 +175,13 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
   ev.failed = [impl, session_id](std::string why) {
     if (impl->cb.ended) impl->cb.ended(session_id, MediaEnd::webrtc_failed, why);
   };
-  ev.connected = [impl, session_id, ms = ice.packing.packet_ms] {
+  ev.connected = [impl, session_id, ms = packet_ms] {
     impl->log->info("media connected session={} packets={} ms", session_id, ms);
   };
   // A page reconnecting gets a ring of its own: the old ingest may still be handing over its last frames.
   auto ring = reconnect ? std::make_shared<media::FrameRing>(kInRing) : p->in;
   auto ingest = media::Ingest::create("ingest-" + std::to_string(session_id), sdp, media::AudioInput{ring, p->ready},
-                                      ice, std::move(ev));
+                                      impl_->cfg.ice, packet_ms, std::move(ev));
   std::shared_ptr<media::Ingest> old;
   {
     std::lock_guard lock(impl_->mu);
@@ -204,13 +204,14 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
 namespace {
 // The stream's fan-out, made at its first listener or tap. Under Impl::mu.
 std::shared_ptr<media::Fanout> fanout_for(const std::map<std::int64_t, std::shared_ptr<Pipe>>& pipes,
-                                          std::int64_t session_id, int realtime_priority, media::Packing packing) {
+                                          std::int64_t session_id, int realtime_priority, bool low_delay) {
   auto it = pipes.find(session_id);
   if (it == pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
   auto fanout = std::atomic_load(&it->second->fanout);
   if (!fanout) {
-    packing.packet_ms = it->second->packet_ms;  // as its page is asked for
-    fanout = media::Fanout::create("fanout-" + std::to_string(session_id), realtime_priority, packing);
+    // Packets as long as its page is asked for.
+    fanout = media::Fanout::create("fanout-" + std::to_string(session_id), realtime_priority,
+                                   media::Packing{it->second->packet_ms, low_delay});
     std::atomic_store(&it->second->fanout, fanout);
   }
   return fanout;
@@ -221,7 +222,7 @@ const media::IceConfig& LiveMedia::ice() const { return impl_->cfg.ice; }
 
 void LiveMedia::tap(std::int64_t session_id, const std::string& tap_id, media::Fanout::PacketTap tap) {
   std::lock_guard lock(impl_->mu);
-  fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority, impl_->cfg.ice.packing)->add_tap(tap_id, std::move(tap));
+  fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority, impl_->cfg.listener_low_delay)->add_tap(tap_id, std::move(tap));
 }
 
 void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp,
@@ -229,7 +230,7 @@ void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, 
   std::shared_ptr<media::Fanout> fanout;
   {
     std::lock_guard lock(impl_->mu);
-    fanout = fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority, impl_->cfg.ice.packing);
+    fanout = fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority, impl_->cfg.listener_low_delay);
   }
   media::PeerEvents ev;
   ev.answer = std::move(sink.answer);

@@ -47,9 +47,12 @@ struct Config {
   std::chrono::milliseconds gap_hold{1000};
   std::chrono::milliseconds checkpoint_every{1000};
   std::size_t meter_hops = 25;                     // a noise meter reading every this many hops (250 ms)
-  // ice.packing.packet_ms 0 (auto): a stream that opens while every worker could still take each packet as it comes
-  // (at most workers × immediate_up_to streams open, itself included) gets 10 ms packets, both ways; later ones 20 ms,
-  // which a batching worker would only wait for anyway, at half the packets. Kept for the stream (a reconnect too).
+  // A stream's packet length, both ways (media::Packing): 10 or 20 ms, or 0 (auto): a stream that opens while every
+  // worker could still take each packet as it comes (at most workers × immediate_up_to streams open, itself
+  // included) gets 10 ms packets; later ones 20 ms, which a batching worker would only wait for anyway, at half the
+  // packets. Kept for the stream (a reconnect too).
+  int packet_ms = 0;
+  bool listener_low_delay = true;                  // the fan-out's encoder mode (media::Packing::low_delay)
   media::IceConfig ice;
   // Space kept in reserve on the recordings' disk (a file of this size, made at start and when a stream opens):
   // when the disk fills up it is released, so the database beside the recordings can still record how the

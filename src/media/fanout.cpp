@@ -277,7 +277,7 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     }
     const auto t0 = std::chrono::steady_clock::now();
     try {
-      l->start(offer_sdp, pt, ice);
+      l->start(offer_sdp, pt, ice, 0);
     } catch (...) {
       remove_listener(id);
       throw;
@@ -479,7 +479,6 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
 }  // namespace
 
 std::shared_ptr<Fanout> Fanout::create(const std::string& label, int realtime_priority, Packing packing) {
-  if (packing.packet_ms == 0) packing.packet_ms = 20;
   if (packing.packet_ms != 10 && packing.packet_ms != 20) {
     throw std::invalid_argument("packets of " + std::to_string(packing.packet_ms) + " ms: 10 or 20 expected");
   }

@@ -6,6 +6,8 @@
 #include <array>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 
 #include "core/guard.hpp"
 #include "media/detail/peer.hpp"
@@ -162,12 +164,15 @@ class IngestImpl final : public Ingest, public detail::Peer {
 }  // namespace
 
 std::shared_ptr<Ingest> Ingest::create(const std::string& label, const std::string& offer_sdp, AudioInput input,
-                                       const IceConfig& ice, IngestEvents events) {
+                                       const IceConfig& ice, int packet_ms, IngestEvents events) {
+  if (packet_ms != 10 && packet_ms != 20) {
+    throw std::invalid_argument("packets of " + std::to_string(packet_ms) + " ms: 10 or 20 expected");
+  }
   init();
   int pt = check_offer(offer_sdp, OfferDirection::sends);
   auto ingest = std::make_shared<IngestImpl>(label, std::move(input), ice.decode_fec, std::move(events));
   try {
-    ingest->start(offer_sdp, pt, ice);
+    ingest->start(offer_sdp, pt, ice, packet_ms);
   } catch (...) {
     ingest->Peer::close();
     throw;

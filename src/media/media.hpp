@@ -54,7 +54,7 @@ struct AudioInput {
 // ~20 ms off mouth-to-ear (docs/benchmarks/latency.md); 10 ms packets cost twice the packets to receive, decode and
 // send per listener (bench/fanout/opus_modes, docs/benchmarks/ingest.md).
 struct Packing {
-  int packet_ms = 0;       // 10 or 20; 0: chosen per stream by the live plane (live.hpp), not asked of senders here
+  int packet_ms = 20;      // 10 or 20
   bool low_delay = true;   // Opus restricted-lowdelay (2.5 ms lookahead, no in-band FEC) instead of voice (6.5 ms)
 };
 
@@ -71,7 +71,6 @@ struct IceConfig {
   // Listeners' connections on this shared ICE-lite transport (no pipeline or thread per listener); null: each
   // listener gets a webrtcbin of its own.
   std::shared_ptr<rtc::Transport> listener_transport;
-  Packing packing;
 };
 
 // `candidate` (an a=candidate value) with its connection address replaced by `address` when it is a host candidate;
@@ -130,11 +129,12 @@ using IngestEvents = PeerEvents;
 
 class Ingest {
  public:
-  // Starts answering `offer_sdp` (checked with check_offer first: throws OfferError, creating nothing).
+  // Starts answering `offer_sdp` (checked with check_offer first: throws OfferError, creating nothing), asking
+  // the page for packets of `packet_ms` (10 or 20, Packing; a=ptime in the answer; else std::invalid_argument).
   // Decoded audio goes to `input` (frames that do not fit are dropped and counted); its doorbell is rung once per
   // decoded packet.
   static std::shared_ptr<Ingest> create(const std::string& label, const std::string& offer_sdp, AudioInput input,
-                                        const IceConfig& ice, IngestEvents events);
+                                        const IceConfig& ice, int packet_ms, IngestEvents events);
   virtual ~Ingest() = default;
 
   // Throws CandidateError when the candidate names no m-line of the offer.
@@ -146,8 +146,7 @@ class Ingest {
   virtual std::uint64_t frames_dropped() const = 0;
 };
 
-// A stream's fan-out: the clean audio is Opus-encoded once (Packing: 10 or 20 ms, low-delay mode by default) and the same packets go to every
-// listener, all from one thread: sending never waits for a listener (UDP), so none can hold up the others. A
+// A stream's fan-out: the clean audio is Opus-encoded once (Packing) and the same packets go to every listener, all from one thread: sending never waits for a listener (UDP), so none can hold up the others. A
 // listener is a connection on the shared transport (IceConfig::listener_transport: the packet is protected with its
 // keys and handed to the kernel in one batch with the others), or else a send-only webrtcbin of its own.
 class Fanout {

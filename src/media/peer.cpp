@@ -99,9 +99,9 @@ void pipeline_closed() { --g_live_pipelines; }
 Peer::Peer(std::string label, PeerEvents events)
     : label_(std::move(label)), ev_(std::move(events)), log_(core::logger("media")) {}
 
-void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice) {
+void Peer::start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice, int ptime_ms) {
   public_address_ = ice.public_address;
-  packet_ms_ = ice.packing.packet_ms;
+  ptime_ms_ = ptime_ms;
   std::lock_guard life(life_mu_);
   // Closed before it could start (a listener removed, a stream ended, while its offer was being taken): nothing
   // is built, and nothing is left for a teardown that has already run.
@@ -220,8 +220,8 @@ void Peer::on_answer_created(GstPromise* promise, gpointer data) {
     }
     if (!answer) return self->fail("no answer could be made for the offer" + (err.empty() ? "" : ": " + err));
     // The packet length the page is to send (browsers take a=ptime from the answer as their encoder's frame).
-    const std::string ptime = std::to_string(self->packet_ms_);
-    for (guint i = 0; self->packet_ms_ > 0 && i < gst_sdp_message_medias_len(answer->sdp); ++i) {
+    const std::string ptime = std::to_string(self->ptime_ms_);
+    for (guint i = 0; self->ptime_ms_ > 0 && i < gst_sdp_message_medias_len(answer->sdp); ++i) {
       auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(answer->sdp, i));
       const char* kind = gst_sdp_media_get_media(media);
       if (kind && std::string_view(kind) == "audio" && gst_sdp_media_get_port(media) != 0) {

@@ -34,7 +34,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   // Builds the pipeline (webrtcbin plus what add_elements() adds), then answers `offer_sdp`. A peer closed before
   // or while it starts is never built, or is torn down once built: start and teardown exclude each other.
-  void start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice);
+  // `ptime_ms` > 0: the answer asks the page to send packets of that length (a=ptime on its audio); a listener,
+  // which sends nothing, is asked nothing (0).
+  void start(const std::string& offer_sdp, int opus_pt, const IceConfig& ice, int ptime_ms);
   // Throws CandidateError when the candidate names no m-line of the offer.
   void add_remote_candidate(const RemoteCandidate& candidate);
   // Idempotent, never blocks: stops delivering, teardown on the media thread.
@@ -51,7 +53,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   std::string label_;
   std::string public_address_;   // IceConfig::public_address, set by start() before any candidate
-  int packet_ms_ = 0;            // IceConfig::packing.packet_ms: asked of the page in the answer (a=ptime); 0: not
+  int ptime_ms_ = 0;             // start()'s: asked of the page in the answer (a=ptime); 0: nothing asked
   PeerEvents ev_;
   std::shared_ptr<spdlog::logger> log_;
   GstElement* pipeline_ = nullptr;
