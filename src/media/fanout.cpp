@@ -209,7 +209,9 @@ class FanoutImpl final : public Fanout, public std::enable_shared_from_this<Fano
     if (enc) {
       gst_util_set_object_arg(G_OBJECT(enc), "frame-size", packing_.packet_ms == 10 ? "10" : "20");
       gst_util_set_object_arg(G_OBJECT(enc), "audio-type", packing_.low_delay ? "restricted-lowdelay" : "voice");
-      g_object_set(enc, "inband-fec", TRUE, "bitrate", 64000, nullptr);
+      // No in-band redundancy: libopus codes it only when told to expect loss, and then it was heard worse than
+      // concealment at up to 10 % loss (docs/benchmarks/fanout.md); the low-delay mode cannot carry it at all.
+      g_object_set(enc, "bitrate", 64000, nullptr);
       gst_bin_add_many(GST_BIN(pipe_), src_, enc, sink, nullptr);
       gst_element_link_many(src_, enc, sink, nullptr);
     } else {
