@@ -2,8 +2,9 @@
 // WebRTC on the presence socket exactly as the page does, and sends Opus from a WAV file in real time through
 // webrtcbin. Used by the integration tests to drive ingest and by the ingest benchmark as a load generator.
 //
-// The file is encoded to Opus once (20 ms frames, or --packet-ms 10; in-band FEC) and the same packets are sent on every stream,
-// stamped by sample count (not arrival), so that N streams cost the sender little more than the network work.
+// The file is encoded to Opus once in 10 ms and once in 20 ms packets, and each stream sends the length its answer
+// asks for (a=ptime, as a browser does; --packet-ms forces one). The same packets go on every stream, stamped by
+// sample count (not arrival), so that N streams cost the sender little more than the network work.
 #define GST_USE_UNSTABLE_API
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
