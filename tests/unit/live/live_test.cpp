@@ -177,8 +177,12 @@ TEST(LiveMedia, TheStrengthChangesWhileLiveAndTheMeterSaysWhatWasRemoved) {
     if (i >= 4) {
       EXPECT_NE(r.level, denoise::NoiseLevel::quiet) << "reading " << i << ": " << r.noise_dbfs << " dBFS";
       ASSERT_TRUE(r.removed_db) << "reading " << i;
-      if (i < 8) EXPECT_GT(*r.removed_db, 15.0f) << "reading " << i << " (Full)";
-      if (i >= 9) EXPECT_LT(*r.removed_db, 0.5f) << "reading " << i << " (Off)";
+      if (i < 8) {
+        EXPECT_GT(*r.removed_db, 15.0f) << "reading " << i << " (Full)";
+      }
+      if (i >= 9) {
+        EXPECT_LT(*r.removed_db, 0.5f) << "reading " << i << " (Off)";
+      }
     }
     if (r.removed_db) sum += *r.removed_db, ++n;
   }
