@@ -102,6 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{"depthwise_bias_narrow", 4, 4, 4, 1, 3, 2, 1, 2, true, false},  // two bins, stride 2
                       Shape{"depthwise_one_bin", 4, 4, 4, 1, 3, 1, 1, 1, true, false},  // one bin
                       Shape{"conv0_out", 1, 64, 1, 1, 3, 1, 1, 32, true, false},     // conv0_out
+                      Shape{"grouped_pairs", 8, 4, 2, 2, 3, 2, 1, 21, true, false},  // 3 wide, groups of 4 outputs
+                      Shape{"grouped_odd", 6, 4, 2, 3, 3, 1, 1, 40, true, true},     // 3 wide, groups of 3, a frame missing
                       Shape{"per_channel_scale", 64, 64, 64, 1, 1, 1, 0, 16, true, false},   // per-channel scale (conv*p)
                       Shape{"pointwise_8_bins", 64, 64, 1, 1, 1, 1, 0, 8, true, false},     // pointwise, 8 bins
                       Shape{"pointwise_ragged", 48, 40, 1, 1, 1, 1, 0, 27, true, false},    // pointwise, ragged sizes
