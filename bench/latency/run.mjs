@@ -270,7 +270,8 @@ for (const mode of MODES) {
   if (summary.direct10?.p50_ms != null) summary[mode].added_over_direct10_ms = summary[mode].p50_ms - summary.direct10.p50_ms;
 }
 // The server's packing (FC25_PACKET_MS, FC25_LISTENER_OPUS), from its configuration line.
-const packing = `packets ${process.env.FC25_PACKET_MS || 20} ms, listeners' encoder ${process.env.FC25_LISTENER_OPUS || 'voice'}`;
+const [, packetMs = '?', listenerOpus = '?'] = /packet_ms=(\S+) listener_opus=(\S+)/.exec(server.logs()) ?? [];
+const packing = `packets ${packetMs === 'auto' ? 'auto (10 ms for one stream)' : `${packetMs} ms`}, listeners' encoder ${listenerOpus}`;
 if (JSON_OUT) console.log(JSON.stringify({ machine: machine(), engine, packing, seconds: SECONDS, summary, results }, null, 1));
 else {
   for (const [mode, s] of Object.entries(summary)) {
