@@ -145,11 +145,19 @@ function setFriend(s) {
   renderFriends();
 }
 
+// The lists as the server has them. A push that changes them while a load is on its way makes that load's answer
+// stale (it may predate the push): it is dropped and the lists loaded again, so a request is never lost.
+let requestsChanged = 0;
 async function loadRequests() {
-  const r = await api('GET', '/api/friends/requests');
-  state.incoming = r.incoming;
-  state.outgoing = r.outgoing;
-  renderRequests();
+  for (;;) {
+    const seen = requestsChanged;
+    const r = await api('GET', '/api/friends/requests');
+    if (seen !== requestsChanged) continue;
+    state.incoming = r.incoming;
+    state.outgoing = r.outgoing;
+    renderRequests();
+    return;
+  }
 }
 
 async function poll() {
@@ -230,20 +238,24 @@ function onPresence(msg) {
       break;
     case 'friend_request':
       state.incoming = state.incoming.filter((r) => r.id !== msg.request.id).concat([msg.request]);
+      requestsChanged += 1;
       renderRequests();
       break;
     case 'friend_request_cancelled':
       state.incoming = state.incoming.filter((r) => r.id !== msg.request.id);
+      requestsChanged += 1;
       renderRequests();
       break;
     case 'friend_request_declined':
       state.outgoing = state.outgoing.filter((r) => r.id !== msg.request.id);
+      requestsChanged += 1;
       renderRequests();
       break;
     case 'friend_added':
       setFriend(msg.friend);
       state.incoming = state.incoming.filter((r) => r.from !== msg.friend.username);
       state.outgoing = state.outgoing.filter((r) => r.to !== msg.friend.username);
+      requestsChanged += 1;
       renderRequests();
       break;
     case 'friend_removed':
