@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { launchBrowser, registerInPage } from '../support/browser.mjs';
-import { uniqueName } from '../support/client.mjs';
+import { Client, uniqueName } from '../support/client.mjs';
 import { startServer } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
 
@@ -102,5 +102,60 @@ describe('dashboard in Chromium', () => {
     await alicePage.waitForSelector('[data-testid=go-live]:not([hidden])');
     await alicePage.waitForTimeout(500);
     assert.equal(activeCount(), 0);
+  });
+
+  // The request lists load while a push may come: a friend request pushed while a load is on its way is still shown
+  // when that load's answer (made before the request) arrives.
+  it('a friend request pushed while the request lists are loading is shown, not overwritten by the older answer', async () => {
+    const carol = uniqueName('carol');
+    const dave = new Client(server.url);
+    await dave.register(uniqueName('dave'));
+    await new Client(server.url).register(carol);
+    const ctx = await browser.newContext();
+    try {
+      // GET /api/friends/requests answered by the server at once, handed to the page only when `hold` lets it.
+      let hold = null;
+      let loads = 0;
+      const held = [];
+      await ctx.route('**/api/friends/requests', async (route) => {
+        if (route.request().method() !== 'GET') return route.continue();
+        const response = await route.fetch();
+        loads += 1;
+        if (hold) {
+          held.push(loads);
+          await hold;
+        }
+        await route.fulfill({ response });
+      });
+      const erin = uniqueName('erin');
+      const page = await register(ctx, server.url, erin);
+      // The page's own load and the one its presence snapshot makes: the socket is up.
+      for (let i = 0; i < 100 && loads < 2; i++) await page.waitForTimeout(50);
+      assert.ok(loads >= 2, `the page loaded its request lists at start and on its socket's snapshot (${loads})`);
+
+      let release;
+      hold = new Promise((resolve) => { release = resolve; });
+      // erin asks carol: the page loads its lists again; the answer (carol outgoing, nothing incoming) is held.
+      await page.fill('[data-testid=request-username]', carol);
+      await page.click('[data-testid=send-request]');
+      for (let i = 0; i < 100 && held.length === 0; i++) await page.waitForTimeout(50);
+      assert.equal(held.length, 1, 'the load after the request is on its way');
+      // dave asks erin now: the push reaches her page while that load is held.
+      const r = await dave.post('/api/friends/requests', { username: erin });
+      assert.equal(r.status, 201);
+      await page.waitForSelector(`[data-testid="incoming-${dave.username}"]`, { timeout: 3000 });
+
+      hold = null;
+      release();
+      await page.waitForSelector(`[data-testid="outgoing-${carol}"]`, { timeout: 3000 });
+      await page.waitForTimeout(500);  // the held answer, and whatever the page does with it
+      assert.equal(await page.locator(`[data-testid="incoming-${dave.username}"]`).count(), 1,
+        "dave's request is still shown");
+      assert.equal(await page.locator(`[data-testid="outgoing-${carol}"]`).count(), 1, 'and her own to carol');
+      await page.click(`[data-testid="accept-${dave.username}"]`);
+      await friendRow(page, dave.username).waitFor({ timeout: 3000 });
+    } finally {
+      await ctx.close();
+    }
   });
 });

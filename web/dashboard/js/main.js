@@ -145,19 +145,28 @@ function setFriend(s) {
   renderFriends();
 }
 
-// The lists as the server has them. A push that changes them while a load is on its way makes that load's answer
-// stale (it may predate the push): it is dropped and the lists loaded again, so a request is never lost.
-let requestsChanged = 0;
+// The request lists as the server has them. Every load and every push takes the next version; a load's answer is
+// shown only if nothing came after the load started: after a push it may predate the push (it is loaded again, so a
+// request is never lost), and a newer load's answer is the one to show.
+let requestsVersion = 0;
+let newestLoad = 0;
 async function loadRequests() {
   for (;;) {
-    const seen = requestsChanged;
+    const mine = newestLoad = ++requestsVersion;
     const r = await api('GET', '/api/friends/requests');
-    if (seen !== requestsChanged) continue;
+    if (mine !== newestLoad) return;
+    if (mine !== requestsVersion) continue;
     state.incoming = r.incoming;
     state.outgoing = r.outgoing;
     renderRequests();
     return;
   }
+}
+
+// A push changed the request lists (state.incoming / state.outgoing already updated).
+function requestsPushed() {
+  requestsVersion += 1;
+  renderRequests();
 }
 
 async function poll() {
@@ -238,25 +247,21 @@ function onPresence(msg) {
       break;
     case 'friend_request':
       state.incoming = state.incoming.filter((r) => r.id !== msg.request.id).concat([msg.request]);
-      requestsChanged += 1;
-      renderRequests();
+      requestsPushed();
       break;
     case 'friend_request_cancelled':
       state.incoming = state.incoming.filter((r) => r.id !== msg.request.id);
-      requestsChanged += 1;
-      renderRequests();
+      requestsPushed();
       break;
     case 'friend_request_declined':
       state.outgoing = state.outgoing.filter((r) => r.id !== msg.request.id);
-      requestsChanged += 1;
-      renderRequests();
+      requestsPushed();
       break;
     case 'friend_added':
       setFriend(msg.friend);
       state.incoming = state.incoming.filter((r) => r.from !== msg.friend.username);
       state.outgoing = state.outgoing.filter((r) => r.to !== msg.friend.username);
-      requestsChanged += 1;
-      renderRequests();
+      requestsPushed();
       break;
     case 'friend_removed':
       state.friends.delete(msg.username);
