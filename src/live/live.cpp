@@ -204,14 +204,14 @@ void LiveMedia::offer(std::int64_t session_id, const std::string& sdp, SignalSin
 namespace {
 // The stream's fan-out, made at its first listener or tap. Under Impl::mu.
 std::shared_ptr<media::Fanout> fanout_for(const std::map<std::int64_t, std::shared_ptr<Pipe>>& pipes,
-                                          std::int64_t session_id, int realtime_priority, bool low_delay) {
+                                          std::int64_t session_id, const Config& cfg) {
   auto it = pipes.find(session_id);
   if (it == pipes.end()) throw NotOpen("session " + std::to_string(session_id) + " is not live");
   auto fanout = std::atomic_load(&it->second->fanout);
   if (!fanout) {
     // Packets as long as its page is asked for.
-    fanout = media::Fanout::create("fanout-" + std::to_string(session_id), realtime_priority,
-                                   media::Packing{it->second->packet_ms, low_delay});
+    fanout = media::Fanout::create("fanout-" + std::to_string(session_id), cfg.realtime_priority,
+                                   media::Packing{it->second->packet_ms, cfg.listener_low_delay});
     std::atomic_store(&it->second->fanout, fanout);
   }
   return fanout;
@@ -222,7 +222,7 @@ const media::IceConfig& LiveMedia::ice() const { return impl_->cfg.ice; }
 
 void LiveMedia::tap(std::int64_t session_id, const std::string& tap_id, media::Fanout::PacketTap tap) {
   std::lock_guard lock(impl_->mu);
-  fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority, impl_->cfg.listener_low_delay)->add_tap(tap_id, std::move(tap));
+  fanout_for(impl_->pipes, session_id, impl_->cfg)->add_tap(tap_id, std::move(tap));
 }
 
 void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, const std::string& sdp,
@@ -230,7 +230,7 @@ void LiveMedia::listen(std::int64_t session_id, const std::string& listener_id, 
   std::shared_ptr<media::Fanout> fanout;
   {
     std::lock_guard lock(impl_->mu);
-    fanout = fanout_for(impl_->pipes, session_id, impl_->cfg.realtime_priority, impl_->cfg.listener_low_delay);
+    fanout = fanout_for(impl_->pipes, session_id, impl_->cfg);
   }
   media::PeerEvents ev;
   ev.answer = std::move(sink.answer);
