@@ -261,9 +261,18 @@ int run_serve(const std::vector<std::string>& args) {
     // Recordings of this node's streams that another node ended while this one was down (node_lost).
     broadcasts.recover_recordings();
 
-    http::Services services{*store, sessions, throttle, friends, registry, presence, slow_work,
-                            config.web_dir, config.secure_cookies, config.data_dir,
-                            std::string(broadcasts.denoiser()), ice_servers_json(config), {}};
+    http::Services services{.store = *store,
+                            .sessions = sessions,
+                            .throttle = throttle,
+                            .friends = friends,
+                            .streams = registry,
+                            .presence = presence,
+                            .slow_work = slow_work,
+                            .web_dir = config.web_dir,
+                            .secure_cookies = config.secure_cookies,
+                            .data_dir = config.data_dir,
+                            .denoiser = std::string(broadcasts.denoiser()),
+                            .ice_servers = ice_servers_json(config)};
     services.login_work = &login_work;
     services.store_work = store_pool;
     services.registrations = &registrations;

@@ -44,12 +44,12 @@ struct Services {
   std::filesystem::path data_dir;        // recordings live under data_dir/streamed_audios
   std::string denoiser = "dfn3";         // what "noise removal on" runs (classic when no model is installed)
   nlohmann::json ice_servers = nlohmann::json::array();   // for the pages' RTCPeerConnection
-  std::function<nlohmann::json()> health;                 // counters for GET /api/health
-  std::function<nlohmann::json()> cluster;                // the nodes for GET /api/cluster (null: one process)
-  std::string cluster_secret;                             // GET /api/cluster wants it (empty: loopback only)
+  std::function<nlohmann::json()> health{};               // counters for GET /api/health
+  std::function<nlohmann::json()> cluster{};              // the nodes for GET /api/cluster (null: one process)
+  std::string cluster_secret{};                           // GET /api/cluster wants it (empty: loopback only)
   // Relays from other nodes of the cluster: GET /internal/relay/{session} upgraded to a WebSocket, taken here once
   // the cluster secret checked out (null, or no secret: refused).
-  std::function<void(boost::beast::tcp_stream&&, bhttp::request<bhttp::string_body>&&, std::int64_t session_id)> relay;
+  std::function<void(boost::beast::tcp_stream&&, bhttp::request<bhttp::string_body>&&, std::int64_t session_id)> relay{};
   // Logins of existing users hash on threads of their own, so a flood of registrations never queues them (null:
   // slow_work). Registrations per address are limited by `registrations` (null: no limit).
   boost::asio::thread_pool* login_work = nullptr;
@@ -62,10 +62,10 @@ struct Services {
   std::uint64_t quota_bytes = 0;         // a user's recordings may take this much; then going live is refused (0: no quota)
   // HTTPS only, with this certificate and key (http/tls.hpp makes it); null: plain HTTP. Cookies should then be
   // secure_cookies.
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::shared_ptr<boost::asio::ssl::context> tls{};
   // Proxies whose X-Forwarded-For is believed (FC25_TRUSTED_PROXIES): a request from one of them is from the
   // address it names (Request::remote_address: registration and login limits, the loopback check).
-  std::vector<boost::asio::ip::address> trusted_proxies;
+  std::vector<boost::asio::ip::address> trusted_proxies{};
   // The recordings' files: here, or on the node that recorded them (null: those under data_dir, one process).
   const recording::Library* library = nullptr;
 };
