@@ -251,8 +251,11 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
     // Embedding: combine with e3, then the encoder's GRU.
     each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int k) {
       float* emb_df = c.v.data();
+      // ReLU over the whole vector first (it vectorises; inside the transposing loop it becomes a branch on each
+      // value's sign).
+      relu_inplace(emb_df, kEmb);
       for (int f = 0; f < kErb / 4; ++f)   // e3 is [channel][freq]; the embedding [freq][channel]
-        for (int c = 0; c < kCh; ++c) emb_df[f * kCh + c] = relu(emb_df[f * kCh + c]) + out.e3[c * (kErb / 4) + f];
+        for (int c = 0; c < kCh; ++c) emb_df[f * kCh + c] += out.e3[c * (kErb / 4) + f];
       xin[k] = emb_df;
       xout[k] = c.v.data() + kEmb;
     });
@@ -288,8 +291,9 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
       float* y = c.t1.data();
       float* s0 = c.s0.data();
       w.conv3p.run_frame(out.e3.data(), kErb / 4, a);
+      relu_inplace(a, kCh * 8);
       for (int c = 0; c < kCh; ++c)
-        for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] = relu(a[c * 8 + f]) + e512[f * kCh + c];
+        for (int f = 0; f < kErb / 4; ++f) a[c * 8 + f] += e512[f * kCh + c];
       w.convt3_dw.run_frame(a, kErb / 4, s0);
       w.convt3_pw.run_frame(s0, kErb / 4, y);
       relu_inplace(y, kCh * 8);
