@@ -534,9 +534,9 @@ FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int row
   for (; j < width; j += 64) strip512<W, 1, 4>(w, ldw, rows, xs, 0, ys, 0, j, width);
 }
 
-// Streams in fours over strips of 32 columns (eight chains), or eights over strips of 16 where a strip is no wider
-// (the 8- and 16-bin pointwise convolutions); a strip of the weights stays in the first-level cache while every
-// group of streams runs over it. Streams left over run alone.
+// Streams in eights and fours over strips of 32 columns (48 for the last ones where that leaves none), or eights over
+// strips of 16 where a strip is no wider (the 8- and 16-bin pointwise convolutions); a strip of the weights stays in
+// the first-level cache while every group of streams runs over it. Streams left over run alone.
 template <class W>
 FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
                                   std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
@@ -547,9 +547,18 @@ FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int ro
     return;
   }
   const int k8 = n / 8 * 8, k4 = n / 4 * 4;
-  for (int j = 0; j < width; j += 32) {
+  for (int j = 0; j < width;) {
+    if (width - j > 32 && width - j <= 48) {
+      // The last 33-48 columns in one strip of three registers (a 48-bin convolution), not a full strip and one
+      // that is mostly masked lanes.
+      for (int k = 0; k < k8; k += 8) strip512<W, 8, 3>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+      for (int k = k8; k < k4; k += 4) strip512<W, 4, 3>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+      j += 48;
+      continue;
+    }
     for (int k = 0; k < k8; k += 8) strip512<W, 8, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
     for (int k = k8; k < k4; k += 4) strip512<W, 4, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
+    j += 32;
   }
   for (int k = k4; k < n; ++k) gemm_one512(w, ldw, rows, x[k] + xoff, y[k] + yoff, width);
 }

@@ -90,22 +90,28 @@ TimeConv TimeConv::from(const Conv2d& c) {
   return t;
 }
 
-// Per tap and group, a matrix product in which the group's output channels take the place of streams: the rows
-// are the group's input channels, each weight vector [in_ch / groups] one output channel's taps.
+// Per group, a matrix product in which every tap of every output channel of the group takes the place of a stream:
+// the rows are the group's input channels, each weight vector [in_ch / groups] one output channel's tap. All taps
+// in one product, so that each input row is loaded once for as many of them as the kernel holds.
 void TimeConv::accumulate(const float* frame, int f, float* const* acc) const {
   const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
   std::array<const float*, 256> taps;
   std::array<float*, 256> rows;
-  for (int dt = 0; dt < kt; ++dt)
-    for (int g = 0; g < groups; ++g) {
+  for (int g = 0; g < groups; ++g) {
+    const float* x = frame + static_cast<std::size_t>(g) * in_per_group * f;
+    int n = 0;
+    for (int dt = 0; dt < kt; ++dt)
       for (int q = 0; q < out_per_group; ++q) {
         const int co = g * out_per_group + q;
-        taps[q] = w.data() + (static_cast<std::size_t>(dt) * out_ch + co) * in_per_group;
-        rows[q] = acc[dt] + static_cast<std::size_t>(co) * f;
+        taps[n] = w.data() + (static_cast<std::size_t>(dt) * out_ch + co) * in_per_group;
+        rows[n] = acc[dt] + static_cast<std::size_t>(co) * f;
+        if (++n == static_cast<int>(taps.size())) {
+          kernels().gemm_tile(x, static_cast<std::size_t>(f), in_per_group, taps.data(), 0, rows.data(), 0, n, f);
+          n = 0;
+        }
       }
-      kernels().gemm_tile(frame + static_cast<std::size_t>(g) * in_per_group * f, static_cast<std::size_t>(f), in_per_group,
-                          taps.data(), 0, rows.data(), 0, out_per_group, f);
-    }
+    if (n > 0) kernels().gemm_tile(x, static_cast<std::size_t>(f), in_per_group, taps.data(), 0, rows.data(), 0, n, f);
+  }
 }
 
 void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {

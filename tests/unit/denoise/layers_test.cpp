@@ -107,6 +107,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{"per_channel_scale", 64, 64, 64, 1, 1, 1, 0, 16, true, false},   // per-channel scale (conv*p)
                       Shape{"pointwise_8_bins", 64, 64, 1, 1, 1, 1, 0, 8, true, false},     // pointwise, 8 bins
                       Shape{"pointwise_ragged", 48, 40, 1, 1, 1, 1, 0, 27, true, false},    // pointwise, ragged sizes
+                      Shape{"pointwise_48_bins", 64, 64, 1, 1, 1, 1, 0, 48, true, false},   // pointwise, 48 bins (df_conv1)
+                      Shape{"pointwise_41_bins", 13, 24, 1, 1, 1, 1, 0, 41, true, false},   // 33-48 bins, 8 + 4 + 1 outputs
+                      Shape{"pointwise_80_bins", 12, 16, 1, 1, 1, 1, 0, 80, false, false},  // a strip of 32, then one of 48
                       Shape{"time_5x1", 10, 64, 2, 5, 1, 1, 0, 96, false, false},   // (5, 1) over time
                       Shape{"general", 8, 4, 2, 2, 5, 2, 2, 21, true, false}),  // none of the fast paths
                        ::testing::ValuesIn(supported_isas())),
@@ -160,32 +163,37 @@ TEST_P(Kernels, ConvTranspose1x3EqualsTheDefinition) {
   }
 }
 
-TEST_P(Kernels, TimeConvFramesAddTheirTapsToTheOutputsTheyBelongTo) {
-  // Run frame by frame through kt partial sums, the output at t equals the (kt, 1) convolution over frames
-  // t - kt + 1 .. t.
-  std::mt19937 rng(5);
+// Run frame by frame through kt partial sums, the output at t equals the (kt, 1) convolution over frames
+// t - kt + 1 .. t.
+void expect_time_conv_matches_definition(int out_ch, int in_ch, int groups, int kt, int f, int frames, unsigned seed) {
+  std::mt19937 rng(seed);
   Conv2d c;
-  c.out_ch = 10, c.in_ch = 64, c.groups = 2, c.kt = 5, c.kf = 1;
-  c.w = random_vector(static_cast<std::size_t>(10) * 32 * 5, rng);
+  c.out_ch = out_ch, c.in_ch = in_ch, c.groups = groups, c.kt = kt, c.kf = 1;
+  c.w = random_vector(static_cast<std::size_t>(out_ch) * (in_ch / groups) * kt, rng);
   const TimeConv t = TimeConv::from(c);
-  const int f = 96, frames = 12;
   std::vector<std::vector<float>> in;
-  for (int i = 0; i < frames; ++i) in.push_back(random_vector(static_cast<std::size_t>(64) * f, rng));
-  std::vector<std::vector<float>> acc(5, std::vector<float>(static_cast<std::size_t>(10) * f, 0.0f));
+  for (int i = 0; i < frames; ++i) in.push_back(random_vector(static_cast<std::size_t>(in_ch) * f, rng));
+  std::vector<std::vector<float>> acc(kt, std::vector<float>(static_cast<std::size_t>(out_ch) * f, 0.0f));
   int slot = 0;
   for (int i = 0; i < frames; ++i) {
-    std::array<float*, 5> taps;
-    for (int dt = 0; dt < 5; ++dt) taps[dt] = acc[(slot + 4 - dt) % 5].data();
+    std::vector<float*> taps(kt);
+    for (int dt = 0; dt < kt; ++dt) taps[dt] = acc[(slot + kt - 1 - dt) % kt].data();
     t.accumulate(in[i].data(), f, taps.data());
     std::vector<const float*> window;
-    for (int dt = 0; dt < 5; ++dt) window.push_back(i - 4 + dt >= 0 ? in[i - 4 + dt].data() : nullptr);
+    for (int dt = 0; dt < kt; ++dt) window.push_back(i - (kt - 1) + dt >= 0 ? in[i - (kt - 1) + dt].data() : nullptr);
     const auto expected = conv_by_definition(c, window, f);
     double worst = 0;
     for (std::size_t k = 0; k < expected.size(); ++k) worst = std::max(worst, std::abs(acc[slot][k] - expected[k]));
-    EXPECT_LT(worst, 1e-5) << "frame " << i;
+    EXPECT_LT(worst, 1e-5) << "frame " << i << " of a (" << kt << ", 1) convolution, " << out_ch << " outputs";
     std::fill(acc[slot].begin(), acc[slot].end(), 0.0f);
-    slot = (slot + 1) % 5;
+    slot = (slot + 1) % kt;
   }
+}
+
+TEST_P(Kernels, TimeConvFramesAddTheirTapsToTheOutputsTheyBelongTo) {
+  expect_time_conv_matches_definition(10, 64, 2, 5, 96, 12, 5);   // DeepFilterNet3's df_convp
+  // More taps of a group's outputs than one matrix product takes (256): run in parts.
+  expect_time_conv_matches_definition(100, 8, 1, 3, 21, 5, 6);
 }
 
 TEST_P(Kernels, GroupedLinearOneStreamAndFourTogetherEqualTheDefinition) {
