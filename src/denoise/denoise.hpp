@@ -32,9 +32,9 @@ class ModelLoadError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// How the network's weights are held. fp32 as published; bf16 rounds the GRUs' weights (7.9 of the 8.7 MB) to
-// bfloat16, so a hop reads 4.6 MB instead of 8.5, with the arithmetic still in float. Its output differs from
-// fp32's by 41 dB or more below the audio on every test recording (docs/quality.md).
+// How the network's weights are held. fp32 as published; bf16 rounds the GRUs' and the grouped linears' weights
+// (8.3 of the 8.5 MB) to bfloat16, so a hop reads 4.3 MB instead of 8.5, with the arithmetic still in float. Its
+// output differs from fp32's by 39 dB or more below the audio on every test recording (docs/quality.md).
 enum class Precision { fp32, bf16 };
 Precision parse_precision(std::string_view name);  // throws std::invalid_argument naming the value
 std::string_view to_string(Precision precision);

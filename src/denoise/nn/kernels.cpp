@@ -385,8 +385,8 @@ __attribute__((target("avx2,fma"))) static void gemm_tile_fma(const W* __restric
 // One stream through a grouped linear whose groups are V vectors (8 V outputs) wide: the groups are independent,
 // so 8 / V of them run side by side and eight chains of fused multiply-adds are in flight, where one group alone
 // would leave V. Each output is the same chain over the rows as in gemm_tile_fma.
-template <int V>
-__attribute__((target("avx2,fma"))) static void grouped_one_fma(const float* __restrict w, int groups, int in,
+template <int V, class W>
+__attribute__((target("avx2,fma"))) static void grouped_one_fma(const W* __restrict w, int groups, int in,
                                                                const float* __restrict x, float* __restrict y) {
   constexpr int G = 8 / V, out = 8 * V;
   int g = 0;
@@ -397,17 +397,18 @@ __attribute__((target("avx2,fma"))) static void grouped_one_fma(const float* __r
     for (int i = 0; i < in; ++i)
       for (int q = 0; q < G; ++q) {
         const __m256 s = _mm256_broadcast_ss(x + (g + q) * in + i);
-        const float* r = w + (static_cast<std::size_t>(g + q) * in + i) * out;
-        for (int v = 0; v < V; ++v) a[q][v] = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8 * v), a[q][v]);
+        const W* r = w + (static_cast<std::size_t>(g + q) * in + i) * out;
+        for (int v = 0; v < V; ++v) a[q][v] = _mm256_fmadd_ps(s, wload(r + 8 * v), a[q][v]);
       }
     for (int q = 0; q < G; ++q)
       for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + (g + q) * out + 8 * v, a[q][v]);
   }
   for (; g < groups; ++g)
-    gemm_one_fma<float>(w + static_cast<std::size_t>(g) * in * out, out, in, x + g * in, y + g * out, 0, out);
+    gemm_one_fma<W>(w + static_cast<std::size_t>(g) * in * out, out, in, x + g * in, y + g * out, 0, out);
 }
 
-void grouped_one_avx2(const float* w, int groups, int in, int out, const float* x, float* y) {
+template <class W>
+void grouped_one_avx2(const W* w, int groups, int in, int out, const float* x, float* y) {
   if (out == 8) grouped_one_fma<1>(w, groups, in, x, y);
   else if (out == 16) grouped_one_fma<2>(w, groups, in, x, y);
   else grouped_one_fma<4>(w, groups, in, x, y);
@@ -598,14 +599,15 @@ FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, 
   if (p < panels) gemm_one512(w + p * panel, 64, rows, x, y + p * 64, 64);
 }
 
-constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, conv_run_portable,
-                            convt_s2_portable, gru_gates_portable, tanh_portable, nullptr, nullptr};
-constexpr Kernels kAvx2{gemm_tile_fma<float>, gemm_tile_fma<std::uint16_t>, grouped_one_avx2, conv_run_avx2,
-                        convt_s2_avx2, gru_gates_vector, tanh_avx2, nullptr, nullptr};
+constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, nullptr,
+                            conv_run_portable, convt_s2_portable, gru_gates_portable, tanh_portable, nullptr, nullptr};
+constexpr Kernels kAvx2{gemm_tile_fma<float>, gemm_tile_fma<std::uint16_t>, grouped_one_avx2<float>,
+                        grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
+                        nullptr, nullptr};
 // The convolutions, grouped linears of one stream and the gates are the AVX2 path's.
-constexpr Kernels kAvx512{gemm_tile512<float>, gemm_tile512<std::uint16_t>, grouped_one_avx2, conv_run_avx2,
-                          convt_s2_avx2, gru_gates_vector, tanh_avx2, panels_one512<float>,
-                          panels_one512<std::uint16_t>};
+constexpr Kernels kAvx512{gemm_tile512<float>, gemm_tile512<std::uint16_t>, grouped_one_avx2<float>,
+                          grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
+                          panels_one512<float>, panels_one512<std::uint16_t>};
 
 }  // namespace
 

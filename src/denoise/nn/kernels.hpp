@@ -22,6 +22,7 @@ struct Kernels {
   // One stream through a grouped linear whose groups are `out` = 8, 16 or 32 wide, the groups side by side (y is
   // zero on entry); nullptr where the path has no such kernel (gemm_tile runs it).
   void (*grouped_one)(const float* w, int groups, int in, int out, const float* x, float* y);
+  void (*grouped_one_bf16)(const std::uint16_t* w, int groups, int in, int out, const float* x, float* y);
   // A convolution that is not pointwise (Conv2d::run handles 1x1 through gemm_tile).
   void (*conv)(const Conv2d& c, const float* const* frames, int in_f, float* out);
   // The transposed convolution DeepFilterNet3 uses: kernel 3, stride 2, padding 1, output padding 1.

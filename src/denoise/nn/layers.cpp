@@ -118,15 +118,26 @@ void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) con
   for (int k = 0; k < n; ++k) std::fill(y[k], y[k] + static_cast<std::size_t>(groups) * out, 0.0f);
   // Streams in fours share each weight row (gemm_tile); a stream left over runs its groups side by side.
   const Kernels& k = kernels();
-  const bool side_by_side = k.grouped_one && (out == 8 || out == 16 || out == 32);
-  const int tiled = side_by_side ? n / 4 * 4 : n;
-  if (tiled > 0) {
-    for (int g = 0; g < groups; ++g) {
-      k.gemm_tile(w.data() + static_cast<std::size_t>(g) * in * out, static_cast<std::size_t>(out), in, x,
-                  static_cast<std::size_t>(g) * in, y, static_cast<std::size_t>(g) * out, tiled, out);
+  auto run = [&](const auto* wt, auto gemm, auto one) {
+    const bool side_by_side = one && (out == 8 || out == 16 || out == 32);
+    const int tiled = side_by_side ? n / 4 * 4 : n;
+    if (tiled > 0) {
+      for (int g = 0; g < groups; ++g) {
+        gemm(wt + static_cast<std::size_t>(g) * in * out, static_cast<std::size_t>(out), in, x,
+             static_cast<std::size_t>(g) * in, y, static_cast<std::size_t>(g) * out, tiled, out);
+      }
     }
-  }
-  for (int s = tiled; s < n; ++s) k.grouped_one(w.data(), groups, in, out, x[s], y[s]);
+    for (int s = tiled; s < n; ++s) one(wt, groups, in, out, x[s], y[s]);
+  };
+  if (w_bf16.empty()) run(w.data(), k.gemm_tile, k.grouped_one);
+  else run(w_bf16.data(), k.gemm_tile_bf16, k.grouped_one_bf16);
+}
+
+void GroupedLinear::to_bf16() {
+  w_bf16.resize(w.size());
+  std::transform(w.begin(), w.end(), w_bf16.begin(), [](float f) { return nn::to_bf16(f); });
+  w.clear();
+  w.shrink_to_fit();
 }
 
 void tanh_inplace(float* x, int n) { kernels().tanh(x, n); }

@@ -53,6 +53,10 @@ struct TimeConv {
 struct GroupedLinear {
   int groups = 0, in = 0, out = 0;   // per group
   std::vector<float> w;              // [groups][in][out]
+  // The same weights in bfloat16 instead of w after to_bf16() (as Gru::wr_bf16: float arithmetic on widened
+  // weights).
+  std::vector<std::uint16_t> w_bf16;
+  void to_bf16();
   void run(const float* x, float* y) const;
   // The same for n inputs at once, reading each weight row once.
   void run_batch(const float* const* x, float* const* y, int n) const;

@@ -140,6 +140,9 @@ Dfn3Weights build_weights(const Graph& enc, const Graph& erb, const Graph& df, P
   w.df_fc_a_b = scalar(df, "/df_fc_a/df_fc_a.0/Add", 0);
   if (precision == Precision::bf16) {
     for (Gru* g : {&w.enc_gru, &w.erb_gru[0], &w.erb_gru[1], &w.df_gru[0], &w.df_gru[1]}) g->to_bf16();
+    for (GroupedLinear* l : {&w.df_fc_emb, &w.enc_lin_in, &w.enc_lin_out, &w.erb_lin_in, &w.erb_lin_out,
+                             &w.df_lin_in, &w.df_skip, &w.df_out})
+      l->to_bf16();
   }
   return w;
 }

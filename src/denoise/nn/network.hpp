@@ -14,8 +14,8 @@ namespace fc25::denoise::nn {
 
 
 
-// Reads every layer's weights from the three graphs, the GRUs' in bfloat16 for Precision::bf16; throws
-// ModelLoadError naming a missing or misshapen tensor.
+// Reads every layer's weights from the three graphs, the GRUs' and grouped linears' in bfloat16 for
+// Precision::bf16; throws ModelLoadError naming a missing or misshapen tensor.
 Dfn3Weights build_weights(const model::Graph& enc, const model::Graph& erb_dec, const model::Graph& df_dec,
                           Precision precision = Precision::fp32);
 

@@ -227,6 +227,39 @@ TEST_P(Kernels, GroupedLinearOneStreamAndFourTogetherEqualTheDefinition) {
 }
 
 
+// With its weights in bfloat16 (GroupedLinear::to_bf16), a grouped linear gives, bit for bit, what the float one
+// gives on the widened weights: alone and four streams at once.
+TEST_P(Kernels, GroupedLinearInBfloat16EqualsFloatOnTheWidenedWeights) {
+  std::mt19937 rng(10);
+  for (int out : {8, 16, 32, 60}) {
+    GroupedLinear bf;
+    bf.groups = 7, bf.in = 24, bf.out = out;
+    bf.w = random_vector(static_cast<std::size_t>(7) * 24 * out, rng);
+    bf.to_bf16();
+    ASSERT_TRUE(bf.w.empty());
+    GroupedLinear fl = bf;
+    fl.w.resize(bf.w_bf16.size());
+    std::transform(bf.w_bf16.begin(), bf.w_bf16.end(), fl.w.begin(), [](std::uint16_t b) { return from_bf16(b); });
+    fl.w_bf16.clear();
+    std::vector<std::vector<float>> xs, a, b;
+    std::vector<const float*> xp;
+    std::vector<float*> ap, bp;
+    for (int k = 0; k < 5; ++k) {
+      xs.push_back(random_vector(7 * 24, rng));
+      a.emplace_back(static_cast<std::size_t>(7) * out, 1e9f);
+      b.emplace_back(static_cast<std::size_t>(7) * out, -1e9f);
+    }
+    for (int k = 0; k < 5; ++k) xp.push_back(xs[k].data()), ap.push_back(a[k].data()), bp.push_back(b[k].data());
+    bf.run_batch(xp.data(), ap.data(), 5);
+    fl.run_batch(xp.data(), bp.data(), 5);
+    for (int k = 0; k < 5; ++k) EXPECT_EQ(a[k], b[k]) << "out " << out << " stream " << k;
+    std::vector<float> alone(static_cast<std::size_t>(7) * out);
+    bf.run(xs[0].data(), alone.data());
+    EXPECT_EQ(alone, b[0]) << "out " << out << ", one stream";
+  }
+}
+
+
 // ONNX's GRU (linear_before_reset = 1, gates z, r, h), from W [3H][in], R [3H][H] and the biases Wb, Rb:
 //   z = sigmoid(Wz x + Wbz + Rz h + Rbz), r = sigmoid(Wr x + Wbr + Rr h + Rbr),
 //   n = tanh(Wh x + Wbh + r * (Rh h + Rbh)), h' = (1 - z) * n + z * h
