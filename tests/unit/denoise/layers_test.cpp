@@ -196,21 +196,34 @@ TEST_P(Kernels, TimeConvFramesAddTheirTapsToTheOutputsTheyBelongTo) {
   expect_time_conv_matches_definition(100, 8, 1, 3, 21, 5, 6);
 }
 
+// A grouped linear of 7 groups of 24 inputs and `out` outputs, random weights; five random inputs for it.
+GroupedLinear random_grouped_linear(int out, std::mt19937& rng) {
+  GroupedLinear l;
+  l.groups = 7, l.in = 24, l.out = out;
+  l.w = random_vector(static_cast<std::size_t>(7) * 24 * out, rng);
+  return l;
+}
+std::vector<std::vector<float>> five_inputs(std::mt19937& rng) {
+  std::vector<std::vector<float>> xs;
+  for (int k = 0; k < 5; ++k) xs.push_back(random_vector(7 * 24, rng));
+  return xs;
+}
+// run_batch over all of xs at once (streams 0-3 through the four-wide tile, stream 4 alone).
+std::vector<std::vector<float>> run_batch(const GroupedLinear& l, const std::vector<std::vector<float>>& xs) {
+  std::vector<std::vector<float>> ys(xs.size(), std::vector<float>(static_cast<std::size_t>(l.groups) * l.out, 1e9f));
+  std::vector<const float*> xp;
+  std::vector<float*> yp;
+  for (std::size_t k = 0; k < xs.size(); ++k) xp.push_back(xs[k].data()), yp.push_back(ys[k].data());
+  l.run_batch(xp.data(), yp.data(), static_cast<int>(xs.size()));
+  return ys;
+}
+
 TEST_P(Kernels, GroupedLinearOneStreamAndFourTogetherEqualTheDefinition) {
   std::mt19937 rng(9);
   for (int out : {8, 16, 32, 60}) {
-    GroupedLinear l;
-    l.groups = 7, l.in = 24, l.out = out;
-    l.w = random_vector(static_cast<std::size_t>(7) * 24 * out, rng);
-    std::vector<std::vector<float>> xs, ys;
-    std::vector<const float*> xp;
-    std::vector<float*> yp;
-    for (int k = 0; k < 5; ++k) {
-      xs.push_back(random_vector(7 * 24, rng));
-      ys.emplace_back(static_cast<std::size_t>(7) * out, 1e9f);
-    }
-    for (int k = 0; k < 5; ++k) xp.push_back(xs[k].data()), yp.push_back(ys[k].data());
-    l.run_batch(xp.data(), yp.data(), 5);   // streams 0-3 through the four-wide tile, stream 4 alone
+    const GroupedLinear l = random_grouped_linear(out, rng);
+    const auto xs = five_inputs(rng);
+    const auto ys = run_batch(l, xs);
     for (int k = 0; k < 4; ++k) {           // a tiled stream gets what it would get on its own
       std::vector<float> alone(static_cast<std::size_t>(7) * out);
       l.run(xs[k].data(), alone.data());
@@ -226,39 +239,26 @@ TEST_P(Kernels, GroupedLinearOneStreamAndFourTogetherEqualTheDefinition) {
   }
 }
 
-
 // With its weights in bfloat16 (GroupedLinear::to_bf16), a grouped linear gives, bit for bit, what the float one
 // gives on the widened weights: alone and four streams at once.
 TEST_P(Kernels, GroupedLinearInBfloat16EqualsFloatOnTheWidenedWeights) {
   std::mt19937 rng(10);
   for (int out : {8, 16, 32, 60}) {
-    GroupedLinear bf;
-    bf.groups = 7, bf.in = 24, bf.out = out;
-    bf.w = random_vector(static_cast<std::size_t>(7) * 24 * out, rng);
+    GroupedLinear bf = random_grouped_linear(out, rng);
     bf.to_bf16();
     ASSERT_TRUE(bf.w.empty());
     GroupedLinear fl = bf;
     fl.w.resize(bf.w_bf16.size());
     std::transform(bf.w_bf16.begin(), bf.w_bf16.end(), fl.w.begin(), [](std::uint16_t b) { return from_bf16(b); });
     fl.w_bf16.clear();
-    std::vector<std::vector<float>> xs, a, b;
-    std::vector<const float*> xp;
-    std::vector<float*> ap, bp;
-    for (int k = 0; k < 5; ++k) {
-      xs.push_back(random_vector(7 * 24, rng));
-      a.emplace_back(static_cast<std::size_t>(7) * out, 1e9f);
-      b.emplace_back(static_cast<std::size_t>(7) * out, -1e9f);
-    }
-    for (int k = 0; k < 5; ++k) xp.push_back(xs[k].data()), ap.push_back(a[k].data()), bp.push_back(b[k].data());
-    bf.run_batch(xp.data(), ap.data(), 5);
-    fl.run_batch(xp.data(), bp.data(), 5);
+    const auto xs = five_inputs(rng);
+    const auto a = run_batch(bf, xs), b = run_batch(fl, xs);
     for (int k = 0; k < 5; ++k) EXPECT_EQ(a[k], b[k]) << "out " << out << " stream " << k;
     std::vector<float> alone(static_cast<std::size_t>(7) * out);
     bf.run(xs[0].data(), alone.data());
     EXPECT_EQ(alone, b[0]) << "out " << out << ", one stream";
   }
 }
-
 
 // ONNX's GRU (linear_before_reset = 1, gates z, r, h), from W [3H][in], R [3H][H] and the biases Wb, Rb:
 //   z = sigmoid(Wz x + Wbz + Rz h + Rbz), r = sigmoid(Wr x + Wbr + Rr h + Rbr),
