@@ -104,6 +104,41 @@ describe('dashboard in Chromium', () => {
     assert.equal(activeCount(), 0);
   });
 
+  // The page shows Go live as soon as it knows the user is offline, before its other lists have loaded: a click
+  // then must start the stream, not be lost.
+  it('Go live clicked while the page is still loading starts the stream', async () => {
+    const ctx = await browser.newContext();
+    try {
+      const name = uniqueName('gina');
+      const page = await register(ctx, server.url, name);
+      let release;
+      const held = new Promise((resolve) => { release = resolve; });
+      let holding = false;
+      await page.route('**/api/friends', async (route) => {
+        if (route.request().method() === 'GET') {
+          holding = true;
+          await held;
+        }
+        await route.continue();
+      });
+      await page.reload();
+      await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+      assert.ok(holding, 'the friend list is still loading');
+      await page.click('[data-testid=go-live]');
+      release();
+      await page.waitForSelector('[data-testid=live-state]:text-is("Live")', { timeout: 5000 });
+      await page.waitForSelector('[data-testid=timer]:not([hidden])');
+      const sessions = query(server.dbPath, `SELECT s.ended_at FROM stream_sessions s JOIN users u ON u.id = s.user_id ` +
+        `WHERE u.username = '${name}'`);
+      assert.equal(sessions.length, 1);
+      assert.equal(sessions[0].ended_at, null);
+      await page.click('[data-testid=stop]');
+      await page.waitForSelector('[data-testid=go-live]:not([hidden])', { timeout: 5000 });
+    } finally {
+      await ctx.close();
+    }
+  });
+
   // The request lists load while a push may come: a friend request pushed while a load is on its way is still shown
   // when that load's answer (made before the request) arrives.
   it('a friend request pushed while the request lists are loading is shown, not overwritten by the older answer', async () => {

@@ -475,17 +475,8 @@ async function main() {
     await alerts.setNotifications(alerts.notificationState() !== 'on');
     renderNotify();
   });
-  noteServerTime(m.server_now);
-  $('me').textContent = m.username;
-  renderLive();
-  const f = await api('GET', '/api/friends');
-  state.friends = new Map(f.friends.map((x) => [x.username, x]));
-  renderFriends();
-  await loadRequests();
-  loadRecordings = mountRecordings($('recordings'), { usage: $('usage') });
-  await loadRecordings().catch(() => {});
-  startTicker();
-
+  // The controls work from the moment they are shown (renderLive below): a click while the lists still load is
+  // not lost. Going live before the presence socket is up sends the offer once it is (reconnectBroadcast).
   try { checkStrength(localStorage.getItem('fc25.strength') || 'full'); } catch { /* private mode */ }
   for (const input of document.querySelectorAll('input[name=strength]')) input.addEventListener('change', onStrengthChange);
   $('go-live').addEventListener('click', goLive);
@@ -522,6 +513,17 @@ async function main() {
     navigator.sendBeacon('/api/stream/stop', new URLSearchParams({
       csrf_token: state.me.csrf_token, session_id: String(state.me.session_id), reason: 'page_unload' }));
   });
+  noteServerTime(m.server_now);
+  $('me').textContent = m.username;
+  renderLive();
+  const f = await api('GET', '/api/friends');
+  state.friends = new Map(f.friends.map((x) => [x.username, x]));
+  renderFriends();
+  await loadRequests();
+  loadRecordings = mountRecordings($('recordings'), { usage: $('usage') });
+  await loadRecordings().catch(() => {});
+  startTicker();
+
   presence = new Presence({
     onMessage: onPresence,
     onState: (up) => {
