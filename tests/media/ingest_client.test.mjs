@@ -9,14 +9,13 @@ import { after, before, describe, it } from 'node:test';
 
 import { readWav, rmsDb } from '../support/audio.mjs';
 import { requireTestNetwork } from '../support/browser.mjs';
-import { repoRoot, sharedDir, startServer } from '../support/server.mjs';
+import { repoRoot, sharedDir, startServer, tempDir } from '../support/server.mjs';
 import { query } from '../support/sqlite.mjs';
 
 const sendBin = process.env.FC25_SEND || path.join(process.env.FC25_BUILD_DIR || path.join(repoRoot, 'build'), 'tools/send/fc25-send');
 const speech = path.join(sharedDir, 'audio/libdf/clean_freesound_33711.wav');
 const noise = path.join(sharedDir, 'audio/libdf/noise_freesound_573577.wav');
 const modelDir = process.env.FC25_MODEL_DIR || path.join(sharedDir, 'models/DeepFilterNet3');
-const server0Dir = () => fs.mkdtempSync('/tmp/fc25-nomodel-');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Runs fc25-send; resolves with its JSON lines (one per stream cycle, then the summary).
@@ -167,7 +166,7 @@ describe('ingest from fc25-send', () => {
   });
 
   it('without a model the server runs the classic suppressor and says so', async () => {
-    const server = await startServer({ env: { FC25_MODEL_DIR: path.join(server0Dir(), 'no-model-here') } });
+    const server = await startServer({ env: { FC25_MODEL_DIR: path.join(tempDir('fc25-nomodel-'), 'no-model-here') } });
     try {
       assert.match(server.logs(), /no usable DeepFilterNet3 model.*classic/);
       assert.equal((await health(server)).denoiser, 'classic');

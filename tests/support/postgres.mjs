@@ -20,7 +20,11 @@ process.on('exit', () => {
 export function startPostgres() {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fc25-pg-')), 'cluster');
   const r = spawnSync(script, ['up', dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`PostgreSQL did not start: ${r.stderr}${r.stdout}`);
+  if (r.status !== 0) {
+    spawnSync(script, ['down', dir]);
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    throw new Error(`PostgreSQL did not start: ${r.stderr}${r.stdout}`);
+  }
   clusters.add(dir);
   const url = r.stdout.trim();
   const run = (cmd) => {
