@@ -133,12 +133,17 @@ void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) con
   else run(w_bf16.data(), k.gemm_tile_bf16, k.grouped_one_bf16);
 }
 
-void GroupedLinear::to_bf16() {
-  w_bf16.resize(w.size());
-  std::transform(w.begin(), w.end(), w_bf16.begin(), [](float f) { return nn::to_bf16(f); });
-  w.clear();
-  w.shrink_to_fit();
+namespace {
+// Moves `from` into `to` as bfloat16; `from` is left empty, its memory freed.
+void move_to_bf16(std::vector<float>& from, std::vector<std::uint16_t>& to) {
+  to.resize(from.size());
+  std::transform(from.begin(), from.end(), to.begin(), [](float f) { return to_bf16(f); });
+  from.clear();
+  from.shrink_to_fit();
 }
+}  // namespace
+
+void GroupedLinear::to_bf16() { move_to_bf16(w, w_bf16); }
 
 void tanh_inplace(float* x, int n) { kernels().tanh(x, n); }
 
@@ -191,12 +196,7 @@ void Gru::sequence(const float* const* x, float* h0, float* const* h, float* con
 
 void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }
 
-void Gru::to_bf16() {
-  wr_bf16.resize(wr.size());
-  std::transform(wr.begin(), wr.end(), wr_bf16.begin(), [](float f) { return nn::to_bf16(f); });
-  wr.clear();
-  wr.shrink_to_fit();
-}
+void Gru::to_bf16() { move_to_bf16(wr, wr_bf16); }
 
 
 }  // namespace fc25::denoise::nn
