@@ -39,6 +39,11 @@ struct Config {
   bool record_raw = false;                         // also keep {user}_{session}_raw.wav
   std::chrono::milliseconds media_timeout{10000};  // no audio this long after going live ends the stream
   std::chrono::milliseconds stall_after{1000};     // audio that stops this long is reported (Callbacks::audio)
+  // Audio that stopped is reported flowing again once it has come steadily this long: the last packets of a
+  // connection that was cut, queued on the way and let through when the link comes back, are a burst of a few
+  // hundred milliseconds at most and then nothing; they must not show the stream live again while its page is
+  // still reconnecting.
+  std::chrono::milliseconds resume_after{300};
   std::chrono::milliseconds stall_timeout{10000};  // audio that stopped this long ends the stream (media_timeout)
   // Audio that stops this long and comes back (lost on the way, or a new connection) has the audio lost meanwhile
   // written as silence, so that the recording's time stays the time live; what comes in the next gap_hold (audio

@@ -81,6 +81,7 @@ struct Pipe {
   Clock::time_point last_fanout_report = Clock::now();
   bool timeout_reported = false;
   bool stalled = false;                             // its audio stopped for Config::stall_after (reported)
+  Clock::time_point resuming{};                     // stalled, audio arriving again since (0: none arriving)
   // After a stall the recorder holds the frames for Config::gap_hold before it writes them: what arrives in that
   // time (a burst of audio queued on the way, then the live audio) tells how much was lost, written as silence.
   bool holding = false;

@@ -18,6 +18,8 @@ namespace fc25::live {
 namespace {
 
 constexpr auto kFanoutReportEvery = std::chrono::seconds(5);  // latency to listeners, logged while there are some
+// Frames further apart than this (as the recorder's 50 ms polls see them) are not yet audio flowing again.
+constexpr auto kSteadyGap = std::chrono::milliseconds(100);
 
 }  // namespace
 
@@ -213,9 +215,23 @@ void Recorder::run_recorder() {
         auto last_ns = p->last_frame_ns.load(std::memory_order_relaxed);
         auto since = last_ns ? std::chrono::nanoseconds(core::steady_ns() - last_ns)
                              : std::chrono::duration_cast<std::chrono::nanoseconds>(now - p->opened);
-        if (last_ns && (since > cfg_.stall_after) != p->stalled) {
-          p->stalled = !p->stalled;
-          flowing.emplace_back(p->session_id, !p->stalled);
+        if (last_ns && !p->stalled && since > cfg_.stall_after) {
+          p->stalled = true;
+          p->resuming = {};
+          flowing.emplace_back(p->session_id, false);
+        } else if (p->stalled) {
+          // Flowing again once frames have kept coming (none more than kSteadyGap apart, as the poll sees them)
+          // for resume_after.
+          if (since > kSteadyGap) {
+            p->resuming = {};
+          } else if (p->resuming == Clock::time_point{}) {
+            p->resuming = now;
+          }
+          if (p->resuming != Clock::time_point{} && now - p->resuming >= cfg_.resume_after) {
+            p->stalled = false;
+            p->resuming = {};
+            flowing.emplace_back(p->session_id, true);
+          }
         }
         auto limit = last_ns ? cfg_.stall_timeout : cfg_.media_timeout;
         if (!p->timeout_reported && since > limit) {

@@ -357,6 +357,38 @@ TEST(LiveMedia, AudioThatStopsIsReportedAndTheGapKeptAsSilence) {
   EXPECT_GT(rms(gap_to + 0.1, gap_to + 0.4), 0.1) << "the audio after it is the tone";
 }
 
+// After a stall, a burst of late packets (a cut connection's, let through when the link comes back) and then
+// nothing again does not report the audio flowing: friends would see the stream live while its page is still
+// reconnecting. Audio that keeps coming is reported, once.
+TEST(LiveMedia, ABurstAfterAStallIsNotAudioFlowingAgain) {
+  TempDir d;
+  auto c = config(d.path);
+  c.stall_after = 400ms;
+  std::mutex mu;
+  std::vector<bool> flowing;
+  live::Callbacks cb;
+  cb.audio = [&](std::int64_t id, bool on) {
+    std::lock_guard lock(mu);
+    if (id == 8) flowing.push_back(on);
+  };
+  auto seen = [&] {
+    std::lock_guard lock(mu);
+    return flowing;
+  };
+  live::LiveMedia lm(c, cb);
+  lm.open(8, "hana", core::now_ms(), {});
+  feed(*lm.input(8), 30);                   // 0.3 s of tone
+  std::this_thread::sleep_for(900ms);       // nothing arrives: stalled
+  ASSERT_EQ(seen(), (std::vector<bool>{false}));
+  feed(*lm.input(8), 8, 30, false);         // 80 ms of audio at once, then nothing again
+  std::this_thread::sleep_for(900ms);
+  EXPECT_EQ(seen(), (std::vector<bool>{false})) << "a burst is not the audio back";
+  feed(*lm.input(8), 60, 38);               // 0.6 s of live audio
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(seen(), (std::vector<bool>{false, true}));
+  lm.close(8);
+}
+
 // A listener removed (unfriended, gone) while its offer is still being taken: its pipeline is either never built
 // or torn down once built; none is left running, and nothing is touched after it is freed (the sanitizer builds).
 TEST(LiveMedia, AListenerRemovedWhileItStartsLeavesNoPipelineBehind) {
