@@ -208,8 +208,11 @@ struct Sender {
   GstClockTime base_pts = GST_CLOCK_TIME_NONE;
 };
 
-void on_offer_created(GstPromise* promise, gpointer data) {
-  auto* s = static_cast<Sender*>(data);
+// webrtcbin's offer, made the local description; without one, the failure for whoever waits on the peer's state
+// (a Sender or a ListenState: each has webrtc, mu, cv and failure).
+template <class Peer>
+void offer_created(GstPromise* promise, gpointer data) {
+  auto* s = static_cast<Peer*>(data);
   const GstStructure* reply = gst_promise_get_reply(promise);
   GstWebRTCSessionDescription* offer = nullptr;
   if (reply) gst_structure_get(reply, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
@@ -289,7 +292,7 @@ void on_connection(GstElement* webrtc, GParamSpec*, gpointer data) {
 }
 
 void on_negotiation_needed(GstElement* webrtc, gpointer data) {
-  GstPromise* p = gst_promise_new_with_change_func(on_offer_created, data, nullptr);
+  GstPromise* p = gst_promise_new_with_change_func(offer_created<Sender>, data, nullptr);
   g_signal_emit_by_name(webrtc, "create-offer", nullptr, p);
 }
 
@@ -539,22 +542,6 @@ void listen_pad_added(GstElement*, GstPad* pad, gpointer data) {
   gst_object_unref(sp);
 }
 
-void listen_offer_created(GstPromise* promise, gpointer data) {
-  auto* st = static_cast<ListenState*>(data);
-  const GstStructure* reply = gst_promise_get_reply(promise);
-  GstWebRTCSessionDescription* offer = nullptr;
-  if (reply) gst_structure_get(reply, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
-  gst_promise_unref(promise);
-  if (!offer) {
-    std::lock_guard lock(st->mu);
-    st->failure = "webrtcbin made no offer";
-    st->cv.notify_all();
-    return;
-  }
-  g_signal_emit_by_name(st->webrtc, "set-local-description", offer, nullptr);
-  gst_webrtc_session_description_free(offer);
-}
-
 void listen_connection(GstElement* webrtc, GParamSpec*, gpointer data) {
   auto* st = static_cast<ListenState*>(data);
   GstWebRTCPeerConnectionState cs;
@@ -596,7 +583,7 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   gst_caps_unref(caps);
   if (trans) gst_object_unref(trans);
   g_signal_emit_by_name(st.webrtc, "create-offer", nullptr,
-                        gst_promise_new_with_change_func(listen_offer_created, &st, nullptr));
+                        gst_promise_new_with_change_func(offer_created<ListenState>, &st, nullptr));
   auto teardown = [&] {
     gst_element_set_state(st.pipe, GST_STATE_NULL);
     gst_object_unref(st.pipe);
