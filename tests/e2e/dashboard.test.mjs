@@ -55,6 +55,9 @@ describe('dashboard in Chromium', () => {
     // Go live: bob sees it within 1 s; alice's timer starts at 00:00 and runs.
     const [, liveAfter] = await Promise.all([alicePage.click('[data-testid=go-live]'), timeUntilLive(bobPage, alice, true)]);
     assert.ok(liveAfter < 1000, `bob saw alice live after ${liveAfter.toFixed(0)} ms`);
+    // Her row offers to listen, on her page.
+    const listenLink = bobPage.locator(`[data-testid="listen-${alice}"]`);
+    assert.equal(await listenLink.getAttribute('href'), `/u/${alice}`);
     const timer = alicePage.locator('[data-testid=timer]');
     await timer.waitFor();
     assert.equal(await timer.textContent(), '00:00');
@@ -77,6 +80,7 @@ describe('dashboard in Chromium', () => {
     // Reload: bob sees her offline within 1 s; the reloaded page is not live.
     const [, offAfterReload] = await Promise.all([alicePage.reload(), timeUntilLive(bobPage, alice, false)]);
     assert.ok(offAfterReload < 1000, `bob saw alice offline ${offAfterReload.toFixed(0)} ms after the reload`);
+    assert.equal(await listenLink.count(), 0, 'no Listen while she is offline');
     await alicePage.waitForSelector('[data-testid=go-live]:not([hidden])');
     assert.equal(await alicePage.locator('[data-testid=stop]').isHidden(), true);
     assert.equal(activeCount(), 0);
@@ -102,6 +106,123 @@ describe('dashboard in Chromium', () => {
     await alicePage.waitForSelector('[data-testid=go-live]:not([hidden])');
     await alicePage.waitForTimeout(500);
     assert.equal(activeCount(), 0);
+  });
+
+  // Friend requests and friends as a user handles them: an empty request is named, a refusal goes once it says
+  // nothing any more, a declined request is said so, and removing a friend asks first.
+  it('requests and friends: empty input, stale errors, a decline, removal asked first', async () => {
+    const gina = uniqueName('gina');
+    const hugo = uniqueName('hugo');
+    const ivan = new Client(server.url);
+    await ivan.register(uniqueName('ivan'));
+    const gCtx = await browser.newContext();
+    const hCtx = await browser.newContext();
+    try {
+      const g = await register(gCtx, server.url, gina);
+      const h = await register(hCtx, server.url, hugo);
+      const requestCount = () => query(server.dbPath, 'SELECT count(*) AS n FROM friend_requests')[0].n;
+      const before = requestCount();
+
+      // Empty: said on the page, nothing sent.
+      await g.click('[data-testid=send-request]');
+      assert.equal(await g.locator('[data-testid=request-error]').textContent(), 'Enter the username of the friend to ask.');
+      assert.equal(requestCount(), before);
+      await g.fill('[data-testid=request-username]', 'x');
+      assert.equal(await g.locator('[data-testid=request-error]').textContent(), '', 'typing clears it');
+
+      // Twice: refused; once hugo accepts, the refusal is gone.
+      await g.fill('[data-testid=request-username]', hugo);
+      await g.click('[data-testid=send-request]');
+      await g.waitForSelector(`[data-testid="outgoing-${hugo}"]`);
+      await g.fill('[data-testid=request-username]', hugo);
+      await g.click('[data-testid=send-request]');
+      await g.waitForSelector('[data-testid=request-error]:text("already pending")');
+      await h.click(`[data-testid="accept-${gina}"]`, { timeout: 3000 });
+      await friendRow(g, hugo).waitFor({ timeout: 3000 });
+      assert.equal(await g.locator('[data-testid=request-error]').textContent(), '');
+
+      // hugo asks ivan in his page; ivan declines (on the API): hugo's page says so.
+      await h.fill('[data-testid=request-username]', ivan.username);
+      await h.click('[data-testid=send-request]');
+      await h.waitForSelector(`[data-testid="outgoing-${ivan.username}"]`, { timeout: 3000 });
+      const incoming = await ivan.get('/api/friends/requests');
+      const req = incoming.body.incoming.find((r) => r.from === hugo);
+      assert.ok(req, 'ivan has hugo\'s request');
+      assert.equal((await ivan.post(`/api/friends/requests/${req.id}/decline`)).status, 200);
+      await h.waitForSelector(`[data-testid=request-note]:text("${ivan.username} declined your friend request.")`,
+        { timeout: 3000 });
+      assert.equal(await h.locator(`[data-testid="outgoing-${ivan.username}"]`).count(), 0);
+
+      // Remove asks first: No keeps the friend; Yes removes, and hugo's page of gina stops showing her.
+      const hugoSeesGina = await hCtx.newPage();
+      await hugoSeesGina.goto(`${server.url}/u/${gina}`);
+      await hugoSeesGina.waitForSelector('[data-testid=friend-state]:text("Offline")');
+      await hugoSeesGina.waitForSelector('#recordings-card:not([hidden])');
+      let asked = '';
+      g.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+      await g.click(`[data-testid="remove-${hugo}"]`);
+      assert.match(asked, new RegExp(`Remove ${hugo} from your friends\\?`));
+      await g.waitForTimeout(300);
+      assert.equal(await friendRow(g, hugo).count(), 1, 'dismissed: still friends');
+      g.once('dialog', (d) => d.accept());
+      await g.click(`[data-testid="remove-${hugo}"]`);
+      await g.waitForSelector(`[data-testid="friend-${hugo}"]`, { state: 'detached', timeout: 3000 });
+      await hugoSeesGina.waitForSelector(`[data-testid=error]:text("You are not friends with ${gina} any more.")`,
+        { timeout: 3000 });
+      assert.equal(await hugoSeesGina.locator('#recordings-card').isHidden(), true, 'her recordings are not shown');
+    } finally {
+      await gCtx.close();
+      await hCtx.close();
+    }
+  });
+
+  // Empty fields on the login and register forms are named on the page; nothing is sent for them.
+  it('the login and register forms name the empty fields', async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      const posts = [];
+      page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
+      for (const form of ['login', 'register']) {
+        await page.goto(`${server.url}/${form}`);
+        await page.click('[data-testid=submit]');
+        assert.equal(await page.textContent('[data-testid=error]'), 'Enter your username and your password.', form);
+        await page.fill('[data-testid=username]', 'somebody');
+        assert.equal(await page.textContent('[data-testid=error]'), '', `${form}: typing clears it`);
+        await page.click('[data-testid=submit]');
+        assert.equal(await page.textContent('[data-testid=error]'), 'Enter your password.', form);
+        assert.equal(await page.evaluate(() => document.activeElement.id), 'password', `${form}: the cursor is there`);
+      }
+      assert.deepEqual(posts, [], 'nothing was sent');
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  // Long names (30 characters, the most a username has) and a phone's width: nothing wider than the screen.
+  it('a 30-character username fits a 375 px wide screen, in its own header and in a friend\'s list', async () => {
+    const longName = `${uniqueName('l')}_${'x'.repeat(30)}`.slice(0, 30);
+    const other = uniqueName('kim');
+    const lCtx = await browser.newContext({ viewport: { width: 375, height: 740 } });
+    const kCtx = await browser.newContext({ viewport: { width: 375, height: 740 } });
+    try {
+      const l = await register(lCtx, server.url, longName);
+      const k = await register(kCtx, server.url, other);
+      await l.fill('[data-testid=request-username]', other);
+      await l.click('[data-testid=send-request]');
+      await k.click(`[data-testid="accept-${longName}"]`, { timeout: 3000 });
+      await friendRow(k, longName).waitFor({ timeout: 3000 });
+      await friendRow(l, other).waitFor({ timeout: 3000 });
+      for (const [who, page] of [['the long name\'s own page', l], ['the friend\'s page', k]]) {
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(width <= 375, `${who} is ${width} px wide`);
+        const logout = await page.locator('[data-testid=logout]').boundingBox();
+        assert.ok(logout.height < 60, `${who}: Log out stays on one line (${logout.height} px high)`);
+      }
+    } finally {
+      await lCtx.close();
+      await kCtx.close();
+    }
   });
 
   // The page shows Go live as soon as it knows the user is offline, before its other lists have loaded: a click
@@ -190,6 +311,8 @@ describe('dashboard in Chromium', () => {
       await page.click(`[data-testid="accept-${dave.username}"]`);
       await friendRow(page, dave.username).waitFor({ timeout: 3000 });
     } finally {
+      // A load the page makes as it closes may still be in the route: it is dropped, not an error of the test.
+      await ctx.unrouteAll({ behavior: 'ignoreErrors' });
       await ctx.close();
     }
   });

@@ -71,6 +71,14 @@ describe('recordings in Chromium', () => {
     assert.equal(await bob.page.locator(`[data-testid=rename-recording-${id}]`).count(), 0);
     assert.equal(await bob.page.locator(`[data-testid=delete-recording-${id}]`).count(), 0);
     assert.ok(await bob.page.isVisible(`[data-testid=download-recording-${id}]`));
+
+    // The longest title, in one word: it wraps inside the page, which gets no wider than the window.
+    await page.click(`[data-testid=rename-recording-${id}]`);
+    await page.fill(`[data-testid=title-input-${id}]`, 'W'.repeat(100));
+    await page.press(`[data-testid=title-input-${id}]`, 'Enter');
+    await page.waitForSelector(`[data-testid=recording-title-${id}]:text-is("${'W'.repeat(100)}")`);
+    const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= inner, `the page is ${scroll} px wide in a window of ${inner}`);
     await alice.ctx.close();
     await bob.ctx.close();
   });

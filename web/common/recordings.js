@@ -7,7 +7,7 @@ const fmtDuration = (s) => {
   const t = Math.round(s);
   return `${String(Math.floor(t / 60)).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
 };
-const fmtSize = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(b / 1024))} KB`);
+const fmtSize = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : b === 0 ? '0 KB' : `${Math.max(1, Math.round(b / 1024))} KB`);
 
 // Shows a user's recordings in `list` (own: `username` null), newest first, 100 at a time with a "Show older" button
 // after them; `usage` (own list) gets a line on the space they take. Returns a function that loads it afresh.
@@ -39,7 +39,7 @@ export function mountRecordings(list, { username = null, usage = null } = {}) {
 }
 
 function showUsage(el, { bytes, quota_bytes: quota }) {
-  el.hidden = false;
+  el.hidden = bytes === 0 && !quota;   // nothing recorded: "No recordings yet" says it
   el.dataset.bytes = String(bytes);
   el.textContent = quota ? `Your recordings use ${fmtSize(bytes)} of ${fmtSize(quota)}.`
     : `Your recordings use ${fmtSize(bytes)}.`;

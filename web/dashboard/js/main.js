@@ -69,6 +69,8 @@ function renderFriends() {
           el('a', { href: `/u/${encodeURIComponent(name)}` }, name),
           el('span', { class: 'muted' }, reconnecting ? 'reconnecting… live for' : f.is_streaming ? 'live for' : 'offline'), timer),
         el('span', { class: 'row' },
+          f.is_streaming ? el('a', { class: 'button-link', href: `/u/${encodeURIComponent(name)}`,
+            'data-testid': `listen-${name}` }, 'Listen') : '',
           el('button', { type: 'button', 'data-testid': `mute-${name}`, 'aria-pressed': String(muted),
             title: muted ? `You are not told when ${name} goes live` : `Stop telling me when ${name} goes live`,
             onclick: () => { alerts.setMuted(name, !muted); renderFriends(); } }, muted ? 'Unmute' : 'Mute'),
@@ -255,10 +257,13 @@ function onPresence(msg) {
       break;
     case 'friend_request_declined':
       state.outgoing = state.outgoing.filter((r) => r.id !== msg.request.id);
+      $('request-note').textContent = `${msg.request.to} declined your friend request.`;
       requestsPushed();
       break;
     case 'friend_added':
       setFriend(msg.friend);
+      $('request-error').textContent = '';   // a refusal about this request says nothing any more
+      $('request-note').textContent = '';
       state.incoming = state.incoming.filter((r) => r.from !== msg.friend.username);
       state.outgoing = state.outgoing.filter((r) => r.to !== msg.friend.username);
       requestsPushed();
@@ -433,6 +438,7 @@ async function stop() {
     if (ownsStream()) stopBroadcast();
     await api('POST', '/api/stream/stop', { session_id: state.me.session_id, reason: 'user' });
     setSelf({ is_streaming: false, session_id: null, started_at: null, client_id: null });
+    $('strength-note').textContent = '';
   } catch (e) {
     $('live-error').textContent = e.message;
   } finally {
@@ -456,6 +462,7 @@ async function act(id, action) {
 }
 
 async function removeFriend(name) {
+  if (!confirm(`Remove ${name} from your friends? To be friends again, one of you sends a new request.`)) return;
   try {
     await api('DELETE', `/api/friends/${encodeURIComponent(name)}`);
     state.friends.delete(name);
@@ -493,10 +500,17 @@ async function main() {
     await api('POST', '/api/auth/logout');
     location.assign('/login');
   });
+  $('request-username').addEventListener('input', () => { $('request-error').textContent = ''; });
   $('request-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     $('request-error').textContent = '';
+    $('request-note').textContent = '';
     const input = $('request-username');
+    if (!input.value.trim()) {
+      $('request-error').textContent = 'Enter the username of the friend to ask.';
+      input.focus();
+      return;
+    }
     try {
       const r = await api('POST', '/api/friends/requests', { username: input.value.trim() });
       input.value = '';

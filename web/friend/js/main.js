@@ -108,7 +108,10 @@ async function main() {
       } else if (msg.type === 'streaming_status' && msg.is_streaming && msg.username !== me.username) {
         alerts.friendWentLive(msg);   // another friend: a toast (this page is not theirs)
       } else if (msg.type === 'friend_removed' && msg.username === username) {
+        if (listening()) stopListening();
         $('status-panel').hidden = true;
+        $('recordings-card').hidden = true;
+        $('listen-note').textContent = '';
         $('error').textContent = `You are not friends with ${username} any more.`;
       }
     },
