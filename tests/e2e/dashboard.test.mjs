@@ -194,6 +194,10 @@ describe('dashboard in Chromium', () => {
         assert.equal(await page.evaluate(() => document.activeElement.id), 'password', `${form}: the cursor is there`);
       }
       assert.deepEqual(posts, [], 'nothing was sent');
+      // Logged in, /login shows the dashboard.
+      await registerInPage(ctx, server.url, uniqueName('lena'));
+      await page.goto(`${server.url}/login`);
+      await page.waitForURL(`${server.url}/`, { timeout: 3000 });
     } finally {
       await ctx.close();
     }

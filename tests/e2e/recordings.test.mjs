@@ -83,6 +83,25 @@ describe('recordings in Chromium', () => {
     await bob.ctx.close();
   });
 
+  // A recording of 2.6 s is listed as 00:02, as the player counts it; a delete the server refuses says why.
+  it("a recording's length as the player counts it; a refused delete is said", async () => {
+    const carl = await loggedInPage(browser, server, uniqueName('carl'));
+    const [id] = addRecordings(server, carl.client.username, { seconds: 2.6 });
+    const page = carl.page;
+    await page.reload();
+    await page.waitForSelector(`[data-testid=recording-${id}]`);
+    assert.match(await page.textContent(`[data-testid=recording-${id}]`), /00:02 · /);
+    await page.route(`**/api/recordings/${id}`, (route) => (route.request().method() === 'DELETE'
+      ? route.fulfill({ status: 503, contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'database_unavailable', message: 'the database is not reachable' } }) })
+      : route.continue()));
+    page.once('dialog', (d) => d.accept());
+    await page.click(`[data-testid=delete-recording-${id}]`);
+    await page.waitForSelector(`[data-testid=recording-${id}] [role=alert]:text("Could not delete it: the database is not reachable")`,
+      { timeout: 3000 });
+    await carl.ctx.close();
+  });
+
   it('more than 100 recordings: the first 100, then Show older for the rest', async () => {
     const carol = await loggedInPage(browser, server, uniqueName('carol'));
     const ids = addRecordings(server, carol.client.username, { count: 103, files: false });

@@ -63,6 +63,9 @@ describe('Test microphone, in Chromium', () => {
       await page.waitForFunction(() => Number(document.querySelector('[data-testid=mic-test-level]').dataset.maxDb) > -40,
         null, { timeout: 3000 });
       assert.ok(await page.isHidden('[data-testid=go-live]'), 'no going live during a test');
+      // The page says the user is not live, and names the meter of what comes back.
+      assert.equal(await page.textContent('[data-testid=live-state]'), 'Not live: testing the microphone');
+      assert.ok(await page.isVisible('label[for=mic-test-level]'), 'the meter has its visible name');
       await sleep(1500);
       const seen = bobSocket.messages.filter((m) => m.type === 'streaming_status');
       assert.deepEqual(seen, [], 'a friend hears nothing of a test');
@@ -73,6 +76,8 @@ describe('Test microphone, in Chromium', () => {
       await page.waitForSelector('[data-testid=mic-test-panel]', { state: 'hidden', timeout: 10000 });
       assert.equal(await page.textContent('[data-testid=live-error]'), 'The microphone test ends after a minute.');
       assert.ok(await page.isVisible('[data-testid=go-live]'));
+      assert.equal(await page.textContent('[data-testid=live-state]'), 'Offline');
+      assert.ok(await page.isHidden('label[for=mic-test-level]'), 'the name goes with the meter');
       assert.ok(Date.now() - pressed >= 8000);
       assert.match(server.logs(), /mic test ended user=\S+ test=-\d+ reason=time_limit/);
       assert.equal((await (await fetch(server.url + '/api/health')).json()).media_pipelines, 0, 'nothing left open');

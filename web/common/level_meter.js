@@ -7,7 +7,11 @@ export function startLevelMeter(stream, element) {
   analyser.fftSize = 2048;
   src.connect(analyser);
   const buf = new Float32Array(analyser.fftSize);
-  element.hidden = false;
+  const show = (on) => {
+    element.hidden = !on;
+    for (const label of element.labels ?? []) label.hidden = !on;   // its visible name goes with it
+  };
+  show(true);
   const timer = setInterval(() => {
     analyser.getFloatTimeDomainData(buf);
     let sum = 0;
@@ -20,7 +24,7 @@ export function startLevelMeter(stream, element) {
   return {
     stop() {
       clearInterval(timer);
-      element.hidden = true;
+      show(false);
       element.value = -60;
       ctx.close().catch(() => {});
     },

@@ -3,8 +3,9 @@
 // the part already played is drawn darker.
 import { api } from '/static/common/api.js';
 
+// Whole seconds, as players count them (6.5 s is 00:06).
 const fmtDuration = (s) => {
-  const t = Math.round(s);
+  const t = Math.floor(s);
   return `${String(Math.floor(t / 60)).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
 };
 const fmtSize = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : b === 0 ? '0 KB' : `${Math.max(1, Math.round(b / 1024))} KB`);
@@ -109,7 +110,14 @@ function recordingItem(r, reload) {
   if (r.can_delete) {
     actions.append(button('Delete', `delete-recording-${r.id}`, () => {
       if (!confirm('Delete this recording? This cannot be undone.')) return;
-      api('DELETE', `/api/recordings/${r.id}`).then(() => reload?.()).catch(() => {});
+      api('DELETE', `/api/recordings/${r.id}`).then(() => reload?.()).catch((e) => {
+        li.querySelector('.delete-error')?.remove();
+        const note = document.createElement('p');
+        note.className = 'error delete-error';
+        note.setAttribute('role', 'alert');
+        note.textContent = `Could not delete it: ${e.message}`;
+        li.append(note);
+      });
     }));
   }
   li.append(actions);

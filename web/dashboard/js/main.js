@@ -35,7 +35,7 @@ function renderLive() {
   const timer = $('timer');
   $('my-dot').classList.toggle('live', m.is_streaming);
   const reconnecting = m.is_streaming && m.state === 'reconnecting';
-  $('live-state').textContent = !m.is_streaming ? 'Offline'
+  $('live-state').textContent = !m.is_streaming ? (micTest.id !== null ? 'Not live: testing the microphone' : 'Offline')
     : reconnecting ? (ownsStream() ? 'Reconnecting… (the stream goes on)' : 'Reconnecting… (another tab)')
       : ownsStream() ? 'Live' : 'Live in another tab';
   $('live-state').parentElement.dataset.state = m.is_streaming ? (reconnecting ? 'reconnecting' : 'live') : 'offline';
@@ -497,8 +497,12 @@ async function main() {
   });
   $('stop').addEventListener('click', stop);
   $('logout').addEventListener('click', async () => {
-    await api('POST', '/api/auth/logout');
-    location.assign('/login');
+    try {
+      await api('POST', '/api/auth/logout');
+      location.assign('/login');
+    } catch (e) {
+      $('live-error').textContent = `Could not log out: ${e.message}`;
+    }
   });
   $('request-username').addEventListener('input', () => { $('request-error').textContent = ''; });
   $('request-form').addEventListener('submit', async (ev) => {
