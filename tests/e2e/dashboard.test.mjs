@@ -198,6 +198,14 @@ describe('dashboard in Chromium', () => {
       await registerInPage(ctx, server.url, uniqueName('lena'));
       await page.goto(`${server.url}/login`);
       await page.waitForURL(`${server.url}/`, { timeout: 3000 });
+      // A log-out the server refuses is said; the page stays.
+      await page.waitForSelector('[data-testid=go-live]:not([hidden])');
+      await page.route('**/api/auth/logout', (route) => route.fulfill({ status: 503, contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'database_unavailable', message: 'the database is not reachable' } }) }));
+      await page.click('[data-testid=logout]');
+      await page.waitForSelector('[data-testid=live-error]:text("Could not log out: the database is not reachable")',
+        { timeout: 3000 });
+      assert.equal(new URL(page.url()).pathname, '/');
     } finally {
       await ctx.close();
     }
