@@ -392,7 +392,18 @@ void Api::handle(Request& req, Respond respond) const {
     prepare(req);
     auto m = router_.match(req.msg.method(), req.path);
     if (!m.handler) {
-      if (m.allowed.empty()) throw ApiError(404, "not_found", "no such page or API: " + req.path);
+      if (m.allowed.empty()) {
+        // A browser going to an address with no page gets a page that says so; everything else the JSON error.
+        const auto accept = req.msg[bhttp::field::accept];
+        const bool api_path = req.path.starts_with("/api/") || req.path.starts_with("/media/") ||
+                              req.path.starts_with("/internal/") || req.path.starts_with("/ws/") ||
+                              req.path.starts_with("/static/");
+        if (req.msg.method() == bhttp::verb::get && !api_path &&
+            std::string_view(accept.data(), accept.size()).find("text/html") != std::string_view::npos) {
+          return respond(page_not_found());
+        }
+        throw ApiError(404, "not_found", "no such page or API: " + req.path);
+      }
       std::string allow;
       for (auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
       auto res = error_response(405, "method_not_allowed",

@@ -56,6 +56,19 @@ describe('bad input', () => {
     assert.equal(snapshot(), before);
   });
 
+  it('an address with no page: a page for a browser, the JSON error for everything else', async () => {
+    const browserAsks = { headers: { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } };
+    const page = await a.get('/no-such-page', browserAsks);
+    assert.equal(page.status, 404);
+    assert.match(page.headers.get('content-type'), /^text\/html/);
+    assert.match(page.text, /<h2>No such page<\/h2>/);
+    assert.match(page.text, /<a href="\/">Go to your dashboard<\/a>/);
+    refused(await a.get('/no-such-page'), 404, 'not_found');
+    // The API's addresses answer in JSON whatever the browser asks for.
+    refused(await a.get('/api/no/such/route', browserAsks), 404, 'not_found');
+    refused(await a.get('/static/no-such-file.js', browserAsks), 404, 'not_found');
+  });
+
   it('reads paths, ids and ?username= the same way in every route', async () => {
     // '+' in a path is itself (only a query or a form takes it for a space).
     const plus = await a.get('/api/no+such/route');
