@@ -32,7 +32,9 @@ if pg_url=$(tests/support/postgres.sh up "$pg_dir"); then
   tests/support/postgres.sh down "$pg_dir"
 else
   echo "PostgreSQL did not start"; status=1
+  tests/support/postgres.sh down "$pg_dir" || true
 fi
+rm -rf "$(dirname "$pg_dir")"
 
 echo "== integration, media and browser tests (node --test, in a private network namespace)"
 mapfile -t node_tests < <(find tests/integration tests/media tests/e2e tests/tools -name '*.test.mjs' 2>/dev/null | sort)
