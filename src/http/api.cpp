@@ -400,7 +400,11 @@ void Api::handle(Request& req, Respond respond) const {
                               req.path.starts_with("/static/");
         if (req.msg.method() == bhttp::verb::get && !api_path &&
             std::string_view(accept.data(), accept.size()).find("text/html") != std::string_view::npos) {
-          return respond(page_not_found());
+          auto page = serve_file(svc_.web_dir, "404.html", req);
+          if (page.result() == bhttp::status::ok) {
+            page.result(bhttp::status::not_found);
+            return respond(std::move(page));
+          }
         }
         throw ApiError(404, "not_found", "no such page or API: " + req.path);
       }

@@ -14,35 +14,6 @@ Response json_response(unsigned status, const nlohmann::json& body) {
   return res;
 }
 
-Response page_not_found() {
-  Response res{bhttp::status::not_found, 11};
-  res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-  res.set(bhttp::field::cache_control, "no-store");
-  res.body() = R"(<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>No such page · fc25</title>
-  <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
-  <link rel="stylesheet" href="/static/common/css/app.css">
-</head>
-<body>
-  <header class="top"><a class="brand" href="/">fc25</a></header>
-  <main class="narrow">
-    <section class="card">
-      <h2>No such page</h2>
-      <p>There is no page at this address. A friend's page is /u/ and their name.</p>
-      <p><a href="/">Go to your dashboard</a></p>
-    </section>
-  </main>
-</body>
-</html>
-)";
-  res.prepare_payload();
-  return res;
-}
-
 bool has_cluster_secret(const bhttp::request<bhttp::string_body>& msg, const std::string& secret) {
   if (secret.empty()) return false;
   return core::constant_time_equal(std::string(msg[bhttp::field::authorization]), "Bearer " + secret);

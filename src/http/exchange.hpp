@@ -102,8 +102,6 @@ struct Request {
 using Respond = std::function<void(Reply)>;
 
 Response json_response(unsigned status, const nlohmann::json& body);
-// A page for a browser that asked for an address with no page (404, HTML), where the API would answer in JSON.
-Response page_not_found();
 // Whether a request from another node carries the cluster secret (`Authorization: Bearer <secret>`); never with
 // no secret set.
 bool has_cluster_secret(const bhttp::request<bhttp::string_body>& msg, const std::string& secret);

@@ -63,6 +63,7 @@ describe('bad input', () => {
     assert.match(page.headers.get('content-type'), /^text\/html/);
     assert.match(page.text, /<h2>No such page<\/h2>/);
     assert.match(page.text, /<a href="\/">Go to your dashboard<\/a>/);
+    assert.match(page.headers.get('content-security-policy'), /default-src 'self'/, 'as strict as every page');
     refused(await a.get('/no-such-page'), 404, 'not_found');
     // The API's addresses answer in JSON whatever the browser asks for.
     refused(await a.get('/api/no/such/route', browserAsks), 404, 'not_found');
