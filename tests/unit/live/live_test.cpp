@@ -310,6 +310,29 @@ TEST(LiveMedia, ASecondOfferReplacesTheStreamsIngest) {
   EXPECT_EQ(media::live_pipelines(), 0u);
 }
 
+// What a stream's Callbacks::audio reported for one session (flowing again: true, stopped: false), in order.
+class FlowReports {
+ public:
+  explicit FlowReports(std::int64_t session) : session_(session) {}
+  live::Callbacks callbacks() {
+    live::Callbacks cb;
+    cb.audio = [this](std::int64_t id, bool on) {
+      std::lock_guard lock(mu_);
+      if (id == session_) seen_.push_back(on);
+    };
+    return cb;
+  }
+  std::vector<bool> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::int64_t session_;
+  std::mutex mu_;
+  std::vector<bool> seen_;
+};
+
 // Audio that stops for a while (the page's network dropped) is reported, and again when it flows; the recording
 // keeps the wall clock's time: what was queued on the way arrives in a burst and is kept, the rest of the stretch
 // is silence, noted as a gap.
@@ -318,14 +341,8 @@ TEST(LiveMedia, AudioThatStopsIsReportedAndTheGapKeptAsSilence) {
   auto c = config(d.path);
   c.stall_after = 400ms;
   c.gap_after = 300ms;
-  std::mutex mu;
-  std::vector<bool> flowing;
-  live::Callbacks cb;
-  cb.audio = [&](std::int64_t id, bool on) {
-    std::lock_guard lock(mu);
-    if (id == 6) flowing.push_back(on);
-  };
-  live::LiveMedia lm(c, cb);
+  FlowReports flow(6);
+  live::LiveMedia lm(c, flow.callbacks());
   auto opened = core::now_ms();
   lm.open(6, "gina", opened, {});
   feed(*lm.input(6), 50);                   // 0.5 s of tone
@@ -333,10 +350,7 @@ TEST(LiveMedia, AudioThatStopsIsReportedAndTheGapKeptAsSilence) {
   feed(*lm.input(6), 40, 50, false);        // then 0.4 s of it at once (queued on the way)
   feed(*lm.input(6), 50, 90);               // and the live audio
   std::this_thread::sleep_for(100ms);
-  {
-    std::lock_guard lock(mu);
-    ASSERT_EQ(flowing, (std::vector<bool>{false, true}));
-  }
+  ASSERT_EQ(flow.seen(), (std::vector<bool>{false, true}));
   auto f = lm.close(6);
   auto wall_ms = core::now_ms() - opened;
   ASSERT_TRUE(f && f->clean);
@@ -364,28 +378,18 @@ TEST(LiveMedia, ABurstAfterAStallIsNotAudioFlowingAgain) {
   TempDir d;
   auto c = config(d.path);
   c.stall_after = 400ms;
-  std::mutex mu;
-  std::vector<bool> flowing;
-  live::Callbacks cb;
-  cb.audio = [&](std::int64_t id, bool on) {
-    std::lock_guard lock(mu);
-    if (id == 8) flowing.push_back(on);
-  };
-  auto seen = [&] {
-    std::lock_guard lock(mu);
-    return flowing;
-  };
-  live::LiveMedia lm(c, cb);
+  FlowReports flow(8);
+  live::LiveMedia lm(c, flow.callbacks());
   lm.open(8, "hana", core::now_ms(), {});
   feed(*lm.input(8), 30);                   // 0.3 s of tone
   std::this_thread::sleep_for(900ms);       // nothing arrives: stalled
-  ASSERT_EQ(seen(), (std::vector<bool>{false}));
+  ASSERT_EQ(flow.seen(), (std::vector<bool>{false}));
   feed(*lm.input(8), 8, 30, false);         // 80 ms of audio at once, then nothing again
   std::this_thread::sleep_for(900ms);
-  EXPECT_EQ(seen(), (std::vector<bool>{false})) << "a burst is not the audio back";
+  EXPECT_EQ(flow.seen(), (std::vector<bool>{false})) << "a burst is not the audio back";
   feed(*lm.input(8), 60, 38);               // 0.6 s of live audio
   std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(seen(), (std::vector<bool>{false, true}));
+  EXPECT_EQ(flow.seen(), (std::vector<bool>{false, true}));
   lm.close(8);
 }
 
