@@ -112,11 +112,7 @@ function recordingItem(r, reload) {
       if (!confirm('Delete this recording? This cannot be undone.')) return;
       api('DELETE', `/api/recordings/${r.id}`).then(() => reload?.()).catch((e) => {
         li.querySelector('.delete-error')?.remove();
-        const note = document.createElement('p');
-        note.className = 'error delete-error';
-        note.setAttribute('role', 'alert');
-        note.textContent = `Could not delete it: ${e.message}`;
-        li.append(note);
+        li.append(alertBox('p', `Could not delete it: ${e.message}`, 'delete-error'));
       });
     }));
   }
@@ -165,9 +161,7 @@ function rename(r, li, title, reload) {
   save.className = 'primary';
   save.textContent = 'Save';
   save.setAttribute('data-testid', `title-save-${r.id}`);
-  const err = document.createElement('span');
-  err.className = 'error';
-  err.setAttribute('role', 'alert');
+  const err = alertBox('span', '');
   const close = () => form.remove();
   form.append(input, save, button('Cancel', `title-cancel-${r.id}`, close), err);
   form.addEventListener('submit', async (ev) => {
@@ -184,6 +178,15 @@ function rename(r, li, title, reload) {
   input.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') close(); });
   title.after(form);
   input.focus();
+}
+
+// An error message read out as it appears.
+function alertBox(tag, text, extraClass = '') {
+  const e = document.createElement(tag);
+  e.className = `error ${extraClass}`.trim();
+  e.setAttribute('role', 'alert');
+  e.textContent = text;
+  return e;
 }
 
 function waveform(r, audio) {
