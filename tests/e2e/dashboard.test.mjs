@@ -39,6 +39,17 @@ describe('dashboard in Chromium', () => {
     await server?.stop();
   });
 
+  // Runs fn with `count` new browser contexts (each with `options`), closed afterwards whatever happens.
+  async function withContexts(count, options, fn) {
+    const contexts = [];
+    try {
+      for (let i = 0; i < count; i++) contexts.push(await browser.newContext(options));
+      return await fn(...contexts);
+    } finally {
+      for (const c of contexts) await c.close();
+    }
+  }
+
   it('alice goes live, bob sees it at once, the timer runs, reload and close end the stream', async () => {
     let alicePage = await register(aliceCtx, server.url, alice);
     const bobPage = await register(bobCtx, server.url, bob);
@@ -115,9 +126,7 @@ describe('dashboard in Chromium', () => {
     const hugo = uniqueName('hugo');
     const ivan = new Client(server.url);
     await ivan.register(uniqueName('ivan'));
-    const gCtx = await browser.newContext();
-    const hCtx = await browser.newContext();
-    try {
+    await withContexts(2, {}, async (gCtx, hCtx) => {
       const g = await register(gCtx, server.url, gina);
       const h = await register(hCtx, server.url, hugo);
       const requestCount = () => query(server.dbPath, 'SELECT count(*) AS n FROM friend_requests')[0].n;
@@ -170,10 +179,7 @@ describe('dashboard in Chromium', () => {
       await hugoSeesGina.waitForSelector(`[data-testid=error]:text("You are not friends with ${gina} any more.")`,
         { timeout: 3000 });
       assert.equal(await hugoSeesGina.locator('#recordings-card').isHidden(), true, 'her recordings are not shown');
-    } finally {
-      await gCtx.close();
-      await hCtx.close();
-    }
+    });
   });
 
   // Empty fields on the login and register forms are named on the page; nothing is sent for them.
@@ -215,9 +221,7 @@ describe('dashboard in Chromium', () => {
   it('a 30-character username fits a 375 px wide screen, in its own header and in a friend\'s list', async () => {
     const longName = `${uniqueName('l')}_${'x'.repeat(30)}`.slice(0, 30);
     const other = uniqueName('kim');
-    const lCtx = await browser.newContext({ viewport: { width: 375, height: 740 } });
-    const kCtx = await browser.newContext({ viewport: { width: 375, height: 740 } });
-    try {
+    await withContexts(2, { viewport: { width: 375, height: 740 } }, async (lCtx, kCtx) => {
       const l = await register(lCtx, server.url, longName);
       const k = await register(kCtx, server.url, other);
       await l.fill('[data-testid=request-username]', other);
@@ -231,10 +235,7 @@ describe('dashboard in Chromium', () => {
         const logout = await page.locator('[data-testid=logout]').boundingBox();
         assert.ok(logout.height < 60, `${who}: Log out stays on one line (${logout.height} px high)`);
       }
-    } finally {
-      await lCtx.close();
-      await kCtx.close();
-    }
+    });
   });
 
   // The page shows Go live as soon as it knows the user is offline, before its other lists have loaded: a click
