@@ -141,5 +141,12 @@ describe('listening live in Chromium', () => {
     const { now, duration } = await item.locator('audio').evaluate((a) => ({ now: a.currentTime, duration: a.duration }));
     assert.ok(Math.abs(now - Math.min(5, duration)) < 0.1, `ArrowRight moved the player 5 s (to ${now.toFixed(2)} s)`);
     assert.match(await canvas.getAttribute('aria-valuetext'), /^0:0[0-5] of \d+:\d\d$/);
+
+    // Alice goes live again: bob's page offers Listen and no longer says the stream ended.
+    await alice.page.click('[data-testid=go-live]');
+    await bob.page.waitForSelector('[data-testid=listen]:visible', { timeout: 3000 });
+    assert.equal(await bob.page.textContent('[data-testid=listen-note]'), '');
+    await alice.page.click('[data-testid=stop]');
+    await bob.page.waitForSelector('[data-testid=friend-state]:has-text("Offline")', { timeout: 2000 });
   });
 });

@@ -48,11 +48,14 @@ async function loadRecordings() {
 }
 
 function render(s) {
+  const wasLive = live;
   live = s.is_streaming;
   if (!live && listening()) {
     stopListening();
     $('listen-note').textContent = 'The stream ended.';
   }
+  // A new stream: what was said about the last one (it ended, it could not be heard) no longer applies.
+  if (live && !wasLive && !listening()) $('listen-note').textContent = '';
   renderListen();
   $('status-panel').hidden = false;
   $('status-panel').dataset.live = String(s.is_streaming);
