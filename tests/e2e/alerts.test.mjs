@@ -111,6 +111,27 @@ describe('friends going live, in Chromium', () => {
     for (const c of [alice, dave]) await c.post('/api/stream/stop', {});
   });
 
+  it('on a phone, a toast hides nothing for good: scrolled to the end, the page ends above it', async () => {
+    const { bob, alice, dave } = await bobAndFriends({ grant: false });
+    const page = bob.page;
+    await page.setViewportSize({ width: 375, height: 740 });
+    await goLive(alice);
+    await goLive(dave);
+    for (const c of [alice, dave]) await page.locator(`[data-testid="toast-${c.username}"]`).waitFor({ timeout: 2000 });
+    // Scrolled to the end a moment later, as someone would who saw the toasts come up.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    const { mainBottom, toastsTop } = await page.evaluate(() => ({
+      mainBottom: document.querySelector('main').getBoundingClientRect().bottom,
+      toastsTop: document.querySelector('[data-testid=toasts]').getBoundingClientRect().top,
+    }));
+    assert.ok(mainBottom <= toastsTop, `the page ends at ${mainBottom} px, the toasts start at ${toastsTop} px`);
+    // Dismissed, they leave no gap behind.
+    for (const c of [alice, dave]) await page.click(`[data-testid="toast-${c.username}"] button`);
+    await page.waitForFunction(() => getComputedStyle(document.body).paddingBottom === '0px', null, { timeout: 1000 });
+    for (const c of [alice, dave]) await c.post('/api/stream/stop', {});
+  });
+
   it('the permission is asked on the click that turns notifications on, not before', async () => {
     const { bob, alice } = await bobAndFriends({ grant: false });
     const page = bob.page;

@@ -21,6 +21,12 @@ export class LiveAlerts {
     this.box.setAttribute('aria-live', 'polite');
     this.box.setAttribute('data-testid', 'toasts');
     document.body.append(this.box);
+    // The toasts float over the page's bottom: while any is shown, the page gets that much room at its end, so
+    // whatever they cover (on a phone, the last buttons) can still be scrolled into view.
+    new ResizeObserver(() => {
+      document.body.style.paddingBottom = this.box.childElementCount
+        ? `calc(${this.box.offsetHeight}px + 1.5rem)` : '';
+    }).observe(this.box);
   }
 
   isMuted(name) { return this.muted.has(name); }
