@@ -238,6 +238,24 @@ describe('dashboard in Chromium', () => {
     });
   });
 
+  // A phone's width, offline: the four noise-removal choices on one line, and no empty rows under them.
+  it('on a 375 px screen the noise-removal choices sit on one line and the offline stream card has no empty rows', async () => {
+    await withContexts(1, { viewport: { width: 375, height: 740 } }, async (ctx) => {
+      const page = await register(ctx, server.url, uniqueName('pia'));
+      const tops = await page.locator('[data-testid=strength] label').evaluateAll(
+        (labels) => labels.map((l) => Math.round(l.getBoundingClientRect().top)));
+      assert.equal(tops.length, 4);
+      assert.equal(new Set(tops).size, 1, `the choices' tops: ${tops.join(', ')} px`);
+      // Between the choices and the (reserved) error line: only the error line's own margin.
+      const gap = await page.evaluate(() => {
+        const error = document.querySelector('[data-testid=live-error]');
+        return error.getBoundingClientRect().top - document.querySelector('[data-testid=strength]').getBoundingClientRect().bottom -
+          parseFloat(getComputedStyle(error).marginTop);
+      });
+      assert.ok(gap <= 1, `${gap} px of empty rows under the choices`);
+    });
+  });
+
   // The page shows Go live as soon as it knows the user is offline, before its other lists have loaded: a click
   // then must start the stream, not be lost.
   it('Go live clicked while the page is still loading starts the stream', async () => {
