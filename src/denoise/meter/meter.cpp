@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "denoise/denoise.hpp"
+
 namespace fc25::denoise {
 namespace {
 
@@ -13,6 +15,10 @@ constexpr float kBackgroundLsnrDb = 0.0f;
 // Below this level (dBFS) there is nothing to measure: a removal figure would be a ratio of two silences.
 constexpr double kSilenceDbfs = -75.0;
 constexpr float kMaxRemovedDb = 60.0f;
+// The word for the page is taken from the background's power over about this long, and leaves a level only this
+// far past its threshold.
+constexpr double kWordSeconds = 2.0;
+constexpr float kHysteresisDb = 3.0f;
 
 double dbfs(double energy, double samples) {
   if (samples <= 0 || energy <= 0) return -100.0;
@@ -37,6 +43,14 @@ NoiseLevel classify_noise(float noise_dbfs) {
   if (noise_dbfs >= -40.0f) return NoiseLevel::loud;
   if (noise_dbfs >= -58.0f) return NoiseLevel::moderate;
   return NoiseLevel::quiet;
+}
+
+NoiseLevel classify_noise(float noise_dbfs, NoiseLevel shown) {
+  const NoiseLevel up = classify_noise(noise_dbfs - kHysteresisDb);
+  const NoiseLevel down = classify_noise(noise_dbfs + kHysteresisDb);
+  if (up > shown) return up;
+  if (down < shown) return down;
+  return shown;
 }
 
 NoiseMeter::NoiseMeter(std::size_t delay_samples, bool has_lsnr)
@@ -86,7 +100,20 @@ MeterReading NoiseMeter::take() {
   r.hops = hops_;
   r.input_dbfs = static_cast<float>(dbfs(in_energy_, samples_));
   r.noise_dbfs = static_cast<float>(dbfs(noise_energy_, samples_));
-  r.level = classify_noise(r.noise_dbfs);
+  if (samples_ > 0) {
+    const bool first = recent_.empty();
+    recent_.push_back({noise_energy_, samples_});
+    recent_energy_ += noise_energy_;
+    recent_samples_ += samples_;
+    while (recent_samples_ - recent_.front().second >= kWordSeconds * kSampleRate) {
+      recent_energy_ -= recent_.front().first;
+      recent_samples_ -= recent_.front().second;
+      recent_.pop_front();
+    }
+    const auto db = static_cast<float>(dbfs(recent_energy_, recent_samples_));
+    shown_ = first ? classify_noise(db) : classify_noise(db, shown_);
+  }
+  r.level = shown_;
   if (has_lsnr_ && hops_ > 0) r.lsnr_db = static_cast<float>(lsnr_sum_ / static_cast<double>(hops_));
   if (bg_hops_ > 0) {
     const double ratio = bg_out_ > 0 ? bg_in_ / bg_out_ : 1e6;

@@ -3,9 +3,11 @@
 // taken out. Arrays in, numbers out; no I/O. The live plane feeds every hop it denoises and reads a window a few
 // times a second for the broadcaster's page; the window means go to the recording's row.
 #include <cstddef>
+#include <deque>
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fc25::denoise {
@@ -23,8 +25,14 @@ struct MeterReading {
   std::optional<float> removed_db;       // how much lower the background is after noise removal; nullopt when the
                                          // window held no background to measure (silence, or speech throughout)
   std::optional<float> lsnr_db;          // the engine's own speech-to-noise estimate, mean over the window
-  NoiseLevel level = NoiseLevel::quiet;
+  NoiseLevel level = NoiseLevel::quiet;  // the word for the page: from the background's level over the last two
+                                         // seconds, moved only 3 dB past a threshold (a room near one, or a
+                                         // beeping source, does not flip it several times a second)
 };
+
+// The word for a background level, given the word shown now: louder only from 3 dB past the next threshold up,
+// quieter only from 3 dB under the next one down.
+NoiseLevel classify_noise(float noise_dbfs, NoiseLevel shown);
 
 class NoiseMeter {
  public:
@@ -55,6 +63,11 @@ class NoiseMeter {
   // The session.
   double removed_sum_ = 0;
   std::size_t removed_windows_ = 0;
+  // The word: the background's energy and samples of the last windows (about two seconds), and the word last
+  // given.
+  std::deque<std::pair<double, double>> recent_;
+  double recent_energy_ = 0, recent_samples_ = 0;
+  NoiseLevel shown_ = NoiseLevel::quiet;
 };
 
 }  // namespace fc25::denoise

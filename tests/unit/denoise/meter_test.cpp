@@ -179,11 +179,62 @@ TEST(Meter, PassthroughRemovesNothingAndClassicRemovesSteadyNoise) {
   EXPECT_EQ(std::vector<float>(x.begin(), x.begin() + kHopSize), y) << "classic at 0 dB passes the input";
 }
 
+// Windows of 250 ms (25 hops) of background at the given levels (dBFS), as the live plane takes them; the words.
+std::vector<NoiseLevel> words_for(const std::vector<float>& window_dbfs) {
+  NoiseMeter m(0, true);
+  std::vector<NoiseLevel> words;
+  std::vector<float> in(kHopSize), out(kHopSize, 0.0f);
+  for (float db : window_dbfs) {
+    // A square wave of that power (±a has power a²); the engine's local SNR says it is all background.
+    const float a = std::pow(10.0f, db / 20.0f);
+    for (std::size_t i = 0; i < kHopSize; ++i) in[i] = (i / 24) % 2 ? a : -a;
+    for (int h = 0; h < 25; ++h) m.add(in, out, -20.0f);
+    words.push_back(m.take().level);
+  }
+  return words;
+}
+
+TEST(Meter, TheWordForTheBackgroundDoesNotFlickerButFollowsARealChange) {
+  // A source beeping four times a second across a threshold: every other window loud (-34), the others
+  // moderate (-50). Each window alone would flip the word; after the first two seconds it holds.
+  std::vector<float> beeping;
+  for (int i = 0; i < 40; ++i) beeping.push_back(i % 2 ? -50.0f : -34.0f);
+  ASSERT_NE(classify_noise(-34.0f), classify_noise(-50.0f));
+  auto words = words_for(beeping);
+  int changes = 0;
+  for (std::size_t i = 9; i < words.size(); ++i) changes += words[i] != words[i - 1];
+  EXPECT_EQ(changes, 0) << "the word changed " << changes << " times in 8 s of beeping";
+
+  // A level 1 dB either side of the loud threshold, window after window: one word.
+  std::vector<float> edge;
+  for (int i = 0; i < 40; ++i) edge.push_back(i % 2 ? -41.0f : -39.0f);
+  words = words_for(edge);
+  changes = 0;
+  for (std::size_t i = 1; i < words.size(); ++i) changes += words[i] != words[i - 1];
+  EXPECT_EQ(changes, 0);
+
+  // A quiet room that becomes loud and stays so: the word says it within two seconds, and back again.
+  std::vector<float> step(8, -75.0f);
+  step.insert(step.end(), 8, -30.0f);
+  step.insert(step.end(), 12, -75.0f);
+  words = words_for(step);
+  EXPECT_EQ(words[7], NoiseLevel::quiet);
+  EXPECT_EQ(words[15], NoiseLevel::loud) << "after 2 s of a loud room";
+  EXPECT_EQ(words.back(), NoiseLevel::quiet) << "after 3 s of quiet again";
+}
+
 TEST(Meter, NoiseLevelNames) {
   EXPECT_EQ(classify_noise(-30.0f), NoiseLevel::loud);
   EXPECT_EQ(classify_noise(-50.0f), NoiseLevel::moderate);
   EXPECT_EQ(classify_noise(-70.0f), NoiseLevel::quiet);
   EXPECT_EQ(to_string(NoiseLevel::moderate), "moderate");
+  // With a word shown: 3 dB past a threshold to leave it.
+  EXPECT_EQ(classify_noise(-38.0f, NoiseLevel::moderate), NoiseLevel::moderate);
+  EXPECT_EQ(classify_noise(-36.0f, NoiseLevel::moderate), NoiseLevel::loud);
+  EXPECT_EQ(classify_noise(-42.0f, NoiseLevel::loud), NoiseLevel::loud);
+  EXPECT_EQ(classify_noise(-44.0f, NoiseLevel::loud), NoiseLevel::moderate);
+  EXPECT_EQ(classify_noise(-70.0f, NoiseLevel::loud), NoiseLevel::quiet);
+  EXPECT_EQ(classify_noise(-30.0f, NoiseLevel::quiet), NoiseLevel::loud);
 }
 
 }  // namespace
