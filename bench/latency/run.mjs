@@ -4,13 +4,17 @@
 // their audio with WebAudio (alice the microphone track she sends, bob the track he receives), and the lag that
 // best lines up the two loudness envelopes is the latency. The same taps on two pages connected to each other
 // directly (no server) give the floor. Modes: `direct`, `direct10` (the same, the answer asking for 10 ms
-// packets), `off` (through fc25, noise removal off), `dfn3` (through fc25, DeepFilterNet3). Each run is cut into windows; one lag per window.
+// packets), `off` (through fc25, noise removal off), `dfn3` (through fc25, DeepFilterNet3), and `pair-off`,
+// `pair-dfn3`: the same through fc25 with a direct connection beside it in the same session (alice's page sends the
+// same microphone track to bob's page too), so that what fc25 adds is read in each session against the direct
+// path: the capture's and the pages' audio clocks are common to both and cancel (each connection's jitter buffer
+// does not: the listening browser sizes each on its own). Each run is cut into windows; one lag per window.
 //
 // Per run it also prints how long the listening browser's jitter buffer held the audio (getStats: jitterBufferDelay
 // over jitterBufferEmittedCount) and the server's own stamps (`media closed … latency/through`, `fanout closed … latency`) so
 // the time inside the server can be told from the time in the browsers and the network.
 //
-//   scripts/netns-run.sh node bench/latency/run.mjs [--modes direct,off,dfn3] [--runs 3] [--seconds 15] [--json]
+//   scripts/netns-run.sh node bench/latency/run.mjs [--modes direct,off,dfn3,pair-dfn3] [--runs 3] [--seconds 15] [--json]
 // The server's packing comes from the environment (FC25_PACKET_MS, FC25_LISTENER_OPUS), as for `fc25 serve`.
 //
 // Timestamps: each tap's audio blocks are placed on the page's clock by its AudioContext's own output timestamp
@@ -58,7 +62,31 @@ const TAP = `(() => {
   navigator.mediaDevices.getUserMedia = async (c) => {
     const s = await gum(c);
     tap(s, taps.mic);
+    window.__micStream = s;
     return s;
+  };
+  // Two received tracks through one context, so that both are read at the same moments: each block gives the
+  // loudness of each (the paired modes: the direct connection's track and fc25's).
+  window.__tapPair = (a, b) => {
+    taps.pair = [];
+    const ctx = new AudioContext({ sampleRate: 48000 });
+    const merge = ctx.createChannelMerger(2);
+    ctx.createMediaStreamSource(a).connect(merge, 0, 0);
+    ctx.createMediaStreamSource(b).connect(merge, 0, 1);
+    const sp = ctx.createScriptProcessor(256, 2, 1);
+    const rms = (x) => { let s = 0; for (let i = 0; i < x.length; i++) s += x[i] * x[i]; return Math.sqrt(s / x.length); };
+    sp.onaudioprocess = (ev) => {
+      const ts = ctx.getOutputTimestamp();
+      if (!ts.performanceTime) return;
+      const at = performance.timeOrigin + ts.performanceTime + (ev.playbackTime - ts.contextTime) * 1000;
+      taps.pair.push([at, rms(ev.inputBuffer.getChannelData(0)), rms(ev.inputBuffer.getChannelData(1))]);
+    };
+    const sink = ctx.createGain();
+    sink.gain.value = 0;
+    merge.connect(sp);
+    sp.connect(sink);
+    sink.connect(ctx.destination);
+    keep.push(ctx, merge, sp, sink);
   };
   const Native = window.RTCPeerConnection;
   const pcs = [];
@@ -66,7 +94,13 @@ const TAP = `(() => {
     constructor(...a) {
       super(...a);
       pcs.push(this);
-      this.addEventListener('track', (ev) => tap(ev.streams[0] || new MediaStream([ev.track]), taps.recv));
+      this.addEventListener('track', (ev) => {
+        const stream = ev.streams[0] || new MediaStream([ev.track]);
+        // A connection marked direct (the paired modes' second one) is tapped apart from fc25's.
+        if (this.direct) window.__directStream = stream;
+        else window.__recvStream = stream;
+        tap(stream, this.direct ? (taps.direct ??= []) : taps.recv);
+      });
     }
   };
   // Resolves once the connection's candidates are all in its description (the direct mode does not trickle).
@@ -76,8 +110,8 @@ const TAP = `(() => {
     done();
   });
   // How long the receiving side's jitter buffer held the audio it played, on average (ms).
-  window.__jitterBufferMs = async () => {
-    for (const pc of pcs) {
+  window.__jitterBufferMs = async (direct = false) => {
+    for (const pc of pcs.filter((p) => !!p.direct === direct)) {
       for (const s of (await pc.getStats()).values()) {
         if (s.type === 'inbound-rtp' && s.kind === 'audio' && s.jitterBufferEmittedCount > 0) {
           return (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount;
@@ -144,7 +178,39 @@ async function userPage(browser, server, name) {
   return { name, client, ctx, page: await ctx.newPage() };
 }
 
-async function serverRun(browser, server, noiseRemoval) {
+// The paired modes: alice's page also sends the same microphone track straight to bob's page, which plays both;
+// the lag between the two received tracks, read together, is what fc25 adds in that session. Where each page's
+// capture and playout ticks fall is common to both and cancels.
+async function addDirectPair(alice, bob) {
+  const offer = await alice.evaluate(async () => {
+    const pc = window.__directPc = new RTCPeerConnection();
+    pc.direct = true;
+    window.__micStream.getAudioTracks().forEach((t) => pc.addTrack(t, window.__micStream));
+    await pc.setLocalDescription(await pc.createOffer());
+    await window.__gathered(pc);
+    return pc.localDescription.sdp;
+  });
+  const answer = await bob.evaluate(async (offer) => {
+    const pc = window.__directPc = new RTCPeerConnection();
+    pc.direct = true;
+    pc.ontrack = (e) => {
+      const el = document.createElement('audio');
+      el.srcObject = e.streams[0];
+      document.body.append(el);
+      el.play().catch(() => {});
+    };
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await window.__gathered(pc);
+    return pc.localDescription.sdp;
+  }, offer);
+  await alice.evaluate((sdp) => window.__directPc.setRemoteDescription({ type: 'answer', sdp }), answer);
+  await bob.waitForFunction(() => window.__directPc.connectionState === 'connected' && window.__directStream,
+    null, { timeout: 10000 });
+  await bob.evaluate(() => window.__tapPair(window.__directStream, window.__recvStream));
+}
+
+async function serverRun(browser, server, noiseRemoval, paired = false) {
   const alice = await userPage(browser, server, uniqueName('alice'));
   const bob = await userPage(browser, server, uniqueName('bob'));
   await makeFriends(alice.client, bob.client);
@@ -164,10 +230,16 @@ async function serverRun(browser, server, noiseRemoval) {
   await bob.page.goto(`${server.url}/u/${alice.name}`);
   await bob.page.click('[data-testid=listen]');
   await bob.page.waitForFunction(() => document.body.dataset.listenState === 'connected', null, { timeout: 10000 });
+  if (paired) await addDirectPair(alice.page, bob.page);
   await sleep(SECONDS * 1000);
   const mic = await alice.page.evaluate(() => window.__taps.mic);
   const recv = await bob.page.evaluate(() => window.__taps.recv);
   const jitterBufferMs = await bob.page.evaluate(() => window.__jitterBufferMs());
+  const pair = paired ? {
+    direct: await bob.page.evaluate(() => window.__taps.direct),
+    both: await bob.page.evaluate(() => window.__taps.pair),
+    directJitterBufferMs: await bob.page.evaluate(() => window.__jitterBufferMs(true)),
+  } : null;
   await alice.page.click('[data-testid=stop]');
   const t0 = Date.now();
   while (!/fanout closed/.test(server.logs().slice(logFrom)) && Date.now() - t0 < 5000) await sleep(50);
@@ -181,12 +253,12 @@ async function serverRun(browser, server, noiseRemoval) {
   };
   await alice.ctx.close();
   await bob.ctx.close();
-  return { mic, recv, stamps, jitterBufferMs };
+  return { mic, recv, stamps, jitterBufferMs, pair };
 }
 
-// Envelopes on a 1 ms grid (linear between blocks), then the lag in [0, 400) ms that maximises their correlation
-// in each window, refined to a fraction of a millisecond by a parabola through the peak.
-function lags(mic, recv) {
+// Envelopes on a 1 ms grid (linear between blocks), then the lag in [minLag, 400) ms that maximises their
+// correlation in each window, refined to a fraction of a millisecond by a parabola through the peak.
+function lags(mic, recv, minLag = 0) {
   const grid = (pts, from, n) => {
     const out = new Float64Array(n);
     let j = 0;
@@ -200,34 +272,35 @@ function lags(mic, recv) {
     return out;
   };
   if (mic.length < 100 || recv.length < 100) return [];
-  const start = Math.max(mic[0][0], recv[0][0] - 400) + 1000, end = Math.min(mic.at(-1)[0], recv.at(-1)[0] - 400);
+  const span = 400 - minLag;
+  const start = Math.max(mic[0][0] - minLag, recv[0][0] - 400) + 1000, end = Math.min(mic.at(-1)[0], recv.at(-1)[0] - 400);
   const out = [];
   for (let w0 = start; w0 + WINDOW_S * 1000 <= end; w0 += WINDOW_S * 1000) {
     const n = WINDOW_S * 1000;
-    const a = grid(mic, w0, n), b = grid(recv, w0, n + 400);
+    const a = grid(mic, w0, n), b = grid(recv, w0 + minLag, n + span);
     const mean = (v, k) => { let s = 0; for (let i = 0; i < k; i++) s += v[i]; return s / k; };
     const ma = mean(a, n);
-    const score = new Float64Array(400);
-    for (let lag = 0; lag < 400; lag++) {
+    const score = new Float64Array(span);
+    for (let k = 0; k < span; k++) {
       let dot = 0, aa = 0, bb = 0, mb = 0;
-      for (let i = 0; i < n; i++) mb += b[i + lag];
+      for (let i = 0; i < n; i++) mb += b[i + k];
       mb /= n;
       for (let i = 0; i < n; i++) {
-        const x = a[i] - ma, y = b[i + lag] - mb;
+        const x = a[i] - ma, y = b[i + k] - mb;
         dot += x * y; aa += x * x; bb += y * y;
       }
-      score[lag] = dot / Math.sqrt(aa * bb || 1);
+      score[k] = dot / Math.sqrt(aa * bb || 1);
     }
     let best = 0;
-    for (let lag = 1; lag < 400; lag++) if (score[lag] > score[best]) best = lag;
+    for (let k = 1; k < span; k++) if (score[k] > score[best]) best = k;
     if (score[best] < 0.5) continue;  // silence or no match in this window
     let frac = 0;
-    if (best > 0 && best < 399) {
+    if (best > 0 && best < span - 1) {
       const [l, c, r] = [score[best - 1], score[best], score[best + 1]];
       const d = l - 2 * c + r;
       if (d < 0) frac = (0.5 * (l - r)) / d;
     }
-    out.push(best + frac);
+    out.push(minLag + best + frac);
   }
   return out;
 }
@@ -244,13 +317,22 @@ try {
     for (const mode of MODES) {
       const r = mode === 'direct' ? await directRun(browser, server.url)
         : mode === 'direct10' ? await directRun(browser, server.url, 10)
-          : await serverRun(browser, server, mode === 'dfn3');
+          : await serverRun(browser, server, mode.endsWith('dfn3'), mode.startsWith('pair-'));
       const l = lags(r.mic, r.recv);
       const entry = { mode, run: run + 1, windows: l.length, lag_p50_ms: median(l), lags_ms: l.map((x) => +x.toFixed(1)),
         listener_jitter_buffer_ms: r.jitterBufferMs, stamps: r.stamps };
+      if (r.pair) {
+        const d = lags(r.mic, r.pair.direct);
+        const added = lags(r.pair.both.map(([t, a]) => [t, a]), r.pair.both.map(([t, , b]) => [t, b]), -100);
+        Object.assign(entry, { direct_lag_p50_ms: median(d), direct_jitter_buffer_ms: r.pair.directJitterBufferMs,
+          added_p50_ms: median(added), added_ms: added.map((x) => +x.toFixed(1)) });
+      }
       results.push(entry);
       log(`${mode} run ${run + 1}: mouth-to-ear p50 ${entry.lag_p50_ms?.toFixed(1)} ms over ${l.length} windows, ` +
         `listener's jitter buffer ${entry.listener_jitter_buffer_ms?.toFixed(1)} ms` +
+        (r.pair ? `; the direct connection beside it ${entry.direct_lag_p50_ms?.toFixed(1)} ms (jitter buffer ` +
+          `${entry.direct_jitter_buffer_ms?.toFixed(1)} ms); fc25 later than direct by ${entry.added_p50_ms?.toFixed(1)} ms ` +
+          `(windows: ${entry.added_ms.join(', ')})` : '') +
         (r.stamps ? `; server: denoise wait p50 ${r.stamps.denoise_wait_p50_ms} ms, packet to clean audio p50 ` +
           `${r.stamps.through_p50_ms} ms, packet to listener's payloader p50 ${r.stamps.fanout_p50_ms} ms` : ''));
     }
@@ -263,6 +345,11 @@ const summary = {};
 for (const mode of MODES) {
   const per = results.filter((r) => r.mode === mode && r.lag_p50_ms !== null).map((r) => r.lag_p50_ms);
   summary[mode] = { p50_ms: median(per), spread_ms: per.length ? Math.max(...per) - Math.min(...per) : null, runs: per.length };
+  const added = results.filter((r) => r.mode === mode && r.added_p50_ms != null).map((r) => r.added_p50_ms);
+  if (added.length) {
+    summary[mode].paired_added_p50_ms = median(added);
+    summary[mode].paired_added_spread_ms = Math.max(...added) - Math.min(...added);
+  }
 }
 for (const mode of MODES) {
   if (mode.startsWith('direct') || summary[mode].p50_ms == null) continue;
@@ -277,7 +364,9 @@ else {
   for (const [mode, s] of Object.entries(summary)) {
     log(`${mode}: p50 of the runs ${s.p50_ms?.toFixed(1)} ms, spread between runs ${s.spread_ms?.toFixed(1)} ms` +
       (s.added_ms != null ? `, added over direct ${s.added_ms.toFixed(1)} ms` : '') +
-      (s.added_over_direct10_ms != null ? `, over direct10 ${s.added_over_direct10_ms.toFixed(1)} ms` : ''));
+      (s.added_over_direct10_ms != null ? `, over direct10 ${s.added_over_direct10_ms.toFixed(1)} ms` : '') +
+      (s.paired_added_p50_ms != null ? `; later than the direct connection beside it by ${s.paired_added_p50_ms.toFixed(1)} ms ` +
+        `(p50 of the runs), spread between runs ${s.paired_added_spread_ms.toFixed(1)} ms` : ''));
   }
   log(`machine: ${machine()}; denoise engine: ${engine}; ${packing}`);
 }
