@@ -34,6 +34,11 @@ struct Kernels {
   // y[p * kPanel + j] += sum_i x[i] * w[p][i][j]. nullptr where gemm_tile runs them panel by panel.
   void (*panels_one)(const float* w, int rows, int panels, const float* x, float* y);
   void (*panels_one_bf16)(const std::uint16_t* w, int rows, int panels, const float* x, float* y);
+  // One stream through a matrix stored row by row ([rows][cols], cols a multiple of 16), only the rows listed
+  // (ascending): y[j] += sum_k x[rows[k]] * w[rows[k]][j]. With the zero inputs left out of `rows` it equals,
+  // bit for bit, the whole product, as gemm_tile or panels_one compute it.
+  void (*rows_one)(const float* w, int cols, const int* rows, int count, const float* x, float* y);
+  void (*rows_one_bf16)(const std::uint16_t* w, int cols, const int* rows, int count, const float* x, float* y);
 };
 
 const Kernels& kernels(Isa isa);

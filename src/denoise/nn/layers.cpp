@@ -145,26 +145,55 @@ void move_to_bf16(std::vector<float>& from, std::vector<std::uint16_t>& to) {
 
 void GroupedLinear::to_bf16() { move_to_bf16(w, w_bf16); }
 
+GruRowsRead& gru_rows_read() {
+  thread_local GruRowsRead stats;
+  return stats;
+}
+
 void tanh_inplace(float* x, int n) { kernels().tanh(x, n); }
 
 void Gru::products(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const {
-  const int H3 = 3 * hidden, rows = matrix == 0 ? in : hidden;
-  const std::size_t base = matrix == 0 ? 0 : static_cast<std::size_t>(H3) * in;
+  const int H3 = 3 * hidden;
   const Kernels& kern = kernels();
-  // Panel after panel, the matrix read front to back, so that the prefetch at the end of one panel brings in the
-  // next; one input, where the path has a kernel for it, all panels in one call.
+  const bool bf16 = !wi_bf16.empty();
+  if (matrix == 0) {
+    if (n == 1) {
+      // One stream: the rows of the inputs that are not zero, in order (what the others add is exactly nothing).
+      std::array<int, kMaxInputs> nonzero;
+      int count = 0;
+      for (int i = 0; i < in; ++i) {   // without a branch: which inputs are zero follows no pattern
+        nonzero[static_cast<std::size_t>(count)] = i;
+        count += x[0][i] != 0.0f;
+      }
+      GruRowsRead& stats = gru_rows_read();
+      stats.rows += static_cast<std::uint64_t>(in);
+      stats.read += static_cast<std::uint64_t>(count);
+      if (bf16) kern.rows_one_bf16(wi_bf16.data(), H3, nonzero.data(), count, x[0], scratch[0] + off);
+      else kern.rows_one(wi.data(), H3, nonzero.data(), count, x[0], scratch[0] + off);
+      return;
+    }
+    // Several: each weight is read once for all of them, a strip of kPanel gates at a time.
+    for (int p = 0; p < H3 / kPanel; ++p) {
+      const std::size_t col = static_cast<std::size_t>(p) * kPanel;
+      if (bf16) kern.gemm_tile_bf16(wi_bf16.data() + col, H3, in, x, 0, scratch, off + col, n, kPanel);
+      else kern.gemm_tile(wi.data() + col, H3, in, x, 0, scratch, off + col, n, kPanel);
+    }
+    return;
+  }
+  // The recurrent weights panel after panel, read front to back, so that the prefetch at the end of one panel
+  // brings in the next; one stream, where the path has a kernel for it, all panels in one call.
   auto run = [&](const auto* w, auto gemm, auto panels_one) {
     if (n == 1 && panels_one) {
-      panels_one(w + base, rows, H3 / kPanel, x[0], scratch[0] + off);
+      panels_one(w, hidden, H3 / kPanel, x[0], scratch[0] + off);
       return;
     }
     for (int p = 0; p < H3 / kPanel; ++p) {
       const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-      gemm(w + base + col * rows, kPanel, rows, x, 0, scratch, off + col, n, kPanel);
+      gemm(w + col * hidden, kPanel, hidden, x, 0, scratch, off + col, n, kPanel);
     }
   };
-  if (wr_bf16.empty()) run(wr.data(), kern.gemm_tile, kern.panels_one);
-  else run(wr_bf16.data(), kern.gemm_tile_bf16, kern.panels_one_bf16);
+  if (bf16) run(wr_bf16.data(), kern.gemm_tile_bf16, kern.panels_one_bf16);
+  else run(wr.data(), kern.gemm_tile, kern.panels_one);
 }
 
 void Gru::step_batch(const float* const* x, float* const* h, float* const* scratch, int n) const {
@@ -196,7 +225,10 @@ void Gru::sequence(const float* const* x, float* h0, float* const* h, float* con
 
 void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }
 
-void Gru::to_bf16() { move_to_bf16(wr, wr_bf16); }
+void Gru::to_bf16() {
+  move_to_bf16(wi, wi_bf16);
+  move_to_bf16(wr, wr_bf16);
+}
 
 
 }  // namespace fc25::denoise::nn

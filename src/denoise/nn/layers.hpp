@@ -79,14 +79,17 @@ inline float from_bf16(std::uint16_t b) {
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
 struct Gru {
   int in = 0, hidden = 0;
-  // The input and recurrent weights, each ONNX's [3H][in] transposed into panels of kPanel gates,
-  // [3H / kPanel][in][kPanel], one after the other: a step is a sum of rows within each panel and reads all the
-  // weights front to back.
+  // The input weights row by row, ONNX's [3H][in] transposed to [in][3H]: one stream reads only the rows whose
+  // input is not zero (a GRU fed by a ReLU skips a quarter to a half of them), each row front to back.
+  std::vector<float> wi;
+  // The recurrent weights, ONNX's [3H][H] transposed into panels of kPanel gates, [3H / kPanel][H][kPanel]: a
+  // step is a sum of rows within each panel and reads them front to back.
   static constexpr int kPanel = 64;
-  std::vector<float> wr;   // [3 * hidden / kPanel][in][kPanel], then [3 * hidden / kPanel][hidden][kPanel]
-  // The same weights in bfloat16 instead of wr after to_bf16(): half the bytes a step reads. The arithmetic stays
-  // in float (each weight is widened in registers), so only the weights' rounding differs.
-  std::vector<std::uint16_t> wr_bf16;
+  static constexpr int kMaxInputs = 1024;   // the most inputs a GRU may have
+  std::vector<float> wr;
+  // The same weights in bfloat16 instead of wi and wr after to_bf16(): half the bytes a step reads. The arithmetic
+  // stays in float (each weight is widened in registers), so only the weights' rounding differs.
+  std::vector<std::uint16_t> wi_bf16, wr_bf16;
   void to_bf16();
   std::vector<float> bw;   // [3 * hidden]
   std::vector<float> br;   // [3 * hidden]
@@ -105,6 +108,13 @@ struct Gru {
 
  public:
 };
+
+// On this thread, how many input rows one stream's GRU steps had and how many of them they read (the others'
+// inputs were zero): for the benchmarks' account of the bytes a hop reads.
+struct GruRowsRead {
+  std::uint64_t rows = 0, read = 0;
+};
+GruRowsRead& gru_rows_read();
 
 // x[i] = tanh(x[i]), vectorised where the processor allows.
 void tanh_inplace(float* x, int n);

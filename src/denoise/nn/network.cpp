@@ -44,13 +44,14 @@ GroupedLinear grouped(const Graph& g, const std::string& node, int groups, int i
 }
 
 static_assert(3 * kHidden % Gru::kPanel == 0, "GRU gates fill whole panels");
+static_assert(kHidden <= Gru::kMaxInputs, "a GRU's inputs fit its list of non-zero inputs");
 static_assert(kEmb == kErb / 4 * kCh, "the embedding is e3 flattened");
 
 Gru gru(const Graph& g, const std::string& node, int in) {
   Gru r;
   r.in = in;
   r.hidden = kHidden;
-  // ONNX's [3H][in] becomes panels of Gru::kPanel gates, each [in][kPanel]: a step streams through memory.
+  // ONNX's [3H][H] becomes panels of Gru::kPanel gates, each [H][kPanel]: a step streams through memory.
   auto pack = [](const std::vector<float>& m, int gates, int inputs) {
     std::vector<float> t(m.size());
     for (int j = 0; j < gates; ++j)
@@ -60,9 +61,12 @@ Gru gru(const Graph& g, const std::string& node, int in) {
       }
     return t;
   };
-  r.wr = pack(data(g, node, 1, {1, 3 * kHidden, in}), 3 * kHidden, in);
-  const auto rec = pack(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
-  r.wr.insert(r.wr.end(), rec.begin(), rec.end());
+  const auto input = data(g, node, 1, {1, 3 * kHidden, in});
+  r.wi.resize(input.size());
+  for (int j = 0; j < 3 * kHidden; ++j)
+    for (int i = 0; i < in; ++i)
+      r.wi[static_cast<std::size_t>(i) * 3 * kHidden + j] = input[static_cast<std::size_t>(j) * in + i];
+  r.wr = pack(data(g, node, 2, {1, 3 * kHidden, kHidden}), 3 * kHidden, kHidden);
   auto b = data(g, node, 3, {1, 6 * kHidden});
   r.bw.assign(b.begin(), b.begin() + 3 * kHidden);
   r.br.assign(b.begin() + 3 * kHidden, b.end());

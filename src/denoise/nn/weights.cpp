@@ -11,7 +11,9 @@ std::size_t bytes(const Conv2d& c) { return bytes(c.w) + bytes(c.b); }
 std::size_t bytes(const ConvTranspose1x3& c) { return bytes(c.w); }
 std::size_t bytes(const TimeConv& c) { return bytes(c.w); }
 std::size_t bytes(const GroupedLinear& l) { return bytes(l.w) + bytes(l.w_bf16); }
-std::size_t bytes(const Gru& g) { return bytes(g.wr) + bytes(g.wr_bf16) + bytes(g.bw) + bytes(g.br); }
+std::size_t bytes(const Gru& g) {
+  return bytes(g.wi) + bytes(g.wi_bf16) + bytes(g.wr) + bytes(g.wr_bf16) + bytes(g.bw) + bytes(g.br);
+}
 
 template <class... Layers>
 std::size_t sum(const Layers&... layers) {

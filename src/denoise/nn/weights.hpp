@@ -34,8 +34,8 @@ struct Dfn3Weights {
   float df_fc_a_b = 0;
 };
 
-// Bytes of weights the networks read per hop (every layer's weights and biases): what a hop must stream from
-// memory or cache at the least.
+// Bytes of weights the networks hold (every layer's weights and biases): what a hop streams from memory or cache
+// when none of the GRUs' inputs is zero (one stream skips the input rows of those that are: gru_rows_read()).
 std::size_t weight_bytes(const Dfn3Weights& w);
 
 }  // namespace fc25::denoise::nn
