@@ -122,7 +122,39 @@ const TAP = `(() => {
   };
 })();`;
 
-// Two peer connections in one page, the microphone from one to the other: the floor.
+// A connection of alice's page straight to bob's, no server: alice sends a microphone track (her own new one, or
+// with `paired` the one her dashboard sends to fc25, both connections then marked direct), bob plays it. `packetMs`
+// 10: bob's answer asks for 10 ms packets (a=ptime).
+async function connectDirect(alice, bob, { packetMs = 20, paired = false } = {}) {
+  const offer = await alice.evaluate(async (paired) => {
+    const mic = paired ? window.__micStream : await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
+    const pc = window.__directPc = new RTCPeerConnection();
+    pc.direct = paired;
+    mic.getAudioTracks().forEach((t) => pc.addTrack(t, mic));
+    await pc.setLocalDescription(await pc.createOffer());
+    await window.__gathered(pc);
+    return pc.localDescription.sdp;
+  }, paired);
+  const answer = await bob.evaluate(async ({ offer, packetMs, paired }) => {
+    const pc = window.__directPc = new RTCPeerConnection();
+    pc.direct = paired;
+    pc.ontrack = (e) => {
+      const el = document.createElement('audio');
+      el.srcObject = e.streams[0];
+      document.body.append(el);
+      el.play().catch(() => {});
+    };
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await window.__gathered(pc);
+    const sdp = pc.localDescription.sdp;
+    return packetMs === 20 ? sdp : sdp.replace(/(a=rtpmap:\d+ opus\/48000\/2\r\n)/, `$1a=ptime:${packetMs}\r\n`);
+  }, { offer, packetMs, paired });
+  await alice.evaluate((sdp) => window.__directPc.setRemoteDescription({ type: 'answer', sdp }), answer);
+  await bob.waitForFunction(() => window.__directPc.connectionState === 'connected', null, { timeout: 10000 });
+}
+
 // Two pages of the same browser, as alice and bob through the server are, connected to each other directly: alice's
 // page sends her microphone, bob's plays it. `packetMs` 10: the answer asks for 10 ms packets (a=ptime), as fc25's
 // does with FC25_PACKET_MS=10.
@@ -136,31 +168,7 @@ async function directRun(browser, url, packetMs = 20) {
     pages.push({ ctx, page });
   }
   const [alice, bob] = pages.map((p) => p.page);
-  const offer = await alice.evaluate(async () => {
-    const mic = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
-    const pc = window.__pc = new RTCPeerConnection();
-    mic.getTracks().forEach((t) => pc.addTrack(t, mic));
-    await pc.setLocalDescription(await pc.createOffer());
-    await window.__gathered(pc);
-    return pc.localDescription.sdp;
-  });
-  const answer = await bob.evaluate(async ({ offer, packetMs }) => {
-    const pc = window.__pc = new RTCPeerConnection();
-    pc.ontrack = (e) => {
-      const el = document.createElement('audio');
-      el.srcObject = e.streams[0];
-      document.body.append(el);
-      el.play().catch(() => {});
-    };
-    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await window.__gathered(pc);
-    const sdp = pc.localDescription.sdp;
-    return packetMs === 20 ? sdp : sdp.replace(/(a=rtpmap:\d+ opus\/48000\/2\r\n)/, `$1a=ptime:${packetMs}\r\n`);
-  }, { offer, packetMs });
-  await alice.evaluate((sdp) => window.__pc.setRemoteDescription({ type: 'answer', sdp }), answer);
-  await bob.waitForFunction(() => window.__pc.connectionState === 'connected', null, { timeout: 10000 });
+  await connectDirect(alice, bob, { packetMs });
   await sleep(SECONDS * 1000);
   const mic = await alice.evaluate(() => window.__taps.mic);
   const recv = await bob.evaluate(() => window.__taps.recv);
@@ -182,31 +190,8 @@ async function userPage(browser, server, name) {
 // the lag between the two received tracks, read together, is what fc25 adds in that session. Where each page's
 // capture and playout ticks fall is common to both and cancels.
 async function addDirectPair(alice, bob) {
-  const offer = await alice.evaluate(async () => {
-    const pc = window.__directPc = new RTCPeerConnection();
-    pc.direct = true;
-    window.__micStream.getAudioTracks().forEach((t) => pc.addTrack(t, window.__micStream));
-    await pc.setLocalDescription(await pc.createOffer());
-    await window.__gathered(pc);
-    return pc.localDescription.sdp;
-  });
-  const answer = await bob.evaluate(async (offer) => {
-    const pc = window.__directPc = new RTCPeerConnection();
-    pc.direct = true;
-    pc.ontrack = (e) => {
-      const el = document.createElement('audio');
-      el.srcObject = e.streams[0];
-      document.body.append(el);
-      el.play().catch(() => {});
-    };
-    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await window.__gathered(pc);
-    return pc.localDescription.sdp;
-  }, offer);
-  await alice.evaluate((sdp) => window.__directPc.setRemoteDescription({ type: 'answer', sdp }), answer);
-  await bob.waitForFunction(() => window.__directPc.connectionState === 'connected' && window.__directStream,
-    null, { timeout: 10000 });
+  await connectDirect(alice, bob, { paired: true });
+  await bob.waitForFunction(() => window.__directStream, null, { timeout: 10000 });
   await bob.evaluate(() => window.__tapPair(window.__directStream, window.__recvStream));
 }
 
