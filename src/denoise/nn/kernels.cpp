@@ -73,24 +73,33 @@ FC25_INLINE void conv_kf3(const Conv2d& c, const float* const* frames, int in_f,
         for (int i = 0; 2 * i < in_f; ++i) p[half + i] = x[2 * i];
       }
     }
+  // The (input row, time tap) pairs that have a frame, in the order they are summed: their kernels' and padded
+  // rows' offsets within a group, worked out once rather than for every output block.
+  const int mid = c.stride_f == 1 ? 1 : half, right = c.stride_f == 1 ? 2 : 1;
+  std::array<std::size_t, 2 * Conv2d::kMaxTerms> terms;   // kernel offset, row offset
+  int nterms = 0;
+  for (int cl = 0; cl < in_per_group && nterms < Conv2d::kMaxTerms; ++cl)
+    for (int dt = 0; dt < c.kt; ++dt) {
+      if (!frames[dt]) continue;
+      terms[2 * static_cast<std::size_t>(nterms)] = (static_cast<std::size_t>(cl) * c.kt + dt) * 3;
+      terms[2 * static_cast<std::size_t>(nterms) + 1] = (static_cast<std::size_t>(cl) * c.kt + dt) * row;
+      ++nterms;
+    }
   for (int co = 0; co < c.out_ch; ++co) {
     const int g = co / out_per_group;
     float* o = out + static_cast<std::size_t>(co) * of;
     const float bias = c.b.empty() ? 0.0f : c.b[co];
+    const float* kco = c.w.data() + static_cast<std::size_t>(co) * in_per_group * c.kt * 3;
+    const float* bg = buf + static_cast<std::size_t>(g) * in_per_group * c.kt * row;
     for (int f0 = 0; f0 < of; f0 += B) {
       V8 a[B / 8];
       for (auto& v : a) v = V8{} + bias;
-      for (int cl = 0; cl < in_per_group; ++cl) {
-        const int ci = g * in_per_group + cl;
-        for (int dt = 0; dt < c.kt; ++dt) {
-          if (!frames[dt]) continue;
-          const float* k = c.w.data() + ((static_cast<std::size_t>(co) * in_per_group + cl) * c.kt + dt) * 3;
-          const float k0 = k[0], k1 = k[1], k2 = k[2];
-          const float* p = buf + (static_cast<std::size_t>(ci) * c.kt + dt) * row + f0;
-          const int mid = c.stride_f == 1 ? 1 : half, right = c.stride_f == 1 ? 2 : 1;
-          for (int v = 0; v < B / 8; ++v)
-            a[v] += k0 * load8(p + 8 * v) + k1 * load8(p + mid + 8 * v) + k2 * load8(p + right + 8 * v);
-        }
+      for (int t = 0; t < nterms; ++t) {
+        const float* k = kco + terms[2 * static_cast<std::size_t>(t)];
+        const float k0 = k[0], k1 = k[1], k2 = k[2];
+        const float* p = bg + terms[2 * static_cast<std::size_t>(t) + 1] + f0;
+        for (int v = 0; v < B / 8; ++v)
+          a[v] += k0 * load8(p + 8 * v) + k1 * load8(p + mid + 8 * v) + k2 * load8(p + right + 8 * v);
       }
       alignas(32) float acc[B];
       std::memcpy(acc, a, sizeof a);
@@ -160,7 +169,8 @@ FC25_INLINE void conv_run(const Conv2d& c, const float* const* frames, int in_f,
     return;
   }
   if (c.kf == 3 && c.pad_f == 1 && (c.stride_f == 1 || c.stride_f == 2) &&
-      c.in_ch * c.kt * Conv2d::kf3_row(in_f) <= Conv2d::kMaxPadded) {
+      c.in_ch * c.kt * Conv2d::kf3_row(in_f) <= Conv2d::kMaxPadded &&
+      c.in_ch / c.groups * c.kt <= Conv2d::kMaxTerms) {
     alignas(32) std::array<float, Conv2d::kMaxPadded> buf;
     conv_kf3(c, frames, in_f, out, buf.data());
     return;

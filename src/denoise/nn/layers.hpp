@@ -28,6 +28,7 @@ struct Conv2d {
   static constexpr int kBlock = 32;   // four vectors of eight
   static constexpr int kf3_row(int in_f) { return 2 * (((in_f + 1) / 2 + kBlock - 1) / kBlock * kBlock + kBlock); }
   static constexpr int kMaxPadded = 64 * 192;
+  static constexpr int kMaxTerms = 256;   // input rows of a group x time taps summed into each output
 };
 
 // A depthwise transposed convolution along frequency (kernel 1 x kf, stride 2, padding 1, output padding 1):
