@@ -157,7 +157,7 @@ void Gru::products(int matrix, const float* const* x, float* const* scratch, std
   const Kernels& kern = kernels();
   const bool bf16 = !wi_bf16.empty();
   if (matrix == 0) {
-    if (n == 1) {
+    if (n == 1 && in <= kMaxInputs) {
       // One stream: the rows of the inputs that are not zero, in order (what the others add is exactly nothing).
       std::array<int, kMaxInputs> nonzero;
       int count = 0;

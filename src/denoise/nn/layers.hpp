@@ -86,7 +86,7 @@ struct Gru {
   // The recurrent weights, ONNX's [3H][H] transposed into panels of kPanel gates, [3H / kPanel][H][kPanel]: a
   // step is a sum of rows within each panel and reads them front to back.
   static constexpr int kPanel = 64;
-  static constexpr int kMaxInputs = 1024;   // the most inputs a GRU may have
+  static constexpr int kMaxInputs = 1024;   // the most inputs one stream's step lists (more: read every row)
   std::vector<float> wr;
   // The same weights in bfloat16 instead of wi and wr after to_bf16(): half the bytes a step reads. The arithmetic
   // stays in float (each weight is widened in registers), so only the weights' rounding differs.
