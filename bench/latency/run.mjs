@@ -37,26 +37,29 @@ const TAP = `(() => {
   const taps = { mic: [], recv: [] };
   window.__taps = taps;
   const keep = [];
-  function tap(stream, into) {
-    const ctx = new AudioContext({ sampleRate: 48000 });
-    const src = ctx.createMediaStreamSource(stream);
-    const sp = ctx.createScriptProcessor(256, 1, 1);
+  // The loudness of each of the node's \`channels\`, block by block, with the block's place on the page's clock: the
+  // context's time mapped to performance time, then to wall time. The output goes to a silent sink.
+  function tapNode(ctx, node, channels, into) {
+    const sp = ctx.createScriptProcessor(256, channels, 1);
+    const rms = (x) => { let s = 0; for (let i = 0; i < x.length; i++) s += x[i] * x[i]; return Math.sqrt(s / x.length); };
     sp.onaudioprocess = (ev) => {
-      const x = ev.inputBuffer.getChannelData(0);
-      let s = 0;
-      for (let i = 0; i < x.length; i++) s += x[i] * x[i];
       const ts = ctx.getOutputTimestamp();
       if (!ts.performanceTime) return;
-      // The block's place on the page's clock: the context's time mapped to performance time, then to wall time.
       const at = performance.timeOrigin + ts.performanceTime + (ev.playbackTime - ts.contextTime) * 1000;
-      into.push([at, Math.sqrt(s / x.length)]);
+      const levels = [];
+      for (let c = 0; c < channels; c++) levels.push(rms(ev.inputBuffer.getChannelData(c)));
+      into.push([at, ...levels]);
     };
     const sink = ctx.createGain();
     sink.gain.value = 0;
-    src.connect(sp);
+    node.connect(sp);
     sp.connect(sink);
     sink.connect(ctx.destination);
-    keep.push(ctx, src, sp, sink);
+    keep.push(ctx, node, sp, sink);
+  }
+  function tap(stream, into) {
+    const ctx = new AudioContext({ sampleRate: 48000 });
+    tapNode(ctx, ctx.createMediaStreamSource(stream), 1, into);
   }
   const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (c) => {
@@ -73,20 +76,7 @@ const TAP = `(() => {
     const merge = ctx.createChannelMerger(2);
     ctx.createMediaStreamSource(a).connect(merge, 0, 0);
     ctx.createMediaStreamSource(b).connect(merge, 0, 1);
-    const sp = ctx.createScriptProcessor(256, 2, 1);
-    const rms = (x) => { let s = 0; for (let i = 0; i < x.length; i++) s += x[i] * x[i]; return Math.sqrt(s / x.length); };
-    sp.onaudioprocess = (ev) => {
-      const ts = ctx.getOutputTimestamp();
-      if (!ts.performanceTime) return;
-      const at = performance.timeOrigin + ts.performanceTime + (ev.playbackTime - ts.contextTime) * 1000;
-      taps.pair.push([at, rms(ev.inputBuffer.getChannelData(0)), rms(ev.inputBuffer.getChannelData(1))]);
-    };
-    const sink = ctx.createGain();
-    sink.gain.value = 0;
-    merge.connect(sp);
-    sp.connect(sink);
-    sink.connect(ctx.destination);
-    keep.push(ctx, merge, sp, sink);
+    tapNode(ctx, merge, 2, taps.pair);
   };
   const Native = window.RTCPeerConnection;
   const pcs = [];
