@@ -1,7 +1,9 @@
 // Speed of the denoise engine: one stream on one thread over a real 10 s recording (real-time factor = compute
 // time / audio time), and many streams sharing one model on one thread (how many fit in real time).
-//   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR, FC25_ISA)
-// Prints the processor's model and the kernel path it ran (FC25_ISA=portable|avx2 picks one; default the best).
+//   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR, FC25_ISA,
+//   FC25_PREFETCH, FC25_PRECISION)
+// Prints the processor's model, the kernel path it ran (FC25_ISA=portable|avx2 picks one; default the best) and
+// whether the GRUs' weights were asked for ahead (FC25_PREFETCH=on|off; default off on AMD, on elsewhere).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -319,15 +321,18 @@ BENCHMARK(BM_BatchPerHop)
 int main(int argc, char** argv) {
   try {
     if (const char* isa = std::getenv("FC25_ISA"); isa && *isa) use_kernel_path(isa);
+    if (const char* pf = std::getenv("FC25_PREFETCH"); pf && *pf) use_prefetch(pf);
     precision();
   } catch (const std::exception& e) {
-    std::cerr << "FC25_ISA / FC25_PRECISION: " << e.what() << "\n";
+    std::cerr << "FC25_ISA / FC25_PREFETCH / FC25_PRECISION: " << e.what() << "\n";
     return 2;
   }
   const std::string weights(to_string(precision()));
-  std::cerr << "cpu: " << fc25::bench::cpu_model() << ", kernels: " << kernel_path() << ", weights: " << weights << "\n";
+  std::cerr << "cpu: " << fc25::bench::cpu_model() << ", kernels: " << kernel_path() << ", prefetch: "
+            << prefetch_mode() << ", weights: " << weights << "\n";
   benchmark::AddCustomContext("cpu", fc25::bench::cpu_model());
   benchmark::AddCustomContext("kernels", kernel_path());
+  benchmark::AddCustomContext("prefetch", prefetch_mode());
   benchmark::AddCustomContext("weights", weights);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

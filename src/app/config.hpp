@@ -49,6 +49,7 @@ struct Config {
   int realtime_priority = 10;              // FC25_RT_PRIORITY, --rt-priority: SCHED_FIFO priority of denoise workers (0: off)
   int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
   std::string precision = "fp32";           // FC25_PRECISION, --precision: the engine's weights, fp32 | bf16
+  std::string prefetch = "auto";            // FC25_PREFETCH, --prefetch: weights asked for ahead (auto: by vendor)
   std::string isa = "auto";                 // FC25_ISA, --isa: the engine's kernel path (auto: the best this CPU has)
   int max_sockets_per_user = 32;           // FC25_MAX_SOCKETS_PER_USER, --max-sockets-per-user: presence sockets (0: no limit)
   int registrations_per_address = 5;       // FC25_REGISTRATIONS_PER_ADDRESS, --registrations-per-address: per window (0: no limit)

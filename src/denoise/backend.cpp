@@ -75,4 +75,13 @@ void use_kernel_path(std::string_view name) {
                               ")");
 }
 
+std::string prefetch_mode() { return nn::prefetch_active() ? "on" : "off"; }
+
+void use_prefetch(std::string_view mode) {
+  if (mode == "auto") nn::use_prefetch(nn::prefetch_default());
+  else if (mode == "on") nn::use_prefetch(true);
+  else if (mode == "off") nn::use_prefetch(false);
+  else throw std::invalid_argument("prefetch '" + std::string(mode) + "' is not auto, on or off");
+}
+
 }  // namespace fc25::denoise

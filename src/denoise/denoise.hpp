@@ -103,6 +103,11 @@ std::string kernel_path();
 std::vector<std::string> kernel_paths();  // what this processor can run, portable first
 // Throws std::invalid_argument naming the paths this processor has when `name` is not one of them.
 void use_kernel_path(std::string_view name);
+// Whether those kernels ask for a GRU's next weights in software ("on") or leave it to the processor's own
+// prefetchers ("off"). "auto" is this processor's default: off on AMD, on elsewhere (docs/benchmarks/denoise.md).
+// The audio is the same either way. Throws std::invalid_argument for anything but auto, on and off.
+std::string prefetch_mode();
+void use_prefetch(std::string_view mode);
 
 std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options = {});
 std::unique_ptr<Denoiser> make_classic(const Options& options = {});

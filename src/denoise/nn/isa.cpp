@@ -12,6 +12,11 @@ std::atomic<Isa>& current() {
   return isa;
 }
 
+std::atomic<bool>& prefetch_on() {
+  static std::atomic<bool> on{prefetch_default()};
+  return on;
+}
+
 }  // namespace
 
 std::string_view isa_name(Isa isa) {
@@ -59,5 +64,11 @@ void use_isa(Isa isa) {
   }
   throw std::invalid_argument("this processor cannot run the " + std::string(isa_name(isa)) + " kernels");
 }
+
+bool prefetch_default() { return !__builtin_cpu_is("amd"); }
+
+bool prefetch_active() { return prefetch_on().load(std::memory_order_relaxed); }
+
+void use_prefetch(bool on) { prefetch_on().store(on, std::memory_order_relaxed); }
 
 }  // namespace fc25::denoise::nn

@@ -275,7 +275,8 @@ __attribute__((target("avx2,fma"))) static void gemm_rest_fma(const W* __restric
 
 // One stream, columns [j0, width): 64 columns at a time in 8 registers (eight independent chains of fused
 // multiply-adds hide their latency), then what remains in one pass, up to eight vectors side by side.
-template <class W>
+// Ahead: the rows 4 KB ahead asked for in software (isa.hpp, use_prefetch); in every kernel with that parameter.
+template <class W, bool Ahead = true>
 __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict w, std::size_t ldw, int rows,
                                                             const float* __restrict x0, float* __restrict y0, int j0,
                                                             int width) {
@@ -289,7 +290,8 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
       // A GRU's panel streams from the last-level cache: ask for the rows 4 KB ahead while these are summed.
       constexpr int kAhead = 4096 / (64 * sizeof(W));
       const char* ahead = reinterpret_cast<const char*>(r + kAhead * ldw);
-      for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      if constexpr (Ahead)
+        for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
       const __m256 s = _mm256_broadcast_ss(x0 + i);
       for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, wload(r + 8 * q), a[q]);
     }
@@ -316,7 +318,7 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
 // loaded once per 4 streams and the outputs are read and written once; streams left over, and columns past the
 // last 16, go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
 // same order however it is blocked, so a batch gives exactly what each stream alone would.
-template <class W>
+template <class W, bool Ahead>
 __attribute__((target("avx2,fma"))) static void gemm_tile_fma(const W* __restrict w, std::size_t ldw, int rows,
                                                              const float* const* x, std::size_t xoff,
                                                              float* const* y, std::size_t yoff, int n, int width) {
@@ -397,9 +399,9 @@ __attribute__((target("avx2,fma"))) static void gemm_tile_fma(const W* __restric
       _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y3, a3);
       j += 8;
     }
-    for (int q = 0; q < 4; ++q) gemm_one_fma(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, j, width);
+    for (int q = 0; q < 4; ++q) gemm_one_fma<W, Ahead>(w, ldw, rows, x[k + q] + xoff, y[k + q] + yoff, j, width);
   }
-  for (; k < n; ++k) gemm_one_fma(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
+  for (; k < n; ++k) gemm_one_fma<W, Ahead>(w, ldw, rows, x[k] + xoff, y[k] + yoff, 0, width);
 }
 
 // One stream through a grouped linear whose groups are V vectors (8 V outputs) wide: the groups are independent,
@@ -482,7 +484,7 @@ void convt_s2_portable(const ConvTranspose1x3& c, const float* in, int in_f, flo
 
 // The listed rows four at a time: each output is loaded, takes the four rows' multiply-adds in order, and is
 // stored (the outputs, 3 KB for a GRU, stay in the first-level cache); the next four rows are asked for meanwhile.
-template <class W>
+template <class W, bool Ahead>
 __attribute__((target("avx2,fma"))) static void rows_one_fma(const W* __restrict w, int cols, const int* rows,
                                                               int count, const float* __restrict x,
                                                               float* __restrict y) {
@@ -495,7 +497,7 @@ __attribute__((target("avx2,fma"))) static void rows_one_fma(const W* __restrict
     const W* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
                         row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
     for (int c = 0; c < cols; c += 8) {
-      if (c % (64 / sizeof(W)) == 0)
+      if (Ahead && c % (64 / sizeof(W)) == 0)
         for (const W* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
       __m256 a = _mm256_loadu_ps(y + c);
       a = _mm256_fmadd_ps(b0, wload(r0 + c), a);
@@ -562,7 +564,7 @@ FC25_512 static void strip512(const W* __restrict w, std::size_t ldw, int rows, 
 }
 
 // One stream: 64 columns (four registers) at a time, with the rows 4 KB ahead asked for, then what remains masked.
-template <class W>
+template <class W, bool Ahead = true>
 FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int rows, const float* __restrict x0,
                                  float* __restrict y0, int width) {
   int j = 0;
@@ -574,7 +576,8 @@ FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int row
       const W* r = w + static_cast<std::size_t>(i) * ldw + j;
       constexpr int kAhead = 4096 / (64 * sizeof(W));
       const char* ahead = reinterpret_cast<const char*>(r + kAhead * ldw);
-      for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      if constexpr (Ahead)
+        for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
       const __m512 b = _mm512_set1_ps(x0[i]);
       #pragma GCC unroll 16
       for (int q = 0; q < 4; ++q) a[q] = _mm512_fmadd_ps(b, wload16(r + 16 * q), a[q]);
@@ -590,7 +593,7 @@ FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int row
 // Streams in eights and fours over strips of 32 columns (48 for the last ones where that leaves none), or eights over
 // strips of 16 where a strip is no wider (the 8- and 16-bin pointwise convolutions); a strip of the weights stays in
 // the first-level cache while every group of streams runs over it. Streams left over run alone.
-template <class W>
+template <class W, bool Ahead>
 FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
                                   std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
   if (width <= 16) {
@@ -613,12 +616,12 @@ FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int ro
     for (int k = k8; k < k4; k += 4) strip512<W, 4, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
     j += 32;
   }
-  for (int k = k4; k < n; ++k) gemm_one512(w, ldw, rows, x[k] + xoff, y[k] + yoff, width);
+  for (int k = k4; k < n; ++k) gemm_one512<W, Ahead>(w, ldw, rows, x[k] + xoff, y[k] + yoff, width);
 }
 
 // One stream through a GRU's panels (Gru::kPanel = 64 gates each, [rows][64], one after the other): two panels
 // side by side, eight chains of fused multiply-adds where one panel gives four.
-template <class W>
+template <class W, bool Ahead>
 FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, const float* __restrict x,
                                    float* __restrict y) {
   static_assert(Gru::kPanel == 64, "four registers per panel");
@@ -635,10 +638,11 @@ FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, 
       const W* r0 = w0 + static_cast<std::size_t>(i) * 64;
       const W* r1 = w1 + static_cast<std::size_t>(i) * 64;
       constexpr int kAhead = 4096 / (64 * sizeof(W));
-      for (unsigned c = 0; c < 64 * sizeof(W); c += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(r0 + kAhead * 64) + c, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(r1 + kAhead * 64) + c, _MM_HINT_T0);
-      }
+      if constexpr (Ahead)
+        for (unsigned c = 0; c < 64 * sizeof(W); c += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(r0 + kAhead * 64) + c, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(r1 + kAhead * 64) + c, _MM_HINT_T0);
+        }
       const __m512 b = _mm512_set1_ps(x[i]);
       #pragma GCC unroll 16
       for (int q = 0; q < 4; ++q) a[q] = _mm512_fmadd_ps(b, wload16(r0 + 16 * q), a[q]);
@@ -648,11 +652,11 @@ FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, 
     #pragma GCC unroll 16
     for (int q = 0; q < 8; ++q) _mm512_storeu_ps(y0 + 16 * q, a[q]);
   }
-  if (p < panels) gemm_one512(w + p * panel, 64, rows, x, y + p * 64, 64);
+  if (p < panels) gemm_one512<W, Ahead>(w + p * panel, 64, rows, x, y + p * 64, 64);
 }
 
 // As rows_one_fma, sixteen lanes at a time.
-template <class W>
+template <class W, bool Ahead>
 FC25_512 static void rows_one512(const W* __restrict w, int cols, const int* rows, int count,
                                  const float* __restrict x, float* __restrict y) {
   const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
@@ -664,7 +668,7 @@ FC25_512 static void rows_one512(const W* __restrict w, int cols, const int* row
     const W* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
                         row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
     for (int c = 0; c < cols; c += 16) {
-      if (c % (64 / sizeof(W)) == 0)
+      if (Ahead && c % (64 / sizeof(W)) == 0)
         for (const W* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
       __m512 a = _mm512_loadu_ps(y + c);
       a = _mm512_fmadd_ps(b0, wload16(r0 + c), a);
@@ -681,24 +685,145 @@ FC25_512 static void rows_one512(const W* __restrict w, int cols, const int* row
   }
 }
 
+// bfloat16 weights, 32 at a time without a shuffle: one 64-byte load holds 32 consecutive columns, a column pair
+// per 32-bit lane; shifted left by 16 the lanes are the even columns as floats, masked to their top half the odd
+// ones. The sums are kept split the same way (each 32 columns as an even and an odd register) and put back in
+// column order once per output, so every output takes the same multiply-adds in the same order as with wload16.
+FC25_512_INLINE void wload32_split(const std::uint16_t* p, __m512& even, __m512& odd) {
+  __m512i v = _mm512_loadu_si512(p);
+  asm("" : "+v"(v));  // one load for both halves (the compiler would fold it into each)
+  even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+FC25_512_INLINE void split32(const float* y, __m512& even, __m512& odd) {
+  const __m512 lo = _mm512_loadu_ps(y), hi = _mm512_loadu_ps(y + 16);
+  const __m512i e = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  even = _mm512_permutex2var_ps(lo, e, hi);
+  odd = _mm512_permutex2var_ps(lo, _mm512_add_epi32(e, _mm512_set1_epi32(1)), hi);
+}
+FC25_512_INLINE void merge32(float* y, __m512 even, __m512 odd) {
+  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  _mm512_storeu_ps(y, _mm512_permutex2var_ps(even, lo, odd));
+  _mm512_storeu_ps(y + 16, _mm512_permutex2var_ps(even, _mm512_add_epi32(lo, _mm512_set1_epi32(8)), odd));
+}
+
+// panels_one512 for bfloat16 weights, each panel's 64 gates as two split halves.
+template <bool Ahead>
+FC25_512 static void panels_one512_bf16(const std::uint16_t* __restrict w, int rows, int panels,
+                                        const float* __restrict x, float* __restrict y) {
+  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
+  int p = 0;
+  for (; p + 2 <= panels; p += 2) {
+    const std::uint16_t* w0 = w + p * panel;
+    const std::uint16_t* w1 = w0 + panel;
+    float* y0 = y + p * 64;
+    __m512 a[8];
+    #pragma GCC unroll 16
+    for (int q = 0; q < 4; ++q) split32(y0 + 32 * q, a[2 * q], a[2 * q + 1]);
+    for (int i = 0; i < rows; ++i) {
+      const std::uint16_t* r0 = w0 + static_cast<std::size_t>(i) * 64;
+      const std::uint16_t* r1 = w1 + static_cast<std::size_t>(i) * 64;
+      if constexpr (Ahead) {
+        constexpr int kAhead = 4096 / (64 * sizeof(std::uint16_t));
+        for (unsigned c = 0; c < 64 * sizeof(std::uint16_t); c += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(r0 + kAhead * 64) + c, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(r1 + kAhead * 64) + c, _MM_HINT_T0);
+        }
+      }
+      const __m512 b = _mm512_set1_ps(x[i]);
+      __m512 e, o;
+      #pragma GCC unroll 16
+      for (int q = 0; q < 2; ++q) {
+        wload32_split(r0 + 32 * q, e, o);
+        a[2 * q] = _mm512_fmadd_ps(b, e, a[2 * q]);
+        a[2 * q + 1] = _mm512_fmadd_ps(b, o, a[2 * q + 1]);
+      }
+      #pragma GCC unroll 16
+      for (int q = 0; q < 2; ++q) {
+        wload32_split(r1 + 32 * q, e, o);
+        a[4 + 2 * q] = _mm512_fmadd_ps(b, e, a[4 + 2 * q]);
+        a[5 + 2 * q] = _mm512_fmadd_ps(b, o, a[5 + 2 * q]);
+      }
+    }
+    #pragma GCC unroll 16
+    for (int q = 0; q < 4; ++q) merge32(y0 + 32 * q, a[2 * q], a[2 * q + 1]);
+  }
+  if (p < panels) gemm_one512<std::uint16_t, Ahead>(w + p * panel, 64, rows, x, y + p * 64, 64);
+}
+
+// rows_one512 for bfloat16 weights: the outputs split once into even and odd columns (kept in the first-level
+// cache while every listed row is added), then put back in order.
+template <bool Ahead>
+FC25_512 static void rows_one512_bf16(const std::uint16_t* __restrict w, int cols, const int* rows, int count,
+                                      const float* __restrict x, float* __restrict y) {
+  constexpr int kMaxCols = 4096;
+  if (cols % 32 != 0 || cols > kMaxCols) {
+    rows_one512<std::uint16_t, Ahead>(w, cols, rows, count, x, y);
+    return;
+  }
+  alignas(64) float s[kMaxCols];
+  for (int c = 0; c < cols; c += 32) split32(y + c, *reinterpret_cast<__m512*>(s + c), *reinterpret_cast<__m512*>(s + c + 16));
+  const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
+  int k = 0;
+  for (; k + 4 <= count; k += 4) {
+    const std::uint16_t *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
+    const __m512 b0 = _mm512_set1_ps(x[rows[k]]), b1 = _mm512_set1_ps(x[rows[k + 1]]),
+                 b2 = _mm512_set1_ps(x[rows[k + 2]]), b3 = _mm512_set1_ps(x[rows[k + 3]]);
+    const std::uint16_t* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
+                                    row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
+    for (int c = 0; c < cols; c += 32) {
+      if constexpr (Ahead)
+        for (const std::uint16_t* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
+      __m512 ae = _mm512_load_ps(s + c), ao = _mm512_load_ps(s + c + 16), e, o;
+      wload32_split(r0 + c, e, o);
+      ae = _mm512_fmadd_ps(b0, e, ae);
+      ao = _mm512_fmadd_ps(b0, o, ao);
+      wload32_split(r1 + c, e, o);
+      ae = _mm512_fmadd_ps(b1, e, ae);
+      ao = _mm512_fmadd_ps(b1, o, ao);
+      wload32_split(r2 + c, e, o);
+      ae = _mm512_fmadd_ps(b2, e, ae);
+      ao = _mm512_fmadd_ps(b2, o, ao);
+      wload32_split(r3 + c, e, o);
+      ae = _mm512_fmadd_ps(b3, e, ae);
+      ao = _mm512_fmadd_ps(b3, o, ao);
+      _mm512_store_ps(s + c, ae);
+      _mm512_store_ps(s + c + 16, ao);
+    }
+  }
+  for (; k < count; ++k) {
+    const std::uint16_t* r = row(k);
+    const __m512 b = _mm512_set1_ps(x[rows[k]]);
+    for (int c = 0; c < cols; c += 32) {
+      __m512 e, o;
+      wload32_split(r + c, e, o);
+      _mm512_store_ps(s + c, _mm512_fmadd_ps(b, e, _mm512_load_ps(s + c)));
+      _mm512_store_ps(s + c + 16, _mm512_fmadd_ps(b, o, _mm512_load_ps(s + c + 16)));
+    }
+  }
+  for (int c = 0; c < cols; c += 32) merge32(y + c, _mm512_load_ps(s + c), _mm512_load_ps(s + c + 16));
+}
+
 constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, nullptr,
                             conv_run_portable, convt_s2_portable, gru_gates_portable, tanh_portable, nullptr, nullptr,
                             rows_one_portable<float>, rows_one_portable<std::uint16_t>};
-constexpr Kernels kAvx2{gemm_tile_fma<float>, gemm_tile_fma<std::uint16_t>, grouped_one_avx2<float>,
+template <bool Ahead>
+constexpr Kernels kAvx2{gemm_tile_fma<float, Ahead>, gemm_tile_fma<std::uint16_t, Ahead>, grouped_one_avx2<float>,
                         grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
-                        nullptr, nullptr, rows_one_fma<float>, rows_one_fma<std::uint16_t>};
+                        nullptr, nullptr, rows_one_fma<float, Ahead>, rows_one_fma<std::uint16_t, Ahead>};
 // The convolutions, grouped linears of one stream and the gates are the AVX2 path's.
-constexpr Kernels kAvx512{gemm_tile512<float>, gemm_tile512<std::uint16_t>, grouped_one_avx2<float>,
+template <bool Ahead>
+constexpr Kernels kAvx512{gemm_tile512<float, Ahead>, gemm_tile512<std::uint16_t, Ahead>, grouped_one_avx2<float>,
                           grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
-                          panels_one512<float>, panels_one512<std::uint16_t>, rows_one512<float>,
-                          rows_one512<std::uint16_t>};
+                          panels_one512<float, Ahead>, panels_one512_bf16<Ahead>, rows_one512<float, Ahead>,
+                          rows_one512_bf16<Ahead>};
 
 }  // namespace
 
-const Kernels& kernels(Isa isa) {
+const Kernels& kernels(Isa isa, bool prefetch) {
   switch (isa) {
-    case Isa::avx512: return kAvx512;
-    case Isa::avx2: return kAvx2;
+    case Isa::avx512: return prefetch ? kAvx512<true> : kAvx512<false>;
+    case Isa::avx2: return prefetch ? kAvx2<true> : kAvx2<false>;
     case Isa::portable: break;
   }
   return kPortable;

@@ -41,7 +41,8 @@ struct Kernels {
   void (*rows_one_bf16)(const std::uint16_t* w, int cols, const int* rows, int count, const float* x, float* y);
 };
 
-const Kernels& kernels(Isa isa);
-inline const Kernels& kernels() { return kernels(active_isa()); }
+// A path's table with or without the weights asked for ahead in software (isa.hpp, use_prefetch).
+const Kernels& kernels(Isa isa, bool prefetch);
+inline const Kernels& kernels() { return kernels(active_isa(), prefetch_active()); }
 
 }  // namespace fc25::denoise::nn

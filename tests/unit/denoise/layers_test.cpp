@@ -19,14 +19,23 @@
 namespace fc25::denoise::nn {
 namespace {
 
-// Runs the test on the kernel path it is given, and leaves the default one behind.
-class Kernels : public ::testing::TestWithParam<Isa> {
+// Runs the test on the kernel path it is given, with the weights asked for ahead in software or not (the vector
+// paths' streaming kernels come in both kinds), and leaves the defaults behind.
+class Kernels : public ::testing::TestWithParam<std::tuple<Isa, bool>> {
  protected:
-  void SetUp() override { use_isa(GetParam()); }
-  void TearDown() override { use_isa(best_isa()); }
+  void SetUp() override {
+    use_isa(std::get<0>(GetParam()));
+    use_prefetch(std::get<1>(GetParam()));
+  }
+  void TearDown() override {
+    use_isa(best_isa());
+    use_prefetch(prefetch_default());
+  }
 };
 
-std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
+std::string kernels_param_name(const ::testing::TestParamInfo<std::tuple<Isa, bool>>& info) {
+  return std::string(isa_name(std::get<0>(info.param))) + (std::get<1>(info.param) ? "_prefetch" : "_no_prefetch");
+}
 
 std::vector<float> random_vector(std::size_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -406,7 +415,8 @@ TEST_P(Kernels, ActivationsTanhAndSigmoidEqualTheirDefinitions) {
   EXPECT_LT(worst_sigmoid, 1e-6);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, Kernels, ::testing::ValuesIn(supported_isas()), isa_param_name);
+INSTANTIATE_TEST_SUITE_P(Layers, Kernels, ::testing::Combine(::testing::ValuesIn(supported_isas()), ::testing::Bool()),
+                         kernels_param_name);
 
 TEST(Isa, NamesAreReadBackAndTheDefaultIsTheBestThisProcessorHas) {
   for (Isa isa : supported_isas()) EXPECT_EQ(parse_isa(isa_name(isa)), isa);
@@ -414,6 +424,7 @@ TEST(Isa, NamesAreReadBackAndTheDefaultIsTheBestThisProcessorHas) {
   EXPECT_FALSE(parse_isa("AVX2"));
   EXPECT_EQ(supported_isas().front(), Isa::portable);
   EXPECT_EQ(active_isa(), best_isa());
+  EXPECT_EQ(prefetch_active(), prefetch_default());
 }
 
 // Choosing a path changes the code that runs: the vector paths' fused multiply-adds round differently from the
