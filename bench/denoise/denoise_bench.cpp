@@ -310,7 +310,7 @@ void BM_BatchPerHop(benchmark::State& state) {
   state.counters["streams"] = n;
 }
 BENCHMARK(BM_BatchPerHop)
-    ->ArgsProduct({{1, 8, 32, 64, 128}, {1}})
+    ->ArgsProduct({{1, 2, 3, 4, 6, 8, 32, 64, 128}, {1}})
     ->ArgsProduct({{32, 64, 96, 128}, {2}})
     ->ArgNames({"streams", "threads"})
     ->Unit(benchmark::kMillisecond)

@@ -545,8 +545,14 @@ FC25_512 static void strip512(const W* __restrict w, std::size_t ldw, int rows, 
   for (int s = 0; s < S; ++s)
     #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) a[s][v] = _mm512_maskz_loadu_ps(m[v], y[s] + yoff + j + 16 * v);
+  // Rows far apart (a GRU's input weights, [inputs][3 H]: 3 KB from row to row) are not a stream the processor's
+  // prefetchers follow; the strip's part of the row eight ahead is asked for.
+  const bool far = ldw * sizeof(W) > 1024;
   for (int i = 0; i < rows; ++i) {
     const W* r = w + static_cast<std::size_t>(i) * ldw + j;
+    if (far)
+      for (unsigned c = 0; c < 16 * V * sizeof(W); c += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(r + 8 * ldw) + c, _MM_HINT_T0);
     __m512 wv[V];
     #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) wv[v] = wload16(r + 16 * v, m[v]);
@@ -592,7 +598,7 @@ FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int row
 
 // Streams in eights and fours over strips of 32 columns (48 for the last ones where that leaves none), or eights over
 // strips of 16 where a strip is no wider (the 8- and 16-bin pointwise convolutions); a strip of the weights stays in
-// the first-level cache while every group of streams runs over it. Streams left over run alone.
+// the first-level cache while every group of streams runs over it. Streams left over run together or alone.
 template <class W, bool Ahead>
 FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
                                   std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
@@ -616,7 +622,16 @@ FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int ro
     for (int k = k8; k < k4; k += 4) strip512<W, 4, 2>(w, ldw, rows, x + k, xoff, y + k, yoff, j, width);
     j += 32;
   }
-  for (int k = k4; k < n; ++k) gemm_one512<W, Ahead>(w, ldw, rows, x[k] + xoff, y[k] + yoff, width);
+  // Two or three streams left (or a batch that small): together over strips of 64 columns, each weight read once
+  // for them; one alone takes gemm_one512.
+  if (n - k4 >= 2) {
+    for (int j = 0; j < width; j += 64) {
+      if (n - k4 == 2) strip512<W, 2, 4>(w, ldw, rows, x + k4, xoff, y + k4, yoff, j, width);
+      else strip512<W, 3, 4>(w, ldw, rows, x + k4, xoff, y + k4, yoff, j, width);
+    }
+  } else if (n - k4 == 1) {
+    gemm_one512<W, Ahead>(w, ldw, rows, x[k4] + xoff, y[k4] + yoff, width);
+  }
 }
 
 // One stream through a GRU's panels (Gru::kPanel = 64 gates each, [rows][64], one after the other): two panels
