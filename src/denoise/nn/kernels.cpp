@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 // 32-byte vector values (V8) are passed only between always-inlined functions, so how a baseline build would pass
 // them in registers never matters; GCC warns about that ABI at every such call in the portable instantiations.
@@ -252,6 +253,25 @@ FC25_AVX2_INLINE __m256 wload_first(const std::uint16_t* p, __m256i, int tail) {
   return wload(t);
 }
 
+// bfloat16, sixteen at a time without a shuffle (as wload32_split on the AVX-512 path): one 32-byte load, the even
+// columns by a shift, the odd ones by a mask; sums kept split so, put back in column order once per output.
+FC25_AVX2_INLINE void wload16_split(const std::uint16_t* p, __m256& even, __m256& odd) {
+  __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  asm("" : "+x"(v));  // one load for both halves (the compiler would fold it into each)
+  even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  odd = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+FC25_AVX2_INLINE void split16(const float* y, __m256& even, __m256& odd) {
+  const __m256 lo = _mm256_loadu_ps(y), hi = _mm256_loadu_ps(y + 8);
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xd8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xdd)), 0xd8));
+}
+FC25_AVX2_INLINE void merge16(float* y, __m256 even, __m256 odd) {
+  const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
+  _mm256_storeu_ps(y, _mm256_permute2f128_ps(l, h, 0x20));
+  _mm256_storeu_ps(y + 8, _mm256_permute2f128_ps(l, h, 0x31));
+}
+
 // The last columns of one stream, fewer than 64: NV vectors side by side over all rows, the last one masked to the
 // columns that remain (tail, 1..8).
 template <int NV, class W>
@@ -281,6 +301,27 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
                                                             const float* __restrict x0, float* __restrict y0, int j0,
                                                             int width) {
   int j = j0;
+  if constexpr (std::is_same_v<W, std::uint16_t>) {
+    for (; j + 64 <= width; j += 64) {
+      float* yj = y0 + j;
+      __m256 a[8];
+      for (int q = 0; q < 4; ++q) split16(yj + 16 * q, a[2 * q], a[2 * q + 1]);
+      for (int i = 0; i < rows; ++i) {
+        const W* r = w + static_cast<std::size_t>(i) * ldw + j;
+        if constexpr (Ahead)
+          for (unsigned c = 0; c < 64 * sizeof(W); c += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(r + 4096 / (64 * sizeof(W)) * ldw) + c, _MM_HINT_T0);
+        const __m256 s = _mm256_broadcast_ss(x0 + i);
+        for (int q = 0; q < 4; ++q) {
+          __m256 e, o;
+          wload16_split(r + 16 * q, e, o);
+          a[2 * q] = _mm256_fmadd_ps(s, e, a[2 * q]);
+          a[2 * q + 1] = _mm256_fmadd_ps(s, o, a[2 * q + 1]);
+        }
+      }
+      for (int q = 0; q < 4; ++q) merge16(yj + 16 * q, a[2 * q], a[2 * q + 1]);
+    }
+  }
   for (; j + 64 <= width; j += 64) {
     float* yj = y0 + j;
     __m256 a[8];
@@ -489,6 +530,54 @@ __attribute__((target("avx2,fma"))) static void rows_one_fma(const W* __restrict
                                                               int count, const float* __restrict x,
                                                               float* __restrict y) {
   const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
+  constexpr int kMaxCols = 4096;
+  if constexpr (std::is_same_v<W, std::uint16_t>) {
+    if (cols % 16 == 0 && cols <= kMaxCols) {
+      // bfloat16: the outputs split into even and odd columns once (wload16_split), put back in order at the end.
+      alignas(32) float sp[kMaxCols];
+      for (int c = 0; c < cols; c += 16)
+        split16(y + c, *reinterpret_cast<__m256*>(sp + c), *reinterpret_cast<__m256*>(sp + c + 8));
+      int k = 0;
+      for (; k + 4 <= count; k += 4) {
+        const W *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
+        const __m256 b0 = _mm256_set1_ps(x[rows[k]]), b1 = _mm256_set1_ps(x[rows[k + 1]]),
+                     b2 = _mm256_set1_ps(x[rows[k + 2]]), b3 = _mm256_set1_ps(x[rows[k + 3]]);
+        const W* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
+                            row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
+        for (int c = 0; c < cols; c += 16) {
+          if (Ahead && c % 32 == 0)
+            for (const W* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
+          __m256 ae = _mm256_load_ps(sp + c), ao = _mm256_load_ps(sp + c + 8), e, o;
+          wload16_split(r0 + c, e, o);
+          ae = _mm256_fmadd_ps(b0, e, ae);
+          ao = _mm256_fmadd_ps(b0, o, ao);
+          wload16_split(r1 + c, e, o);
+          ae = _mm256_fmadd_ps(b1, e, ae);
+          ao = _mm256_fmadd_ps(b1, o, ao);
+          wload16_split(r2 + c, e, o);
+          ae = _mm256_fmadd_ps(b2, e, ae);
+          ao = _mm256_fmadd_ps(b2, o, ao);
+          wload16_split(r3 + c, e, o);
+          ae = _mm256_fmadd_ps(b3, e, ae);
+          ao = _mm256_fmadd_ps(b3, o, ao);
+          _mm256_store_ps(sp + c, ae);
+          _mm256_store_ps(sp + c + 8, ao);
+        }
+      }
+      for (; k < count; ++k) {
+        const W* r = row(k);
+        const __m256 b = _mm256_set1_ps(x[rows[k]]);
+        for (int c = 0; c < cols; c += 16) {
+          __m256 e, o;
+          wload16_split(r + c, e, o);
+          _mm256_store_ps(sp + c, _mm256_fmadd_ps(b, e, _mm256_load_ps(sp + c)));
+          _mm256_store_ps(sp + c + 8, _mm256_fmadd_ps(b, o, _mm256_load_ps(sp + c + 8)));
+        }
+      }
+      for (int c = 0; c < cols; c += 16) merge16(y + c, _mm256_load_ps(sp + c), _mm256_load_ps(sp + c + 8));
+      return;
+    }
+  }
   int k = 0;
   for (; k + 4 <= count; k += 4) {
     const W *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
