@@ -33,11 +33,22 @@ describe('fc25 denoise', () => {
     const fast = path.join(dir, 'p232_013_avx2.wav'), slow = path.join(dir, 'p232_013_portable.wav');
     let r = denoise([vb('p232_013_noisy.wav'), fast, '--isa', 'avx2']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /dfn3 \(avx2 kernels, fp32 weights\)/);
+    assert.match(r.stderr, /dfn3 \(avx2 kernels, prefetch (on|off), fp32 weights\)/);
     r = denoise([vb('p232_013_noisy.wav'), slow, '--isa', 'portable']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /dfn3 \(portable kernels, fp32 weights\)/);
+    assert.match(r.stderr, /dfn3 \(portable kernels, prefetch (on|off), fp32 weights\)/);
     const a = readWav(fast).samples, b = readWav(slow).samples;
+    // Asking for the weights ahead or not changes when they arrive, not the audio.
+    for (const mode of ['on', 'off']) {
+      const out = path.join(dir, `p232_013_avx2_prefetch_${mode}.wav`);
+      r = denoise([vb('p232_013_noisy.wav'), out, '--isa', 'avx2', '--prefetch', mode]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`dfn3 \\(avx2 kernels, prefetch ${mode}, fp32 weights\\)`));
+      assert.deepEqual(readWav(out).samples, a, `prefetch ${mode} gives other audio`);
+    }
+    r = denoise([vb('p232_013_noisy.wav'), path.join(dir, 'x.wav'), '--prefetch', 'sometimes']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /prefetch 'sometimes' is not auto, on or off/);
     assert.equal(a.length, b.length);
     let signal = 0, diff = 0;
     for (let i = 0; i < a.length; i += 1) { signal += a[i] * a[i]; diff += (a[i] - b[i]) ** 2; }
@@ -54,7 +65,7 @@ describe('fc25 denoise', () => {
     assert.equal(r.status, 0, r.stderr);
     r = denoise([vb('p232_019_noisy.wav'), bf16, '--float', '--precision', 'bf16']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /dfn3 \(\w+ kernels, bf16 weights\)/);
+    assert.match(r.stderr, /dfn3 \(\w+ kernels, prefetch (on|off), bf16 weights\)/);
     const a = readWav(fp32).samples, b = readWav(bf16).samples;
     assert.equal(a.length, b.length);
     let signal = 0, diff = 0;
