@@ -272,6 +272,14 @@ FC25_AVX2_INLINE void merge16(float* y, __m256 even, __m256 odd) {
   _mm256_storeu_ps(y + 8, _mm256_permute2f128_ps(l, h, 0x31));
 }
 
+// A GRU's weights stream from the last-level cache: a one-stream loop over 64 columns asks for the same columns
+// of the row 4 KB ahead while this one is summed (isa.hpp, use_prefetch: only where the hardware's prefetchers lag).
+template <class W>
+FC25_INLINE void ask_ahead(const W* r, std::size_t ldw) {
+  const char* ahead = reinterpret_cast<const char*>(r + 4096 / (64 * sizeof(W)) * ldw);
+  for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+}
+
 // The last columns of one stream, fewer than 64: NV vectors side by side over all rows, the last one masked to the
 // columns that remain (tail, 1..8).
 template <int NV, class W>
@@ -308,9 +316,7 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
       for (int q = 0; q < 4; ++q) split16(yj + 16 * q, a[2 * q], a[2 * q + 1]);
       for (int i = 0; i < rows; ++i) {
         const W* r = w + static_cast<std::size_t>(i) * ldw + j;
-        if constexpr (Ahead)
-          for (unsigned c = 0; c < 64 * sizeof(W); c += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(r + 4096 / (64 * sizeof(W)) * ldw) + c, _MM_HINT_T0);
+        if constexpr (Ahead) ask_ahead(r, ldw);
         const __m256 s = _mm256_broadcast_ss(x0 + i);
         for (int q = 0; q < 4; ++q) {
           __m256 e, o;
@@ -328,11 +334,7 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
     for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(yj + 8 * q);
     for (int i = 0; i < rows; ++i) {
       const W* r = w + static_cast<std::size_t>(i) * ldw + j;
-      // A GRU's panel streams from the last-level cache: ask for the rows 4 KB ahead while these are summed.
-      constexpr int kAhead = 4096 / (64 * sizeof(W));
-      const char* ahead = reinterpret_cast<const char*>(r + kAhead * ldw);
-      if constexpr (Ahead)
-        for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      if constexpr (Ahead) ask_ahead(r, ldw);
       const __m256 s = _mm256_broadcast_ss(x0 + i);
       for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, wload(r + 8 * q), a[q]);
     }
@@ -525,82 +527,91 @@ void convt_s2_portable(const ConvTranspose1x3& c, const float* in, int in_f, flo
 
 // The listed rows four at a time: each output is loaded, takes the four rows' multiply-adds in order, and is
 // stored (the outputs, 3 KB for a GRU, stay in the first-level cache); the next four rows are asked for meanwhile.
-template <class W, bool Ahead>
-__attribute__((target("avx2,fma"))) static void rows_one_fma(const W* __restrict w, int cols, const int* rows,
-                                                              int count, const float* __restrict x,
-                                                              float* __restrict y) {
+// Step is the vector width's part: Step::kCols columns of `y` given N rows' multiply-adds, one call per step. Only
+// pointers and floats cross into it, so the walk itself needs no vector instructions; the kernels below that run
+// it are flattened, which inlines every step.
+template <class Step, bool Ahead, class W>
+FC25_INLINE void walk_rows(const W* __restrict w, int cols, const int* rows, int count, const float* __restrict x,
+                           float* __restrict y) {
   const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
-  constexpr int kMaxCols = 4096;
-  if constexpr (std::is_same_v<W, std::uint16_t>) {
-    if (cols % 16 == 0 && cols <= kMaxCols) {
-      // bfloat16: the outputs split into even and odd columns once (wload16_split), put back in order at the end.
-      alignas(32) float sp[kMaxCols];
-      for (int c = 0; c < cols; c += 16)
-        split16(y + c, *reinterpret_cast<__m256*>(sp + c), *reinterpret_cast<__m256*>(sp + c + 8));
-      int k = 0;
-      for (; k + 4 <= count; k += 4) {
-        const W *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
-        const __m256 b0 = _mm256_set1_ps(x[rows[k]]), b1 = _mm256_set1_ps(x[rows[k + 1]]),
-                     b2 = _mm256_set1_ps(x[rows[k + 2]]), b3 = _mm256_set1_ps(x[rows[k + 3]]);
-        const W* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
-                            row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
-        for (int c = 0; c < cols; c += 16) {
-          if (Ahead && c % 32 == 0)
-            for (const W* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
-          __m256 ae = _mm256_load_ps(sp + c), ao = _mm256_load_ps(sp + c + 8), e, o;
-          wload16_split(r0 + c, e, o);
-          ae = _mm256_fmadd_ps(b0, e, ae);
-          ao = _mm256_fmadd_ps(b0, o, ao);
-          wload16_split(r1 + c, e, o);
-          ae = _mm256_fmadd_ps(b1, e, ae);
-          ao = _mm256_fmadd_ps(b1, o, ao);
-          wload16_split(r2 + c, e, o);
-          ae = _mm256_fmadd_ps(b2, e, ae);
-          ao = _mm256_fmadd_ps(b2, o, ao);
-          wload16_split(r3 + c, e, o);
-          ae = _mm256_fmadd_ps(b3, e, ae);
-          ao = _mm256_fmadd_ps(b3, o, ao);
-          _mm256_store_ps(sp + c, ae);
-          _mm256_store_ps(sp + c + 8, ao);
-        }
-      }
-      for (; k < count; ++k) {
-        const W* r = row(k);
-        const __m256 b = _mm256_set1_ps(x[rows[k]]);
-        for (int c = 0; c < cols; c += 16) {
-          __m256 e, o;
-          wload16_split(r + c, e, o);
-          _mm256_store_ps(sp + c, _mm256_fmadd_ps(b, e, _mm256_load_ps(sp + c)));
-          _mm256_store_ps(sp + c + 8, _mm256_fmadd_ps(b, o, _mm256_load_ps(sp + c + 8)));
-        }
-      }
-      for (int c = 0; c < cols; c += 16) merge16(y + c, _mm256_load_ps(sp + c), _mm256_load_ps(sp + c + 8));
-      return;
-    }
-  }
   int k = 0;
   for (; k + 4 <= count; k += 4) {
-    const W *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
-    const __m256 b0 = _mm256_set1_ps(x[rows[k]]), b1 = _mm256_set1_ps(x[rows[k + 1]]),
-                 b2 = _mm256_set1_ps(x[rows[k + 2]]), b3 = _mm256_set1_ps(x[rows[k + 3]]);
+    const W* r[4] = {row(k), row(k + 1), row(k + 2), row(k + 3)};
+    const float b[4] = {x[rows[k]], x[rows[k + 1]], x[rows[k + 2]], x[rows[k + 3]]};
     const W* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
                         row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
-    for (int c = 0; c < cols; c += 8) {
+    for (int c = 0; c < cols; c += Step::kCols) {
       if (Ahead && c % (64 / sizeof(W)) == 0)
         for (const W* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
-      __m256 a = _mm256_loadu_ps(y + c);
-      a = _mm256_fmadd_ps(b0, wload(r0 + c), a);
-      a = _mm256_fmadd_ps(b1, wload(r1 + c), a);
-      a = _mm256_fmadd_ps(b2, wload(r2 + c), a);
-      a = _mm256_fmadd_ps(b3, wload(r3 + c), a);
-      _mm256_storeu_ps(y + c, a);
+      Step::template add<4>(y + c, r, b, c);
     }
   }
   for (; k < count; ++k) {
-    const W* r = row(k);
-    const __m256 b = _mm256_set1_ps(x[rows[k]]);
-    for (int c = 0; c < cols; c += 8) _mm256_storeu_ps(y + c, _mm256_fmadd_ps(b, wload(r + c), _mm256_loadu_ps(y + c)));
+    const W* r[1] = {row(k)};
+    const float b[1] = {x[rows[k]]};
+    for (int c = 0; c < cols; c += Step::kCols) Step::template add<1>(y + c, r, b, c);
   }
+}
+
+// Eight outputs in column order, any weights.
+template <class W>
+struct Rows8 {
+  static constexpr int kCols = 8;
+  template <int N>
+  __attribute__((target("avx2,fma"))) static void add(float* y, const W* const* r, const float* b, int c) {
+    __m256 a = _mm256_loadu_ps(y);
+    for (int q = 0; q < N; ++q) a = _mm256_fmadd_ps(_mm256_set1_ps(b[q]), wload(r[q] + c), a);
+    _mm256_storeu_ps(y, a);
+  }
+};
+// Sixteen bfloat16 columns held split (split16): the even outputs, then the odd ones.
+struct RowsSplit16 {
+  static constexpr int kCols = 16;
+  template <int N>
+  __attribute__((target("avx2,fma"))) static void add(float* y, const std::uint16_t* const* r, const float* b, int c) {
+    __m256 ae = _mm256_load_ps(y), ao = _mm256_load_ps(y + 8);
+    for (int q = 0; q < N; ++q) {
+      const __m256 s = _mm256_set1_ps(b[q]);
+      __m256 e, o;
+      wload16_split(r[q] + c, e, o);
+      ae = _mm256_fmadd_ps(s, e, ae);
+      ao = _mm256_fmadd_ps(s, o, ao);
+    }
+    _mm256_store_ps(y, ae);
+    _mm256_store_ps(y + 8, ao);
+  }
+  __attribute__((target("avx2,fma"))) static void take(const float* y, float* sp) {
+    split16(y, *reinterpret_cast<__m256*>(sp), *reinterpret_cast<__m256*>(sp + 8));
+  }
+  __attribute__((target("avx2,fma"))) static void put(float* y, const float* sp) {
+    merge16(y, _mm256_load_ps(sp), _mm256_load_ps(sp + 8));
+  }
+};
+
+// The rows' products for one stream: walk_rows with Plain's steps over the outputs in column order, or, for
+// bfloat16 weights whose outputs are whole Split steps wide, over a copy of the outputs split into even and odd
+// columns (Split::take), put back in order at the end (Split::put).
+template <class Plain, class Split, bool Ahead, class W>
+FC25_INLINE void rows_one_vector(const W* __restrict w, int cols, const int* rows, int count,
+                                 const float* __restrict x, float* __restrict y) {
+  constexpr int kMaxSplitCols = 4096;
+  if constexpr (std::is_same_v<W, std::uint16_t>) {
+    if (cols % Split::kCols == 0 && cols <= kMaxSplitCols) {
+      alignas(64) float sp[kMaxSplitCols];
+      for (int c = 0; c < cols; c += Split::kCols) Split::take(y + c, sp + c);
+      walk_rows<Split, Ahead>(w, cols, rows, count, x, sp);
+      for (int c = 0; c < cols; c += Split::kCols) Split::put(y + c, sp + c);
+      return;
+    }
+  }
+  walk_rows<Plain, Ahead>(w, cols, rows, count, x, y);
+}
+
+template <class W, bool Ahead>
+__attribute__((target("avx2,fma"), flatten)) static void rows_one_fma(const W* __restrict w, int cols,
+                                                                       const int* rows, int count,
+                                                                       const float* __restrict x, float* __restrict y) {
+  rows_one_vector<Rows8<W>, RowsSplit16, Ahead>(w, cols, rows, count, x, y);
 }
 
 // ---- AVX-512: the matrix products in 16-lane registers. Every output is still one chain of fused multiply-adds
@@ -669,10 +680,7 @@ FC25_512 static void gemm_one512(const W* __restrict w, std::size_t ldw, int row
     for (int q = 0; q < 4; ++q) a[q] = _mm512_loadu_ps(y0 + j + 16 * q);
     for (int i = 0; i < rows; ++i) {
       const W* r = w + static_cast<std::size_t>(i) * ldw + j;
-      constexpr int kAhead = 4096 / (64 * sizeof(W));
-      const char* ahead = reinterpret_cast<const char*>(r + kAhead * ldw);
-      if constexpr (Ahead)
-        for (unsigned c = 0; c < 64 * sizeof(W); c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+      if constexpr (Ahead) ask_ahead(r, ldw);
       const __m512 b = _mm512_set1_ps(x0[i]);
       #pragma GCC unroll 16
       for (int q = 0; q < 4; ++q) a[q] = _mm512_fmadd_ps(b, wload16(r + 16 * q), a[q]);
@@ -723,72 +731,6 @@ FC25_512 static void gemm_tile512(const W* __restrict w, std::size_t ldw, int ro
   }
 }
 
-// One stream through a GRU's panels (Gru::kPanel = 64 gates each, [rows][64], one after the other): two panels
-// side by side, eight chains of fused multiply-adds where one panel gives four.
-template <class W, bool Ahead>
-FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, const float* __restrict x,
-                                   float* __restrict y) {
-  static_assert(Gru::kPanel == 64, "four registers per panel");
-  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
-  int p = 0;
-  for (; p + 2 <= panels; p += 2) {
-    const W* w0 = w + p * panel;
-    const W* w1 = w0 + panel;
-    float* y0 = y + p * 64;
-    __m512 a[8];
-    #pragma GCC unroll 16
-    for (int q = 0; q < 8; ++q) a[q] = _mm512_loadu_ps(y0 + 16 * q);
-    for (int i = 0; i < rows; ++i) {
-      const W* r0 = w0 + static_cast<std::size_t>(i) * 64;
-      const W* r1 = w1 + static_cast<std::size_t>(i) * 64;
-      constexpr int kAhead = 4096 / (64 * sizeof(W));
-      if constexpr (Ahead)
-        for (unsigned c = 0; c < 64 * sizeof(W); c += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(r0 + kAhead * 64) + c, _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(r1 + kAhead * 64) + c, _MM_HINT_T0);
-        }
-      const __m512 b = _mm512_set1_ps(x[i]);
-      #pragma GCC unroll 16
-      for (int q = 0; q < 4; ++q) a[q] = _mm512_fmadd_ps(b, wload16(r0 + 16 * q), a[q]);
-      #pragma GCC unroll 16
-      for (int q = 0; q < 4; ++q) a[4 + q] = _mm512_fmadd_ps(b, wload16(r1 + 16 * q), a[4 + q]);
-    }
-    #pragma GCC unroll 16
-    for (int q = 0; q < 8; ++q) _mm512_storeu_ps(y0 + 16 * q, a[q]);
-  }
-  if (p < panels) gemm_one512<W, Ahead>(w + p * panel, 64, rows, x, y + p * 64, 64);
-}
-
-// As rows_one_fma, sixteen lanes at a time.
-template <class W, bool Ahead>
-FC25_512 static void rows_one512(const W* __restrict w, int cols, const int* rows, int count,
-                                 const float* __restrict x, float* __restrict y) {
-  const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
-  int k = 0;
-  for (; k + 4 <= count; k += 4) {
-    const W *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
-    const __m512 b0 = _mm512_set1_ps(x[rows[k]]), b1 = _mm512_set1_ps(x[rows[k + 1]]),
-                 b2 = _mm512_set1_ps(x[rows[k + 2]]), b3 = _mm512_set1_ps(x[rows[k + 3]]);
-    const W* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
-                        row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
-    for (int c = 0; c < cols; c += 16) {
-      if (Ahead && c % (64 / sizeof(W)) == 0)
-        for (const W* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
-      __m512 a = _mm512_loadu_ps(y + c);
-      a = _mm512_fmadd_ps(b0, wload16(r0 + c), a);
-      a = _mm512_fmadd_ps(b1, wload16(r1 + c), a);
-      a = _mm512_fmadd_ps(b2, wload16(r2 + c), a);
-      a = _mm512_fmadd_ps(b3, wload16(r3 + c), a);
-      _mm512_storeu_ps(y + c, a);
-    }
-  }
-  for (; k < count; ++k) {
-    const W* r = row(k);
-    const __m512 b = _mm512_set1_ps(x[rows[k]]);
-    for (int c = 0; c < cols; c += 16) _mm512_storeu_ps(y + c, _mm512_fmadd_ps(b, wload16(r + c), _mm512_loadu_ps(y + c)));
-  }
-}
-
 // bfloat16 weights, 32 at a time without a shuffle: one 64-byte load holds 32 consecutive columns, a column pair
 // per 32-bit lane; shifted left by 16 the lanes are the even columns as floats, masked to their top half the odd
 // ones. The sums are kept split the same way (each 32 columns as an even and an odd register) and put back in
@@ -811,101 +753,94 @@ FC25_512_INLINE void merge32(float* y, __m512 even, __m512 odd) {
   _mm512_storeu_ps(y + 16, _mm512_permutex2var_ps(even, _mm512_add_epi32(lo, _mm512_set1_epi32(8)), odd));
 }
 
-// panels_one512 for bfloat16 weights, each panel's 64 gates as two split halves.
-template <bool Ahead>
-FC25_512 static void panels_one512_bf16(const std::uint16_t* __restrict w, int rows, int panels,
-                                        const float* __restrict x, float* __restrict y) {
+// 32 outputs in two registers, for the loops over 64-gate panels: in column order for float weights; for bfloat16
+// weights split into even and odd columns (split32), as wload32_split reads them.
+FC25_512_INLINE void take32(const float* y, __m512& a, __m512& b, const float*) {
+  a = _mm512_loadu_ps(y);
+  b = _mm512_loadu_ps(y + 16);
+}
+FC25_512_INLINE void take32(const float* y, __m512& a, __m512& b, const std::uint16_t*) { split32(y, a, b); }
+FC25_512_INLINE void put32(float* y, __m512 a, __m512 b, const float*) {
+  _mm512_storeu_ps(y, a);
+  _mm512_storeu_ps(y + 16, b);
+}
+FC25_512_INLINE void put32(float* y, __m512 a, __m512 b, const std::uint16_t*) { merge32(y, a, b); }
+FC25_512_INLINE void madd32(__m512 s, const float* r, __m512& a, __m512& b) {
+  a = _mm512_fmadd_ps(s, _mm512_loadu_ps(r), a);
+  b = _mm512_fmadd_ps(s, _mm512_loadu_ps(r + 16), b);
+}
+FC25_512_INLINE void madd32(__m512 s, const std::uint16_t* r, __m512& a, __m512& b) {
+  __m512 e, o;
+  wload32_split(r, e, o);
+  a = _mm512_fmadd_ps(s, e, a);
+  b = _mm512_fmadd_ps(s, o, b);
+}
+
+// One stream through a GRU's panels (Gru::kPanel = 64 gates each, [rows][64], one after the other): two panels
+// side by side, eight chains of fused multiply-adds where one panel gives four.
+template <class W, bool Ahead>
+FC25_512 static void panels_one512(const W* __restrict w, int rows, int panels, const float* __restrict x,
+                                   float* __restrict y) {
+  static_assert(Gru::kPanel == 64, "four registers per panel");
   const std::size_t panel = static_cast<std::size_t>(rows) * 64;
   int p = 0;
   for (; p + 2 <= panels; p += 2) {
-    const std::uint16_t* w0 = w + p * panel;
-    const std::uint16_t* w1 = w0 + panel;
+    const W* w0 = w + p * panel;
+    const W* w1 = w0 + panel;
     float* y0 = y + p * 64;
     __m512 a[8];
     #pragma GCC unroll 16
-    for (int q = 0; q < 4; ++q) split32(y0 + 32 * q, a[2 * q], a[2 * q + 1]);
+    for (int q = 0; q < 4; ++q) take32(y0 + 32 * q, a[2 * q], a[2 * q + 1], w);
     for (int i = 0; i < rows; ++i) {
-      const std::uint16_t* r0 = w0 + static_cast<std::size_t>(i) * 64;
-      const std::uint16_t* r1 = w1 + static_cast<std::size_t>(i) * 64;
+      const W* r0 = w0 + static_cast<std::size_t>(i) * 64;
+      const W* r1 = w1 + static_cast<std::size_t>(i) * 64;
       if constexpr (Ahead) {
-        constexpr int kAhead = 4096 / (64 * sizeof(std::uint16_t));
-        for (unsigned c = 0; c < 64 * sizeof(std::uint16_t); c += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(r0 + kAhead * 64) + c, _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(r1 + kAhead * 64) + c, _MM_HINT_T0);
-        }
+        ask_ahead(r0, 64);
+        ask_ahead(r1, 64);
       }
       const __m512 b = _mm512_set1_ps(x[i]);
-      __m512 e, o;
       #pragma GCC unroll 16
-      for (int q = 0; q < 2; ++q) {
-        wload32_split(r0 + 32 * q, e, o);
-        a[2 * q] = _mm512_fmadd_ps(b, e, a[2 * q]);
-        a[2 * q + 1] = _mm512_fmadd_ps(b, o, a[2 * q + 1]);
-      }
+      for (int q = 0; q < 2; ++q) madd32(b, r0 + 32 * q, a[2 * q], a[2 * q + 1]);
       #pragma GCC unroll 16
-      for (int q = 0; q < 2; ++q) {
-        wload32_split(r1 + 32 * q, e, o);
-        a[4 + 2 * q] = _mm512_fmadd_ps(b, e, a[4 + 2 * q]);
-        a[5 + 2 * q] = _mm512_fmadd_ps(b, o, a[5 + 2 * q]);
-      }
+      for (int q = 0; q < 2; ++q) madd32(b, r1 + 32 * q, a[4 + 2 * q], a[5 + 2 * q]);
     }
     #pragma GCC unroll 16
-    for (int q = 0; q < 4; ++q) merge32(y0 + 32 * q, a[2 * q], a[2 * q + 1]);
+    for (int q = 0; q < 4; ++q) put32(y0 + 32 * q, a[2 * q], a[2 * q + 1], w);
   }
-  if (p < panels) gemm_one512<std::uint16_t, Ahead>(w + p * panel, 64, rows, x, y + p * 64, 64);
+  if (p < panels) gemm_one512<W, Ahead>(w + p * panel, 64, rows, x, y + p * 64, 64);
 }
 
-// rows_one512 for bfloat16 weights: the outputs split once into even and odd columns (kept in the first-level
-// cache while every listed row is added), then put back in order.
-template <bool Ahead>
-FC25_512 static void rows_one512_bf16(const std::uint16_t* __restrict w, int cols, const int* rows, int count,
-                                      const float* __restrict x, float* __restrict y) {
-  constexpr int kMaxCols = 4096;
-  if (cols % 32 != 0 || cols > kMaxCols) {
-    rows_one512<std::uint16_t, Ahead>(w, cols, rows, count, x, y);
-    return;
+// walk_rows' steps sixteen lanes wide: sixteen outputs in column order, any weights; 32 bfloat16 columns split.
+template <class W>
+struct Rows16 {
+  static constexpr int kCols = 16;
+  template <int N>
+  FC25_512 static void add(float* y, const W* const* r, const float* b, int c) {
+    __m512 a = _mm512_loadu_ps(y);
+    for (int q = 0; q < N; ++q) a = _mm512_fmadd_ps(_mm512_set1_ps(b[q]), wload16(r[q] + c), a);
+    _mm512_storeu_ps(y, a);
   }
-  alignas(64) float s[kMaxCols];
-  for (int c = 0; c < cols; c += 32) split32(y + c, *reinterpret_cast<__m512*>(s + c), *reinterpret_cast<__m512*>(s + c + 16));
-  const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
-  int k = 0;
-  for (; k + 4 <= count; k += 4) {
-    const std::uint16_t *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
-    const __m512 b0 = _mm512_set1_ps(x[rows[k]]), b1 = _mm512_set1_ps(x[rows[k + 1]]),
-                 b2 = _mm512_set1_ps(x[rows[k + 2]]), b3 = _mm512_set1_ps(x[rows[k + 3]]);
-    const std::uint16_t* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
-                                    row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
-    for (int c = 0; c < cols; c += 32) {
-      if constexpr (Ahead)
-        for (const std::uint16_t* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
-      __m512 ae = _mm512_load_ps(s + c), ao = _mm512_load_ps(s + c + 16), e, o;
-      wload32_split(r0 + c, e, o);
-      ae = _mm512_fmadd_ps(b0, e, ae);
-      ao = _mm512_fmadd_ps(b0, o, ao);
-      wload32_split(r1 + c, e, o);
-      ae = _mm512_fmadd_ps(b1, e, ae);
-      ao = _mm512_fmadd_ps(b1, o, ao);
-      wload32_split(r2 + c, e, o);
-      ae = _mm512_fmadd_ps(b2, e, ae);
-      ao = _mm512_fmadd_ps(b2, o, ao);
-      wload32_split(r3 + c, e, o);
-      ae = _mm512_fmadd_ps(b3, e, ae);
-      ao = _mm512_fmadd_ps(b3, o, ao);
-      _mm512_store_ps(s + c, ae);
-      _mm512_store_ps(s + c + 16, ao);
-    }
+};
+struct RowsSplit32 {
+  static constexpr int kCols = 32;
+  template <int N>
+  FC25_512 static void add(float* y, const std::uint16_t* const* r, const float* b, int c) {
+    __m512 ae = _mm512_load_ps(y), ao = _mm512_load_ps(y + 16);
+    for (int q = 0; q < N; ++q) madd32(_mm512_set1_ps(b[q]), r[q] + c, ae, ao);
+    _mm512_store_ps(y, ae);
+    _mm512_store_ps(y + 16, ao);
   }
-  for (; k < count; ++k) {
-    const std::uint16_t* r = row(k);
-    const __m512 b = _mm512_set1_ps(x[rows[k]]);
-    for (int c = 0; c < cols; c += 32) {
-      __m512 e, o;
-      wload32_split(r + c, e, o);
-      _mm512_store_ps(s + c, _mm512_fmadd_ps(b, e, _mm512_load_ps(s + c)));
-      _mm512_store_ps(s + c + 16, _mm512_fmadd_ps(b, o, _mm512_load_ps(s + c + 16)));
-    }
+  FC25_512 static void take(const float* y, float* sp) {
+    split32(y, *reinterpret_cast<__m512*>(sp), *reinterpret_cast<__m512*>(sp + 16));
   }
-  for (int c = 0; c < cols; c += 32) merge32(y + c, _mm512_load_ps(s + c), _mm512_load_ps(s + c + 16));
+  FC25_512 static void put(float* y, const float* sp) { merge32(y, _mm512_load_ps(sp), _mm512_load_ps(sp + 16)); }
+};
+
+// As rows_one_fma, sixteen lanes at a time (bfloat16: 32, split).
+template <class W, bool Ahead>
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), flatten)) static void rows_one512(
+    const W* __restrict w, int cols, const int* rows, int count, const float* __restrict x, float* __restrict y) {
+  rows_one_vector<Rows16<W>, RowsSplit32, Ahead>(w, cols, rows, count, x, y);
 }
 
 constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, nullptr,
@@ -919,8 +854,8 @@ constexpr Kernels kAvx2{gemm_tile_fma<float, Ahead>, gemm_tile_fma<std::uint16_t
 template <bool Ahead>
 constexpr Kernels kAvx512{gemm_tile512<float, Ahead>, gemm_tile512<std::uint16_t, Ahead>, grouped_one_avx2<float>,
                           grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
-                          panels_one512<float, Ahead>, panels_one512_bf16<Ahead>, rows_one512<float, Ahead>,
-                          rows_one512_bf16<Ahead>};
+                          panels_one512<float, Ahead>, panels_one512<std::uint16_t, Ahead>, rows_one512<float, Ahead>,
+                          rows_one512<std::uint16_t, Ahead>};
 
 }  // namespace
 
