@@ -343,7 +343,8 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
       EXPECT_EQ(from_bf16(g.wr_bf16[1]), R[static_cast<std::size_t>(1) * H]) << "packed as the float panels are";
     }
 
-    constexpr int kStreams = 3;
+    // Eleven: a group of eight streams over each strip of weights, and three left over that run together.
+    constexpr int kStreams = 11;
     std::vector<std::vector<float>> h(kStreams, std::vector<float>(H, 0.0f)), scratch(kStreams, std::vector<float>(6 * H));
     std::vector<std::vector<double>> ref(kStreams, std::vector<double>(H, 0.0));
     std::vector<float> alone_h(H, 0.0f), alone_scratch(6 * H);
