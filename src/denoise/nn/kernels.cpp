@@ -272,6 +272,29 @@ FC25_AVX2_INLINE void merge16(float* y, __m256 even, __m256 odd) {
   _mm256_storeu_ps(y + 8, _mm256_permute2f128_ps(l, h, 0x31));
 }
 
+// 16 outputs in two registers (as take32, put32 and madd32 on the AVX-512 path): in column order for float weights;
+// for bfloat16 weights split into even and odd columns (split16), as wload16_split reads them.
+FC25_AVX2_INLINE void take16(const float* y, __m256& a, __m256& b, const float*) {
+  a = _mm256_loadu_ps(y);
+  b = _mm256_loadu_ps(y + 8);
+}
+FC25_AVX2_INLINE void take16(const float* y, __m256& a, __m256& b, const std::uint16_t*) { split16(y, a, b); }
+FC25_AVX2_INLINE void put16(float* y, __m256 a, __m256 b, const float*) {
+  _mm256_storeu_ps(y, a);
+  _mm256_storeu_ps(y + 8, b);
+}
+FC25_AVX2_INLINE void put16(float* y, __m256 a, __m256 b, const std::uint16_t*) { merge16(y, a, b); }
+FC25_AVX2_INLINE void madd16(__m256 s, const float* r, __m256& a, __m256& b) {
+  a = _mm256_fmadd_ps(s, _mm256_loadu_ps(r), a);
+  b = _mm256_fmadd_ps(s, _mm256_loadu_ps(r + 8), b);
+}
+FC25_AVX2_INLINE void madd16(__m256 s, const std::uint16_t* r, __m256& a, __m256& b) {
+  __m256 e, o;
+  wload16_split(r, e, o);
+  a = _mm256_fmadd_ps(s, e, a);
+  b = _mm256_fmadd_ps(s, o, b);
+}
+
 // A GRU's weights stream from the last-level cache: a one-stream loop over 64 columns asks for the same columns
 // of the row 4 KB ahead while this one is summed (isa.hpp, use_prefetch: only where the hardware's prefetchers lag).
 template <class W>
@@ -309,36 +332,17 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
                                                             const float* __restrict x0, float* __restrict y0, int j0,
                                                             int width) {
   int j = j0;
-  if constexpr (std::is_same_v<W, std::uint16_t>) {
-    for (; j + 64 <= width; j += 64) {
-      float* yj = y0 + j;
-      __m256 a[8];
-      for (int q = 0; q < 4; ++q) split16(yj + 16 * q, a[2 * q], a[2 * q + 1]);
-      for (int i = 0; i < rows; ++i) {
-        const W* r = w + static_cast<std::size_t>(i) * ldw + j;
-        if constexpr (Ahead) ask_ahead(r, ldw);
-        const __m256 s = _mm256_broadcast_ss(x0 + i);
-        for (int q = 0; q < 4; ++q) {
-          __m256 e, o;
-          wload16_split(r + 16 * q, e, o);
-          a[2 * q] = _mm256_fmadd_ps(s, e, a[2 * q]);
-          a[2 * q + 1] = _mm256_fmadd_ps(s, o, a[2 * q + 1]);
-        }
-      }
-      for (int q = 0; q < 4; ++q) merge16(yj + 16 * q, a[2 * q], a[2 * q + 1]);
-    }
-  }
   for (; j + 64 <= width; j += 64) {
     float* yj = y0 + j;
     __m256 a[8];
-    for (int q = 0; q < 8; ++q) a[q] = _mm256_loadu_ps(yj + 8 * q);
+    for (int q = 0; q < 4; ++q) take16(yj + 16 * q, a[2 * q], a[2 * q + 1], w);
     for (int i = 0; i < rows; ++i) {
       const W* r = w + static_cast<std::size_t>(i) * ldw + j;
       if constexpr (Ahead) ask_ahead(r, ldw);
       const __m256 s = _mm256_broadcast_ss(x0 + i);
-      for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(s, wload(r + 8 * q), a[q]);
+      for (int q = 0; q < 4; ++q) madd16(s, r + 16 * q, a[2 * q], a[2 * q + 1]);
     }
-    for (int q = 0; q < 8; ++q) _mm256_storeu_ps(yj + 8 * q, a[q]);
+    for (int q = 0; q < 4; ++q) put16(yj + 16 * q, a[2 * q], a[2 * q + 1], w);
   }
   const int rest = width - j;
   if (rest <= 0) return;
@@ -570,13 +574,7 @@ struct RowsSplit16 {
   template <int N>
   __attribute__((target("avx2,fma"))) static void add(float* y, const std::uint16_t* const* r, const float* b, int c) {
     __m256 ae = _mm256_load_ps(y), ao = _mm256_load_ps(y + 8);
-    for (int q = 0; q < N; ++q) {
-      const __m256 s = _mm256_set1_ps(b[q]);
-      __m256 e, o;
-      wload16_split(r[q] + c, e, o);
-      ae = _mm256_fmadd_ps(s, e, ae);
-      ao = _mm256_fmadd_ps(s, o, ao);
-    }
+    for (int q = 0; q < N; ++q) madd16(_mm256_set1_ps(b[q]), r[q] + c, ae, ao);
     _mm256_store_ps(y, ae);
     _mm256_store_ps(y + 8, ao);
   }
