@@ -23,6 +23,7 @@
 
 #include "../cpuinfo.hpp"
 #include "denoise/denoise.hpp"
+#include "denoise/model/model.hpp"
 #include "denoise/nn/layers.hpp"
 
 namespace fs = std::filesystem;
@@ -159,6 +160,40 @@ __attribute__((target("avx2,fma"))) void BM_ReadHidesCompute(benchmark::State& s
   state.counters["compute_ns_per_chunk"] = compute * 1e3 / static_cast<double>(chunks);
 }
 BENCHMARK(BM_ReadHidesCompute)->Arg(5)->Arg(10)->Arg(20)->Arg(40)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+
+// The model's five GRUs alone, one step each per pass, back to back as a hop runs them, every input non-zero (so
+// every weight row is read), against the floor for their bytes: how close the GRU kernels come to this core's read
+// speed by themselves. What a hop takes beyond them (BM_SingleStream) is the other layers and the signal processing.
+void BM_GruKernels(benchmark::State& state) {
+  const auto* m = dynamic_cast<const model::Dfn3Model*>(model().get());
+  if (!m) throw std::runtime_error("not a DeepFilterNet3 model");
+  const auto& w = *m->weights;
+  const nn::Gru* grus[] = {&w.enc_gru, &w.erb_gru[0], &w.erb_gru[1], &w.df_gru[0], &w.df_gru[1]};
+  std::size_t bytes = 0;
+  std::vector<std::vector<float>> x, h, scratch;
+  for (const nn::Gru* g : grus) {
+    bytes += (g->wi.size() + g->wr.size()) * sizeof(float) + (g->wi_bf16.size() + g->wr_bf16.size()) * 2;
+    x.emplace_back(static_cast<std::size_t>(g->in));
+    for (std::size_t i = 0; i < x.back().size(); ++i) x.back()[i] = 0.01f * static_cast<float>(i % 7 + 1);
+    h.emplace_back(static_cast<std::size_t>(g->hidden), 0.0f);
+    scratch.emplace_back(6 * static_cast<std::size_t>(g->hidden));
+  }
+  double best = 1e9;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t k = 0; k < std::size(grus); ++k) grus[k]->step(x[k].data(), h[k].data(), scratch[k].data());
+    best = std::min(best, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::vector<float> buf(bytes / sizeof(float), 1.0f);
+  double floor = 1e9;
+  for (int i = 0; i < 200; ++i) floor = std::min(floor, read_pass_us(buf));
+  state.counters["gru_MB"] = static_cast<double>(bytes) / 1e6;
+  state.counters["gru_us"] = best;
+  state.counters["floor_us"] = floor;
+  state.counters["x_floor"] = best / floor;
+  state.counters["read_GBps"] = static_cast<double>(bytes) / best / 1e3;
+}
+BENCHMARK(BM_GruKernels)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 
 // Whole file, one stream: reports the real-time factor, the time per hop and that time over the floor.
 void BM_SingleStream(benchmark::State& state) {
