@@ -26,7 +26,7 @@
 #include <benchmark/benchmark.h>
 #include <cpuid.h>
 
-#include "../cpuinfo.hpp"
+#include "../gbench_main.hpp"
 #include "denoise/nn/layers.hpp"
 
 // GCC 12's AVX-512 headers start some intrinsics from an "undefined" register and then warn about it when inlined.
@@ -251,14 +251,6 @@ BENCHMARK(BM_Bf16Exactness)->Iterations(1)->Unit(benchmark::kMillisecond);
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string dot = has_avx512_bf16() ? "yes" : "no", amx = has_amx() ? "yes" : "no";
-  std::cerr << "cpu: " << fc25::bench::cpu_model() << ", avx512_bf16: " << dot << ", amx_bf16: " << amx << "\n";
-  benchmark::AddCustomContext("cpu", fc25::bench::cpu_model());
-  benchmark::AddCustomContext("avx512_bf16", dot);
-  benchmark::AddCustomContext("amx_bf16", amx);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return fc25::bench::run_benchmarks(argc, argv, {{"avx512_bf16", has_avx512_bf16() ? "yes" : "no"},
+                                                    {"amx_bf16", has_amx() ? "yes" : "no"}});
 }

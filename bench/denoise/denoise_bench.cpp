@@ -21,7 +21,7 @@
 #include <benchmark/benchmark.h>
 #include <sndfile.h>
 
-#include "../cpuinfo.hpp"
+#include "../gbench_main.hpp"
 #include "denoise/denoise.hpp"
 #include "denoise/model/model.hpp"
 #include "denoise/nn/layers.hpp"
@@ -392,16 +392,7 @@ int main(int argc, char** argv) {
     std::cerr << "FC25_ISA / FC25_PREFETCH / FC25_PRECISION: " << e.what() << "\n";
     return 2;
   }
-  const std::string weights(to_string(precision()));
-  std::cerr << "cpu: " << fc25::bench::cpu_model() << ", kernels: " << kernel_path() << ", prefetch: "
-            << prefetch_mode() << ", weights: " << weights << "\n";
-  benchmark::AddCustomContext("cpu", fc25::bench::cpu_model());
-  benchmark::AddCustomContext("kernels", kernel_path());
-  benchmark::AddCustomContext("prefetch", prefetch_mode());
-  benchmark::AddCustomContext("weights", weights);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return fc25::bench::run_benchmarks(argc, argv, {{"kernels", std::string(kernel_path())},
+                                                    {"prefetch", std::string(prefetch_mode())},
+                                                    {"weights", std::string(to_string(precision()))}});
 }

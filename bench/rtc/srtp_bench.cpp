@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "../cpuinfo.hpp"
+#include "../gbench_main.hpp"
 #include "rtc/srtp.hpp"
 
 namespace {
@@ -106,15 +106,6 @@ bool has_flag(const std::string& flags, const char* f) { return (" " + flags + "
 int main(int argc, char** argv) {
   fc25::rtc::init_srtp();
   const std::string flags = fc25::bench::cpuinfo("flags");
-  const std::string path = std::string("aes-ni ") + (has_flag(flags, "aes") ? "yes" : "no") + ", sha-ni " +
-                           (has_flag(flags, "sha_ni") ? "yes" : "no");
-  const std::string cpu = fc25::bench::cpu_model();
-  std::cerr << "cpu: " << cpu << ", " << path << "\n";
-  benchmark::AddCustomContext("cpu", cpu);
-  benchmark::AddCustomContext("crypto", path);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return fc25::bench::run_benchmarks(argc, argv, {{"aes-ni", has_flag(flags, "aes") ? "yes" : "no"},
+                                                    {"sha-ni", has_flag(flags, "sha_ni") ? "yes" : "no"}});
 }
