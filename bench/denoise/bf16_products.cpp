@@ -85,15 +85,16 @@ struct Operands {
 #define FC25_512_TARGET __attribute__((target("avx512f,avx512bw"), noinline))
 #define FC25_AMX_TARGET __attribute__((target("amx-tile,amx-bf16"), noinline))
 
-// Eight streams (or fewer) over strips of 32 columns, all rows: the engine's gemm_tile arithmetic for bf16 today.
+// Eight streams (or fewer) over strips of 32 columns, all rows, from y's partial sums: the engine's gemm_tile
+// arithmetic for bf16 today.
 template <int S>
 FC25_512_TARGET void widened(const Operands& o, int s0, float* y) {
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
   for (int j = 0; j < kCols; j += 32) {
     __m512 even[S], odd[S];
-    for (int s = 0; s < S; ++s) {
-      even[s] = _mm512_setzero_ps();
-      odd[s] = _mm512_setzero_ps();
+    for (int s = 0; s < S; ++s) {   // from y's partial sums, as the other ways (kept split: only the time counts)
+      even[s] = _mm512_loadu_ps(y + static_cast<std::size_t>(s0 + s) * kCols + j);
+      odd[s] = _mm512_loadu_ps(y + static_cast<std::size_t>(s0 + s) * kCols + j + 16);
     }
     for (int i = 0; i < kRows; ++i) {
       const __m512i v = _mm512_loadu_si512(o.w_rows.data() + static_cast<std::size_t>(i) * kCols + j);
