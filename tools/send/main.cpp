@@ -345,14 +345,10 @@ void drop_pipeline(Sender& s) {
   s.failure.clear();
 }
 
-// One go-live cycle: start, signal, stay live, stop. Returns the JSON result line.
-json run_cycle(Sender& s, const Options& o, int cycle) {
-  json result{{"user", s.name}, {"cycle", cycle}};
-  auto t0 = Clock::now();
-  std::string client_id = "send" + std::to_string(s.index) + "c" + std::to_string(cycle) + "p" +
-                          std::to_string(::getpid());
-  net::io_context io;
-  websocket::stream<beast::tcp_stream> ws(io);
+// Opens s's presence socket as client_id, as a page does (its session cookie, this origin), and reads the
+// snapshot the server sends first.
+void open_presence(net::io_context& io, websocket::stream<beast::tcp_stream>& ws, Sender& s, const Options& o,
+                   const std::string& client_id) {
   net::ip::tcp::resolver resolver(io);
   beast::get_lowest_layer(ws).connect(resolver.resolve(o.host, o.port));
   ws.set_option(websocket::stream_base::decorator([&](websocket::request_type& req) {
@@ -362,7 +358,18 @@ json run_cycle(Sender& s, const Options& o, int cycle) {
   ws.handshake(o.host + ":" + o.port, "/ws/presence/?client_id=" + client_id);
   beast::flat_buffer buf;
   ws.read(buf);  // snapshot
-  buf.consume(buf.size());
+}
+
+// One go-live cycle: start, signal, stay live, stop. Returns the JSON result line.
+json run_cycle(Sender& s, const Options& o, int cycle) {
+  json result{{"user", s.name}, {"cycle", cycle}};
+  auto t0 = Clock::now();
+  std::string client_id = "send" + std::to_string(s.index) + "c" + std::to_string(cycle) + "p" +
+                          std::to_string(::getpid());
+  net::io_context io;
+  websocket::stream<beast::tcp_stream> ws(io);
+  open_presence(io, ws, s, o, client_id);
+  beast::flat_buffer buf;
 
   json start{{"client_id", client_id}, {"noise_removal", o.noise_removal}};
   if (o.atten_lim >= 0) start["atten_lim_db"] = o.atten_lim;
@@ -554,16 +561,8 @@ json run_listen(Sender& s, const Options& o, int cycle) {
   std::string client_id = "lis" + std::to_string(s.index) + "c" + std::to_string(cycle) + "p" + std::to_string(::getpid());
   net::io_context io;
   websocket::stream<beast::tcp_stream> ws(io);
-  net::ip::tcp::resolver resolver(io);
-  beast::get_lowest_layer(ws).connect(resolver.resolve(o.host, o.port));
-  ws.set_option(websocket::stream_base::decorator([&](websocket::request_type& req) {
-    req.set(bhttp::field::cookie, s.http.cookie_header());
-    req.set(bhttp::field::origin, "http://" + o.host + ":" + o.port);
-  }));
-  ws.handshake(o.host + ":" + o.port, "/ws/presence/?client_id=" + client_id);
+  open_presence(io, ws, s, o, client_id);
   beast::flat_buffer buf;
-  ws.read(buf);  // snapshot
-  buf.consume(buf.size());
 
   ListenState st;
   st.pipe = gst_pipeline_new(("listen-" + std::to_string(s.index)).c_str());
