@@ -35,7 +35,11 @@ export function startPostgres() {
     url,
     stop() { run('stop'); },     // fast shutdown: sessions are cut, the data stays
     start() { run('start'); },
-    down() { run('down'); clusters.delete(dir); },
+    down() {   // the cluster and the temp dir that held it
+      run('down');
+      clusters.delete(dir);
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    },
   };
 }
 
