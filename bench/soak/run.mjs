@@ -24,7 +24,7 @@
 // valid WAV file (RIFF sizes consistent with the file, 48 kHz mono 16-bit) whose duration and size match the row.
 // Verdict: RSS growth < 5 MB baseline→final, threads and fds back to baseline (±2 threads, ±4 fds), no 5xx, no
 // crash and exit code 0, every recording valid. Exit status 0 on PASS, 1 on FAIL. At the start, baseline and final
-// samples the heap in use is also read from malloc (through gdb, when installed): RSS may stay above its baseline
+// samples the heap in use is also read from malloc (the server's /api/health): RSS may stay above its baseline
 // with memory malloc keeps from the churn's peaks, which is not a leak; growth of the heap in use would be.
 // Failures of the load generator itself (ICE gathering that did not finish on a starved machine) and refusals the
 // churn causes on purpose (not_live, not_friends) are counted apart from errors.
@@ -656,22 +656,17 @@ async function sample(phase) {
   return s;
 }
 
-// The server's heap as malloc sees it (glibc malloc_stats(), called through gdb when it is installed; --no-heap
-// skips it): bytes in use by live allocations, apart from what the allocator keeps from earlier peaks. RSS can
-// stay above its baseline without a leak (freed memory kept in malloc's arenas); heap in use cannot.
-const HEAP = !process.argv.includes('--no-heap') && fs.existsSync('/usr/bin/gdb');
+// The server's heap as malloc sees it (its /api/health `memory`, from glibc's mallinfo2(); --no-heap skips it):
+// bytes in use by live allocations, apart from what the allocator keeps from earlier peaks. RSS can stay above its
+// baseline without a leak (freed memory kept in malloc's arenas); heap in use cannot. (Asking malloc from outside,
+// by calling into the process with a debugger, can break a thread's interrupted futex wait and abort it.)
+const HEAP = !process.argv.includes('--no-heap');
 async function heapStats() {
   if (!HEAP || crashed) return null;
-  const from = server.logs().length;
-  try {
-    execFileSync('/usr/bin/gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'call (void) malloc_stats()', '-ex', 'detach'],
-      { stdio: 'ignore', timeout: 120000 });
-  } catch (e) {
-    return { error: e.message.split('\n')[0] };
-  }
-  for (let i = 0; i < 50 && !/Total \(incl\. mmap\):[^]*?in use bytes\s*=\s*\d+/.test(server.logs().slice(from)); i++) await sleep(100);
-  const m = /Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)/.exec(server.logs().slice(from));
-  return m ? { system_mb: Number(m[1]) / 2 ** 20, in_use_mb: Number(m[2]) / 2 ** 20 } : { error: 'no malloc_stats output' };
+  const h = await health();
+  if (h.unreachable) return { error: `/api/health unreachable: ${h.unreachable}` };
+  if (!h.memory) return { error: 'no memory figures in /api/health' };
+  return { system_mb: h.memory.heap_held_bytes / 2 ** 20, in_use_mb: h.memory.heap_in_use_bytes / 2 ** 20 };
 }
 
 // Nothing of the churn is running: wait SETTLE_S, then until threads and fds hold still for 5 s (at most 30 s).

@@ -179,6 +179,25 @@ describe('ingest from fc25-send', () => {
     }
   });
 
+  // /api/health says what malloc holds: a server with the model loaded holds its weights (8.7 MB of floats, and the
+  // graphs they came from) in live allocations, which one without a model does not.
+  it('the health answer carries the heap in use and held, and they show the model', async () => {
+    const withModel = await startServer({ env: { FC25_MODEL_DIR: modelDir } });
+    const without = await startServer({ env: { FC25_MODEL_DIR: path.join(tempDir('fc25-nomodel-'), 'no-model-here') } });
+    try {
+      const a = (await health(withModel)).memory, b = (await health(without)).memory;
+      for (const m of [a, b]) {
+        assert.ok(Number.isInteger(m.heap_in_use_bytes) && m.heap_in_use_bytes > 0, JSON.stringify(m));
+        assert.ok(m.heap_held_bytes >= m.heap_in_use_bytes, JSON.stringify(m));
+      }
+      assert.ok(a.heap_in_use_bytes - b.heap_in_use_bytes > 8.5e6,
+        `the model's weights are in use: ${a.heap_in_use_bytes} with it, ${b.heap_in_use_bytes} without`);
+    } finally {
+      await withModel.stop();
+      await without.stop();
+    }
+  });
+
   it('no network path to the sender: ICE fails and, after the reconnect grace (1 s here), the stream ends webrtc_failed', async () => {
     const server = await startServer({ env: { FC25_MODEL_DIR: modelDir, FC25_MEDIA_TIMEOUT_MS: '60000', FC25_RECONNECT_GRACE_S: '1' } });
     try {
