@@ -30,7 +30,7 @@
 // churn causes on purpose (not_live, not_friends) are counted apart from errors.
 //
 // Must run inside the test network namespace (ICE needs an interface other than lo).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -656,14 +656,13 @@ async function sample(phase) {
   return s;
 }
 
-// The server's heap as malloc sees it (its /api/health `memory`, from glibc's mallinfo2(); --no-heap skips it):
+// The server's heap as malloc sees it (the `memory` of a sample's /api/health answer, from glibc's mallinfo2(); --no-heap skips it):
 // bytes in use by live allocations, apart from what the allocator keeps from earlier peaks. RSS can stay above its
 // baseline without a leak (freed memory kept in malloc's arenas); heap in use cannot. (Asking malloc from outside,
 // by calling into the process with a debugger, can break a thread's interrupted futex wait and abort it.)
 const HEAP = !process.argv.includes('--no-heap');
-async function heapStats() {
+function heapStats(h) {
   if (!HEAP || crashed) return null;
-  const h = await health();
   if (h.unreachable) return { error: `/api/health unreachable: ${h.unreachable}` };
   if (!h.memory) return { error: 'no memory figures in /api/health' };
   return { system_mb: h.memory.heap_held_bytes / 2 ** 20, in_use_mb: h.memory.heap_in_use_bytes / 2 ** 20 };
@@ -683,7 +682,7 @@ async function settle(label) {
   }
   const s = await sample(label);
   s.fd_table = fdTable();
-  s.heap = await heapStats();
+  s.heap = heapStats(s.health);
   if (s.heap) log(`   heap: ${s.heap.error ?? `${s.heap.in_use_mb.toFixed(1)} MB in use of ${s.heap.system_mb.toFixed(1)} MB taken from the system`}`);
   return s;
 }
@@ -691,7 +690,7 @@ async function settle(label) {
 // --- the run --------------------------------------------------------------------------------------------------------
 let minuteTimer = setInterval(() => { sample('churn'); }, 60000);
 const startSample = await sample('start');
-startSample.heap = await heapStats();
+startSample.heap = heapStats(startSample.health);
 await churn(WARMUP_MIN * 60000, 'warm-up');
 const baseline = await settle('baseline');
 if (!crashed) await churn((MINUTES - WARMUP_MIN) * 60000, 'soak');

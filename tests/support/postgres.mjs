@@ -9,20 +9,20 @@ import { fileURLToPath } from 'node:url';
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'postgres.sh');
 const clusters = new Set();
-process.on('exit', () => {
-  for (const dir of clusters) {
-    spawnSync(script, ['down', dir]);
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-  }
-});
+
+// Stops the cluster in `dir` (whatever state it is in) and removes the temp dir that held it.
+function removeCluster(dir) {
+  spawnSync(script, ['down', dir]);
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+}
+process.on('exit', () => { for (const dir of clusters) removeCluster(dir); });
 
 // startPostgres() -> { url, stop(), start(), down() }: a cluster of its own, removed when the process exits.
 export function startPostgres() {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fc25-pg-')), 'cluster');
   const r = spawnSync(script, ['up', dir], { encoding: 'utf8' });
   if (r.status !== 0) {
-    spawnSync(script, ['down', dir]);
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    removeCluster(dir);
     throw new Error(`PostgreSQL did not start: ${r.stderr}${r.stdout}`);
   }
   clusters.add(dir);
@@ -36,9 +36,8 @@ export function startPostgres() {
     stop() { run('stop'); },     // fast shutdown: sessions are cut, the data stays
     start() { run('start'); },
     down() {   // the cluster and the temp dir that held it
-      run('down');
       clusters.delete(dir);
-      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+      removeCluster(dir);
     },
   };
 }
