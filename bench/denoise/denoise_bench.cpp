@@ -23,6 +23,7 @@
 
 #include "../gbench_main.hpp"
 #include "denoise/denoise.hpp"
+#include "denoise/dsp/dsp.hpp"
 #include "denoise/model/model.hpp"
 #include "denoise/nn/layers.hpp"
 
@@ -256,6 +257,29 @@ void BM_SingleStream(benchmark::State& state) {
   state.counters["rtf"] = benchmark::Counter(audio_s, benchmark::Counter::kIsIterationInvariantRate |
                                                           benchmark::Counter::kInvert);
 }
+// The signal processing of one hop around the network, as a stream runs it: the STFT's analysis, the ERB and
+// complex features, and the synthesis (inverse FFT, window, overlap-add) over the same 10 s recording.
+void BM_Dsp(benchmark::State& state) {
+  const auto& x = audio();
+  const dsp::DspConfig config;
+  dsp::Stft stft(config);
+  dsp::Features features(config);
+  std::vector<dsp::cf32> spec(config.freq_size()), cplx(config.nb_df);
+  std::vector<float> erb(config.nb_erb), y(config.hop_size);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    stft.analysis(std::span<const float>(x).subspan(i, config.hop_size), spec);
+    features.erb(spec, erb);
+    features.complex(spec, cplx);
+    stft.synthesis(spec, y);
+    benchmark::DoNotOptimize(y.data());
+    i = (i + config.hop_size) % x.size();
+  }
+  state.counters["hop_us"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                                                benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_Dsp)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+
 // Whole file at once (process_block, as `fc25 denoise` runs a file): the same audio as BM_SingleStream, layer by
 // layer over 32 hops at a time.
 void BM_FileBlocks(benchmark::State& state) {

@@ -4,7 +4,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include <kiss_fftr.h>
+#include "denoise/dsp/fft.hpp"
 
 namespace fc25::denoise::dsp {
 
@@ -62,29 +62,20 @@ float norm_alpha(int sample_rate, int hop_size, float tau) {
   return a;
 }
 
-struct Stft::Fft {
-  kiss_fftr_cfg forward = nullptr, inverse = nullptr;
-  ~Fft() {
-    kiss_fftr_free(forward);
-    kiss_fftr_free(inverse);
-  }
-};
-
 Stft::Stft(const DspConfig& config)
     : config_(config),
       window_(vorbis_window(config.fft_size)),
       wnorm_(window_norm(window_, config.hop_size)),
-      fft_(std::make_unique<Fft>()),
+      analysis_window_(window_),
       analysis_mem_(config.fft_size - config.hop_size),
       synthesis_mem_(config.fft_size - config.hop_size),
       buf_(config.fft_size),
-      synthesis_buf_(config.fft_size),
-      cbuf_(config.freq_size()) {
-  if (config.fft_size % 2 != 0 || config.hop_size * 2 > config.fft_size) {
+      synthesis_buf_(config.fft_size) {
+  if (config.fft_size <= 0 || config.fft_size % 2 != 0 || config.hop_size * 2 > config.fft_size) {
     throw std::invalid_argument("STFT needs an even fft_size and hop_size <= fft_size / 2");
   }
-  fft_->forward = kiss_fftr_alloc(config.fft_size, 0, nullptr, nullptr);
-  fft_->inverse = kiss_fftr_alloc(config.fft_size, 1, nullptr, nullptr);
+  for (float& w : analysis_window_) w *= wnorm_;
+  fft_ = std::make_unique<RealFft>(config.fft_size);
 }
 
 Stft::~Stft() = default;
@@ -96,19 +87,17 @@ void Stft::reset() {
 
 void Stft::analysis(std::span<const float> in, std::span<cf32> spec) {
   const int n = config_.fft_size, hop = config_.hop_size, mem = n - hop;
-  for (int i = 0; i < mem; ++i) buf_[i] = analysis_mem_[i] * window_[i];
-  for (int i = 0; i < hop; ++i) buf_[mem + i] = in[i] * window_[mem + i];
+  for (int i = 0; i < mem; ++i) buf_[i] = analysis_mem_[i] * analysis_window_[i];
+  for (int i = 0; i < hop; ++i) buf_[mem + i] = in[i] * analysis_window_[mem + i];
   // The newest fft_size - hop samples are the next frame's first part.
   if (mem > hop) std::copy(analysis_mem_.begin() + hop, analysis_mem_.end(), analysis_mem_.begin());
   std::copy(in.begin(), in.end(), analysis_mem_.end() - hop);
-  kiss_fftr(fft_->forward, buf_.data(), reinterpret_cast<kiss_fft_cpx*>(spec.data()));
-  for (auto& x : spec) x *= wnorm_;
+  fft_->forward(buf_.data(), spec.data());
 }
 
 void Stft::synthesis(std::span<const cf32> spec, std::span<float> out) {
   const int n = config_.fft_size, hop = config_.hop_size, mem = n - hop;
-  std::copy(spec.begin(), spec.end(), cbuf_.begin());
-  kiss_fftri(fft_->inverse, reinterpret_cast<const kiss_fft_cpx*>(cbuf_.data()), synthesis_buf_.data());
+  fft_->inverse(spec.data(), synthesis_buf_.data());
   for (int i = 0; i < n; ++i) synthesis_buf_[i] *= window_[i];
   for (int i = 0; i < hop; ++i) out[i] = synthesis_buf_[i] + synthesis_mem_[i];
   // Shift the overlap memory and add this frame's tail.

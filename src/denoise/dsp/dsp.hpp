@@ -33,6 +33,8 @@ std::vector<int> erb_band_widths(int sample_rate, int fft_size, int nb_bands, in
 // libDF calc_norm_alpha: exp(-hop / (sr * tau)) rounded to the fewest decimals (at least 3) that keep it below 1.
 float norm_alpha(int sample_rate, int hop_size, float tau);
 
+class RealFft;
+
 // Streaming STFT of one channel.
 class Stft {
  public:
@@ -41,7 +43,7 @@ class Stft {
   Stft(const Stft&) = delete;
   Stft& operator=(const Stft&) = delete;
 
-  // hop_size samples in -> freq_size bins out (multiplied by wnorm).
+  // hop_size samples in -> freq_size bins out (multiplied by wnorm, as part of the window).
   void analysis(std::span<const float> in, std::span<cf32> spec);
   // freq_size bins in -> hop_size samples out (inverse FFT, window, overlap-add).
   void synthesis(std::span<const cf32> spec, std::span<float> out);
@@ -51,15 +53,14 @@ class Stft {
   float wnorm() const { return wnorm_; }
 
  private:
-  struct Fft;
   DspConfig config_;
   std::vector<float> window_;
   float wnorm_;
-  std::unique_ptr<Fft> fft_;
+  std::vector<float> analysis_window_;   // window_ * wnorm_
+  std::unique_ptr<RealFft> fft_;         // forward for the analysis, inverse for the synthesis
   // The analysis and the synthesis share nothing they write, so one thread may analyse later frames while another
   // synthesises earlier ones.
   std::vector<float> analysis_mem_, synthesis_mem_, buf_, synthesis_buf_;
-  std::vector<cf32> cbuf_;
 };
 
 // Feature extraction state of one stream: the running normalisations.

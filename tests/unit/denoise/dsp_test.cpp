@@ -1,11 +1,14 @@
 // The DSP around the network, checked against libDF's definitions computed here independently.
 #include <cmath>
+#include <complex>
+#include <cstring>
 #include <numeric>
 #include <random>
 
 #include <gtest/gtest.h>
 
 #include "denoise/dsp/dsp.hpp"
+#include "denoise/dsp/fft.hpp"
 
 namespace fc25::denoise::dsp {
 namespace {
@@ -106,6 +109,80 @@ TEST(Dsp, ErbGainsScaleWholeBands) {
   EXPECT_EQ(spec[1], cf32(0.5f, 0.5f));
   EXPECT_EQ(spec[2], cf32(2.0f, 2.0f));
   EXPECT_EQ(spec[4], cf32(2.0f, 2.0f));
+}
+
+// The real FFT against the DFT's definition summed in double precision: every length the split takes a different
+// way (960: 16 x 30 in whole vectors, radices 4, 2, 3, 5; 120 and 1000: rows padded; 98: radix 7 by its
+// definition; 2: no split at all), forward and inverse, on the baseline build and the AVX2 build, which must agree
+// bit for bit.
+TEST(Dsp, RealFftIsTheDftByDefinitionOnEveryBuild) {
+  std::vector<bool> builds{false};
+  if (RealFft::avx2_available()) builds.push_back(true);
+  for (int n : {960, 120, 1000, 98, 64, 14, 2}) {
+    std::mt19937 rng(n);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> x(n);
+    for (auto& v : x) v = u(rng);
+    std::vector<std::complex<double>> want(n / 2 + 1);
+    double peak = 0.0;
+    for (int k = 0; k <= n / 2; ++k) {
+      for (int t = 0; t < n; ++t) want[k] += static_cast<double>(x[t]) * std::polar(1.0, -2.0 * M_PI * k * t / n);
+      peak = std::max(peak, std::abs(want[k]));
+    }
+    std::vector<std::vector<cf32>> specs;
+    std::vector<std::vector<float>> backs;
+    for (bool avx2 : builds) {
+      RealFft fft(n, avx2);
+      std::vector<cf32> spec(n / 2 + 1);
+      fft.forward(x.data(), spec.data());
+      double err = 0.0;
+      for (int k = 0; k <= n / 2; ++k) err = std::max(err, std::abs(want[k] - std::complex<double>(spec[k])));
+      EXPECT_LE(err, 2e-7 * peak * std::log2(n)) << "n " << n << ", avx2 " << avx2;
+      EXPECT_EQ(spec[0].imag(), 0.0f);
+      EXPECT_EQ(spec[n / 2].imag(), 0.0f);
+      // Back: n times the signal. Imaginary parts put into the first and last bins are ignored.
+      std::vector<cf32> with_imag = spec;
+      with_imag[0] = {spec[0].real(), 0.5f};
+      with_imag[n / 2] = {spec[n / 2].real(), -0.25f};
+      std::vector<float> back(n);
+      fft.inverse(with_imag.data(), back.data());
+      double back_err = 0.0;
+      for (int t = 0; t < n; ++t) back_err = std::max(back_err, std::abs(back[t] / n - static_cast<double>(x[t])));
+      EXPECT_LE(back_err, 1e-6) << "n " << n << ", avx2 " << avx2;
+      specs.push_back(spec);
+      backs.push_back(back);
+    }
+    if (specs.size() == 2) {
+      EXPECT_EQ(std::memcmp(specs[0].data(), specs[1].data(), specs[0].size() * sizeof(cf32)), 0) << "n " << n;
+      EXPECT_EQ(std::memcmp(backs[0].data(), backs[1].data(), backs[0].size() * sizeof(float)), 0) << "n " << n;
+    }
+  }
+  EXPECT_THROW(RealFft(961), std::invalid_argument);
+  EXPECT_THROW(RealFft(0), std::invalid_argument);
+}
+
+// The analysis is the windowed DFT of the last fft_size samples, times wnorm; the synthesis windows the inverse
+// DFT and adds its first half to the previous frame's second half.
+TEST(Dsp, StftAnalysisIsTheWindowedDftOfTheLastFrame) {
+  DspConfig cfg;
+  Stft stft(cfg);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> in(3 * 480);
+  for (auto& v : in) v = u(rng);
+  std::vector<cf32> spec(cfg.freq_size());
+  for (int h = 0; h < 3; ++h) stft.analysis(std::span(in).subspan(h * 480, 480), spec);
+  const auto& w = stft.window();
+  double err = 0.0, peak = 0.0;
+  for (int k = 0; k < cfg.freq_size(); ++k) {
+    std::complex<double> want = 0.0;
+    for (int t = 0; t < 960; ++t)
+      want += static_cast<double>(in[480 + t]) * w[t] * std::polar(1.0, -2.0 * M_PI * k * t / 960);
+    want *= stft.wnorm();
+    err = std::max(err, std::abs(want - std::complex<double>(spec[k])));
+    peak = std::max(peak, std::abs(want));
+  }
+  EXPECT_LE(err, 1e-5 * peak);
 }
 
 }  // namespace
