@@ -107,6 +107,58 @@ struct FloorMeter {
   }
 };
 
+// The core's multiply-add rate on the kernel path that runs (16 lanes on avx512, 8 on avx2, 4 on portable): twelve
+// independent chains of multiply-adds in registers, no memory, the best of three. No arithmetic of a hop can run
+// faster; the layers other than the GRUs (whose arithmetic hides under the read of their weights) take at least
+// their multiply-adds at this rate.
+template <class Step>
+double peak_gmacs(Step step, int lanes) {
+  constexpr long kIters = 1 << 20;
+  double best_s = 1e9;
+  for (int round = 0; round < 3; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step(kIters);
+    best_s = std::min(best_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 12.0 * lanes * kIters / best_s / 1e9;
+}
+__attribute__((target("avx512f"))) void fma_chains_512(long iters) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(1.0f + static_cast<float>(i));
+  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
+  for (long k = 0; k < iters; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
+  }
+  for (int i = 0; i < 12; ++i) benchmark::DoNotOptimize(acc[i]);
+}
+__attribute__((target("avx2,fma"))) void fma_chains_256(long iters) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(1.0f + static_cast<float>(i));
+  const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
+  for (long k = 0; k < iters; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
+  }
+  for (int i = 0; i < 12; ++i) benchmark::DoNotOptimize(acc[i]);
+}
+void mul_add_chains_128(long iters) {
+  __m128 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm_set1_ps(1.0f + static_cast<float>(i));
+  const __m128 m = _mm_set1_ps(0.999999f), a = _mm_set1_ps(1e-6f);
+  for (long k = 0; k < iters; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm_add_ps(_mm_mul_ps(acc[i], m), a);
+  }
+  for (int i = 0; i < 12; ++i) benchmark::DoNotOptimize(acc[i]);
+}
+double peak_gmacs() {
+  const std::string path = kernel_path();
+  if (path == "avx512") return peak_gmacs(fma_chains_512, 16);
+  if (path == "avx2") return peak_gmacs(fma_chains_256, 8);
+  return peak_gmacs(mul_add_chains_128, 4);
+}
+
 int hops_per_pass() { return static_cast<int>(audio().size() / kHopSize); }
 
 void BM_WeightReadFloor(benchmark::State& state) {
@@ -227,6 +279,7 @@ void BM_SingleStream(benchmark::State& state) {
   double best_s = 1e9;  // the fastest pass over the file, wall clock
   FloorMeter floor;     // and after each pass, a stretch of as many reads of the weights (FloorMeter)
   nn::gru_rows_read() = {};
+  nn::multiply_adds() = {};
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
     d->reset();
@@ -253,6 +306,16 @@ void BM_SingleStream(benchmark::State& state) {
   const double skipped_bytes = static_cast<double>(rows.rows - rows.read) * 768 *
                                (precision() == Precision::bf16 ? 2 : 4) / (hops * static_cast<double>(state.iterations()));
   state.counters["gru_rows_read"] = rows.rows ? static_cast<double>(rows.read) / static_cast<double>(rows.rows) : 1.0;
+  // The arithmetic of a hop: the GRUs' multiply-adds, the other layers', and how long the other layers' would take
+  // at the core's peak rate (peak_gmacs): the least a hop can take beyond the read of the GRUs' weights where the
+  // core does not overlap arithmetic with that read.
+  const auto macs = nn::multiply_adds();
+  const double per_hop = hops * static_cast<double>(state.iterations());
+  const double peak = peak_gmacs();
+  state.counters["gru_MMAC"] = static_cast<double>(macs.gru) / per_hop / 1e6;
+  state.counters["other_MMAC"] = static_cast<double>(macs.other) / per_hop / 1e6;
+  state.counters["peak_GMACps"] = peak;
+  state.counters["other_at_peak_us"] = static_cast<double>(macs.other) / per_hop / (peak * 1e3);
   state.counters["MB_read"] = (static_cast<double>(model()->weight_bytes()) - skipped_bytes) / 1e6;
   state.counters["rtf"] = benchmark::Counter(audio_s, benchmark::Counter::kIsIterationInvariantRate |
                                                           benchmark::Counter::kInvert);

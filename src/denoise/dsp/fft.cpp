@@ -128,11 +128,10 @@ FC25_FFT_INLINE void stage(int m, std::size_t block, const float* twr, const flo
         out(1, mr - h * di, mi + h * dr);
         out(2, mr + h * di, mi - h * dr);
       } else if constexpr (R == 4) {
-        V8 a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i;
-        in(0, a0r, a0i);
-        in(1, a1r, a1i);
-        in(2, a2r, a2i);
-        in(3, a3r, a3i);
+        V8 ar[4], ai[4];
+        for (int j = 0; j < 4; ++j) in(j, ar[j], ai[j]);
+        const auto &a0r = ar[0], &a0i = ai[0], &a1r = ar[1], &a1i = ai[1], &a2r = ar[2], &a2i = ai[2];
+        const auto &a3r = ar[3], &a3i = ai[3];
         const V8 t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
         const V8 t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i;
         out(0, t0r + t2r, t0i + t2i);
@@ -144,12 +143,10 @@ FC25_FFT_INLINE void stage(int m, std::size_t block, const float* twr, const flo
       } else if constexpr (R == 5) {
         const float c1 = 0.30901699437494742410f, c2 = -0.80901699437494742410f;   // cos(2 pi / 5), cos(4 pi / 5)
         const float s1 = sg * 0.95105651629515357212f, s2 = sg * 0.58778525229247312917f;   // sign * sin(...)
-        V8 a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, a4r, a4i;
-        in(0, a0r, a0i);
-        in(1, a1r, a1i);
-        in(2, a2r, a2i);
-        in(3, a3r, a3i);
-        in(4, a4r, a4i);
+        V8 ar[5], ai[5];
+        for (int j = 0; j < 5; ++j) in(j, ar[j], ai[j]);
+        const auto &a0r = ar[0], &a0i = ai[0], &a1r = ar[1], &a1i = ai[1], &a2r = ar[2], &a2i = ai[2];
+        const auto &a3r = ar[3], &a3i = ai[3], &a4r = ar[4], &a4i = ai[4];
         const V8 p1r = a1r + a4r, p1i = a1i + a4i, d1r = a1r - a4r, d1i = a1i - a4i;
         const V8 p2r = a2r + a3r, p2i = a2i + a3i, d2r = a2r - a3r, d2i = a2i - a3i;
         const V8 e1r = a0r + c1 * p1r + c2 * p2r, e1i = a0i + c1 * p1i + c2 * p2i;

@@ -13,6 +13,7 @@ namespace fc25::denoise::nn {
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 void Conv2d::run(const float* const* frames, int in_f, float* out) const {
+  multiply_adds().other += static_cast<std::uint64_t>(out_ch) * (in_ch / groups) * kt * kf * out_freqs(in_f);
   if (kt == 1 && kf == 1 && groups == 1) {
     // Pointwise (1x1): out[co][:] = b[co] + sum_ci w[co][ci] * in[ci][:], a matrix product in which the output
     // channels take the place of streams.
@@ -54,6 +55,7 @@ Conv2d Conv2d::then_pointwise(const Conv2d& pw) const {
 }
 
 void ConvTranspose1x3::run(const float* in, int in_f, float* out) const {
+  multiply_adds().other += static_cast<std::uint64_t>(ch) * in_f * kf;
   if (kf == 3 && stride_f == 2 && pad_f == 1 && out_pad == 1 && in_f > 0) {
     kernels().convt_s2(*this, in, in_f, out);
     return;
@@ -95,6 +97,7 @@ TimeConv TimeConv::from(const Conv2d& c) {
 // in one product, so that each input row is loaded once for as many of them as the kernel holds.
 void TimeConv::accumulate(const float* frame, int f, float* const* acc) const {
   const int in_per_group = in_ch / groups, out_per_group = out_ch / groups;
+  multiply_adds().other += static_cast<std::uint64_t>(kt) * out_ch * in_per_group * f;
   std::array<const float*, 256> taps;
   std::array<float*, 256> rows;
   for (int g = 0; g < groups; ++g) {
@@ -115,6 +118,7 @@ void TimeConv::accumulate(const float* frame, int f, float* const* acc) const {
 }
 
 void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) const {
+  multiply_adds().other += static_cast<std::uint64_t>(n) * groups * in * out;
   for (int k = 0; k < n; ++k) std::fill(y[k], y[k] + static_cast<std::size_t>(groups) * out, 0.0f);
   // Streams in fours share each weight row (gemm_tile); a stream left over runs its groups side by side.
   const Kernels& k = kernels();
@@ -150,6 +154,11 @@ GruRowsRead& gru_rows_read() {
   return stats;
 }
 
+MultiplyAdds& multiply_adds() {
+  thread_local MultiplyAdds count;
+  return count;
+}
+
 void tanh_inplace(float* x, int n) { kernels().tanh(x, n); }
 
 void Gru::products(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const {
@@ -168,11 +177,13 @@ void Gru::products(int matrix, const float* const* x, float* const* scratch, std
       GruRowsRead& stats = gru_rows_read();
       stats.rows += static_cast<std::uint64_t>(in);
       stats.read += static_cast<std::uint64_t>(count);
+      multiply_adds().gru += static_cast<std::uint64_t>(count) * H3;
       if (bf16) kern.rows_one_bf16(wi_bf16.data(), H3, nonzero.data(), count, x[0], scratch[0] + off);
       else kern.rows_one(wi.data(), H3, nonzero.data(), count, x[0], scratch[0] + off);
       return;
     }
     // Several: each weight is read once for all of them, a strip of kPanel gates at a time.
+    multiply_adds().gru += static_cast<std::uint64_t>(n) * in * H3;
     for (int p = 0; p < H3 / kPanel; ++p) {
       const std::size_t col = static_cast<std::size_t>(p) * kPanel;
       if (bf16) kern.gemm_tile_bf16(wi_bf16.data() + col, H3, in, x, 0, scratch, off + col, n, kPanel);
@@ -182,6 +193,7 @@ void Gru::products(int matrix, const float* const* x, float* const* scratch, std
   }
   // The recurrent weights panel after panel, read front to back, so that the prefetch at the end of one panel
   // brings in the next; one stream, where the path has a kernel for it, all panels in one call.
+  multiply_adds().gru += static_cast<std::uint64_t>(n) * hidden * H3;
   auto run = [&](const auto* w, auto gemm, auto panels_one) {
     if (n == 1 && panels_one) {
       panels_one(w, hidden, H3 / kPanel, x[0], scratch[0] + off);

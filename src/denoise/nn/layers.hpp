@@ -117,6 +117,14 @@ struct GruRowsRead {
 };
 GruRowsRead& gru_rows_read();
 
+// On this thread, the multiply-adds the layers have done: the GRUs' (their weights are most of what a hop reads)
+// and every other layer's (convolutions, grouped linears), as each layer is defined (a convolution's every tap
+// at every output, padding included). For the benchmarks' account of the arithmetic a hop does.
+struct MultiplyAdds {
+  std::uint64_t gru = 0, other = 0;
+};
+MultiplyAdds& multiply_adds();
+
 // x[i] = tanh(x[i]), vectorised where the processor allows.
 void tanh_inplace(float* x, int n);
 

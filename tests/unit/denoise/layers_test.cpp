@@ -386,6 +386,53 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
   }
 }
 
+// The account of multiply-adds the benchmarks report: a GRU step does (inputs read + hidden) x 3 hidden, one stream
+// leaving out its zero inputs' rows and a batch reading every row for all; a convolution every tap at every
+// output; a grouped linear groups x in x out per stream.
+TEST(Work, MultiplyAddsCountWhatEachLayerDoes) {
+  std::mt19937 rng(5);
+  const int in = 24, H = 64;
+  Gru g;
+  g.in = in, g.hidden = H;
+  g.wi = random_vector(static_cast<std::size_t>(3) * H * in, rng);
+  g.wr = random_vector(static_cast<std::size_t>(3) * H * H, rng);
+  g.bw = random_vector(3 * H, rng), g.br = random_vector(3 * H, rng);
+  auto x = random_vector(in, rng);
+  for (int i = 0; i < in; i += 3) x[i] = 0.0f;   // 8 of 24 zero
+  std::vector<float> h(H, 0.0f), scratch(6 * H);
+  multiply_adds() = {};
+  g.step(x.data(), h.data(), scratch.data());
+  EXPECT_EQ(multiply_adds().gru, static_cast<std::uint64_t>(16 + H) * 3 * H);
+  std::vector<std::vector<float>> hs(3, std::vector<float>(H)), ss(3, std::vector<float>(6 * H));
+  const float* xp[3] = {x.data(), x.data(), x.data()};
+  float* hp[3] = {hs[0].data(), hs[1].data(), hs[2].data()};
+  float* sp[3] = {ss[0].data(), ss[1].data(), ss[2].data()};
+  multiply_adds() = {};
+  g.step_batch(xp, hp, sp, 3);
+  EXPECT_EQ(multiply_adds().gru, static_cast<std::uint64_t>(3) * (in + H) * 3 * H);
+  EXPECT_EQ(multiply_adds().other, 0u);
+
+  Conv2d c;
+  c.out_ch = 8, c.in_ch = 4, c.groups = 2, c.kt = 2, c.kf = 3, c.stride_f = 2, c.pad_f = 1;
+  c.w = random_vector(static_cast<std::size_t>(8) * 2 * 2 * 3, rng);
+  const auto f0 = random_vector(4 * 10, rng), f1 = random_vector(4 * 10, rng);
+  const float* frames[2] = {f0.data(), f1.data()};
+  std::vector<float> out(8 * 5);
+  multiply_adds() = {};
+  c.run(frames, 10, out.data());
+  EXPECT_EQ(multiply_adds().other, 8u * 2 * 2 * 3 * 5);   // out x in per group x taps x output bins
+
+  GroupedLinear lin;
+  lin.groups = 4, lin.in = 6, lin.out = 8;
+  lin.w = random_vector(4 * 6 * 8, rng);
+  const auto lx = random_vector(24, rng);
+  std::vector<float> ly(32);
+  multiply_adds() = {};
+  lin.run(lx.data(), ly.data());
+  EXPECT_EQ(multiply_adds().other, 4u * 6 * 8);
+  EXPECT_EQ(multiply_adds().gru, 0u);
+}
+
 // bfloat16 keeps a float's upper half, rounded to nearest with ties to even.
 TEST(Bf16, RoundsToNearestTiesToEvenAndWidensExactly) {
   EXPECT_EQ(to_bf16(1.0f), 0x3f80);
