@@ -41,7 +41,7 @@ void post_filter(std::span<float> gains, float beta) {
   }
 }
 
-// process_block()'s frames, made on first use (~4 MB each; process_file() on two threads uses two).
+// process_block()'s frames, made on first use (~2.7 MB each; process_file() on two threads uses two).
 constexpr int kBlock = 32;
 struct Block {
   explicit Block(std::size_t freqs) : spec(kBlock, std::vector<cf32>(freqs)) {}

@@ -188,9 +188,24 @@ void Dfn3Network::sequence(const float* const* feat_erb, const float* const* fea
 // independently) or, in a sequence, one network's consecutive frames (the GRUs run through them in order, and the
 // frame-by-frame parts, run in order, carry the network's histories from frame to frame). Scratch layout per
 // frame (v, 4096 floats): [0, 512) wide vectors, [512, 1472) x256 / df_out, [2048, 3584) GRU gates.
+namespace {
+// A frame's convolutions' intermediate results, used within one frame's step and not across the batch: one set per
+// thread, so that a batch of n frames touches n times less of them.
+struct ConvTemp {
+  std::array<float, kCh * kErb> t0, t1;
+  std::array<float, kCh * kDf / 2> s0, s1;
+  std::array<float, kDf * kOrder * 2> p0;
+};
+ConvTemp& conv_temp() {
+  thread_local ConvTemp t;
+  return t;
+}
+}  // namespace
+
 void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const float* const* feat_erb,
                       const float* const* feat_spec, FrameOutputs* const* outs, int n, bool sequence, int parts) {
   const auto& w = *nets[0]->w_;
+  ConvTemp& tmp = conv_temp();
   std::array<const float*, kMaxBatch> xin{};
   std::array<float*, kMaxBatch> xout{}, hs{}, scr{};
   auto each = [&](auto&& fn) {
@@ -226,9 +241,9 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
       std::rotate(s.spec_hist_.begin(), s.spec_hist_.begin() + 1, s.spec_hist_.end());
       std::copy(feat_spec[k], feat_spec[k] + 2 * kDf, s.spec_hist_.back().begin());
       ++s.frames_;
-      float* t0 = c.t0.data();
-      float* s0 = c.s0.data();
-      float* s1 = c.s1.data();
+      float* t0 = tmp.t0.data();
+      float* s0 = tmp.s0.data();
+      float* s1 = tmp.s1.data();
       const float* erb_frames[3] = {s.erb_hist_[0].data(), s.erb_hist_[1].data(), s.erb_hist_[2].data()};
       w.erb_conv0.run(erb_frames, kErb, out.e0.data());
       relu_inplace(out.e0.data(), out.e0.size());
@@ -247,10 +262,11 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
       w.df_conv1_dw.run_frame(out.c0.data(), kDf, s0);
       w.df_conv1_pw.run_frame(s0, kDf / 2, s1);
       relu_inplace(s1, kCh * kDf / 2);
-      // Flatten as [freq][channel] for the grouped linear.
+      // Flatten as [freq][channel] for the grouped linear, which runs for the whole batch.
+      float* flat = c.flat.data();
       for (int c = 0; c < kCh; ++c)
-        for (int f = 0; f < kDf / 2; ++f) s0[f * kCh + c] = s1[c * (kDf / 2) + f];
-      xin[k] = s0;
+        for (int f = 0; f < kDf / 2; ++f) flat[f * kCh + c] = s1[c * (kDf / 2) + f];
+      xin[k] = flat;
       xout[k] = c.v.data();
     });
     w.df_fc_emb.run_batch(xin.data(), xout.data(), n);
@@ -294,9 +310,9 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
     each([&](Dfn3Network&, Scratch& c, FrameOutputs& out, int) {
       float* e512 = c.v.data();
       relu_inplace(e512, kEmb);
-      float* a = c.t0.data();  // [64][8]
-      float* y = c.t1.data();
-      float* s0 = c.s0.data();
+      float* a = tmp.t0.data();  // [64][8]
+      float* y = tmp.t1.data();
+      float* s0 = tmp.s0.data();
       w.conv3p.run_frame(out.e3.data(), kErb / 4, a);
       relu_inplace(a, kCh * 8);
       for (int c = 0; c < kCh; ++c)
@@ -348,7 +364,7 @@ void Dfn3Network::run(Dfn3Network* const* nets, Scratch* const* scratch, const f
       std::array<float*, 5> acc;
       for (int dt = 0; dt < cv.kt; ++dt) acc[dt] = s.convp_acc_[(s.convp_slot_ + (cv.kt - 1 - dt)) % cv.kt].data();
       cv.accumulate(out.c0.data(), kDf, acc.data());
-      float* cp = c.p0.data();  // [10][96]
+      float* cp = tmp.p0.data();  // [10][96]
       float* s0 = s.convp_acc_[s.convp_slot_].data();  // complete: frames t-4 .. t
       w.df_convp_pw.run_frame(s0, kDf, cp);
       std::fill(s0, s0 + 2 * kOrder * kDf, 0.0f);

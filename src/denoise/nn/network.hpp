@@ -43,14 +43,13 @@ class Dfn3Network {
   static void step_batch(Dfn3Network* const* nets, const float* const* feat_erb, const float* const* feat_spec,
                          FrameOutputs* const* outs, int n);
   static constexpr int kMaxBatch = 256;
-  // What one frame's pass needs besides the network's state: the layers' intermediate results (and, for
-  // sequence(), the GRUs' states after the frame). ~90 KB.
+  // What one frame's pass keeps from one layer to a later one that runs for every frame of the batch in between:
+  // the vectors of the grouped linears and GRUs (v), the DF path's flattened convolution output, and, for
+  // sequence(), the GRUs' states after the frame. ~33 KB. (What a frame's convolutions pass only among
+  // themselves is the thread's own, ~44 KB, whatever the batch.)
   struct Scratch {
-    std::array<float, kCh * kErb> t0{}, t1{};
-    std::array<float, kCh * kDf> s0{};
-    std::array<float, kCh * kDf / 2> s1{};
     std::array<float, 4096> v{};
-    std::array<float, kDf * kOrder * 2> p0{};
+    std::array<float, kCh * kDf / 2> flat{};
     std::array<std::array<float, kHidden>, 5> h{};
   };
   // Advances this network by n consecutive frames (feat_erb[t], feat_spec[t] -> outs[t], scratch[t] for each) layer
