@@ -2,9 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 // 32-byte vector values (V8) pass only between always-inlined functions, so how a baseline build would pass them in
 // registers never matters; GCC warns about that ABI at every such call in the baseline instantiation.
@@ -231,12 +234,11 @@ FC25_FFT_INLINE void transpose8(const float* src, std::size_t ss, float* dst, st
 // ([M1][stride1]); `first` transforms the columns (over n1), each value is multiplied by e^(sign 2 pi i k1 n2 / M),
 // the result is transposed into c ([M2][stride2]: row n2, lane k1), and `second` transforms over n2: row k2,
 // lane k1 is Z[k1 + M1 k2], in order where M1 fills whole vectors (stride2 = M1), else copied into order.
+// Read-only once made: every stream's transform of one length shares it.
 struct RealFft::Plan {
   int m = 0, m1 = 1, m2 = 1;
   Batched first, second;
   std::vector<float> t_re, t_im;   // [M1][stride1]
-  std::vector<float> a_re, a_im, b_re, b_im, c_re, c_im, d_re, d_im, z_re_v, z_im_v;
-  const float *z_re = nullptr, *z_im = nullptr;   // after run(): Z in order
 
   Plan(int m_, float sign) : m(m_) {
     // M1: the largest divisor of M up to its square root that fills whole vectors, else the largest divisor.
@@ -245,7 +247,7 @@ struct RealFft::Plan {
     m2 = m / m1;
     first = Batched(m1, m2, sign);
     second = Batched(m2, m1, sign);
-    const std::size_t s1 = stride1(), s2 = stride2();
+    const std::size_t s1 = stride1();
     t_re.assign(m1 * s1, 0.0f);
     t_im.assign(m1 * s1, 0.0f);
     for (int k1 = 0; k1 < m1; ++k1)
@@ -254,31 +256,46 @@ struct RealFft::Plan {
         t_re[k1 * s1 + n2] = static_cast<float>(std::cos(a));
         t_im[k1 * s1 + n2] = static_cast<float>(std::sin(a));
       }
-    for (auto* v : {&a_re, &a_im, &b_re, &b_im}) v->assign(m1 * s1, 0.0f);
-    // Whole blocks of eight rows for the transpose (the rows past M2 take the padding lanes' zeros).
-    // (And eight floats more: the real transform reads Z backwards eight at a time, from M - 7 up to M.)
-    for (auto* v : {&c_re, &c_im, &d_re, &d_im}) v->assign(s1 * s2 + 8, 0.0f);
-    if (!dense())
-      for (auto* v : {&z_re_v, &z_im_v}) v->assign(m + 8, 0.0f);
   }
   std::size_t stride1() const { return static_cast<std::size_t>(first.stride); }
   std::size_t stride2() const { return static_cast<std::size_t>(second.stride); }
   bool dense() const { return stride2() == static_cast<std::size_t>(m1); }
+};
+
+// The buffers a transform works in: the calling thread's own (both directions, one call at a time), so that a
+// stream holds none and the streams a thread runs one after another find them in its caches.
+struct RealFft::Work {
+  int n = 0;
+  std::vector<float> a_re, a_im, b_re, b_im, c_re, c_im, d_re, d_im, z_re_v, z_im_v, u_re, u_im;
+  const float *z_re = nullptr, *z_im = nullptr;   // after run(): Z in order
+
+  explicit Work(const Plan& pl, int n_) : n(n_) {
+    const std::size_t s1 = pl.stride1(), s2 = pl.stride2();
+    // The padding lanes start at zero and stay so: the butterflies and the twiddle keep zeros zero.
+    for (auto* v : {&a_re, &a_im, &b_re, &b_im}) v->assign(pl.m1 * s1, 0.0f);
+    // Whole blocks of eight rows for the transpose (the rows past M2 take the padding lanes' zeros).
+    // (And eight floats more: the real transform reads Z backwards eight at a time, from M - 7 up to M.)
+    for (auto* v : {&c_re, &c_im, &d_re, &d_im}) v->assign(s1 * s2 + 8, 0.0f);
+    if (!pl.dense())
+      for (auto* v : {&z_re_v, &z_im_v}) v->assign(pl.m + 8, 0.0f);
+    for (auto* v : {&u_re, &u_im}) v->assign(pl.m, 0.0f);
+  }
 
   // a holds z; afterwards z_re/z_im point at Z. Shuffles (Wide: the AVX2 build) transpose eight by eight; the
   // baseline build, which has only half-width shuffles, moves one value at a time.
   template <bool Wide>
-  inline __attribute__((always_inline)) void run() {
-    const std::size_t s1 = stride1(), s2 = stride2();
-    const bool in_b = run_batched(first, a_re.data(), a_im.data(), b_re.data(), b_im.data());
+  inline __attribute__((always_inline)) void run(const Plan& pl) {
+    const int m = pl.m, m1 = pl.m1, m2 = pl.m2;
+    const std::size_t s1 = pl.stride1(), s2 = pl.stride2();
+    const bool in_b = run_batched(pl.first, a_re.data(), a_im.data(), b_re.data(), b_im.data());
     float* rr = in_b ? b_re.data() : a_re.data();
     float* ri = in_b ? b_im.data() : a_im.data();
     for (std::size_t i = 0; i < m1 * s1; i += 8) {
-      const V8 xr = ld(rr + i), xi = ld(ri + i), tr = ld(t_re.data() + i), ti = ld(t_im.data() + i);
+      const V8 xr = ld(rr + i), xi = ld(ri + i), tr = ld(pl.t_re.data() + i), ti = ld(pl.t_im.data() + i);
       st(rr + i, xr * tr - xi * ti);
       st(ri + i, xr * ti + xi * tr);
     }
-    if (Wide && dense()) {
+    if (Wide && pl.dense()) {
       for (std::size_t k1 = 0; k1 < static_cast<std::size_t>(m1); k1 += 8)
         for (std::size_t n2 = 0; n2 < s1; n2 += 8) {
           transpose8(rr + k1 * s1 + n2, s1, c_re.data() + n2 * s2 + k1, s2);
@@ -291,10 +308,10 @@ struct RealFft::Plan {
           c_im[n2 * s2 + k1] = ri[k1 * s1 + n2];
         }
     }
-    const bool in_d = run_batched(second, c_re.data(), c_im.data(), d_re.data(), d_im.data());
+    const bool in_d = run_batched(pl.second, c_re.data(), c_im.data(), d_re.data(), d_im.data());
     z_re = in_d ? d_re.data() : c_re.data();
     z_im = in_d ? d_im.data() : c_im.data();
-    if (!dense()) {
+    if (!pl.dense()) {
       for (int k = 0; k < m; ++k) {
         z_re_v[k] = z_re[static_cast<std::size_t>(k / m1) * s2 + k % m1];
         z_im_v[k] = z_im[static_cast<std::size_t>(k / m1) * s2 + k % m1];
@@ -305,28 +322,40 @@ struct RealFft::Plan {
   }
 };
 
+// One length's tables, both directions.
+struct RealFft::Tables {
+  Plan fwd, inv;
+  std::vector<float> w_re, w_im;   // e^(-2 pi i k / N), k < N / 2: the real transform's own twiddles
+  explicit Tables(int n) : fwd(n / 2, -1.0f), inv(n / 2, 1.0f), w_re(n / 2), w_im(n / 2) {
+    for (int k = 0; k < n / 2; ++k) {
+      w_re[k] = static_cast<float>(std::cos(-2.0 * M_PI * k / n));
+      w_im[k] = static_cast<float>(std::sin(-2.0 * M_PI * k / n));
+    }
+  }
+};
+
 namespace {
 
 template <bool Wide>
-FC25_FFT_INLINE void forward_impl(RealFft::Plan& pl, const float* w_re, const float* w_im, const float* x,
-                                  std::complex<float>* bins) {
+FC25_FFT_INLINE void forward_impl(const RealFft::Plan& pl, RealFft::Work& wk, const float* w_re, const float* w_im,
+                                  const float* x, std::complex<float>* bins) {
   const int m = pl.m, m1 = pl.m1, m2 = pl.m2;
   const std::size_t s1 = pl.stride1();
   // z[n] = x[2n] + i x[2n + 1], n = n1 M2 + n2 -> row n1, lane n2.
   for (int n1 = 0; n1 < m1; ++n1) {
     const float* row = x + 2 * static_cast<std::size_t>(n1) * m2;
-    float* __restrict ar = pl.a_re.data() + n1 * s1;
-    float* __restrict ai = pl.a_im.data() + n1 * s1;
+    float* __restrict ar = wk.a_re.data() + n1 * s1;
+    float* __restrict ai = wk.a_im.data() + n1 * s1;
     for (int n2 = 0; n2 < m2; ++n2) {
       ar[n2] = row[2 * n2];
       ai[n2] = row[2 * n2 + 1];
     }
   }
-  pl.run<Wide>();
+  wk.run<Wide>(pl);
   // X[k] = (Z[k] + conj Z[M - k]) / 2 - i e^(-2 pi i k / N) (Z[k] - conj Z[M - k]) / 2, eight k at a time (Z[M - k]
   // read backwards), then one by one; k = 0 and M apart.
-  const float* __restrict zr = pl.z_re;
-  const float* __restrict zi = pl.z_im;
+  const float* __restrict zr = wk.z_re;
+  const float* __restrict zi = wk.z_im;
   float* __restrict out = reinterpret_cast<float*>(bins);
   int k = 0;
   for (; Wide && k + 8 <= m; k += 8) {
@@ -351,15 +380,15 @@ FC25_FFT_INLINE void forward_impl(RealFft::Plan& pl, const float* w_re, const fl
 }
 
 template <bool Wide>
-FC25_FFT_INLINE void inverse_impl(RealFft::Plan& pl, const float* w_re, const float* w_im, float* u_re, float* u_im,
+FC25_FFT_INLINE void inverse_impl(const RealFft::Plan& pl, RealFft::Work& wk, const float* w_re, const float* w_im,
                                   const std::complex<float>* bins, float* x) {
   const int m = pl.m, m1 = pl.m1, m2 = pl.m2;
   const std::size_t s1 = pl.stride1();
   // Z[k] = E + i O: E = X[k] + conj X[M - k], O = (X[k] - conj X[M - k]) e^(2 pi i k / N), in order in u (eight k
   // at a time, X[M - k] read backwards, then one by one; k = 0 apart), then row k / M2, lane k % M2 of a.
   const float* __restrict in = reinterpret_cast<const float*>(bins);
-  float* __restrict ur = u_re;
-  float* __restrict ui = u_im;
+  float* __restrict ur = wk.u_re.data();
+  float* __restrict ui = wk.u_im.data();
   int k = 0;
   for (; Wide && k + 8 <= m; k += 8) {
     V8 xr, xi, cr, ci;
@@ -387,12 +416,12 @@ FC25_FFT_INLINE void inverse_impl(RealFft::Plan& pl, const float* w_re, const fl
     ui[0] = xr - cr;
   }
   for (int n1 = 0; n1 < m1; ++n1) {
-    std::memcpy(pl.a_re.data() + n1 * s1, ur + n1 * m2, m2 * sizeof(float));
-    std::memcpy(pl.a_im.data() + n1 * s1, ui + n1 * m2, m2 * sizeof(float));
+    std::memcpy(wk.a_re.data() + n1 * s1, ur + n1 * m2, m2 * sizeof(float));
+    std::memcpy(wk.a_im.data() + n1 * s1, ui + n1 * m2, m2 * sizeof(float));
   }
-  pl.run<Wide>();
-  const float* __restrict zr = pl.z_re;
-  const float* __restrict zi = pl.z_im;
+  wk.run<Wide>(pl);
+  const float* __restrict zr = wk.z_re;
+  const float* __restrict zi = wk.z_im;
   k = 0;
   for (; Wide && k + 8 <= m; k += 8) st_pairs(x + 2 * k, ld(zr + k), ld(zi + k));
   for (; k < m; ++k) {
@@ -401,23 +430,40 @@ FC25_FFT_INLINE void inverse_impl(RealFft::Plan& pl, const float* w_re, const fl
   }
 }
 
-__attribute__((target("avx2"), flatten)) void forward_avx2(RealFft::Plan& pl, const float* w_re,
-                                                           const float* w_im, const float* x,
+__attribute__((target("avx2"), flatten)) void forward_avx2(const RealFft::Plan& pl, RealFft::Work& wk,
+                                                           const float* w_re, const float* w_im, const float* x,
                                                            std::complex<float>* bins) {
-  forward_impl<true>(pl, w_re, w_im, x, bins);
+  forward_impl<true>(pl, wk, w_re, w_im, x, bins);
 }
-__attribute__((flatten)) void forward_base(RealFft::Plan& pl, const float* w_re, const float* w_im, const float* x,
-                                           std::complex<float>* bins) {
-  forward_impl<false>(pl, w_re, w_im, x, bins);
+__attribute__((flatten)) void forward_base(const RealFft::Plan& pl, RealFft::Work& wk, const float* w_re,
+                                           const float* w_im, const float* x, std::complex<float>* bins) {
+  forward_impl<false>(pl, wk, w_re, w_im, x, bins);
 }
-__attribute__((target("avx2"), flatten)) void inverse_avx2(RealFft::Plan& pl, const float* w_re,
-                                                           const float* w_im, float* u_re, float* u_im,
+__attribute__((target("avx2"), flatten)) void inverse_avx2(const RealFft::Plan& pl, RealFft::Work& wk,
+                                                           const float* w_re, const float* w_im,
                                                            const std::complex<float>* bins, float* x) {
-  inverse_impl<true>(pl, w_re, w_im, u_re, u_im, bins, x);
+  inverse_impl<true>(pl, wk, w_re, w_im, bins, x);
 }
-__attribute__((flatten)) void inverse_base(RealFft::Plan& pl, const float* w_re, const float* w_im, float* u_re,
-                                           float* u_im, const std::complex<float>* bins, float* x) {
-  inverse_impl<false>(pl, w_re, w_im, u_re, u_im, bins, x);
+__attribute__((flatten)) void inverse_base(const RealFft::Plan& pl, RealFft::Work& wk, const float* w_re,
+                                           const float* w_im, const std::complex<float>* bins, float* x) {
+  inverse_impl<false>(pl, wk, w_re, w_im, bins, x);
+}
+
+// One set of tables per length for the whole process.
+std::shared_ptr<const RealFft::Tables> tables_for(int n) {
+  static std::mutex mutex;
+  static std::map<int, std::shared_ptr<const RealFft::Tables>> made;
+  std::lock_guard lock(mutex);
+  auto& t = made[n];
+  if (!t) t = std::make_shared<const RealFft::Tables>(n);
+  return t;
+}
+
+// The calling thread's buffers for a transform of length n.
+RealFft::Work& work_for(const RealFft::Plan& pl, int n) {
+  thread_local std::unique_ptr<RealFft::Work> work;
+  if (!work || work->n != n) work = std::make_unique<RealFft::Work>(pl, n);
+  return *work;
 }
 
 }  // namespace
@@ -427,27 +473,19 @@ bool RealFft::avx2_available() { return __builtin_cpu_supports("avx2"); }
 RealFft::RealFft(int n, bool avx2) : n_(n), avx2_(avx2) {
   if (n < 2 || n % 2 != 0) throw std::invalid_argument("RealFft: the length must be even and positive, not " + std::to_string(n));
   if (avx2 && !avx2_available()) throw std::invalid_argument("RealFft: this processor has no AVX2");
-  const int m = n / 2;
-  fwd_ = std::make_unique<Plan>(m, -1.0f);
-  inv_ = std::make_unique<Plan>(m, 1.0f);
-  w_re_.resize(m);
-  w_im_.resize(m);
-  u_re_.resize(m);
-  u_im_.resize(m);
-  for (int k = 0; k < m; ++k) {
-    w_re_[k] = static_cast<float>(std::cos(-2.0 * M_PI * k / n));
-    w_im_[k] = static_cast<float>(std::sin(-2.0 * M_PI * k / n));
-  }
+  tables_ = tables_for(n);
 }
 
 RealFft::~RealFft() = default;
 
-void RealFft::forward(const float* x, std::complex<float>* bins) {
-  (avx2_ ? forward_avx2 : forward_base)(*fwd_, w_re_.data(), w_im_.data(), x, bins);
+void RealFft::forward(const float* x, std::complex<float>* bins) const {
+  const Plan& pl = tables_->fwd;
+  (avx2_ ? forward_avx2 : forward_base)(pl, work_for(pl, n_), tables_->w_re.data(), tables_->w_im.data(), x, bins);
 }
 
-void RealFft::inverse(const std::complex<float>* bins, float* x) {
-  (avx2_ ? inverse_avx2 : inverse_base)(*inv_, w_re_.data(), w_im_.data(), u_re_.data(), u_im_.data(), bins, x);
+void RealFft::inverse(const std::complex<float>* bins, float* x) const {
+  const Plan& pl = tables_->inv;
+  (avx2_ ? inverse_avx2 : inverse_base)(pl, work_for(pl, n_), tables_->w_re.data(), tables_->w_im.data(), bins, x);
 }
 
 }  // namespace fc25::denoise::dsp

@@ -4,10 +4,11 @@
 // N/2 complex points, split as M1 x M2 (the "four-step" FFT): M2 transforms of M1 points side by side, a twiddle
 // per point, a transpose, M1 transforms of M2 points side by side. Side by side, every butterfly is a vector
 // operation over whole rows (16 and 30 lanes for N = 960), where a transform alone would have short, strided ones.
-// Nothing allocates after construction. One object may run forward() on one thread while another runs inverse().
+// The tables of a length are made once per process and shared; the buffers a transform works in are the calling
+// thread's, made on its first transform of that length. So a stream holds no more than a pointer, and any number
+// of threads may use one object at once.
 #include <complex>
 #include <memory>
-#include <vector>
 
 namespace fc25::denoise::dsp {
 
@@ -20,19 +21,20 @@ class RealFft {
 
   int size() const { return n_; }
   // n samples -> n / 2 + 1 bins.
-  void forward(const float* x, std::complex<float>* bins);
+  void forward(const float* x, std::complex<float>* bins) const;
   // n / 2 + 1 bins -> n samples. The imaginary parts of the first and last bin are taken as zero (a real signal's
   // spectrum has none there).
-  void inverse(const std::complex<float>* bins, float* x);
+  void inverse(const std::complex<float>* bins, float* x) const;
 
-  struct Plan;   // one direction's complex transform of N / 2 points and the buffers it works in (fft.cpp)
+  // (fft.cpp) One direction's complex transform of N / 2 points; a thread's buffers; a length's tables.
+  struct Plan;
+  struct Work;
+  struct Tables;
 
  private:
   int n_;
   bool avx2_;
-  std::unique_ptr<Plan> fwd_, inv_;
-  std::vector<float> w_re_, w_im_;   // e^(-2 pi i k / N), k < N / 2: the real transform's own twiddles
-  std::vector<float> u_re_, u_im_;   // inverse: the complex spectrum it transforms, in order
+  std::shared_ptr<const Tables> tables_;
 
  public:
   ~RealFft();
