@@ -656,10 +656,11 @@ async function sample(phase) {
   return s;
 }
 
-// The server's heap as malloc sees it (the `memory` of a sample's /api/health answer, from glibc's mallinfo2(); --no-heap skips it):
-// bytes in use by live allocations, apart from what the allocator keeps from earlier peaks. RSS can stay above its
-// baseline without a leak (freed memory kept in malloc's arenas); heap in use cannot. (Asking malloc from outside,
-// by calling into the process with a debugger, can break a thread's interrupted futex wait and abort it.)
+// The server's heap as malloc sees it (the `memory` of a sample's /api/health answer, from glibc's mallinfo2();
+// --no-heap skips it): bytes in use by live allocations, apart from what the allocator keeps from earlier peaks.
+// RSS can stay above its baseline without a leak (freed memory kept in malloc's arenas); heap in use cannot.
+// (Asking malloc from outside, by calling into the process with a debugger, can break a thread's interrupted futex
+// wait and abort it.)
 const HEAP = !process.argv.includes('--no-heap');
 function heapStats(h) {
   if (!HEAP || crashed) return null;

@@ -19,7 +19,6 @@ class RealFft {
   explicit RealFft(int n, bool avx2 = avx2_available());
   static bool avx2_available();
 
-  int size() const { return n_; }
   // n samples -> n / 2 + 1 bins.
   void forward(const float* x, std::complex<float>* bins) const;
   // n / 2 + 1 bins -> n samples. The imaginary parts of the first and last bin are taken as zero (a real signal's
