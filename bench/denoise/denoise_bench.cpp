@@ -1,9 +1,10 @@
 // Speed of the denoise engine: one stream on one thread over a real 10 s recording (real-time factor = compute
 // time / audio time), and many streams sharing one model on one thread (how many fit in real time).
 //   build/bench/denoise/denoise_bench [--benchmark_filter=...]   (FC25_MODEL_DIR, FC25_SHARED_DIR, FC25_ISA,
-//   FC25_PREFETCH, FC25_PRECISION)
-// Prints the processor's model, the kernel path it ran (FC25_ISA=portable|avx2 picks one; default the best) and
-// whether the GRUs' weights were asked for ahead (FC25_PREFETCH=on|off; default off on AMD, on elsewhere).
+//   FC25_PREFETCH, FC25_BF16_DOT, FC25_PRECISION)
+// Prints the processor's model, the kernel path it ran (FC25_ISA=portable|avx2 picks one; default the best),
+// whether the GRUs' weights were asked for ahead (FC25_PREFETCH=on|off; default off on AMD, on elsewhere) and, for
+// bf16 weights, whether their products ran on vdpbf16ps (FC25_BF16_DOT=on|off; default where the processor has it).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -474,12 +475,14 @@ int main(int argc, char** argv) {
   try {
     if (const char* isa = std::getenv("FC25_ISA"); isa && *isa) use_kernel_path(isa);
     if (const char* pf = std::getenv("FC25_PREFETCH"); pf && *pf) use_prefetch(pf);
+    if (const char* dot = std::getenv("FC25_BF16_DOT"); dot && *dot) use_bf16_dot(dot);
     precision();
   } catch (const std::exception& e) {
-    std::cerr << "FC25_ISA / FC25_PREFETCH / FC25_PRECISION: " << e.what() << "\n";
+    std::cerr << "FC25_ISA / FC25_PREFETCH / FC25_BF16_DOT / FC25_PRECISION: " << e.what() << "\n";
     return 2;
   }
   return fc25::bench::run_benchmarks(argc, argv, {{"kernels", std::string(kernel_path())},
                                                     {"prefetch", std::string(prefetch_mode())},
-                                                    {"weights", std::string(to_string(precision()))}});
+                                                    {"weights", std::string(to_string(precision()))},
+                                                    {"bf16_dot", bf16_dot_mode()}});
 }

@@ -167,6 +167,8 @@ const std::vector<Setting>& settings() {
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"auto", "avx512", "avx2", "portable"}); c.isa = v; }},
       {"FC25_PREFETCH", "--prefetch",
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"auto", "on", "off"}); c.prefetch = v; }},
+      {"FC25_BF16_DOT", "--bf16-dot",
+       [](Config& c, auto& n, auto& v) { one_of(n, v, {"auto", "on", "off"}); c.bf16_dot = v; }},
       {"FC25_PRECISION", "--precision",
        [](Config& c, auto& n, auto& v) { one_of(n, v, {"fp32", "bf16"}); c.precision = v; }},
       {"FC25_MAX_SOCKETS_PER_USER", "--max-sockets-per-user",
@@ -244,7 +246,7 @@ std::string Config::describe() const {
     << " packet_ms=" << (packet_ms ? std::to_string(packet_ms) : std::string("auto")) << " listener_opus=" << listener_opus
     << " listener_transport=" << listener_transport << " listener_port=" << listener_port
     << " listener_senders=" << (listener_senders < 0 ? std::string("auto") : std::to_string(listener_senders))
-    << " denoise_workers=" << denoise_workers << " isa=" << isa << " prefetch=" << prefetch << " precision=" << precision << " rt_priority=" << realtime_priority
+    << " denoise_workers=" << denoise_workers << " isa=" << isa << " prefetch=" << prefetch << " bf16_dot=" << bf16_dot << " precision=" << precision << " rt_priority=" << realtime_priority
     << " registrations_per_address=" << registrations_per_address << "/" << registration_window_s << "s"
     << " min_free_mb=" << min_free_mb << " http_timeout_s=" << http_timeout_s
     << " retention_days=" << (retention_days ? std::to_string(retention_days) : "-")
@@ -307,6 +309,8 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
                            the best this processor has)
   --prefetch M             FC25_PREFETCH    whether the engine asks for a GRU's weights ahead in software: auto | on |
                            off (default auto: off on AMD processors, on elsewhere; the audio is the same)
+  --bf16-dot M             FC25_BF16_DOT    with bf16, whether the GRUs' products run two rows per AVX512-BF16
+                           vdpbf16ps: auto | on | off (default auto: where the processor has it; the audio is the same)
   --precision P            FC25_PRECISION   the denoise engine's weights: fp32 | bf16 (default fp32; bf16 is faster,
                            its output 40 dB or more from fp32's on every test recording: docs/quality.md)
   --rt-priority N          FC25_RT_PRIORITY  real-time (SCHED_FIFO) priority for them when permitted (default 10; 0 off)

@@ -50,6 +50,7 @@ struct Config {
   int denoise_workers = 0;                 // FC25_DENOISE_WORKERS, --denoise-workers: scheduler threads (0: one per core)
   std::string precision = "fp32";           // FC25_PRECISION, --precision: the engine's weights, fp32 | bf16
   std::string prefetch = "auto";            // FC25_PREFETCH, --prefetch: weights asked for ahead (auto: by vendor)
+  std::string bf16_dot = "auto";            // FC25_BF16_DOT, --bf16-dot: bf16 GRU products by vdpbf16ps (auto: where present)
   std::string isa = "auto";                 // FC25_ISA, --isa: the engine's kernel path (auto: the best this CPU has)
   int max_sockets_per_user = 32;           // FC25_MAX_SOCKETS_PER_USER, --max-sockets-per-user: presence sockets (0: no limit)
   int registrations_per_address = 5;       // FC25_REGISTRATIONS_PER_ADDRESS, --registrations-per-address: per window (0: no limit)

@@ -44,6 +44,8 @@ DIR under its own name as .wav, several files at once, one per core.
   --progress / --quiet   force the progress bar on / print nothing but errors
   --isa NAME             the engine's vector code: avx512 | avx2 | portable (default: the best this processor has)
   --prefetch M           ask for a GRU's weights ahead in software: auto (default: off on AMD, on elsewhere) | on | off
+  --bf16-dot M           with bf16, the GRUs' products two rows per AVX512-BF16 vdpbf16ps: auto (default: where the
+                         processor has it) | on | off; the audio is the same
   --precision P          the engine's weights: fp32 (default) | bf16 (faster; the output differs from fp32's by
                          40 dB or more below the audio on every test recording)
 
@@ -214,6 +216,7 @@ int run_denoise_command(int argc, char** argv) {
       else if (a == "--progress") progress = true;
       else if (a == "--isa") denoise::use_kernel_path(value());
       else if (a == "--prefetch") denoise::use_prefetch(value());
+      else if (a == "--bf16-dot") denoise::use_bf16_dot(value());
       else if (a == "--precision") precision = denoise::parse_precision(value());
       else if (a.rfind("--", 0) == 0) throw std::invalid_argument("unknown option '" + a + "'");
       else files.push_back(a);
@@ -282,7 +285,8 @@ int run_denoise_command(int argc, char** argv) {
       auto engine = std::string(denoise::to_string(settings.backend));
       if (settings.backend == denoise::Backend::dfn3) {
         engine += " (" + denoise::kernel_path() + " kernels, prefetch " + denoise::prefetch_mode() + ", " +
-                  std::string(denoise::to_string(precision)) + " weights)";
+                  std::string(denoise::to_string(precision)) + " weights" +
+                  (precision == denoise::Precision::bf16 ? ", vdpbf16ps " + denoise::bf16_dot_mode() : "") + ")";
       }
       const std::string what = jobs.size() == 1
                                    ? jobs[0].in.string() + " -> " + jobs[0].out.string()

@@ -190,8 +190,9 @@ int run_serve(const std::vector<std::string>& args) {
     init_libraries();
     if (config.isa != "auto") denoise::use_kernel_path(config.isa);
     denoise::use_prefetch(config.prefetch);
-    log->info("fc25 {} starting: {} kernels={} prefetch={}", FC25_VERSION, config.describe(), denoise::kernel_path(),
-              denoise::prefetch_mode());
+    denoise::use_bf16_dot(config.bf16_dot);
+    log->info("fc25 {} starting: {} kernels={} prefetch={} bf16_dot={}", FC25_VERSION, config.describe(),
+              denoise::kernel_path(), denoise::prefetch_mode(), denoise::bf16_dot_mode());
     std::filesystem::create_directories(config.data_dir / "streamed_audios");
     if (!std::filesystem::is_directory(config.web_dir)) {
       log->warn("web directory {} not found: pages will answer 404 (set FC25_WEB_DIR)", config.web_dir.string());

@@ -75,13 +75,22 @@ void use_kernel_path(std::string_view name) {
                               ")");
 }
 
+namespace {
+// "auto" (the processor's default), "on" or "off"; anything else refused, naming the setting.
+bool auto_on_off(std::string_view mode, std::string_view setting, bool automatic) {
+  if (mode == "auto") return automatic;
+  if (mode == "on") return true;
+  if (mode == "off") return false;
+  throw std::invalid_argument(std::string(setting) + " '" + std::string(mode) + "' is not auto, on or off");
+}
+}  // namespace
+
 std::string prefetch_mode() { return nn::prefetch_active() ? "on" : "off"; }
 
-void use_prefetch(std::string_view mode) {
-  if (mode == "auto") nn::use_prefetch(nn::prefetch_default());
-  else if (mode == "on") nn::use_prefetch(true);
-  else if (mode == "off") nn::use_prefetch(false);
-  else throw std::invalid_argument("prefetch '" + std::string(mode) + "' is not auto, on or off");
-}
+void use_prefetch(std::string_view mode) { nn::use_prefetch(auto_on_off(mode, "prefetch", nn::prefetch_default())); }
+
+std::string bf16_dot_mode() { return nn::bf16_dot_active() ? "on" : "off"; }
+
+void use_bf16_dot(std::string_view mode) { nn::use_bf16_dot(auto_on_off(mode, "bf16-dot", nn::bf16_dot_default())); }
 
 }  // namespace fc25::denoise

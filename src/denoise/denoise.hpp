@@ -108,6 +108,11 @@ void use_kernel_path(std::string_view name);
 // The audio is the same either way. Throws std::invalid_argument for anything but auto, on and off.
 std::string prefetch_mode();
 void use_prefetch(std::string_view mode);
+// Whether bfloat16 weights' GRU products (Precision::bf16) run two rows per AVX512-BF16 vdpbf16ps ("on") or widen
+// each weight to float ("off"). "auto" is on where the processor has AVX512-BF16. The audio is the same either way.
+// Throws std::invalid_argument for anything but auto, on and off, and for on where the processor lacks it.
+std::string bf16_dot_mode();
+void use_bf16_dot(std::string_view mode);
 
 std::unique_ptr<Denoiser> make_dfn3(std::shared_ptr<const Model> model, const Options& options = {});
 std::unique_ptr<Denoiser> make_classic(const Options& options = {});

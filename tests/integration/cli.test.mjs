@@ -95,6 +95,9 @@ describe('fc25 command line', () => {
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_PREFETCH: 'sometimes' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /FC25_PREFETCH: 'sometimes' is not one of auto, on, off/);
+    r = run(['serve', '--bf16-dot', 'maybe', '--data-dir', dir]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--bf16-dot: 'maybe' is not one of auto, on, off/);
     r = run(['serve', '--data-dir', dir], { env: { ...process.env, FC25_INGEST_FEC: 'yes please' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /FC25_INGEST_FEC: 'yes please'/);

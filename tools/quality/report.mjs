@@ -139,8 +139,9 @@ beside each recording, is more than 30 dB below its own peak.
 ## bfloat16 weights against float weights, every recording
 
 \`fc25 denoise --precision bf16\` holds the GRUs' and the grouped linears' weights (8.3 of the model's 8.5 MB) in
-bfloat16, so a hop reads 4.3 MB instead of 8.5 MB; the arithmetic stays in float. SNR of its output against the
-float weights' output (what the rounding changes, against the audio itself), on every recording in
+bfloat16, so a hop reads 4.3 MB instead of 8.5 MB, and rounds the GRUs' inputs to bfloat16 as well (each product
+of two bfloat16 values is exact in float, and the sums stay in float). SNR of its output against the float
+weights' output (what the rounding changes, against the audio itself), on every recording in
 \`../shared/audio\`: lowest
 **${Math.min(...precision.map((r) => r.snr)).toFixed(1)} dB**.
 

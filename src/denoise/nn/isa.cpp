@@ -1,5 +1,7 @@
 #include "denoise/nn/isa.hpp"
 
+#include <cpuid.h>
+
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -14,6 +16,11 @@ std::atomic<Isa>& current() {
 
 std::atomic<bool>& prefetch_on() {
   static std::atomic<bool> on{prefetch_default()};
+  return on;
+}
+
+std::atomic<bool>& bf16_dot_on() {
+  static std::atomic<bool> on{bf16_dot_default()};
   return on;
 }
 
@@ -70,5 +77,19 @@ bool prefetch_default() { return !__builtin_cpu_is("amd"); }
 bool prefetch_active() { return prefetch_on().load(std::memory_order_relaxed); }
 
 void use_prefetch(bool on) { prefetch_on().store(on, std::memory_order_relaxed); }
+
+bool bf16_dot_supported() {
+  unsigned a = 0, b = 0, c = 0, d = 0;   // CPUID leaf 7, sub-leaf 1: EAX bit 5 is AVX512-BF16
+  return supports(Isa::avx512) && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)) != 0;
+}
+
+bool bf16_dot_default() { return bf16_dot_supported(); }
+
+bool bf16_dot_active() { return bf16_dot_on().load(std::memory_order_relaxed); }
+
+void use_bf16_dot(bool on) {
+  if (on && !bf16_dot_supported()) throw std::invalid_argument("this processor has no AVX512-BF16 (vdpbf16ps)");
+  bf16_dot_on().store(on, std::memory_order_relaxed);
+}
 
 }  // namespace fc25::denoise::nn

@@ -39,4 +39,13 @@ bool prefetch_default();
 bool prefetch_active();
 void use_prefetch(bool on);
 
+// Whether the avx512 path multiplies a GRU's bfloat16 pairs with AVX512-BF16's vdpbf16ps (one instruction for 32
+// products) or widens each weight to float first; the audio is the same either way. The default is where the
+// processor has AVX512-BF16. Other paths always widen. Choose before streams run, as with use_isa.
+bool bf16_dot_supported();
+bool bf16_dot_default();
+bool bf16_dot_active();
+// Throws std::invalid_argument when `on` and the processor has no AVX512-BF16.
+void use_bf16_dot(bool on);
+
 }  // namespace fc25::denoise::nn

@@ -739,16 +739,22 @@ FC25_512_INLINE void wload32_split(const std::uint16_t* p, __m512& even, __m512&
   even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
   odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
 }
-FC25_512_INLINE void split32(const float* y, __m512& even, __m512& odd) {
+// 32 outputs [y, y + 32) as two registers in another order: a holds the lanes `idx`, b the lanes idx + step; and
+// back, y[0, 16) the lanes `idx` of (a, b) and y[16, 32) the lanes idx + 8.
+FC25_512_INLINE void gather32(const float* y, __m512i idx, int step, __m512& a, __m512& b) {
   const __m512 lo = _mm512_loadu_ps(y), hi = _mm512_loadu_ps(y + 16);
-  const __m512i e = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  even = _mm512_permutex2var_ps(lo, e, hi);
-  odd = _mm512_permutex2var_ps(lo, _mm512_add_epi32(e, _mm512_set1_epi32(1)), hi);
+  a = _mm512_permutex2var_ps(lo, idx, hi);
+  b = _mm512_permutex2var_ps(lo, _mm512_add_epi32(idx, _mm512_set1_epi32(step)), hi);
+}
+FC25_512_INLINE void scatter32(float* y, __m512i idx, __m512 a, __m512 b) {
+  _mm512_storeu_ps(y, _mm512_permutex2var_ps(a, idx, b));
+  _mm512_storeu_ps(y + 16, _mm512_permutex2var_ps(a, _mm512_add_epi32(idx, _mm512_set1_epi32(8)), b));
+}
+FC25_512_INLINE void split32(const float* y, __m512& even, __m512& odd) {
+  gather32(y, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), 1, even, odd);
 }
 FC25_512_INLINE void merge32(float* y, __m512 even, __m512 odd) {
-  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  _mm512_storeu_ps(y, _mm512_permutex2var_ps(even, lo, odd));
-  _mm512_storeu_ps(y + 16, _mm512_permutex2var_ps(even, _mm512_add_epi32(lo, _mm512_set1_epi32(8)), odd));
+  scatter32(y, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), even, odd);
 }
 
 // 32 outputs in two registers, for the loops over 64-gate panels: in column order for float weights; for bfloat16
@@ -841,25 +847,217 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), flatten)) 
   rows_one_vector<Rows16<W>, RowsSplit32, Ahead>(w, cols, rows, count, x, y);
 }
 
+// A GRU step's inputs as its bfloat16 products take them (bf16_flushed, and back to float), eight at a time.
+using U32x8 = std::uint32_t __attribute__((vector_size(32)));
+FC25_INLINE void round_bf16(const float* x, float* out, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    U32x8 u;
+    std::memcpy(&u, x + i, sizeof u);
+    U32x8 r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;          // to nearest, ties to even
+    r &= (U32x8)((r & 0x7f800000u) != 0) | 0x80000000u;                  // below the smallest normal: zero
+    std::memcpy(out + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) out[i] = from_bf16(bf16_flushed(x[i]));
+}
+void round_bf16_portable(const float* x, float* out, int n) { round_bf16(x, out, n); }
+__attribute__((target("avx2,fma"))) static void round_bf16_avx2(const float* x, float* out, int n) { round_bf16(x, out, n); }
+
+// ---- vdpbf16ps (AVX512-BF16): a GRU's bfloat16 rows two at a time. The inputs are bfloat16 values already
+// (Gru::to_bf16), so every product is exact in float and each of vdpbf16ps's two additions rounds once, the word's
+// upper half first: with the first of two rows there, a pair of rows gives what two fused multiply-adds in row
+// order give on every other path. ----
+#define FC25_BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,avx512bf16")))
+#define FC25_BF16_INLINE \
+  static inline __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,avx512bf16"), always_inline))
+
+FC25_INLINE std::uint32_t float_bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+// Two inputs as the word a pair of rows is multiplied by: the first's bfloat16 in the upper half.
+FC25_BF16_INLINE __m512i input_pair(float first, float second) {
+  return _mm512_set1_epi32(static_cast<int>((float_bits(first) & 0xffff0000u) | (float_bits(second) >> 16)));
+}
+
+// Two rows' 32 weights as 16 pairs in each of two registers, the first row's in each word's upper half. vpunpck*wd
+// interleave within 128-bit lanes: lo holds columns 0-3, 8-11, 16-19 and 24-27, hi the others; the sums are kept in
+// that order (split_lohi) and put back in column order once (merge_lohi).
+FC25_BF16_INLINE void row_pair(const std::uint16_t* first, const std::uint16_t* second, __m512i& lo, __m512i& hi) {
+  const __m512i a = _mm512_loadu_si512(second), b = _mm512_loadu_si512(first);
+  lo = _mm512_unpacklo_epi16(a, b);
+  hi = _mm512_unpackhi_epi16(a, b);
+}
+FC25_BF16_INLINE void split_lohi(const float* y, __m512& lo, __m512& hi) {
+  gather32(y, _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0), 4, lo, hi);
+}
+FC25_BF16_INLINE void merge_lohi(float* y, __m512 lo, __m512 hi) {
+  scatter32(y, _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0), lo, hi);
+}
+FC25_BF16_INLINE void dot2(__m512& lo, __m512& hi, __m512i wlo, __m512i whi, __m512i x) {
+  lo = _mm512_dpbf16_ps(lo, (__m512bh)wlo, (__m512bh)x);
+  hi = _mm512_dpbf16_ps(hi, (__m512bh)whi, (__m512bh)x);
+}
+
+// One stream, the listed rows (ascending) two by two, two pairs per pass over the gates (which stay in the
+// first-level cache, split); a row left over is paired with a zero input. Columns a multiple of 32, else (the same
+// bits) rows_one512.
+template <bool Ahead>
+FC25_BF16 static void rows_one_dot(const std::uint16_t* __restrict w, int cols, const int* rows, int count,
+                                   const float* __restrict x, float* __restrict y) {
+  constexpr int kMaxCols = 4096;
+  if (cols % 32 != 0 || cols > kMaxCols) {
+    rows_one512<std::uint16_t, Ahead>(w, cols, rows, count, x, y);
+    return;
+  }
+  alignas(64) float sp[kMaxCols];
+  for (int c = 0; c < cols; c += 32) split_lohi(y + c, *reinterpret_cast<__m512*>(sp + c), *reinterpret_cast<__m512*>(sp + c + 16));
+  const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
+  int k = 0;
+  for (; k + 4 <= count; k += 4) {
+    const std::uint16_t *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
+    const __m512i x01 = input_pair(x[rows[k]], x[rows[k + 1]]), x23 = input_pair(x[rows[k + 2]], x[rows[k + 3]]);
+    const std::uint16_t* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
+                                    row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
+    for (int c = 0; c < cols; c += 32) {
+      if constexpr (Ahead)
+        for (const std::uint16_t* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
+      __m512 lo = _mm512_load_ps(sp + c), hi = _mm512_load_ps(sp + c + 16);
+      __m512i wl, wh;
+      row_pair(r0 + c, r1 + c, wl, wh);
+      dot2(lo, hi, wl, wh, x01);
+      row_pair(r2 + c, r3 + c, wl, wh);
+      dot2(lo, hi, wl, wh, x23);
+      _mm512_store_ps(sp + c, lo);
+      _mm512_store_ps(sp + c + 16, hi);
+    }
+  }
+  for (; k < count; k += 2) {
+    const bool alone = k + 1 == count;
+    const std::uint16_t *r0 = row(k), *r1 = alone ? r0 : row(k + 1);
+    const __m512i xp = input_pair(x[rows[k]], alone ? 0.0f : x[rows[k + 1]]);
+    for (int c = 0; c < cols; c += 32) {
+      __m512 lo = _mm512_load_ps(sp + c), hi = _mm512_load_ps(sp + c + 16);
+      __m512i wl, wh;
+      row_pair(r0 + c, r1 + c, wl, wh);
+      dot2(lo, hi, wl, wh, xp);
+      _mm512_store_ps(sp + c, lo);
+      _mm512_store_ps(sp + c + 16, hi);
+    }
+  }
+  for (int c = 0; c < cols; c += 32) merge_lohi(y + c, _mm512_load_ps(sp + c), _mm512_load_ps(sp + c + 16));
+}
+
+// One stream through P of a GRU's panels side by side ([rows][64] each), rows two at a time (a GRU's hidden size,
+// the panels' rows, is a multiple of 64: 3 H gates in whole panels).
+template <int P, bool Ahead>
+FC25_BF16_INLINE void panel_group_dot(const std::uint16_t* w, int rows, const float* x, float* y) {
+  static_assert(Gru::kPanel == 64, "two blocks of 32 per panel");
+  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
+  __m512 lo[P][2], hi[P][2];
+  for (int q = 0; q < P; ++q)
+    for (int h = 0; h < 2; ++h) split_lohi(y + q * 64 + 32 * h, lo[q][h], hi[q][h]);
+  for (int i = 0; i + 2 <= rows; i += 2) {
+    const __m512i xp = input_pair(x[i], x[i + 1]);
+    for (int q = 0; q < P; ++q) {
+      const std::uint16_t* r = w + q * panel + static_cast<std::size_t>(i) * 64;
+      if constexpr (Ahead) {
+        ask_ahead(r, 64);
+        ask_ahead(r + 64, 64);
+      }
+      for (int h = 0; h < 2; ++h) {
+        __m512i wl, wh;
+        row_pair(r + 32 * h, r + 64 + 32 * h, wl, wh);
+        dot2(lo[q][h], hi[q][h], wl, wh, xp);
+      }
+    }
+  }
+  for (int q = 0; q < P; ++q)
+    for (int h = 0; h < 2; ++h) merge_lohi(y + q * 64 + 32 * h, lo[q][h], hi[q][h]);
+}
+
+template <bool Ahead>
+FC25_BF16 static void panels_one_dot(const std::uint16_t* __restrict w, int rows, int panels, const float* __restrict x,
+                                     float* __restrict y) {
+  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
+  int p = 0;
+  for (; p + 2 <= panels; p += 2) panel_group_dot<2, Ahead>(w + p * panel, rows, x, y + p * 64);
+  if (p < panels) panel_group_dot<1, Ahead>(w + p * panel, rows, x, y + p * 64);
+}
+
+// S streams over 32 columns, rows two at a time: each pair of rows interleaved once for all S.
+template <int S>
+FC25_BF16_INLINE void strip_dot(const std::uint16_t* w, std::size_t ldw, int rows, const float* const* x,
+                                std::size_t xoff, float* const* y, std::size_t yoff) {
+  __m512 lo[S], hi[S];
+  for (int s = 0; s < S; ++s) split_lohi(y[s] + yoff, lo[s], hi[s]);
+  const bool far = ldw * sizeof(std::uint16_t) > 1024;
+  int i = 0;
+  for (; i + 2 <= rows; i += 2) {
+    const std::uint16_t* r = w + static_cast<std::size_t>(i) * ldw;
+    if (far) {
+      _mm_prefetch(reinterpret_cast<const char*>(r + 8 * ldw), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(r + 9 * ldw), _MM_HINT_T0);
+    }
+    __m512i wl, wh;
+    row_pair(r, r + ldw, wl, wh);
+    for (int s = 0; s < S; ++s) dot2(lo[s], hi[s], wl, wh, input_pair(x[s][xoff + i], x[s][xoff + i + 1]));
+  }
+  if (i < rows) {
+    const std::uint16_t* r = w + static_cast<std::size_t>(i) * ldw;
+    __m512i wl, wh;
+    row_pair(r, r, wl, wh);
+    for (int s = 0; s < S; ++s) dot2(lo[s], hi[s], wl, wh, input_pair(x[s][xoff + i], 0.0f));
+  }
+  for (int s = 0; s < S; ++s) merge_lohi(y[s] + yoff, lo[s], hi[s]);
+}
+
+// Streams in eights, fours and ones over strips of 32 columns; a width not a multiple of 32 goes (the same bits)
+// through gemm_tile512.
+template <bool Ahead>
+FC25_BF16 static void gru_tile_dot(const std::uint16_t* __restrict w, std::size_t ldw, int rows, const float* const* x,
+                                   std::size_t xoff, float* const* y, std::size_t yoff, int n, int width) {
+  if (width % 32 != 0) {
+    gemm_tile512<std::uint16_t, Ahead>(w, ldw, rows, x, xoff, y, yoff, n, width);
+    return;
+  }
+  for (int j = 0; j < width; j += 32) {
+    int k = 0;
+    for (; k + 8 <= n; k += 8) strip_dot<8>(w + j, ldw, rows, x + k, xoff, y + k, yoff + j);
+    for (; k + 4 <= n; k += 4) strip_dot<4>(w + j, ldw, rows, x + k, xoff, y + k, yoff + j);
+    for (; k < n; ++k) strip_dot<1>(w + j, ldw, rows, x + k, xoff, y + k, yoff + j);
+  }
+}
+
 constexpr Kernels kPortable{gemm_tile_portable<float>, gemm_tile_portable<std::uint16_t>, nullptr, nullptr,
                             conv_run_portable, convt_s2_portable, gru_gates_portable, tanh_portable, nullptr, nullptr,
-                            rows_one_portable<float>, rows_one_portable<std::uint16_t>};
+                            rows_one_portable<float>, rows_one_portable<std::uint16_t>,
+                            gemm_tile_portable<std::uint16_t>, round_bf16_portable};
 template <bool Ahead>
 constexpr Kernels kAvx2{gemm_tile_fma<float, Ahead>, gemm_tile_fma<std::uint16_t, Ahead>, grouped_one_avx2<float>,
                         grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
-                        nullptr, nullptr, rows_one_fma<float, Ahead>, rows_one_fma<std::uint16_t, Ahead>};
+                        nullptr, nullptr, rows_one_fma<float, Ahead>, rows_one_fma<std::uint16_t, Ahead>,
+                        gemm_tile_fma<std::uint16_t, Ahead>, round_bf16_avx2};
 // The convolutions, grouped linears of one stream and the gates are the AVX2 path's.
-template <bool Ahead>
+// A GRU's bfloat16 products by vdpbf16ps (Dot) or with each weight widened to float.
+template <bool Ahead, bool Dot>
 constexpr Kernels kAvx512{gemm_tile512<float, Ahead>, gemm_tile512<std::uint16_t, Ahead>, grouped_one_avx2<float>,
                           grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
-                          panels_one512<float, Ahead>, panels_one512<std::uint16_t, Ahead>, rows_one512<float, Ahead>,
-                          rows_one512<std::uint16_t, Ahead>};
+                          panels_one512<float, Ahead>,
+                          Dot ? panels_one_dot<Ahead> : panels_one512<std::uint16_t, Ahead>,
+                          rows_one512<float, Ahead>,
+                          Dot ? rows_one_dot<Ahead> : rows_one512<std::uint16_t, Ahead>,
+                          Dot ? gru_tile_dot<Ahead> : gemm_tile512<std::uint16_t, Ahead>, round_bf16_avx2};
 
 }  // namespace
 
-const Kernels& kernels(Isa isa, bool prefetch) {
+const Kernels& kernels(Isa isa, bool prefetch, bool bf16_dot) {
   switch (isa) {
-    case Isa::avx512: return prefetch ? kAvx512<true> : kAvx512<false>;
+    case Isa::avx512:
+      if (bf16_dot) return prefetch ? kAvx512<true, true> : kAvx512<false, true>;
+      return prefetch ? kAvx512<true, false> : kAvx512<false, false>;
     case Isa::avx2: return prefetch ? kAvx2<true> : kAvx2<false>;
     case Isa::portable: break;
   }

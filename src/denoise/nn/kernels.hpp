@@ -39,10 +39,18 @@ struct Kernels {
   // bit for bit, the whole product, as gemm_tile or panels_one compute it.
   void (*rows_one)(const float* w, int cols, const int* rows, int count, const float* x, float* y);
   void (*rows_one_bf16)(const std::uint16_t* w, int cols, const int* rows, int count, const float* x, float* y);
+  // A GRU's bfloat16 products for several streams (as gemm_tile_bf16, whose inputs are any floats, with inputs
+  // that are bfloat16 values, Gru::to_bf16): where the processor has AVX512-BF16, two rows per vdpbf16ps, the
+  // same bits. rows_one_bf16 and panels_one_bf16 serve only a GRU and take such inputs too.
+  void (*gru_tile_bf16)(const std::uint16_t* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
+                        float* const* y, std::size_t yoff, int n, int width);
+  // out[i] = x[i] rounded to bfloat16 (bf16_flushed) and back: a GRU step's inputs as its products take them.
+  void (*round_bf16)(const float* x, float* out, int n);
 };
 
-// A path's table with or without the weights asked for ahead in software (isa.hpp, use_prefetch).
-const Kernels& kernels(Isa isa, bool prefetch);
-inline const Kernels& kernels() { return kernels(active_isa(), prefetch_active()); }
+// A path's table with or without the weights asked for ahead in software (isa.hpp, use_prefetch), and with the
+// bfloat16 pairs' products by vdpbf16ps or by widening the weights (isa.hpp, use_bf16_dot; the same bits).
+const Kernels& kernels(Isa isa, bool prefetch, bool bf16_dot);
+inline const Kernels& kernels() { return kernels(active_isa(), prefetch_active(), bf16_dot_active()); }
 
 }  // namespace fc25::denoise::nn

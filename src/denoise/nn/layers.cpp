@@ -7,6 +7,10 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace fc25::denoise::nn {
 
@@ -161,7 +165,37 @@ MultiplyAdds& multiply_adds() {
 
 void tanh_inplace(float* x, int n) { kernels().tanh(x, n); }
 
+namespace {
+// A bfloat16 GRU step's inputs rounded (bf16_flushed), up to kRoundedStreams at a time: the calling thread's,
+// made on its first such step.
+constexpr int kRoundedStreams = 64;
+float* rounded_inputs() {
+  thread_local std::unique_ptr<float[]> buf(new float[static_cast<std::size_t>(kRoundedStreams) * Gru::kMaxInputs]);
+  return buf.get();
+}
+}  // namespace
+
 void Gru::products(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const {
+  if (wi_bf16.empty()) {
+    products_of(matrix, x, scratch, off, n);
+    return;
+  }
+  const int len = matrix == 0 ? in : hidden;
+  const Kernels& kern = kernels();
+  float* buf = rounded_inputs();
+  std::array<const float*, kRoundedStreams> xr;
+  for (int k0 = 0; k0 < n; k0 += kRoundedStreams) {
+    const int m = std::min(kRoundedStreams, n - k0);
+    for (int k = 0; k < m; ++k) {
+      float* v = buf + static_cast<std::size_t>(k) * kMaxInputs;
+      kern.round_bf16(x[k0 + k], v, len);
+      xr[static_cast<std::size_t>(k)] = v;
+    }
+    products_of(matrix, xr.data(), scratch + k0, off, m);
+  }
+}
+
+void Gru::products_of(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const {
   const int H3 = 3 * hidden;
   const Kernels& kern = kernels();
   const bool bf16 = !wi_bf16.empty();
@@ -186,7 +220,7 @@ void Gru::products(int matrix, const float* const* x, float* const* scratch, std
     multiply_adds().gru += static_cast<std::uint64_t>(n) * in * H3;
     for (int p = 0; p < H3 / kPanel; ++p) {
       const std::size_t col = static_cast<std::size_t>(p) * kPanel;
-      if (bf16) kern.gemm_tile_bf16(wi_bf16.data() + col, H3, in, x, 0, scratch, off + col, n, kPanel);
+      if (bf16) kern.gru_tile_bf16(wi_bf16.data() + col, H3, in, x, 0, scratch, off + col, n, kPanel);
       else kern.gemm_tile(wi.data() + col, H3, in, x, 0, scratch, off + col, n, kPanel);
     }
     return;
@@ -204,7 +238,7 @@ void Gru::products(int matrix, const float* const* x, float* const* scratch, std
       gemm(w + col * hidden, kPanel, hidden, x, 0, scratch, off + col, n, kPanel);
     }
   };
-  if (bf16) run(wr_bf16.data(), kern.gemm_tile_bf16, kern.panels_one_bf16);
+  if (bf16) run(wr_bf16.data(), kern.gru_tile_bf16, kern.panels_one_bf16);
   else run(wr.data(), kern.gemm_tile, kern.panels_one);
 }
 
@@ -238,8 +272,14 @@ void Gru::sequence(const float* const* x, float* h0, float* const* h, float* con
 void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, &h, &scratch, 1); }
 
 void Gru::to_bf16() {
-  move_to_bf16(wi, wi_bf16);
-  move_to_bf16(wr, wr_bf16);
+  if (in > kMaxInputs || hidden > kMaxInputs)
+    throw std::invalid_argument("a GRU in bfloat16 takes at most " + std::to_string(kMaxInputs) + " inputs");
+  for (auto [from, to] : {std::pair{&wi, &wi_bf16}, std::pair{&wr, &wr_bf16}}) {
+    to->resize(from->size());
+    std::transform(from->begin(), from->end(), to->begin(), [](float f) { return bf16_flushed(f); });
+    from->clear();
+    from->shrink_to_fit();
+  }
 }
 
 

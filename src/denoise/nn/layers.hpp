@@ -54,8 +54,8 @@ struct TimeConv {
 struct GroupedLinear {
   int groups = 0, in = 0, out = 0;   // per group
   std::vector<float> w;              // [groups][in][out]
-  // The same weights in bfloat16 instead of w after to_bf16() (as Gru::wr_bf16: float arithmetic on widened
-  // weights).
+  // The same weights in bfloat16 instead of w after to_bf16(): each widened to float in registers and multiplied
+  // by the float inputs as they are.
   std::vector<std::uint16_t> w_bf16;
   void to_bf16();
   void run(const float* x, float* y) const;
@@ -77,6 +77,13 @@ inline float from_bf16(std::uint16_t b) {
   return f;
 }
 
+// to_bf16 with the values below the smallest normal float made zero (keeping the sign), as AVX512-BF16's
+// products take them.
+inline std::uint16_t bf16_flushed(float f) {
+  const std::uint16_t b = to_bf16(f);
+  return (b & 0x7f80u) == 0 ? static_cast<std::uint16_t>(b & 0x8000u) : b;
+}
+
 // One GRU layer as ONNX defines it with linear_before_reset = 1; gates in the order z, r, h.
 struct Gru {
   int in = 0, hidden = 0;
@@ -88,8 +95,13 @@ struct Gru {
   static constexpr int kPanel = 64;
   static constexpr int kMaxInputs = 1024;   // the most inputs one stream's step lists (more: read every row)
   std::vector<float> wr;
-  // The same weights in bfloat16 instead of wi and wr after to_bf16(): half the bytes a step reads. The arithmetic
-  // stays in float (each weight is widened in registers), so only the weights' rounding differs.
+  // The same weights in bfloat16 instead of wi and wr after to_bf16(): half the bytes a step reads, laid out as
+  // wi and wr. A step rounds its inputs (the input and the previous state) to bfloat16 as well (bf16_flushed), and
+  // each gate's sum takes the rows' products in order, each rounded once as a fused multiply-add: the product of
+  // two bfloat16 values is exact in float, so AVX512-BF16's vdpbf16ps, which adds two such products in one
+  // instruction (the one in a word's upper half first), gives the same bits for a pair of consecutive rows as
+  // every other path gives for the two. Sums only ever near the smallest normal float (1e-38) could differ, where
+  // vdpbf16ps flushes them to zero.
   std::vector<std::uint16_t> wi_bf16, wr_bf16;
   void to_bf16();
   std::vector<float> bw;   // [3 * hidden]
@@ -106,6 +118,8 @@ struct Gru {
   // scratch[k][off .. off + 3 hidden) += the input (matrix 0, x[k] of `in`) or recurrent (matrix 1, of `hidden`)
   // weights' products, for n inputs.
   void products(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const;
+  // The same once the inputs are as the weights take them (in bfloat16: rounded).
+  void products_of(int matrix, const float* const* x, float* const* scratch, std::size_t off, int n) const;
 
  public:
 };

@@ -162,6 +162,41 @@ TEST_F(Dfn3Test, PrefetchOnOrOffGivesTheSameAudio) {
   EXPECT_THROW(use_prefetch("sometimes"), std::invalid_argument);
 }
 
+// bfloat16 weights' GRU products two rows per vdpbf16ps, or each weight widened: the same audio bit for bit, one
+// stream and a batch (where the processor has AVX512-BF16; elsewhere asking for it is refused by name).
+TEST_F(Dfn3Test, Bf16ProductsByVdpbf16psGiveTheSameAudio) {
+  EXPECT_THROW(use_bf16_dot("sometimes"), std::invalid_argument);
+  const auto x = speechlike(200, 79);
+  use_kernel_path(kernel_paths().back());   // vdpbf16ps is the avx512 path's, the best where it exists
+  use_bf16_dot("off");
+  EXPECT_EQ(bf16_dot_mode(), "off");
+  auto widened = make_dfn3(bf16_);
+  const auto a = run(*widened, x);
+  try {
+    use_bf16_dot("on");
+  } catch (const std::invalid_argument& e) {   // no AVX512-BF16 here: refused, saying why
+    EXPECT_NE(std::string(e.what()).find("AVX512-BF16"), std::string::npos) << e.what();
+    return;
+  }
+  EXPECT_EQ(bf16_dot_mode(), "on");
+  auto dot = make_dfn3(bf16_);
+  EXPECT_EQ(run(*dot, x), a) << "one stream";
+  constexpr int kStreams = 6;
+  std::vector<std::unique_ptr<Denoiser>> batched;
+  std::vector<Denoiser*> ptrs;
+  std::vector<std::vector<float>> ys(kStreams, std::vector<float>(x.size()));
+  for (int k = 0; k < kStreams; ++k) batched.push_back(make_dfn3(bf16_)), ptrs.push_back(batched.back().get());
+  std::vector<const float*> in(kStreams);
+  std::vector<float*> out(kStreams);
+  std::vector<float> lsnr(kStreams);
+  for (std::size_t i = 0; i < x.size(); i += kHopSize) {
+    for (int k = 0; k < kStreams; ++k) in[k] = x.data() + i, out[k] = ys[k].data() + i;
+    process_batch(ptrs, in, out, lsnr);
+  }
+  for (int k = 0; k < kStreams; ++k) EXPECT_EQ(ys[k], a) << "stream " << k << " of a batch of " << kStreams;
+  use_bf16_dot("auto");
+}
+
 // The portable engine and the vectorised one hear the same thing: their outputs differ only by rounding, far
 // below anything audible (SNR of one against the other).
 TEST_F(Dfn3Test, EveryKernelPathGivesTheSameAudio) {
