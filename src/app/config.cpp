@@ -309,8 +309,8 @@ Serves the fc25 web app and API. Every option also has an environment variable; 
                            the best this processor has)
   --prefetch M             FC25_PREFETCH    whether the engine asks for a GRU's weights ahead in software: auto | on |
                            off (default auto: off on AMD processors, on elsewhere; the audio is the same)
-  --bf16-dot M             FC25_BF16_DOT    with bf16, whether the GRUs' products run two rows per AVX512-BF16
-                           vdpbf16ps: auto | on | off (default auto: where the processor has it; the audio is the same)
+  --bf16-dot M             FC25_BF16_DOT    with bf16, whether the GRUs' products for a batch of streams run two
+                           rows per AVX512-BF16 vdpbf16ps: auto | on | off (default auto: where the processor has it; the audio is the same)
   --precision P            FC25_PRECISION   the denoise engine's weights: fp32 | bf16 (default fp32; bf16 is faster,
                            its output 40 dB or more from fp32's on every test recording: docs/quality.md)
   --rt-priority N          FC25_RT_PRIORITY  real-time (SCHED_FIFO) priority for them when permitted (default 10; 0 off)

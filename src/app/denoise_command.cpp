@@ -44,8 +44,8 @@ DIR under its own name as .wav, several files at once, one per core.
   --progress / --quiet   force the progress bar on / print nothing but errors
   --isa NAME             the engine's vector code: avx512 | avx2 | portable (default: the best this processor has)
   --prefetch M           ask for a GRU's weights ahead in software: auto (default: off on AMD, on elsewhere) | on | off
-  --bf16-dot M           with bf16, the GRUs' products two rows per AVX512-BF16 vdpbf16ps: auto (default: where the
-                         processor has it) | on | off; the audio is the same
+  --bf16-dot M           with bf16, the GRUs' products for blocks of frames two rows per AVX512-BF16 vdpbf16ps:
+                         auto (default: where the processor has it) | on | off; the audio is the same
   --precision P          the engine's weights: fp32 (default) | bf16 (faster; the output differs from fp32's by
                          40 dB or more below the audio on every test recording)
 

@@ -108,8 +108,9 @@ void use_kernel_path(std::string_view name);
 // The audio is the same either way. Throws std::invalid_argument for anything but auto, on and off.
 std::string prefetch_mode();
 void use_prefetch(std::string_view mode);
-// Whether bfloat16 weights' GRU products (Precision::bf16) run two rows per AVX512-BF16 vdpbf16ps ("on") or widen
-// each weight to float ("off"). "auto" is on where the processor has AVX512-BF16. The audio is the same either way.
+// Whether bfloat16 weights' GRU products (Precision::bf16) for a batch of streams (a file's block of frames
+// included) run two rows per AVX512-BF16 vdpbf16ps ("on") or widen each weight to float ("off"). "auto" is on
+// where the processor has AVX512-BF16. The audio is the same either way.
 // Throws std::invalid_argument for anything but auto, on and off, and for on where the processor lacks it.
 std::string bf16_dot_mode();
 void use_bf16_dot(std::string_view mode);

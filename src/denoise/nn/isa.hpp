@@ -39,9 +39,10 @@ bool prefetch_default();
 bool prefetch_active();
 void use_prefetch(bool on);
 
-// Whether the avx512 path multiplies a GRU's bfloat16 pairs with AVX512-BF16's vdpbf16ps (one instruction for 32
-// products) or widens each weight to float first; the audio is the same either way. The default is where the
-// processor has AVX512-BF16. Other paths always widen. Choose before streams run, as with use_isa.
+// Whether the avx512 path multiplies a GRU's bfloat16 rows for a batch of streams with AVX512-BF16's vdpbf16ps
+// (two rows' products per lane, 32 per instruction) or widens each weight to float first; the audio is the same
+// either way. The default is where the processor has AVX512-BF16. One stream, and the other paths, always widen.
+// Choose before streams run, as with use_isa.
 bool bf16_dot_supported();
 bool bf16_dot_default();
 bool bf16_dot_active();

@@ -901,92 +901,6 @@ FC25_BF16_INLINE void dot2(__m512& lo, __m512& hi, __m512i wlo, __m512i whi, __m
   hi = _mm512_dpbf16_ps(hi, (__m512bh)whi, (__m512bh)x);
 }
 
-// One stream, the listed rows (ascending) two by two, two pairs per pass over the gates (which stay in the
-// first-level cache, split); a row left over is paired with a zero input. Columns a multiple of 32, else (the same
-// bits) rows_one512.
-template <bool Ahead>
-FC25_BF16 static void rows_one_dot(const std::uint16_t* __restrict w, int cols, const int* rows, int count,
-                                   const float* __restrict x, float* __restrict y) {
-  constexpr int kMaxCols = 4096;
-  if (cols % 32 != 0 || cols > kMaxCols) {
-    rows_one512<std::uint16_t, Ahead>(w, cols, rows, count, x, y);
-    return;
-  }
-  alignas(64) float sp[kMaxCols];
-  for (int c = 0; c < cols; c += 32) split_lohi(y + c, *reinterpret_cast<__m512*>(sp + c), *reinterpret_cast<__m512*>(sp + c + 16));
-  const auto row = [&](int k) { return w + static_cast<std::size_t>(rows[k]) * cols; };
-  int k = 0;
-  for (; k + 4 <= count; k += 4) {
-    const std::uint16_t *r0 = row(k), *r1 = row(k + 1), *r2 = row(k + 2), *r3 = row(k + 3);
-    const __m512i x01 = input_pair(x[rows[k]], x[rows[k + 1]]), x23 = input_pair(x[rows[k + 2]], x[rows[k + 3]]);
-    const std::uint16_t* next[4] = {row(std::min(k + 4, count - 1)), row(std::min(k + 5, count - 1)),
-                                    row(std::min(k + 6, count - 1)), row(std::min(k + 7, count - 1))};
-    for (int c = 0; c < cols; c += 32) {
-      if constexpr (Ahead)
-        for (const std::uint16_t* n : next) _mm_prefetch(reinterpret_cast<const char*>(n + c), _MM_HINT_T0);
-      __m512 lo = _mm512_load_ps(sp + c), hi = _mm512_load_ps(sp + c + 16);
-      __m512i wl, wh;
-      row_pair(r0 + c, r1 + c, wl, wh);
-      dot2(lo, hi, wl, wh, x01);
-      row_pair(r2 + c, r3 + c, wl, wh);
-      dot2(lo, hi, wl, wh, x23);
-      _mm512_store_ps(sp + c, lo);
-      _mm512_store_ps(sp + c + 16, hi);
-    }
-  }
-  for (; k < count; k += 2) {
-    const bool alone = k + 1 == count;
-    const std::uint16_t *r0 = row(k), *r1 = alone ? r0 : row(k + 1);
-    const __m512i xp = input_pair(x[rows[k]], alone ? 0.0f : x[rows[k + 1]]);
-    for (int c = 0; c < cols; c += 32) {
-      __m512 lo = _mm512_load_ps(sp + c), hi = _mm512_load_ps(sp + c + 16);
-      __m512i wl, wh;
-      row_pair(r0 + c, r1 + c, wl, wh);
-      dot2(lo, hi, wl, wh, xp);
-      _mm512_store_ps(sp + c, lo);
-      _mm512_store_ps(sp + c + 16, hi);
-    }
-  }
-  for (int c = 0; c < cols; c += 32) merge_lohi(y + c, _mm512_load_ps(sp + c), _mm512_load_ps(sp + c + 16));
-}
-
-// One stream through P of a GRU's panels side by side ([rows][64] each), rows two at a time (a GRU's hidden size,
-// the panels' rows, is a multiple of 64: 3 H gates in whole panels).
-template <int P, bool Ahead>
-FC25_BF16_INLINE void panel_group_dot(const std::uint16_t* w, int rows, const float* x, float* y) {
-  static_assert(Gru::kPanel == 64, "two blocks of 32 per panel");
-  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
-  __m512 lo[P][2], hi[P][2];
-  for (int q = 0; q < P; ++q)
-    for (int h = 0; h < 2; ++h) split_lohi(y + q * 64 + 32 * h, lo[q][h], hi[q][h]);
-  for (int i = 0; i + 2 <= rows; i += 2) {
-    const __m512i xp = input_pair(x[i], x[i + 1]);
-    for (int q = 0; q < P; ++q) {
-      const std::uint16_t* r = w + q * panel + static_cast<std::size_t>(i) * 64;
-      if constexpr (Ahead) {
-        ask_ahead(r, 64);
-        ask_ahead(r + 64, 64);
-      }
-      for (int h = 0; h < 2; ++h) {
-        __m512i wl, wh;
-        row_pair(r + 32 * h, r + 64 + 32 * h, wl, wh);
-        dot2(lo[q][h], hi[q][h], wl, wh, xp);
-      }
-    }
-  }
-  for (int q = 0; q < P; ++q)
-    for (int h = 0; h < 2; ++h) merge_lohi(y + q * 64 + 32 * h, lo[q][h], hi[q][h]);
-}
-
-template <bool Ahead>
-FC25_BF16 static void panels_one_dot(const std::uint16_t* __restrict w, int rows, int panels, const float* __restrict x,
-                                     float* __restrict y) {
-  const std::size_t panel = static_cast<std::size_t>(rows) * 64;
-  int p = 0;
-  for (; p + 2 <= panels; p += 2) panel_group_dot<2, Ahead>(w + p * panel, rows, x, y + p * 64);
-  if (p < panels) panel_group_dot<1, Ahead>(w + p * panel, rows, x, y + p * 64);
-}
-
 // S streams over 32 columns, rows two at a time: each pair of rows interleaved once for all S.
 template <int S>
 FC25_BF16_INLINE void strip_dot(const std::uint16_t* w, std::size_t ldw, int rows, const float* const* x,
@@ -1041,14 +955,14 @@ constexpr Kernels kAvx2{gemm_tile_fma<float, Ahead>, gemm_tile_fma<std::uint16_t
                         nullptr, nullptr, rows_one_fma<float, Ahead>, rows_one_fma<std::uint16_t, Ahead>,
                         gemm_tile_fma<std::uint16_t, Ahead>, round_bf16_avx2};
 // The convolutions, grouped linears of one stream and the gates are the AVX2 path's.
-// A GRU's bfloat16 products by vdpbf16ps (Dot) or with each weight widened to float.
+// A GRU's bfloat16 products for several streams by vdpbf16ps (Dot) or with each weight widened to float. One
+// stream widens either way: it is held by reading the weights, and vdpbf16ps (its rows interleaved in registers)
+// measured no faster there (docs/benchmarks/denoise.md).
 template <bool Ahead, bool Dot>
 constexpr Kernels kAvx512{gemm_tile512<float, Ahead>, gemm_tile512<std::uint16_t, Ahead>, grouped_one_avx2<float>,
                           grouped_one_avx2<std::uint16_t>, conv_run_avx2, convt_s2_avx2, gru_gates_vector, tanh_avx2,
-                          panels_one512<float, Ahead>,
-                          Dot ? panels_one_dot<Ahead> : panels_one512<std::uint16_t, Ahead>,
-                          rows_one512<float, Ahead>,
-                          Dot ? rows_one_dot<Ahead> : rows_one512<std::uint16_t, Ahead>,
+                          panels_one512<float, Ahead>, panels_one512<std::uint16_t, Ahead>, rows_one512<float, Ahead>,
+                          rows_one512<std::uint16_t, Ahead>,
                           Dot ? gru_tile_dot<Ahead> : gemm_tile512<std::uint16_t, Ahead>, round_bf16_avx2};
 
 }  // namespace

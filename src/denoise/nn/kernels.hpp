@@ -41,7 +41,7 @@ struct Kernels {
   void (*rows_one_bf16)(const std::uint16_t* w, int cols, const int* rows, int count, const float* x, float* y);
   // A GRU's bfloat16 products for several streams (as gemm_tile_bf16, whose inputs are any floats, with inputs
   // that are bfloat16 values, Gru::to_bf16): where the processor has AVX512-BF16, two rows per vdpbf16ps, the
-  // same bits. rows_one_bf16 and panels_one_bf16 serve only a GRU and take such inputs too.
+  // same bits (isa.hpp, use_bf16_dot).
   void (*gru_tile_bf16)(const std::uint16_t* w, std::size_t ldw, int rows, const float* const* x, std::size_t xoff,
                         float* const* y, std::size_t yoff, int n, int width);
   // out[i] = x[i] rounded to bfloat16 (bf16_flushed) and back: a GRU step's inputs as its products take them.
