@@ -65,7 +65,7 @@ describe('fc25 denoise', () => {
     assert.equal(r.status, 0, r.stderr);
     r = denoise([vb('p232_019_noisy.wav'), bf16, '--float', '--precision', 'bf16']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /dfn3 \(\w+ kernels, prefetch (on|off), bf16 weights\)/);
+    assert.match(r.stderr, /dfn3 \(\w+ kernels, prefetch (on|off), bf16 weights, vdpbf16ps (on|off)\)/);
     const a = readWav(fp32).samples, b = readWav(bf16).samples;
     assert.equal(a.length, b.length);
     let signal = 0, diff = 0;
@@ -74,6 +74,12 @@ describe('fc25 denoise', () => {
     assert.ok(snr > 35 && snr < 100, `bf16 against fp32: ${snr.toFixed(1)} dB`);
     const clean = readWav(vb('p232_019_clean.wav')).samples;
     assert.ok(Math.abs(siSdr(clean, b) - siSdr(clean, a)) < 0.05, 'SI-SDR moved by 0.05 dB or more');
+    // The GRUs' products widened instead of by vdpbf16ps: the same samples, bit for bit.
+    const widened = path.join(dir, 'p232_019_bf16_widened.wav');
+    r = denoise([vb('p232_019_noisy.wav'), widened, '--float', '--precision', 'bf16', '--bf16-dot', 'off']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /bf16 weights, vdpbf16ps off\)/);
+    assert.deepEqual(readWav(widened).samples, b);
     r = denoise([vb('p232_019_noisy.wav'), bf16, '--precision', 'fp16']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown precision 'fp16' \(expected fp32 or bf16\)/);
