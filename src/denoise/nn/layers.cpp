@@ -10,7 +10,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <utility>
 
 namespace fc25::denoise::nn {
 
@@ -142,10 +141,10 @@ void GroupedLinear::run_batch(const float* const* x, float* const* y, int n) con
 }
 
 namespace {
-// Moves `from` into `to` as bfloat16; `from` is left empty, its memory freed.
-void move_to_bf16(std::vector<float>& from, std::vector<std::uint16_t>& to) {
+// Moves `from` into `to` as bfloat16 (rounded by `round`); `from` is left empty, its memory freed.
+void move_to_bf16(std::vector<float>& from, std::vector<std::uint16_t>& to, std::uint16_t (*round)(float) = to_bf16) {
   to.resize(from.size());
-  std::transform(from.begin(), from.end(), to.begin(), [](float f) { return to_bf16(f); });
+  std::transform(from.begin(), from.end(), to.begin(), round);
   from.clear();
   from.shrink_to_fit();
 }
@@ -274,12 +273,8 @@ void Gru::step(const float* x, float* h, float* scratch) const { step_batch(&x, 
 void Gru::to_bf16() {
   if (in > kMaxInputs || hidden > kMaxInputs)
     throw std::invalid_argument("a GRU in bfloat16 takes at most " + std::to_string(kMaxInputs) + " inputs");
-  for (auto [from, to] : {std::pair{&wi, &wi_bf16}, std::pair{&wr, &wr_bf16}}) {
-    to->resize(from->size());
-    std::transform(from->begin(), from->end(), to->begin(), [](float f) { return bf16_flushed(f); });
-    from->clear();
-    from->shrink_to_fit();
-  }
+  move_to_bf16(wi, wi_bf16, bf16_flushed);
+  move_to_bf16(wr, wr_bf16, bf16_flushed);
 }
 
 

@@ -549,25 +549,21 @@ TEST(Isa, BfloatGruProductsAreTheSameOnEveryPath) {
     g.step_batch(xp.data(), hp.data(), sp.data(), streams);
     return scratch;
   };
-  struct Path { Isa isa; bool dot; };
-  std::vector<Path> paths;
-  for (Isa isa : supported_isas()) {
-    paths.push_back({isa, false});
-    if (isa == Isa::avx512 && bf16_dot_supported()) paths.push_back({isa, true});
-  }
   use_isa(Isa::portable);
   use_bf16_dot(false);
   const auto reference = sums(1)[0];
-  for (const Path& p : paths) {
-    use_isa(p.isa);
-    use_bf16_dot(p.dot);
-    const std::string name = std::string(isa_name(p.isa)) + (p.dot ? " (vdpbf16ps)" : "");
+  for (const auto& [isa, prefetch, dot] : every_kernel_path()) {
+    use_isa(isa);
+    use_prefetch(prefetch);
+    use_bf16_dot(dot);
+    const std::string name = std::string(isa_name(isa)) + (prefetch ? ", prefetch" : "") + (dot ? " (vdpbf16ps)" : "");
     EXPECT_EQ(sums(1)[0], reference) << name << ", one stream";
     for (const auto& sc : sums(13)) {
       EXPECT_EQ(sc, reference) << name << ", a batch of 13";
     }
   }
   use_isa(best_isa());
+  use_prefetch(prefetch_default());
   use_bf16_dot(bf16_dot_default());
   if (!bf16_dot_supported()) {
     EXPECT_THROW(use_bf16_dot(true), std::invalid_argument);
