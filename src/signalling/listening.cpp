@@ -69,15 +69,18 @@ void Signalling::join(const presence::SocketUser& user, const std::string& clien
     listeners_[id] = Listener{session_id, user.id, user.username, client_id, owner_id, owner_name, true, relayed, reply};
   }
   live::SignalSink sink;
+  // The answer and candidates come from media threads. Each is posted to the page while mu_ is held, and only if
+  // the listener is still registered: a drop erases it under mu_ before posting listen_ended, so nothing of a listen
+  // ever reaches the page after its end.
   sink.answer = [this, reply, id, session_id, owner = owner_name](const std::string& answer) {
-    {
-      std::lock_guard lock(mu_);
-      if (!listeners_.count(id)) return;  // ended before its answer was ready: the page was told already
-    }
+    std::lock_guard lock(mu_);
+    if (!listeners_.count(id)) return;  // ended before its answer was ready: the page was told already
     reply(json{{"type", "listen_answer"}, {"listen_id", id}, {"session_id", session_id}, {"username", owner},
                {"sdp", answer}});
   };
-  sink.candidate = [reply, id](unsigned mline, const std::string& mid, const std::string& c) {
+  sink.candidate = [this, reply, id](unsigned mline, const std::string& mid, const std::string& c) {
+    std::lock_guard lock(mu_);
+    if (!listeners_.count(id)) return;
     reply(json{{"type", "ice_candidate"}, {"listen_id", id}, {"candidate", c}, {"sdpMid", mid},
                {"sdpMLineIndex", mline}});
   };
