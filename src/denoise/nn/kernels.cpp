@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 // 32-byte vector values (V8) are passed only between always-inlined functions, so how a baseline build would pass
 // them in registers never matters; GCC warns about that ABI at every such call in the portable instantiations.
@@ -361,6 +362,53 @@ __attribute__((target("avx2,fma"))) static void gemm_one_fma(const W* __restrict
   }
 }
 
+// Four streams x 16 columns from the strip at w (rows ldw apart): 8 accumulators over all rows, each weight loaded
+// once for the four.
+template <class W>
+FC25_AVX2_INLINE void tile4x16(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
+                               std::size_t xoff, float* const* y, std::size_t yoff) {
+  const float* x0 = x[0] + xoff;
+  const float* x1 = x[1] + xoff;
+  const float* x2 = x[2] + xoff;
+  const float* x3 = x[3] + xoff;
+  float* y0 = y[0] + yoff;
+  float* y1 = y[1] + yoff;
+  float* y2 = y[2] + yoff;
+  float* y3 = y[3] + yoff;
+  __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
+  __m256 a1 = _mm256_loadu_ps(y1), b1 = _mm256_loadu_ps(y1 + 8);
+  __m256 a2 = _mm256_loadu_ps(y2), b2 = _mm256_loadu_ps(y2 + 8);
+  __m256 a3 = _mm256_loadu_ps(y3), b3 = _mm256_loadu_ps(y3 + 8);
+  for (int i = 0; i < rows; ++i) {
+    const W* r = w + static_cast<std::size_t>(i) * ldw;
+    const __m256 w0 = wload(r), w1 = wload(r + 8);
+    __m256 s = _mm256_broadcast_ss(x0 + i);
+    a0 = _mm256_fmadd_ps(s, w0, a0);
+    b0 = _mm256_fmadd_ps(s, w1, b0);
+    s = _mm256_broadcast_ss(x1 + i);
+    a1 = _mm256_fmadd_ps(s, w0, a1);
+    b1 = _mm256_fmadd_ps(s, w1, b1);
+    s = _mm256_broadcast_ss(x2 + i);
+    a2 = _mm256_fmadd_ps(s, w0, a2);
+    b2 = _mm256_fmadd_ps(s, w1, b2);
+    s = _mm256_broadcast_ss(x3 + i);
+    a3 = _mm256_fmadd_ps(s, w0, a3);
+    b3 = _mm256_fmadd_ps(s, w1, b3);
+  }
+  _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y0 + 8, b0);
+  _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y1 + 8, b1);
+  _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
+  _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
+}
+
+// The calling thread's block for one strip of rows x 16 floats, grown as needed.
+static float* strip_buffer(int rows) {
+  thread_local std::vector<float> buf;
+  const std::size_t need = static_cast<std::size_t>(rows) * 16;
+  if (buf.size() < need) buf.resize(need);
+  return buf.data();
+}
+
 // Register-blocked: 4 streams x 16 output columns accumulate in 8 registers over all rows, so each weight is
 // loaded once per 4 streams and the outputs are read and written once; streams left over, and columns past the
 // last 16, go through gemm_one_fma. Every output is the same chain of fused multiply-adds over the rows in the
@@ -383,44 +431,25 @@ __attribute__((target("avx2,fma"))) static void gemm_tile_fma(const W* __restric
       for (int q = 0; q < 8; ++q) _mm256_storeu_ps(y[k + q] + yoff, a[q]);
     }
   }
-  // Column strips outside, streams inside: a strip of the weights (rows x 16 floats, 16 KB for 256 rows) stays in
-  // the first-level cache while every group of four streams runs over it, so a batch reads the weights from
-  // memory once per hop.
+  // Column strips outside, streams inside: a strip of the weights (rows x 16 columns) is read from memory once
+  // per hop and summed by every group of four streams. Its rows lie a whole row of the matrix apart (a multiple of
+  // 128 or 256 bytes), so they fall into a few of the first-level cache's sets and evict each other before the next
+  // group comes back to them; where the matrix is larger than half that cache and four groups or more share the
+  // strip (fewer measured no faster), it is first copied, widened to float, into one contiguous block of the
+  // thread's (16 KB for 256 rows), which stays there. Widening is exact, so the sums are the same either way.
   const int k4 = k + (n - k) / 4 * 4;
+  const bool spread = static_cast<std::size_t>(rows) * ldw * sizeof(W) > 16384;
+  float* packed = spread && k4 - k >= 16 ? strip_buffer(rows) : nullptr;
   for (int j = 0; j < wide; j += 16) {
-    for (int kk = k; kk < k4; kk += 4) {
-      const float* x0 = x[kk] + xoff;
-      const float* x1 = x[kk + 1] + xoff;
-      const float* x2 = x[kk + 2] + xoff;
-      const float* x3 = x[kk + 3] + xoff;
-      float* y0 = y[kk] + yoff + j;
-      float* y1 = y[kk + 1] + yoff + j;
-      float* y2 = y[kk + 2] + yoff + j;
-      float* y3 = y[kk + 3] + yoff + j;
-      __m256 a0 = _mm256_loadu_ps(y0), b0 = _mm256_loadu_ps(y0 + 8);
-      __m256 a1 = _mm256_loadu_ps(y1), b1 = _mm256_loadu_ps(y1 + 8);
-      __m256 a2 = _mm256_loadu_ps(y2), b2 = _mm256_loadu_ps(y2 + 8);
-      __m256 a3 = _mm256_loadu_ps(y3), b3 = _mm256_loadu_ps(y3 + 8);
+    if (packed) {
       for (int i = 0; i < rows; ++i) {
         const W* r = w + static_cast<std::size_t>(i) * ldw + j;
-        const __m256 w0 = wload(r), w1 = wload(r + 8);
-        __m256 s = _mm256_broadcast_ss(x0 + i);
-        a0 = _mm256_fmadd_ps(s, w0, a0);
-        b0 = _mm256_fmadd_ps(s, w1, b0);
-        s = _mm256_broadcast_ss(x1 + i);
-        a1 = _mm256_fmadd_ps(s, w0, a1);
-        b1 = _mm256_fmadd_ps(s, w1, b1);
-        s = _mm256_broadcast_ss(x2 + i);
-        a2 = _mm256_fmadd_ps(s, w0, a2);
-        b2 = _mm256_fmadd_ps(s, w1, b2);
-        s = _mm256_broadcast_ss(x3 + i);
-        a3 = _mm256_fmadd_ps(s, w0, a3);
-        b3 = _mm256_fmadd_ps(s, w1, b3);
+        _mm256_storeu_ps(packed + 16 * i, wload(r));
+        _mm256_storeu_ps(packed + 16 * i + 8, wload(r + 8));
       }
-      _mm256_storeu_ps(y0, a0); _mm256_storeu_ps(y0 + 8, b0);
-      _mm256_storeu_ps(y1, a1); _mm256_storeu_ps(y1 + 8, b1);
-      _mm256_storeu_ps(y2, a2); _mm256_storeu_ps(y2 + 8, b2);
-      _mm256_storeu_ps(y3, a3); _mm256_storeu_ps(y3 + 8, b3);
+      for (int kk = k; kk < k4; kk += 4) tile4x16(packed, 16, rows, x + kk, xoff, y + kk, yoff + j);
+    } else {
+      for (int kk = k; kk < k4; kk += 4) tile4x16(w + j, ldw, rows, x + kk, xoff, y + kk, yoff + j);
     }
   }
   for (; k < k4; k += 4) {
