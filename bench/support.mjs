@@ -35,6 +35,19 @@ export const ticks = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]);
 };
+// The CPU ticks of a process's threads whose name starts with `prefix` (e.g. the denoise workers).
+export const threadTicks = (pid, prefix) => {
+  let sum = 0;
+  for (const t of fs.existsSync(`/proc/${pid}/task`) ? fs.readdirSync(`/proc/${pid}/task`) : []) {
+    let stat;
+    try { stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8'); } catch { continue; }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (!name.startsWith(prefix)) continue;
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    sum += Number(f[11]) + Number(f[12]);
+  }
+  return sum;
+};
 
 // Resolves to cond() once it holds or `ms` have passed.
 export async function waitFor(cond, ms) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Ingest load: N broadcasters from fc25-send (WebRTC, Opus from a WAV, packets as the answer asks) into one fc25 serve with
 // noise removal on, for each N given. For every N: server CPU per stream (measured over the steady part, after
-// every stream connected), frames dropped and late, and the time from a decoded frame's arrival to its clean
-// frame leaving the denoiser (per-stream p50/p99 from the server's "media closed" log lines: the median of the
-// p50s and the largest p99 are reported), and the same from the arrival of the audio a clean frame carries, which
-// adds the model's own delay (30 ms for DeepFilterNet3). Arrival: the RTP packet leaving the receive jitter buffer.
+// every stream connected) and the denoise workers' CPU per frame, frames dropped and late, and the time from a
+// decoded frame's arrival to its clean frame leaving the denoiser (per-stream p50/p99 from the server's "media
+// closed" log lines: the median of the p50s and the largest p99 are reported), and the same from the arrival of
+// the audio a clean frame carries, which adds the model's own delay (30 ms for DeepFilterNet3). Arrival: the RTP
+// packet leaving the receive jitter buffer.
 //
 //   scripts/netns-run.sh node bench/ingest/run.mjs [--streams 8,16,32,48] [--seconds 20] [--ramp 3] [--packet-ms 10|20]
 //                                                 [--json]
@@ -16,7 +17,9 @@ import fs from 'node:fs';
 
 import { requireTestNetwork } from '../../tests/support/browser.mjs';
 import { startServer, tempDir } from '../../tests/support/server.mjs';
-import { enginePath, flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, ticks } from '../support.mjs';
+import {
+  enginePath, flag, machine, modelDir, opt, sendBin, sleep, speechWav as wav, threadTicks, ticks,
+} from '../support.mjs';
 
 const COUNTS = String(opt('streams', '8,16,32,48')).split(',').map(Number);
 const SECONDS = Number(opt('seconds', 20));
@@ -48,9 +51,10 @@ for (const n of COUNTS) {
   while ((server.logs().match(/media connected/g) || []).length < n && Date.now() - t0 < 120000) await sleep(100);
   await sleep(1000);
   const window = Math.max(2, SECONDS - RAMP - 4) * 1000;
-  const [s0, c0, w0] = [ticks(server.proc.pid), ticks(sender.pid), Date.now()];
+  const workers = () => threadTicks(server.proc.pid, 'fc25-denoise');
+  const [s0, c0, d0, w0] = [ticks(server.proc.pid), ticks(sender.pid), workers(), Date.now()];
   await sleep(window);
-  const [s1, c1, w1] = [ticks(server.proc.pid), ticks(sender.pid), Date.now()];
+  const [s1, c1, d1, w1] = [ticks(server.proc.pid), ticks(sender.pid), workers(), Date.now()];
   const threads = fs.readdirSync(`/proc/${server.proc.pid}/task`).length;
   await done;
   await server.stop();
@@ -73,18 +77,23 @@ for (const n of COUNTS) {
     through_p99_ms: Math.max(...per.map((p) => p.through_p99)),
     server_cpu_pct: (100 * (s1 - s0)) / hz / ((w1 - w0) / 1000),
     sender_cpu_pct: (100 * (c1 - c0)) / hz / ((w1 - w0) / 1000),
+    // The denoise workers' own CPU, and per frame (a stream gives 100 frames a second): what the engine costs in
+    // the server, to hold against bench/denoise's BM_BatchPerHop for as many streams per worker.
+    denoise_cpu_pct: (100 * (d1 - d0)) / hz / ((w1 - w0) / 1000),
     server_threads: threads,
     // The packets each stream was asked for (FC25_PACKET_MS auto: 10 ms while the workers take packets as they come).
     packets_10ms: (server.logs().match(/media connected session=\d+ packets=10 ms/g) || []).length,
     packets_20ms: (server.logs().match(/media connected session=\d+ packets=20 ms/g) || []).length,
   };
   r.server_cpu_pct_per_stream = r.server_cpu_pct / n;
+  r.denoise_us_per_frame = (r.denoise_cpu_pct / 100) * 1e6 / (n * 100);
   r.sustained = r.connected === n && r.failures === 0 && r.dropped === 0 && r.late === 0;
   results.push(r);
   log(`N=${n}: connected ${r.connected}, dropped ${r.dropped}, late ${r.late}, latency p50 ${r.latency_p50_ms} ms ` +
     `p99 ${r.latency_p99_ms} ms max ${r.latency_max_ms.toFixed(1)} ms, through the denoiser's delay p50 ` +
     `${r.through_p50_ms} ms p99 ${r.through_p99_ms} ms, server CPU ${r.server_cpu_pct.toFixed(0)}% ` +
-    `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
+    `(${r.server_cpu_pct_per_stream.toFixed(2)}% per stream; denoise workers ${r.denoise_cpu_pct.toFixed(0)}%, ` +
+    `${r.denoise_us_per_frame.toFixed(0)} µs per frame), sender CPU ${r.sender_cpu_pct.toFixed(0)}%, ` +
     `asked for 10/20 ms packets ${r.packets_10ms}/${r.packets_20ms}, ` +
     `${threads} threads${r.sustained ? '' : '  NOT SUSTAINED'}`);
 }

@@ -660,6 +660,7 @@ FC25_512_INLINE __m512 wload16(const std::uint16_t* p) {
 }
 FC25_512_INLINE __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
 
+constexpr int kStripAhead = 96;
 // S streams x V vectors of outputs (columns [j, j + 16 V), those past `width` masked) in S V registers over all rows.
 template <class W, int S, int V>
 FC25_512 static void strip512(const W* __restrict w, std::size_t ldw, int rows, const float* const* x,
@@ -672,14 +673,15 @@ FC25_512 static void strip512(const W* __restrict w, std::size_t ldw, int rows, 
   for (int s = 0; s < S; ++s)
     #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) a[s][v] = _mm512_maskz_loadu_ps(m[v], y[s] + yoff + j + 16 * v);
-  // Rows far apart (a GRU's input weights, [inputs][3 H]: 3 KB from row to row) are not a stream the processor's
-  // prefetchers follow; the strip's part of the row eight ahead is asked for.
-  const bool far = ldw * sizeof(W) > 1024;
+  // The strip's part of the row kStripAhead rows on is asked for (in the strip's last rows, the next strip's first
+  // ones): in a server the weights leave the caches between passes, and read back from memory a strip at a time,
+  // rows 256 B (a GRU's recurrent panels) or 3 KB (its input matrix) apart, they reach the core late by the
+  // processor's own prefetchers alone. Asking past the matrix's end is harmless (a prefetch never faults).
   for (int i = 0; i < rows; ++i) {
     const W* r = w + static_cast<std::size_t>(i) * ldw + j;
-    if (far)
-      for (unsigned c = 0; c < 16 * V * sizeof(W); c += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(r + 8 * ldw) + c, _MM_HINT_T0);
+    const W* ahead = i + kStripAhead < rows ? r + kStripAhead * ldw
+                                            : w + static_cast<std::size_t>(i + kStripAhead - rows) * ldw + j + 16 * V;
+    for (unsigned c = 0; c < 16 * V * sizeof(W); c += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead) + c, _MM_HINT_T0);
     __m512 wv[V];
     #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) wv[v] = wload16(r + 16 * v, m[v]);

@@ -367,7 +367,7 @@ TEST_P(Kernels, GruStepsEqualTheDefinitionAndABatchEqualsEachStreamAlone) {
     }
 
     // Nineteen: groups of eight (AVX-512) or four (AVX2, four groups and more over a strip copied out first) over
-    // each strip of weights, and three left over that run together.
+    // each strip of weights, and three left over (run together on AVX-512, one by one on AVX2).
     constexpr int kStreams = 19;
     std::vector<std::vector<float>> h(kStreams, std::vector<float>(H, 0.0f)), scratch(kStreams, std::vector<float>(6 * H));
     std::vector<std::vector<double>> ref(kStreams, std::vector<double>(H, 0.0));
