@@ -477,6 +477,24 @@ BENCHMARK(BM_BatchPerHop)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Whether the weights stay in the caches while a worker waits for its next pass: a buffer the size of the weights
+// read right after the last read of it, and again after the thread slept `wait_us`. On a virtual machine whose
+// last-level cache other tenants share, the read after 10 ms runs at close to memory's speed (BM_PacedBatch shows
+// what that costs a batch). read_us: the median of 200 reads.
+void BM_ReadAfterIdle(benchmark::State& state) {
+  const auto wait = std::chrono::microseconds(state.range(0));
+  std::vector<float> buf(model()->weight_bytes() / sizeof(float), 1.0f);
+  std::vector<double> us;
+  for (auto _ : state) {
+    if (wait.count() > 0) std::this_thread::sleep_for(wait);
+    us.push_back(read_pass_us(buf));
+  }
+  std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
+  state.counters["read_us"] = us[us.size() / 2];
+  state.counters["read_GBps"] = static_cast<double>(buf.size() * sizeof(float)) / us[us.size() / 2] / 1e3;
+}
+BENCHMARK(BM_ReadAfterIdle)->ArgName("wait_us")->Arg(0)->Arg(1000)->Arg(10000)->Iterations(200)->Unit(benchmark::kMicrosecond);
+
 // A batch as the server's worker runs it: one pass every `period_us` (10 ms in the server; 0: back to back, as
 // BM_BatchPerHop), the thread asleep in between, each pass `frames` rounds of the batch one after another (a
 // stream's 20 ms packet as one pass every 20 ms), and before each pass `evict_kb` of other memory written by the
