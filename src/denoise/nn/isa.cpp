@@ -72,7 +72,15 @@ void use_isa(Isa isa) {
   throw std::invalid_argument("this processor cannot run the " + std::string(isa_name(isa)) + " kernels");
 }
 
-bool prefetch_default() { return !__builtin_cpu_is("amd"); }
+bool prefetch_default() {
+  if (!__builtin_cpu_is("amd")) return true;
+  // AMD: off before family 26 (Zen 5), where the instructions cost one stream its time (Zen 4) or were not measured.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const unsigned base = (a >> 8) & 0xf;
+  const unsigned family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+  return family >= 26;
+}
 
 bool prefetch_active() { return prefetch_on().load(std::memory_order_relaxed); }
 
