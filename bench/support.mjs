@@ -30,10 +30,14 @@ export const enginePath = (server) => {
 };
 
 // CPU time of a process (utime + stime) in 1/100 s; 0 once it is gone.
+// utime + stime of a /proc stat line (the fields after the name, which may itself hold ") ").
+const statTicks = (stat) => {
+  const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
 export const ticks = (pid) => {
   if (!fs.existsSync(`/proc/${pid}/stat`)) return 0;
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]);
+  return statTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
 };
 // The CPU ticks of a process's threads whose name starts with `prefix` (e.g. the denoise workers).
 export const threadTicks = (pid, prefix) => {
@@ -41,10 +45,7 @@ export const threadTicks = (pid, prefix) => {
   for (const t of fs.existsSync(`/proc/${pid}/task`) ? fs.readdirSync(`/proc/${pid}/task`) : []) {
     let stat;
     try { stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8'); } catch { continue; }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    if (!name.startsWith(prefix)) continue;
-    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    sum += Number(f[11]) + Number(f[12]);
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith(prefix)) sum += statTicks(stat);
   }
   return sum;
 };

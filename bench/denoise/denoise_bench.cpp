@@ -161,6 +161,12 @@ double peak_gmacs() {
   return peak_gmacs(mul_add_chains_128, 4);
 }
 
+// The middle of a set of timings (reordered in place): what a pass costs, however often the host gets in the way.
+double median(std::vector<double>& v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
 int hops_per_pass() { return static_cast<int>(audio().size() / kHopSize); }
 
 void BM_WeightReadFloor(benchmark::State& state) {
@@ -464,10 +470,7 @@ void BM_BatchPerHop(benchmark::State& state) {
     worker.join();
   }
   state.counters["worst_hop_ms"] = worst_ms;
-  if (!hop_ms.empty()) {
-    std::nth_element(hop_ms.begin(), hop_ms.begin() + hop_ms.size() / 2, hop_ms.end());
-    state.counters["median_hop_ms"] = hop_ms[hop_ms.size() / 2];
-  }
+  if (!hop_ms.empty()) state.counters["median_hop_ms"] = median(hop_ms);
   state.counters["streams"] = n;
 }
 BENCHMARK(BM_BatchPerHop)
@@ -489,9 +492,9 @@ void BM_ReadAfterIdle(benchmark::State& state) {
     if (wait.count() > 0) std::this_thread::sleep_for(wait);
     us.push_back(read_pass_us(buf));
   }
-  std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
-  state.counters["read_us"] = us[us.size() / 2];
-  state.counters["read_GBps"] = static_cast<double>(buf.size() * sizeof(float)) / us[us.size() / 2] / 1e3;
+  const double read_us = median(us);
+  state.counters["read_us"] = read_us;
+  state.counters["read_GBps"] = static_cast<double>(buf.size() * sizeof(float)) / read_us / 1e3;
 }
 BENCHMARK(BM_ReadAfterIdle)->ArgName("wait_us")->Arg(0)->Arg(1000)->Arg(10000)->Iterations(200)->Unit(benchmark::kMicrosecond);
 
@@ -538,10 +541,6 @@ void BM_PacedBatch(benchmark::State& state) {
     cpu.push_back(thread_ms() - c0);
   }
   benchmark::DoNotOptimize(other.data());
-  auto median = [](std::vector<double>& v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-  };
   state.counters["pass_ms"] = median(wall);
   state.counters["cpu_us_per_frame"] = median(cpu) * 1e3 / (n * frames);
 }

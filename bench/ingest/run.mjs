@@ -78,7 +78,7 @@ for (const n of COUNTS) {
     server_cpu_pct: (100 * (s1 - s0)) / hz / ((w1 - w0) / 1000),
     sender_cpu_pct: (100 * (c1 - c0)) / hz / ((w1 - w0) / 1000),
     // The denoise workers' own CPU, and per frame (a stream gives 100 frames a second): what the engine costs in
-    // the server, to hold against bench/denoise's BM_BatchPerHop for as many streams per worker.
+    // the server, to hold against bench/denoise's BM_PacedBatch for as many streams per worker.
     denoise_cpu_pct: (100 * (d1 - d0)) / hz / ((w1 - w0) / 1000),
     server_threads: threads,
     // The packets each stream was asked for (FC25_PACKET_MS auto: 10 ms while the workers take packets as they come).
